@@ -1,0 +1,30 @@
+//! thermoconsensus-info: information theory on samples and logits.
+//!
+//! * k-NN estimators (Kraskov, Stögbauer & Grassberger 2004): mutual information, conditional MI
+//!   (Frenzel & Pompe 2007), transfer entropy (Schreiber 2000), active information storage and the
+//!   Kozachenko-Leonenko entropy, exact max-norm neighbour search with a k-d tree, rayon-parallel and
+//!   independent of the thread count;
+//! * permutation significance tests, Ragwitz auto-embedding and pairwise TE networks with
+//!   Benjamini-Hochberg FDR control.
+//!
+//! Conventions match JIDT's Kraskov calculators with normalisation and noise off; see each module.
+#![deny(missing_docs)]
+
+pub(crate) mod counts;
+pub mod digamma;
+pub mod embed;
+pub mod entropy;
+pub mod error;
+pub mod kdtree;
+pub mod ksg;
+pub mod matrix;
+pub mod pool;
+pub mod te;
+
+pub use embed::TeEmbedding;
+pub use entropy::entropy;
+pub use error::{Error, Result};
+pub use ksg::{conditional_mutual_information, mutual_information, Algorithm};
+pub use matrix::{Matrix, MatrixRef};
+pub use pool::run_with_threads;
+pub use te::{active_information_storage, transfer_entropy, Conditionals, TeSamples};

@@ -1,0 +1,59 @@
+//! Per-call rayon thread pools: `n_threads`, else `THERMOCONSENSUS_NUM_THREADS`, else all cores.
+//!
+//! Results never depend on the pool size: work is split by data, not by thread, and sums are taken in a
+//! fixed order after the parallel part.
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Name of the environment variable that sets the default thread count.
+pub const THREADS_ENV: &str = "THERMOCONSENSUS_NUM_THREADS";
+
+fn default_threads() -> usize {
+    std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
+/// Runs `f` inside a rayon pool of `n_threads` threads (None: the default above). Pools are cached.
+pub fn run_with_threads<R: Send>(n_threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
+    let n = match n_threads {
+        Some(0) => {
+            return Err(crate::error::invalid(
+                "n_threads",
+                "must be at least 1 (or None for the default)",
+            ))
+        }
+        Some(n) => n,
+        None => default_threads(),
+    };
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let pool = {
+        let mut pools = POOLS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match pools.get(&n) {
+            Some(p) => Arc::clone(p),
+            None => {
+                let p = Arc::new(
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(n)
+                        .thread_name(|i| format!("thermoconsensus-{i}"))
+                        .build()
+                        .map_err(|e| Error::ThreadPool(e.to_string()))?,
+                );
+                pools.insert(n, Arc::clone(&p));
+                p
+            }
+        }
+    };
+    Ok(pool.install(f))
+}

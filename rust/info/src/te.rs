@@ -1,0 +1,131 @@
+//! Transfer entropy (Schreiber 2000) and active information storage (Lizier et al. 2012) with KSG estimators.
+//!
+//! TE(X -> Y) = I(X_past ; Y_{t+1} | Y_past [, C]) estimated by the Frenzel-Pompe KSG conditional MI over the
+//! time-delay embeddings of [`crate::embed`]; AIS(Y) = I(Y_past ; Y_{t+1}) by KSG MI. Both follow JIDT's
+//! `TransferEntropyCalculatorKraskov` / `ActiveInfoStorageCalculatorKraskov` sample alignment.
+
+use crate::embed::{check_length, embed_past, TeEmbedding};
+use crate::error::{invalid, Result};
+use crate::ksg::{check_inputs, cmi_of_joint, mutual_information, Algorithm};
+use crate::matrix::{Matrix, MatrixRef};
+
+/// Conditioning series for a conditional transfer entropy: one value per series at `t + 1 - delay`.
+#[derive(Debug, Clone, Copy)]
+pub struct Conditionals<'a> {
+    /// `T x m` matrix of m conditioning series.
+    pub series: MatrixRef<'a>,
+    /// Delay of each conditioning series (length m, each >= 1; 1 means C_t).
+    pub delays: &'a [usize],
+}
+
+/// The embedded variables of a TE estimate: `[source past | target next | target past, conditionals]`.
+#[derive(Debug, Clone)]
+pub struct TeSamples {
+    /// Joint matrix with the three variable groups side by side.
+    pub joint: Matrix,
+    /// Column widths of source past, target next, and conditioning set.
+    pub widths: [usize; 3],
+}
+
+impl TeSamples {
+    /// Builds the embedding, checking lengths and parameters.
+    pub fn new(
+        source: MatrixRef<'_>,
+        target: MatrixRef<'_>,
+        emb: &TeEmbedding,
+        conditionals: Option<Conditionals<'_>>,
+        k: usize,
+    ) -> Result<Self> {
+        emb.validate()?;
+        let mut inputs = vec![("source", source), ("target", target)];
+        if let Some(c) = &conditionals {
+            inputs.push(("conditionals", c.series));
+            if c.delays.len() != c.series.cols() {
+                return Err(invalid(
+                    "cond_delays",
+                    format!(
+                        "has {} entries for {} conditional series",
+                        c.delays.len(),
+                        c.series.cols()
+                    ),
+                ));
+            }
+            if let Some(&d) = c.delays.iter().find(|&&d| d < 1) {
+                return Err(invalid("cond_delays", format!("each must be at least 1, got {d}")));
+            }
+        }
+        let t_len = check_inputs(&inputs, k.min(source.rows().saturating_sub(1)).max(1))?;
+        let max_cd = conditionals.map_or(0, |c| c.delays.iter().copied().max().unwrap_or(0));
+        let first = emb.first_time(max_cd);
+        check_length("target", t_len, first, k)?;
+        let src = embed_past(source, emb.l_history, emb.l_tau, emb.delay, first);
+        let next = embed_past(target, 1, 1, 0, first);
+        let past = embed_past(target, emb.k_history, emb.k_tau, 1, first);
+        let mut z_parts = vec![past];
+        if let Some(c) = conditionals {
+            for (col, &d) in c.delays.iter().enumerate() {
+                let one: Vec<f64> = (0..t_len).map(|t| c.series.get(t, col)).collect();
+                let view = MatrixRef::column("conditionals", &one)?;
+                z_parts.push(embed_past(view, 1, 1, d, first));
+            }
+        }
+        let z_views: Vec<MatrixRef<'_>> = z_parts.iter().map(Matrix::view).collect();
+        let z = Matrix::hstack(&z_views);
+        let widths = [src.view().cols(), next.view().cols(), z.view().cols()];
+        let joint = Matrix::hstack(&[src.view(), next.view(), z.view()]);
+        Ok(Self { joint, widths })
+    }
+
+    /// Number of embedded samples N.
+    pub fn len(&self) -> usize {
+        self.joint.view().rows()
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// KSG estimate of the conditional MI over these samples.
+    pub fn estimate(&self, k: usize, algorithm: Algorithm) -> f64 {
+        cmi_of_joint(self.joint.view(), self.widths, self.len(), k, algorithm)
+    }
+}
+
+/// KSG transfer entropy from `source` to `target` in nats.
+pub fn transfer_entropy(
+    source: MatrixRef<'_>,
+    target: MatrixRef<'_>,
+    emb: &TeEmbedding,
+    conditionals: Option<Conditionals<'_>>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<f64> {
+    Ok(TeSamples::new(source, target, emb, conditionals, k)?.estimate(k, algorithm))
+}
+
+/// The (past, next) samples of an active-information-storage estimate.
+pub fn ais_samples(x: MatrixRef<'_>, k_history: usize, k_tau: usize, k: usize) -> Result<(Matrix, Matrix)> {
+    if k_history < 1 {
+        return Err(invalid("k_history", "must be at least 1"));
+    }
+    if k_tau < 1 {
+        return Err(invalid("k_tau", "must be at least 1"));
+    }
+    check_inputs(&[("x", x)], 1)?;
+    let first = (k_history - 1) * k_tau;
+    check_length("x", x.rows(), first, k)?;
+    Ok((embed_past(x, k_history, k_tau, 1, first), embed_past(x, 1, 1, 0, first)))
+}
+
+/// KSG active information storage I(X_past^(k) ; X_{t+1}) in nats.
+pub fn active_information_storage(
+    x: MatrixRef<'_>,
+    k_history: usize,
+    k_tau: usize,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<f64> {
+    let (past, next) = ais_samples(x, k_history, k_tau, k)?;
+    mutual_information(past.view(), next.view(), k, algorithm)
+}

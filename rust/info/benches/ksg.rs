@@ -7,8 +7,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 use thermoconsensus_info::{
-    conditional_mutual_information, mutual_information, run_with_threads, transfer_entropy, Algorithm,
-    MatrixRef, TeEmbedding,
+    conditional_mutual_information, mutual_information, run_with_threads, transfer_entropy,
+    Algorithm, MatrixRef, TeEmbedding,
 };
 
 /// Coupled Gaussian AR(1) pair: y_t = 0.5 y_{t-1} + 0.4 x_{t-1} + noise.
@@ -48,7 +48,11 @@ fn bench(c: &mut Criterion) {
             MatrixRef::column("z", &z).expect("column"),
         );
         group.bench_with_input(BenchmarkId::new("mi", n), &n, |b, _| {
-            b.iter(|| run_with_threads(threads(), || mutual_information(black_box(xm), ym, 4, Algorithm::One)))
+            b.iter(|| {
+                run_with_threads(threads(), || {
+                    mutual_information(black_box(xm), ym, 4, Algorithm::One)
+                })
+            })
         });
         group.bench_with_input(BenchmarkId::new("cmi", n), &n, |b, _| {
             b.iter(|| {
@@ -60,7 +64,14 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("te", n), &n, |b, _| {
             b.iter(|| {
                 run_with_threads(threads(), || {
-                    transfer_entropy(black_box(xm), ym, &TeEmbedding::default(), None, 4, Algorithm::One)
+                    transfer_entropy(
+                        black_box(xm),
+                        ym,
+                        &TeEmbedding::default(),
+                        None,
+                        4,
+                        Algorithm::One,
+                    )
                 })
             })
         });

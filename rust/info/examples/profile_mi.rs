@@ -1,5 +1,7 @@
 //! Runs one KSG estimate repeatedly for profiling: `cargo run --release --example profile_mi -- mi|cmi 100000`.
-use thermoconsensus_info::{conditional_mutual_information, mutual_information, Algorithm, MatrixRef};
+use thermoconsensus_info::{
+    conditional_mutual_information, mutual_information, Algorithm, MatrixRef,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -8,7 +10,9 @@ fn main() {
     // A cheap deterministic pseudo-random stream (LCG) keeps the example dependency-free.
     let mut s = 12345u64;
     let mut u = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
     let x: Vec<f64> = (0..n).map(|_| u()).collect();

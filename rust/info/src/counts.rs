@@ -71,7 +71,10 @@ fn axis_ranks(points: &[f64], axis: usize) -> (Vec<f64>, Vec<u32>) {
             .total_cmp(&points[b as usize * 2 + axis])
             .then(a.cmp(&b))
     });
-    let sorted = order.iter().map(|&i| points[i as usize * 2 + axis]).collect();
+    let sorted = order
+        .iter()
+        .map(|&i| points[i as usize * 2 + axis])
+        .collect();
     let mut rank = vec![0u32; n];
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = r as u32;
@@ -182,11 +185,21 @@ mod tests {
                 let points: Vec<f64> = (0..n * dim)
                     .map(|_| {
                         let v: f64 = rng.random();
-                        if discrete { (v * 6.0).floor() } else { v }
+                        if discrete {
+                            (v * 6.0).floor()
+                        } else {
+                            v
+                        }
                     })
                     .collect();
                 let radii: Vec<f64> = (0..n * dim)
-                    .map(|_| if discrete { rng.random_range(0..3) as f64 } else { rng.random::<f64>() * 0.2 })
+                    .map(|_| {
+                        if discrete {
+                            rng.random_range(0..3) as f64
+                        } else {
+                            rng.random::<f64>() * 0.2
+                        }
+                    })
                     .collect();
                 for strict in [true, false] {
                     assert_eq!(

@@ -88,7 +88,12 @@ pub(crate) fn embed_past(
 
 /// Checks that a series of length `t_len` leaves more than `k` samples after an embedding starting at
 /// `first`, naming `name` otherwise.
-pub(crate) fn check_length(name: &'static str, t_len: usize, first: usize, k: usize) -> Result<usize> {
+pub(crate) fn check_length(
+    name: &'static str,
+    t_len: usize,
+    first: usize,
+    k: usize,
+) -> Result<usize> {
     let n = t_len.saturating_sub(first + 1);
     if n <= k {
         return Err(Error::TooFewSamples {

@@ -102,8 +102,9 @@ impl KdTree {
                 .unwrap_or(0);
             let mid = start + (end - start) / 2;
             let key = |i: &u32| data[*i as usize * dim + split_dim];
-            order[start..end]
-                .select_nth_unstable_by(mid - start, |a, b| key(a).total_cmp(&key(b)).then(a.cmp(b)));
+            order[start..end].select_nth_unstable_by(mid - start, |a, b| {
+                key(a).total_cmp(&key(b)).then(a.cmp(b))
+            });
             let split = key(&order[mid]);
             let left = self.nodes.len();
             self.nodes[id].left = left as u32;
@@ -295,9 +296,9 @@ impl KnnSearch<'_, '_> {
     fn insert(&mut self, nb: Neighbour) {
         let orig = &self.tree.orig;
         let key = |n: &Neighbour| (n.dist, orig[n.pos as usize]);
-        let at = self
-            .best
-            .partition_point(|b| key(b).0 < nb.dist || (key(b).0 == nb.dist && key(b).1 < orig[nb.pos as usize]));
+        let at = self.best.partition_point(|b| {
+            key(b).0 < nb.dist || (key(b).0 == nb.dist && key(b).1 < orig[nb.pos as usize])
+        });
         if self.best.len() == self.k {
             self.best.pop();
         }
@@ -335,7 +336,13 @@ mod tests {
 
     #[test]
     fn knn_matches_brute_force_including_ties() {
-        for (dim, grid) in [(1, None), (2, None), (3, None), (2, Some(7.0)), (4, Some(3.0))] {
+        for (dim, grid) in [
+            (1, None),
+            (2, None),
+            (3, None),
+            (2, Some(7.0)),
+            (4, Some(3.0)),
+        ] {
             let data = random(500, dim, 7 + dim as u64, grid);
             let tree = KdTree::new(&data, dim);
             let mut out = Vec::new();
@@ -360,14 +367,24 @@ mod tests {
             for i in 0..100 {
                 let q = &data[i * dim..(i + 1) * dim];
                 let r: Vec<f64> = (0..dim)
-                    .map(|_| if grid.is_some() { rng.random_range(0..3) as f64 } else { rng.random::<f64>() * 0.3 })
+                    .map(|_| {
+                        if grid.is_some() {
+                            rng.random_range(0..3) as f64
+                        } else {
+                            rng.random::<f64>() * 0.3
+                        }
+                    })
                     .collect();
                 for strict in [true, false] {
                     let brute = (0..400)
                         .filter(|&j| {
                             (0..dim).all(|d| {
                                 let dd = (data[j * dim + d] - q[d]).abs();
-                                if strict { dd < r[d] } else { dd <= r[d] }
+                                if strict {
+                                    dd < r[d]
+                                } else {
+                                    dd <= r[d]
+                                }
                             })
                         })
                         .count();

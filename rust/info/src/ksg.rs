@@ -13,9 +13,9 @@
 //!   (MI) and `-2/k + 1/n_xz + 1/n_yz` (CMI) corrections;
 //! * all values in nats.
 
+use crate::counts::box_counts;
 use crate::digamma::{digamma, integer_table};
 use crate::error::{invalid, Error, Result};
-use crate::counts::box_counts;
 use crate::kdtree::{KdTree, Neighbour};
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
 use rayon::prelude::*;
@@ -101,7 +101,9 @@ pub(crate) fn neighbour_counts(
         .map(|vars| {
             let cols: Vec<(usize, usize)> = vars
                 .iter()
-                .flat_map(|&v| (offsets[v]..offsets[v] + problem.group_dims[v]).map(move |c| (c, v)))
+                .flat_map(|&v| {
+                    (offsets[v]..offsets[v] + problem.group_dims[v]).map(move |c| (c, v))
+                })
                 .collect();
             let mut pts = Vec::with_capacity(n * cols.len());
             let mut rad = Vec::with_capacity(n * cols.len());
@@ -156,24 +158,20 @@ fn mean_rows(counts: &[u32], m: usize, f: impl Fn(&[u32]) -> f64) -> f64 {
 }
 
 /// KSG mutual information I(X; Y) in nats between the rows of `x` and `y` (same number of rows).
-pub fn mutual_information(x: MatrixRef<'_>, y: MatrixRef<'_>, k: usize, algorithm: Algorithm) -> Result<f64> {
-    let n = check_inputs(&[("x", x), ("y", y)], k)?;
+pub fn mutual_information(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<f64> {
+    check_inputs(&[("x", x), ("y", y)], k)?;
     let joint = Matrix::hstack(&[x, y]);
-    let problem = KsgProblem {
-        group_dims: vec![x.cols(), y.cols()],
-        marginals: &[&[0], &[1]],
-    };
-    let counts = neighbour_counts(joint.view(), &problem, k, algorithm);
-    let psi = integer_table(n + 1);
-    let base = digamma(k as f64) + digamma(n as f64);
-    Ok(match algorithm {
-        Algorithm::One => {
-            base - mean_rows(&counts, 2, |c| psi[c[0] as usize + 1] + psi[c[1] as usize + 1])
-        }
-        Algorithm::Two => {
-            base - 1.0 / k as f64 - mean_rows(&counts, 2, |c| psi[c[0] as usize] + psi[c[1] as usize])
-        }
-    })
+    Ok(mi_of_joint(
+        joint.view(),
+        [x.cols(), y.cols()],
+        k,
+        algorithm,
+    ))
 }
 
 /// KSG conditional mutual information I(X; Y | Z) in nats (Frenzel-Pompe form).
@@ -186,7 +184,13 @@ pub fn conditional_mutual_information(
 ) -> Result<f64> {
     let n = check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
     let joint = Matrix::hstack(&[x, y, z]);
-    Ok(cmi_of_joint(joint.view(), [x.cols(), y.cols(), z.cols()], n, k, algorithm))
+    Ok(cmi_of_joint(
+        joint.view(),
+        [x.cols(), y.cols(), z.cols()],
+        n,
+        k,
+        algorithm,
+    ))
 }
 
 /// CMI over an already assembled joint matrix `[X | Y | Z]` with the given column widths.
@@ -217,6 +221,34 @@ pub(crate) fn cmi_of_joint(
                     let (xz, yz, z) = (c[0] as f64, c[1] as f64, c[2] as usize);
                     psi[z] - psi[c[0] as usize] - psi[c[1] as usize] + 1.0 / xz + 1.0 / yz
                 })
+        }
+    }
+}
+
+/// MI over an already assembled joint matrix `[X | Y]` with the given column widths.
+pub(crate) fn mi_of_joint(
+    joint: MatrixRef<'_>,
+    widths: [usize; 2],
+    k: usize,
+    algorithm: Algorithm,
+) -> f64 {
+    let n = joint.rows();
+    let problem = KsgProblem {
+        group_dims: widths.to_vec(),
+        marginals: &[&[0], &[1]],
+    };
+    let counts = neighbour_counts(joint, &problem, k, algorithm);
+    let psi = integer_table(n + 1);
+    let base = digamma(k as f64) + digamma(n as f64);
+    match algorithm {
+        Algorithm::One => {
+            base - mean_rows(&counts, 2, |c| {
+                psi[c[0] as usize + 1] + psi[c[1] as usize + 1]
+            })
+        }
+        Algorithm::Two => {
+            base - 1.0 / k as f64
+                - mean_rows(&counts, 2, |c| psi[c[0] as usize] + psi[c[1] as usize])
         }
     }
 }

@@ -12,13 +12,17 @@
 
 pub(crate) mod counts;
 pub mod digamma;
+pub mod discrete;
 pub mod embed;
 pub mod entropy;
 pub mod error;
 pub mod kdtree;
 pub mod ksg;
 pub mod matrix;
+pub mod network;
 pub mod pool;
+pub mod ragwitz;
+pub mod significance;
 pub mod te;
 
 pub use embed::TeEmbedding;
@@ -26,5 +30,8 @@ pub use entropy::entropy;
 pub use error::{Error, Result};
 pub use ksg::{conditional_mutual_information, mutual_information, Algorithm};
 pub use matrix::{Matrix, MatrixRef};
+pub use network::{te_network, TeNetwork};
 pub use pool::run_with_threads;
+pub use ragwitz::{ragwitz, RagwitzResult};
+pub use significance::{JointSamples, SignificanceResult};
 pub use te::{active_information_storage, transfer_entropy, Conditionals, TeSamples};

@@ -23,7 +23,10 @@ fn default_threads() -> usize {
 }
 
 /// Runs `f` inside a rayon pool of `n_threads` threads (None: the default above). Pools are cached.
-pub fn run_with_threads<R: Send>(n_threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
+pub fn run_with_threads<R: Send>(
+    n_threads: Option<usize>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R> {
     let n = match n_threads {
         Some(0) => {
             return Err(crate::error::invalid(

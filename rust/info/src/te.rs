@@ -51,7 +51,10 @@ impl TeSamples {
                 ));
             }
             if let Some(&d) = c.delays.iter().find(|&&d| d < 1) {
-                return Err(invalid("cond_delays", format!("each must be at least 1, got {d}")));
+                return Err(invalid(
+                    "cond_delays",
+                    format!("each must be at least 1, got {d}"),
+                ));
             }
         }
         let t_len = check_inputs(&inputs, k.min(source.rows().saturating_sub(1)).max(1))?;
@@ -105,7 +108,12 @@ pub fn transfer_entropy(
 }
 
 /// The (past, next) samples of an active-information-storage estimate.
-pub fn ais_samples(x: MatrixRef<'_>, k_history: usize, k_tau: usize, k: usize) -> Result<(Matrix, Matrix)> {
+pub fn ais_samples(
+    x: MatrixRef<'_>,
+    k_history: usize,
+    k_tau: usize,
+    k: usize,
+) -> Result<(Matrix, Matrix)> {
     if k_history < 1 {
         return Err(invalid("k_history", "must be at least 1"));
     }
@@ -115,7 +123,10 @@ pub fn ais_samples(x: MatrixRef<'_>, k_history: usize, k_tau: usize, k: usize) -
     check_inputs(&[("x", x)], 1)?;
     let first = (k_history - 1) * k_tau;
     check_length("x", x.rows(), first, k)?;
-    Ok((embed_past(x, k_history, k_tau, 1, first), embed_past(x, 1, 1, 0, first)))
+    Ok((
+        embed_past(x, k_history, k_tau, 1, first),
+        embed_past(x, 1, 1, 0, first),
+    ))
 }
 
 /// KSG active information storage I(X_past^(k) ; X_{t+1}) in nats.

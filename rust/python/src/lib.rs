@@ -1,0 +1,19 @@
+//! `thermoconsensus._core`: the native module. Conversions, error mapping and GIL release only; every
+//! algorithm lives in the engine crates.
+
+mod detach;
+mod errors;
+mod gpu;
+mod info;
+
+use pyo3::prelude::*;
+
+/// The native core of thermoconsensus (private: import `thermoconsensus` instead).
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    info::register(m)?;
+    gpu::register(m)?;
+    Ok(())
+}

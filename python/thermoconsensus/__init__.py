@@ -1,0 +1,59 @@
+"""thermoconsensus: one trustworthy answer from several LLMs, with a Rust core for information theory.
+
+The public face of the package; the native module ``thermoconsensus._core`` is private.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._cuda_env import configure_cuda_library_dirs
+
+# NVRTC from the optional `nvidia-cuda-nvrtc-cu12` wheel must be made known before the first GPU probe.
+configure_cuda_library_dirs()
+
+from . import _core  # noqa: E402
+from . import info  # noqa: E402
+from ._core import Error, GpuError, InvalidInputError  # noqa: E402
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "Error",
+    "GpuError",
+    "InvalidInputError",
+    "__version__",
+    "devices",
+    "gpu_available",
+    "gpu_unavailable_reason",
+    "info",
+    "resolve_device",
+]
+
+
+def gpu_available() -> bool:
+    """True when a CUDA driver and at least one CUDA device can be used; never raises."""
+    return _core.gpu_available()
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why no GPU can be used (None when one can): missing driver, no devices, built without CUDA..."""
+    return _core.gpu_unavailable_reason()
+
+
+def devices() -> list[dict[str, Any]]:
+    """The CUDA devices (ordinal, name, total_memory, compute_capability, multiprocessors); [] without."""
+    return _core.devices()
+
+
+def resolve_device(device: str = "auto", large_enough: bool = True) -> str:
+    """Resolves ``"auto" | "cpu" | "cuda" | "cuda:N"`` to ``"cpu"`` or ``"cuda:N"``.
+
+    "auto" picks the GPU only when one is present and ``large_enough``; "cuda" without a GPU raises
+    GpuError with the reason.
+    """
+    if not isinstance(device, str):
+        raise TypeError(f"device: expected a string, got {type(device).__name__}")
+    return _core.resolve_device(device, large_enough)
+
+

@@ -1,0 +1,82 @@
+"""Input normalisation shared by the typed wrappers: one conversion per array, clear errors."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._core import InvalidInputError
+
+_NUMERIC_KINDS = "biuf"
+
+
+def as_samples(name: str, a: ArrayLike) -> NDArray[np.float64]:
+    """Returns `a` as a C-contiguous float64 (samples x dims) array, copying only when needed.
+
+    Accepts lists, integer, boolean and float32 arrays and non-contiguous views (converted once); 1-D
+    input becomes one column. Raises TypeError for complex, object or string data and InvalidInputError
+    (a ValueError) for the wrong number of dimensions or an empty array.
+    """
+    if a is None:
+        raise TypeError(f"{name}: expected an array, got None")
+    try:
+        arr = np.asarray(a)
+    except ValueError as exc:  # ragged nested lists
+        raise InvalidInputError(f"{name}: cannot be read as a rectangular array ({exc})") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name}: complex values are not supported (dtype {arr.dtype})")
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{name}: expected real numbers, got an array of dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    elif arr.ndim != 2:
+        raise InvalidInputError(
+            f"{name}: expected a 1-D series or a 2-D (samples x dims) array, got {arr.ndim} dimensions"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InvalidInputError(f"{name}: is empty (shape {arr.shape})")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """`value` as an int >= `minimum`; TypeError for non-integers (bool included), ValueError below."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    v = int(value)
+    if v < minimum:
+        raise InvalidInputError(f"{name}: must be at least {minimum}, got {v}")
+    return v
+
+
+def check_threads(n_threads: Optional[int]) -> Optional[int]:
+    """Validates the optional `n_threads` argument."""
+    return None if n_threads is None else check_int("n_threads", n_threads, 1)
+
+
+def check_seed(seed: Any) -> int:
+    """A seed as an unsigned 64-bit integer."""
+    s = check_int("seed", seed, 0)
+    if s >= 2**64:
+        raise InvalidInputError(f"seed: must be below 2**64, got {s}")
+    return s
+
+
+def add_noise(
+    arrays: list[NDArray[np.float64]], noise: float, seed: int
+) -> list[NDArray[np.float64]]:
+    """Adds independent N(0, noise^2) noise to copies of `arrays` (no-op for noise == 0), seeded.
+
+    Small noise breaks ties in discrete-valued data, which k-NN estimators assume away; JIDT adds 1e-8 by
+    default, here it is off unless asked for.
+    """
+    if isinstance(noise, bool) or not isinstance(noise, (numbers.Real, np.floating)):
+        raise TypeError(f"noise: expected a number, got {type(noise).__name__}")
+    if not np.isfinite(noise) or noise < 0:
+        raise InvalidInputError(f"noise: must be a finite number >= 0, got {noise}")
+    if noise == 0:
+        return arrays
+    rng = np.random.default_rng(seed)
+    return [a + noise * rng.standard_normal(a.shape) for a in arrays]

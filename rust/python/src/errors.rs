@@ -1,0 +1,95 @@
+//! The one mapping from engine errors to the Python exception hierarchy.
+//!
+//! `thermoconsensus.Error` is the base; `InvalidInputError` also derives `ValueError` and `GpuError`
+//! derives `RuntimeError`, so callers can catch either the package's or Python's usual class. The
+//! subclasses are made with `type(name, bases, {})` because they inherit from two built-in bases.
+
+use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+pyo3::create_exception!(
+    thermoconsensus,
+    Error,
+    PyException,
+    "Base class of every error raised by thermoconsensus."
+);
+
+static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static GPU_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn subclass<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+    other: Bound<'py, PyType>,
+    doc: &str,
+) -> PyResult<&'py Bound<'py, PyType>> {
+    cell.get_or_try_init(py, || {
+        let bases = PyTuple::new(py, [py.get_type::<Error>(), other])?;
+        let ns = PyDict::new(py);
+        ns.set_item("__doc__", doc)?;
+        ns.set_item("__module__", "thermoconsensus")?;
+        let t = py
+            .get_type::<PyType>()
+            .call1((name, bases, ns))?
+            .cast_into::<PyType>()?;
+        Ok(t.unbind())
+    })
+    .map(|t| t.bind(py))
+}
+
+/// `thermoconsensus.InvalidInputError(Error, ValueError)`.
+pub fn invalid_input_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    subclass(
+        py,
+        &INVALID_INPUT,
+        "InvalidInputError",
+        py.get_type::<PyValueError>(),
+        "An argument is invalid (wrong length, non-finite values, out-of-range parameter...).",
+    )
+}
+
+/// `thermoconsensus.GpuError(Error, RuntimeError)`.
+pub fn gpu_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    subclass(
+        py,
+        &GPU_ERROR,
+        "GpuError",
+        py.get_type::<PyRuntimeError>(),
+        "A GPU was requested but cannot be used, or a CUDA call failed.",
+    )
+}
+
+fn raise(t: PyResult<&Bound<'_, PyType>>, msg: String) -> PyErr {
+    match t {
+        Ok(t) => PyErr::from_type(t.clone(), msg),
+        Err(e) => e,
+    }
+}
+
+/// Maps an engine error of the information-theory crate.
+pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
+    use thermoconsensus_info::Error as E;
+    match err {
+        E::ThreadPool(_) => Error::new_err(err.to_string()),
+        E::InvalidArgument { .. } | E::LengthMismatch { .. } | E::NonFinite { .. } | E::TooFewSamples { .. } => {
+            raise(invalid_input_type(py), err.to_string())
+        }
+    }
+}
+
+/// Maps an error of the GPU crate.
+pub fn gpu_error(py: Python<'_>, err: thermoconsensus_gpu::Error) -> PyErr {
+    raise(gpu_error_type(py), err.to_string())
+}
+
+/// Registers the exception classes on the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("InvalidInputError", invalid_input_type(py)?)?;
+    m.add("GpuError", gpu_error_type(py)?)?;
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! Bindings of the information-theory engine (`thermoconsensus.info` wraps these).
+//!
+//! Arrays arrive C-contiguous float64 (the Python wrapper normalises them once) and are read in place,
+//! without copying, while the GIL is released.
+
+use crate::detach::run_detached;
+use crate::errors::info_error;
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use thermoconsensus_info as info;
+use thermoconsensus_info::{Algorithm, MatrixRef, TeEmbedding};
+
+/// A borrowed view of a contiguous 2-D float64 array; `name` is the Python argument's name.
+fn view<'a>(name: &'static str, a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<MatrixRef<'a>> {
+    let shape = a.shape();
+    let data = a.as_slice().map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!("{name}: array must be C-contiguous"))
+    })?;
+    MatrixRef::new(name, data, shape[0], shape[1]).map_err(|e| Python::attach(|py| info_error(py, e)))
+}
+
+fn algorithm(n: i64) -> PyResult<Algorithm> {
+    Algorithm::from_number(n).map_err(|e| Python::attach(|py| info_error(py, e)))
+}
+
+/// Runs an engine call in a thread pool of `n_threads` threads, GIL released.
+fn compute<T: Send>(
+    py: Python<'_>,
+    n_threads: Option<usize>,
+    f: impl FnOnce() -> info::Result<T> + Send,
+) -> PyResult<T> {
+    run_detached(py, || info::run_with_threads(n_threads, f)?, info_error)
+}
+
+/// KSG mutual information I(X; Y) in nats.
+#[pyfunction]
+#[pyo3(signature = (x, y, k, algorithm, n_threads=None))]
+fn mutual_information(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray2<'_, f64>,
+    k: usize,
+    algorithm: i64,
+    n_threads: Option<usize>,
+) -> PyResult<f64> {
+    let (x, y, alg) = (view("x", &x)?, view("y", &y)?, self::algorithm(algorithm)?);
+    compute(py, n_threads, || info::mutual_information(x, y, k, alg))
+}
+
+/// KSG conditional mutual information I(X; Y | Z) in nats.
+#[pyfunction]
+#[pyo3(signature = (x, y, z, k, algorithm, n_threads=None))]
+fn conditional_mutual_information(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray2<'_, f64>,
+    z: PyReadonlyArray2<'_, f64>,
+    k: usize,
+    algorithm: i64,
+    n_threads: Option<usize>,
+) -> PyResult<f64> {
+    let (x, y, z) = (view("x", &x)?, view("y", &y)?, view("z", &z)?);
+    let alg = self::algorithm(algorithm)?;
+    compute(py, n_threads, || info::conditional_mutual_information(x, y, z, k, alg))
+}
+
+/// Embedding parameters in the order the Python API lists them.
+type EmbeddingArgs = (usize, usize, usize, usize, usize);
+
+fn embedding((k_history, k_tau, l_history, l_tau, delay): EmbeddingArgs) -> TeEmbedding {
+    TeEmbedding {
+        k_history,
+        k_tau,
+        l_history,
+        l_tau,
+        delay,
+    }
+}
+
+/// Builds the TE samples (embedding) from Python arguments.
+fn te_samples(
+    source: MatrixRef<'_>,
+    target: MatrixRef<'_>,
+    emb: EmbeddingArgs,
+    conditionals: Option<MatrixRef<'_>>,
+    cond_delays: &[usize],
+    k: usize,
+) -> info::Result<info::TeSamples> {
+    let conds = conditionals.map(|series| info::Conditionals {
+        series,
+        delays: cond_delays,
+    });
+    info::TeSamples::new(source, target, &embedding(emb), conds, k)
+}
+
+/// KSG transfer entropy TE(source -> target) in nats.
+#[pyfunction]
+#[pyo3(signature = (source, target, k, embedding, algorithm, conditionals=None, cond_delays=Vec::new(), n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn transfer_entropy(
+    py: Python<'_>,
+    source: PyReadonlyArray2<'_, f64>,
+    target: PyReadonlyArray2<'_, f64>,
+    k: usize,
+    embedding: EmbeddingArgs,
+    algorithm: i64,
+    conditionals: Option<PyReadonlyArray2<'_, f64>>,
+    cond_delays: Vec<usize>,
+    n_threads: Option<usize>,
+) -> PyResult<f64> {
+    let (s, t) = (view("source", &source)?, view("target", &target)?);
+    let c = conditionals.as_ref().map(|c| view("conditionals", c)).transpose()?;
+    let alg = self::algorithm(algorithm)?;
+    compute(py, n_threads, || {
+        Ok(te_samples(s, t, embedding, c, &cond_delays, k)?.estimate(k, alg))
+    })
+}
+
+/// KSG active information storage in nats.
+#[pyfunction]
+#[pyo3(signature = (x, k_history, k_tau, k, algorithm, n_threads=None))]
+fn active_information_storage(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    k_history: usize,
+    k_tau: usize,
+    k: usize,
+    algorithm: i64,
+    n_threads: Option<usize>,
+) -> PyResult<f64> {
+    let (x, alg) = (view("x", &x)?, self::algorithm(algorithm)?);
+    compute(py, n_threads, || info::active_information_storage(x, k_history, k_tau, k, alg))
+}
+
+/// Kozachenko-Leonenko differential entropy in nats.
+#[pyfunction]
+#[pyo3(signature = (x, k, n_threads=None))]
+fn entropy(py: Python<'_>, x: PyReadonlyArray2<'_, f64>, k: usize, n_threads: Option<usize>) -> PyResult<f64> {
+    let x = view("x", &x)?;
+    compute(py, n_threads, || info::entropy(x, k))
+}
+
+/// Significance result as (value, p_value, null_mean, null_std, n_surrogates, null).
+type SignificanceTuple<'py> = (f64, f64, f64, f64, usize, Bound<'py, PyArray1<f64>>);
+
+/// Permutation test of MI ("mi"), CMI ("cmi"), TE ("te") or AIS ("ais").
+#[pyfunction]
+#[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn significance<'py>(
+    py: Python<'py>,
+    measure: &str,
+    arrays: Vec<Option<PyReadonlyArray2<'py, f64>>>,
+    k: usize,
+    algorithm: i64,
+    n_surrogates: usize,
+    seed: u64,
+    embedding: EmbeddingArgs,
+    cond_delays: Vec<usize>,
+    n_threads: Option<usize>,
+) -> PyResult<SignificanceTuple<'py>> {
+    const NAMES: [&[&str]; 4] = [&["x", "y"], &["x", "y", "z"], &["source", "target", "conditionals"], &["x"]];
+    let names: &[&str] = match measure {
+        "mi" => NAMES[0],
+        "cmi" => NAMES[1],
+        "te" => NAMES[2],
+        "ais" => NAMES[3],
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "measure: must be 'mi', 'cmi', 'te' or 'ais', got {other:?}"
+            )))
+        }
+    };
+    if arrays.len() != names.len() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "arrays: {measure} needs {} arrays, got {}",
+            names.len(),
+            arrays.len()
+        )));
+    }
+    let mut views = Vec::with_capacity(names.len());
+    for (a, &name) in arrays.iter().zip(names) {
+        // Argument names are static strings known at compile time above.
+        let name: &'static str = match name {
+            "x" => "x",
+            "y" => "y",
+            "z" => "z",
+            "source" => "source",
+            "target" => "target",
+            _ => "conditionals",
+        };
+        views.push(a.as_ref().map(|a| view(name, a)).transpose()?);
+    }
+    let alg = self::algorithm(algorithm)?;
+    let missing = |name: &'static str| {
+        pyo3::exceptions::PyValueError::new_err(format!("{name}: required for measure {measure:?}"))
+    };
+    let first = views[0].ok_or_else(|| missing(if measure == "te" { "source" } else { "x" }))?;
+    let r = compute(py, n_threads, || {
+        let samples = match measure {
+            "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
+            "cmi" => info::JointSamples::cmi(first, views[1].unwrap_or(first), views[2].unwrap_or(first), k)?,
+            "te" => info::JointSamples::te(te_samples(first, views[1].unwrap_or(first), embedding, views[2], &cond_delays, k)?),
+            _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
+        };
+        samples.test(k, alg, n_surrogates, seed)
+    })?;
+    let null = PyArray1::from_vec(py, r.null);
+    Ok((r.value, r.p_value, r.null_mean, r.null_std, r.n_surrogates, null))
+}
+
+/// Ragwitz embedding search: (history, tau, [(history, tau, error), ...]).
+#[pyfunction]
+#[pyo3(signature = (x, k_max, tau_max, n_neighbours, n_threads=None))]
+#[allow(clippy::type_complexity)]
+fn ragwitz(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    k_max: usize,
+    tau_max: usize,
+    n_neighbours: usize,
+    n_threads: Option<usize>,
+) -> PyResult<(usize, usize, Vec<(usize, usize, f64)>)> {
+    let x = view("x", &x)?;
+    let r = compute(py, n_threads, || info::ragwitz(x, k_max, tau_max, n_neighbours))?;
+    Ok((r.history, r.tau, r.errors))
+}
+
+/// Network result: (te, p_values, q_values, significant) as n x n arrays.
+type NetworkTuple<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<bool>>,
+);
+
+/// Pairwise TE network with permutation p-values and Benjamini-Hochberg q-values.
+#[pyfunction]
+#[pyo3(signature = (data, k, embedding, algorithm, n_surrogates, alpha, seed, n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn te_network<'py>(
+    py: Python<'py>,
+    data: PyReadonlyArray2<'py, f64>,
+    k: usize,
+    embedding: EmbeddingArgs,
+    algorithm: i64,
+    n_surrogates: usize,
+    alpha: f64,
+    seed: u64,
+    n_threads: Option<usize>,
+) -> PyResult<NetworkTuple<'py>> {
+    let (d, alg) = (view("data", &data)?, self::algorithm(algorithm)?);
+    let emb = self::embedding(embedding);
+    let net = compute(py, n_threads, || info::te_network(d, &emb, k, alg, n_surrogates, alpha, seed))?;
+    let n = net.n;
+    let square = |v: Vec<f64>| PyArray1::from_vec(py, v).reshape([n, n]);
+    Ok((
+        square(net.te)?,
+        square(net.p_values)?,
+        square(net.q_values)?,
+        PyArray1::from_vec(py, net.significant).reshape([n, n])?,
+    ))
+}
+
+/// Registers this domain's functions.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(mutual_information, m)?)?;
+    m.add_function(wrap_pyfunction!(conditional_mutual_information, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(active_information_storage, m)?)?;
+    m.add_function(wrap_pyfunction!(entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(significance, m)?)?;
+    m.add_function(wrap_pyfunction!(ragwitz, m)?)?;
+    m.add_function(wrap_pyfunction!(te_network, m)?)?;
+    Ok(())
+}

@@ -23,6 +23,33 @@ fn main() {
         MatrixRef::column("y", &y).expect("y"),
         MatrixRef::column("z", &z).expect("z"),
     );
+    if what == "parts" {
+        use thermoconsensus_info::kdtree::KdTree;
+        let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(a, b)| [*a, *b]).collect();
+        let t = std::time::Instant::now();
+        let tree = KdTree::new(&joint, 2);
+        println!("build {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let mut s = 0.0;
+        for pos in 0..n {
+            tree.knn(pos, 4, &mut buf);
+            s += buf[3].dist;
+        }
+        println!("knn {:?} ({s})", t.elapsed());
+        let t = std::time::Instant::now();
+        let mut v = x.clone();
+        v.sort_unstable_by(f64::total_cmp);
+        println!("sort {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let mut c = 0usize;
+        for (i, &q) in x.iter().enumerate() {
+            let r = 0.001 + (i % 7) as f64 * 1e-4;
+            c += v.partition_point(|&p| p - q < r) - v.partition_point(|&p| q - p >= r);
+        }
+        println!("count {:?} ({c})", t.elapsed());
+        return;
+    }
     let t = std::time::Instant::now();
     let v = match what {
         "cmi" => conditional_mutual_information(xm, ym, zm, 4, Algorithm::One),
@@ -30,3 +57,6 @@ fn main() {
     };
     println!("{what} = {v:?} in {:?}", t.elapsed());
 }
+
+#[allow(dead_code)]
+fn unused() {}

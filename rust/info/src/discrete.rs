@@ -66,17 +66,11 @@ fn check_logits(name: &'static str, m: MatrixRef<'_>, temperature: f64) -> Resul
         .map_or(Ok(()), Err)
 }
 
-/// Shift and normaliser of a validated row: softmax(z / t)_j = exp(z_j / t - shift) / sum, sum >= 1.
-#[inline]
-fn row_shift_sum(z: &[f64], t: f64) -> (f64, f64) {
-    let shift = z.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v / t));
-    (shift, z.iter().map(|&v| (v / t - shift).exp()).sum())
-}
-
-/// Like [`row_shift_sum`] with the log of the sum: ln softmax(z / t)_j = (z_j / t - shift) - ln_sum.
+/// Shift and log-normaliser of a validated row: ln softmax(z / t)_j = (z_j / t - shift) - ln_sum.
 #[inline]
 fn row_lse(z: &[f64], t: f64) -> (f64, f64) {
-    let (shift, sum) = row_shift_sum(z, t);
+    let shift = z.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v / t));
+    let sum: f64 = z.iter().map(|&v| (v / t - shift).exp()).sum();
     (shift, sum.ln())
 }
 
@@ -134,11 +128,16 @@ pub fn entropy_from_logits(logits: MatrixRef<'_>, temperature: f64) -> Result<Ve
     check_temperature(temperature)?;
     check_logits("logits", logits, temperature)?;
     Ok(per_row(logits, |z| {
-        let (shift, sum) = row_shift_sum(z, temperature);
-        let mut acc = 0.0;
+        let shift = z
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, &v| a.max(v / temperature));
+        // One exp per logit: the normaliser and the weighted sum come from the same pass.
+        let (mut sum, mut acc) = (0.0, 0.0);
         for &v in z.iter().filter(|&&v| v > f64::NEG_INFINITY) {
             let d = v / temperature - shift;
-            acc += d.exp() * d;
+            let e = d.exp();
+            sum += e;
+            acc += e * d;
         }
         (sum.ln() - acc / sum).max(0.0)
     }))
@@ -267,14 +266,18 @@ pub fn js_divergence(p_logits: MatrixRef<'_>, q_logits: MatrixRef<'_>) -> Result
         let (sq, lq) = row_lse(zq, 1.0);
         let mut js = 0.0;
         for (&a, &b) in zp.iter().zip(zq) {
-            let log_p = (a - sp) - lp;
-            let log_q = (b - sq) - lq;
-            if a > f64::NEG_INFINITY {
-                js += log_p.exp() * (LN_2 - softplus(log_q - log_p));
-            }
-            if b > f64::NEG_INFINITY {
-                js += log_q.exp() * (LN_2 - softplus(log_p - log_q));
-            }
+            let (log_p, log_q) = ((a - sp) - lp, (b - sq) - lq);
+            js += match (a > f64::NEG_INFINITY, b > f64::NEG_INFINITY) {
+                (true, true) => {
+                    // softplus(-x) = softplus(x) - x, so one softplus serves both terms.
+                    let x = log_q - log_p;
+                    let s = softplus(x);
+                    log_p.exp() * (LN_2 - s) + log_q.exp() * (LN_2 - s + x)
+                }
+                (true, false) => log_p.exp() * LN_2,
+                (false, true) => log_q.exp() * LN_2,
+                (false, false) => 0.0,
+            };
         }
         (0.5 * js).clamp(0.0, LN_2)
     }))

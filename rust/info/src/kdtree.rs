@@ -48,9 +48,17 @@ impl KdTree {
     /// Builds the tree from a row-major `n x dim` buffer (`n < 2^32`).
     pub fn new(data: &[f64], dim: usize) -> Self {
         assert!(dim > 0, "dimension must be positive");
-        let n = data.len() / dim;
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        let mut tree = KdTree {
+        match dim {
+            1 => Self::from_rows::<1>(data),
+            2 => Self::from_rows::<2>(data),
+            3 => Self::from_rows::<3>(data),
+            4 => Self::from_rows::<4>(data),
+            _ => Self::from_indices(data, dim),
+        }
+    }
+
+    fn empty(dim: usize, n: usize) -> Self {
+        KdTree {
             dim,
             pts: Vec::new(),
             orig: Vec::new(),
@@ -62,8 +70,33 @@ impl KdTree {
                 split: 0.0,
             }],
             bbox: Vec::new(),
-        };
-        tree.build(data, &mut order, 0);
+        }
+    }
+
+    /// Small dimensions: partition the rows themselves, so selection reads contiguous memory.
+    fn from_rows<const D: usize>(data: &[f64]) -> Self {
+        let mut items: Vec<([f64; D], u32)> = data
+            .chunks_exact(D)
+            .enumerate()
+            .map(|(i, c)| {
+                let mut row = [0.0; D];
+                row.copy_from_slice(c);
+                (row, i as u32)
+            })
+            .collect();
+        let mut tree = Self::empty(D, items.len());
+        tree.build(&mut items, |it, d| it.0[d], |it| it.1);
+        tree.pts = items.iter().flat_map(|it| it.0).collect();
+        tree.orig = items.iter().map(|it| it.1).collect();
+        tree
+    }
+
+    /// Any dimension: partition an index permutation.
+    fn from_indices(data: &[f64], dim: usize) -> Self {
+        let n = data.len() / dim;
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let mut tree = Self::empty(dim, n);
+        tree.build(&mut order, |&i, d| data[i as usize * dim + d], |&i| i);
         tree.pts = Vec::with_capacity(n * dim);
         for &i in &order {
             let i = i as usize;
@@ -73,27 +106,38 @@ impl KdTree {
         tree
     }
 
-    fn build(&mut self, data: &[f64], order: &mut [u32], root: usize) {
+    /// Splits `items` recursively at the median of the widest dimension; `key(item, d)` is a coordinate,
+    /// `id(item)` the original row (ties in the key are ordered by it, so the tree is deterministic).
+    fn build<T>(
+        &mut self,
+        items: &mut [T],
+        key: impl Fn(&T, usize) -> f64,
+        id: impl Fn(&T) -> u32,
+    ) {
         // Iterative over a stack of node ids so deep trees cannot overflow the call stack.
         let dim = self.dim;
-        let mut stack = vec![root];
-        while let Some(id) = stack.pop() {
-            let (start, end) = (self.nodes[id].start as usize, self.nodes[id].end as usize);
-            let mut lo = vec![f64::INFINITY; dim];
-            let mut hi = vec![f64::NEG_INFINITY; dim];
-            for &i in &order[start..end] {
-                let row = &data[i as usize * dim..(i as usize + 1) * dim];
+        let mut stack = vec![0usize];
+        let (mut lo, mut hi) = (vec![0.0; dim], vec![0.0; dim]);
+        while let Some(node_id) = stack.pop() {
+            let (start, end) = (
+                self.nodes[node_id].start as usize,
+                self.nodes[node_id].end as usize,
+            );
+            lo.fill(f64::INFINITY);
+            hi.fill(f64::NEG_INFINITY);
+            for it in &items[start..end] {
                 for d in 0..dim {
-                    lo[d] = lo[d].min(row[d]);
-                    hi[d] = hi[d].max(row[d]);
+                    let v = key(it, d);
+                    lo[d] = lo[d].min(v);
+                    hi[d] = hi[d].max(v);
                 }
             }
-            let need = (id + 1) * 2 * dim;
+            let need = (node_id + 1) * 2 * dim;
             if self.bbox.len() < need {
                 self.bbox.resize(need, 0.0);
             }
-            self.bbox[id * 2 * dim..id * 2 * dim + dim].copy_from_slice(&lo);
-            self.bbox[id * 2 * dim + dim..(id + 1) * 2 * dim].copy_from_slice(&hi);
+            self.bbox[node_id * 2 * dim..node_id * 2 * dim + dim].copy_from_slice(&lo);
+            self.bbox[node_id * 2 * dim + dim..(node_id + 1) * 2 * dim].copy_from_slice(&hi);
             if end - start <= LEAF_SIZE {
                 continue;
             }
@@ -101,15 +145,16 @@ impl KdTree {
                 .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])))
                 .unwrap_or(0);
             let mid = start + (end - start) / 2;
-            let key = |i: &u32| data[*i as usize * dim + split_dim];
-            order[start..end].select_nth_unstable_by(mid - start, |a, b| {
-                key(a).total_cmp(&key(b)).then(a.cmp(b))
+            items[start..end].select_nth_unstable_by(mid - start, |a, b| {
+                key(a, split_dim)
+                    .total_cmp(&key(b, split_dim))
+                    .then(id(a).cmp(&id(b)))
             });
-            let split = key(&order[mid]);
+            let split = key(&items[mid], split_dim);
             let left = self.nodes.len();
-            self.nodes[id].left = left as u32;
-            self.nodes[id].split_dim = split_dim as u32;
-            self.nodes[id].split = split;
+            self.nodes[node_id].left = left as u32;
+            self.nodes[node_id].split_dim = split_dim as u32;
+            self.nodes[node_id].split = split;
             for (s, e) in [(start, mid), (mid, end)] {
                 self.nodes.push(Node {
                     start: s as u32,
@@ -158,15 +203,23 @@ impl KdTree {
         if k == 0 || self.nodes.is_empty() {
             return;
         }
-        let q = self.point(pos);
-        let mut search = KnnSearch {
+        match self.dim {
+            1 => self.knn_in::<1>(pos, k, out),
+            2 => self.knn_in::<2>(pos, k, out),
+            3 => self.knn_in::<3>(pos, k, out),
+            4 => self.knn_in::<4>(pos, k, out),
+            _ => self.knn_in::<0>(pos, k, out),
+        }
+    }
+
+    fn knn_in<const D: usize>(&self, pos: usize, k: usize, out: &mut Vec<Neighbour>) {
+        let mut search = KnnSearch::<D> {
             tree: self,
-            q,
+            q: self.point(pos),
             exclude: pos as u32,
-            k,
-            best: out,
+            best: KBest::new(k, out, &self.orig),
         };
-        search.visit(0, 0.0);
+        search.run();
     }
 
     /// Counts points `p` (the query point included when it qualifies) with `|p_d - q_d| < r_d` for every
@@ -243,66 +296,140 @@ pub fn max_norm(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0_f64, |m, (&x, &y)| m.max((x - y).abs()))
 }
 
-struct KnnSearch<'t, 'o> {
+/// The k best neighbours found so far, sorted by (distance, original index).
+pub(crate) struct KBest<'o, 'i> {
+    k: usize,
+    best: &'o mut Vec<Neighbour>,
+    /// Original index of each position of the searched structure (the tie-break key).
+    orig: &'i [u32],
+    /// Distance of the current k-th neighbour (infinite until k are found).
+    worst: f64,
+}
+
+impl<'o, 'i> KBest<'o, 'i> {
+    /// An empty list writing into `best` (cleared by the caller).
+    pub(crate) fn new(k: usize, best: &'o mut Vec<Neighbour>, orig: &'i [u32]) -> Self {
+        Self {
+            k,
+            best,
+            orig,
+            worst: f64::INFINITY,
+        }
+    }
+
+    /// Distance of the k-th neighbour so far (infinite until k are found).
+    #[inline(always)]
+    pub(crate) fn worst(&self) -> f64 {
+        self.worst
+    }
+
+    /// True once k neighbours are held.
+    #[inline(always)]
+    pub(crate) fn is_full(&self) -> bool {
+        self.best.len() == self.k
+    }
+
+    /// Keeps `nb` if it beats the current k-th under the (distance, original index) order.
+    #[inline(always)]
+    pub(crate) fn offer(&mut self, nb: Neighbour) {
+        let key = self.orig[nb.pos as usize];
+        if nb.dist == self.worst && self.is_full() {
+            let w = self.best[self.k - 1];
+            if self.orig[w.pos as usize] < key {
+                return;
+            }
+        } else if nb.dist > self.worst {
+            return;
+        }
+        // Insertion by shifting (k is small: cheaper than a memmove call).
+        let best = &mut *self.best;
+        let mut i = if best.len() < self.k {
+            best.push(nb);
+            best.len() - 1
+        } else {
+            self.k - 1
+        };
+        while i > 0 {
+            let prev = best[i - 1];
+            if prev.dist < nb.dist || (prev.dist == nb.dist && self.orig[prev.pos as usize] < key) {
+                break;
+            }
+            best[i] = prev;
+            i -= 1;
+        }
+        best[i] = nb;
+        if best.len() == self.k {
+            self.worst = best[self.k - 1].dist;
+        }
+    }
+}
+
+/// One k-NN query. `D` is the dimension when known at compile time (1-4, the common KSG cases, which
+/// lets the distance loop unroll), or 0 for any dimension read at run time.
+struct KnnSearch<'t, 'o, const D: usize> {
     tree: &'t KdTree,
     q: &'t [f64],
     exclude: u32,
-    k: usize,
-    best: &'o mut Vec<Neighbour>,
+    best: KBest<'o, 't>,
 }
 
-impl KnnSearch<'_, '_> {
-    /// Worse-than test under the (distance, original index) order.
+impl<const D: usize> KnnSearch<'_, '_, D> {
     #[inline(always)]
-    fn beats_worst(&self, dist: f64, pos: u32) -> bool {
-        if self.best.len() < self.k {
-            return true;
+    fn dist(&self, pos: usize) -> f64 {
+        if D == 0 {
+            max_norm(self.tree.point(pos), self.q)
+        } else {
+            let p = &self.tree.pts[pos * D..pos * D + D];
+            let q = &self.q[..D];
+            let mut m = 0.0_f64;
+            for d in 0..D {
+                m = m.max((p[d] - q[d]).abs());
+            }
+            m
         }
-        let w = self.best[self.k - 1];
-        dist < w.dist
-            || (dist == w.dist && self.tree.orig[pos as usize] < self.tree.orig[w.pos as usize])
     }
 
-    fn visit(&mut self, id: usize, bound: f64) {
-        let node = self.tree.nodes[id];
-        if node.left == 0 {
+    /// Depth-first, nearer child first; a far child waits on a small stack with its lower bound and is
+    /// skipped if the bound exceeds the k-th distance by the time it is popped (`<=` keeps
+    /// equal-distance candidates reachable for the index tie-break).
+    fn run(&mut self) {
+        // A median-split tree over < 2^32 points is at most ~32 levels deep; 64 slots leave room.
+        let mut stack = [(0u32, 0.0_f64); 64];
+        let mut sp = 0usize;
+        let mut id = 0usize;
+        let mut bound = 0.0_f64;
+        loop {
+            let node = self.tree.nodes[id];
+            if node.left != 0 {
+                let qv = self.q[node.split_dim as usize];
+                let (near, far, gap) = if qv < node.split {
+                    (node.left, node.left + 1, node.split - qv)
+                } else {
+                    (node.left + 1, node.left, qv - node.split)
+                };
+                stack[sp] = (far, bound.max(gap));
+                sp += 1;
+                id = near as usize;
+                continue;
+            }
             for pos in node.start..node.end {
-                if pos == self.exclude {
-                    continue;
-                }
-                let dist = max_norm(self.tree.point(pos as usize), self.q);
-                if self.beats_worst(dist, pos) {
-                    self.insert(Neighbour { dist, pos });
+                let dist = self.dist(pos as usize);
+                if dist <= self.best.worst() && pos != self.exclude {
+                    self.best.offer(Neighbour { dist, pos });
                 }
             }
-            return;
+            loop {
+                if sp == 0 {
+                    return;
+                }
+                sp -= 1;
+                let (next, b) = stack[sp];
+                if b <= self.best.worst() {
+                    (id, bound) = (next as usize, b);
+                    break;
+                }
+            }
         }
-        let sd = node.split_dim as usize;
-        let qv = self.q[sd];
-        let (near, far, gap) = if qv < node.split {
-            (node.left, node.left + 1, node.split - qv)
-        } else {
-            (node.left + 1, node.left, qv - node.split)
-        };
-        self.visit(near as usize, bound);
-        let far_bound = bound.max(gap);
-        // `<=` keeps equal-distance candidates reachable for the index tie-break.
-        if self.best.len() < self.k || far_bound <= self.best[self.k - 1].dist {
-            self.visit(far as usize, far_bound);
-        }
-    }
-
-    #[inline(always)]
-    fn insert(&mut self, nb: Neighbour) {
-        let orig = &self.tree.orig;
-        let key = |n: &Neighbour| (n.dist, orig[n.pos as usize]);
-        let at = self.best.partition_point(|b| {
-            key(b).0 < nb.dist || (key(b).0 == nb.dist && key(b).1 < orig[nb.pos as usize])
-        });
-        if self.best.len() == self.k {
-            self.best.pop();
-        }
-        self.best.insert(at, nb);
     }
 }
 

@@ -13,11 +13,13 @@
 //!   (MI) and `-2/k + 1/n_xz + 1/n_yz` (CMI) corrections;
 //! * all values in nats.
 
-use crate::counts::box_counts;
+use crate::counts::{box_counts, RankedAxis};
 use crate::digamma::{digamma, integer_table};
 use crate::error::{invalid, Error, Result};
-use crate::kdtree::{KdTree, Neighbour};
+use crate::grid::AxisOrder;
+use crate::kdtree::Neighbour;
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
+use crate::search::Searcher;
 use rayon::prelude::*;
 
 /// Which KSG estimator to use.
@@ -67,7 +69,15 @@ pub(crate) fn neighbour_counts(
             Some(o)
         })
         .collect();
-    let tree = KdTree::new(joint.data(), joint.cols());
+    let dim = joint.cols();
+    // Sorted columns serve both the grid search and the 1-D / 2-D marginal counts.
+    let axes: Option<Vec<AxisOrder>> = (dim <= 3).then(|| {
+        (0..dim)
+            .into_par_iter()
+            .map(|d| AxisOrder::new(joint.data(), dim, d))
+            .collect()
+    });
+    let tree = Searcher::new(joint.data(), dim, axes.as_deref());
     // Pass 1: the radius of every variable around every point (one eps for all in algorithm 1).
     let mut radii = vec![0.0_f64; n * groups];
     radii
@@ -115,7 +125,17 @@ pub(crate) fn neighbour_counts(
                 }
             }
             let strict = algorithm == Algorithm::One;
-            let mut counts = box_counts(&pts, cols.len(), &rad, strict);
+            let ranked = axes.as_ref().filter(|_| cols.len() <= 2).map(|axes| {
+                cols.iter()
+                    .map(|&(c, _)| RankedAxis {
+                        sorted: &axes[c].sorted,
+                        rank: (0..n)
+                            .map(|pos| axes[c].rank[tree.original_index(pos)])
+                            .collect(),
+                    })
+                    .collect()
+            });
+            let mut counts = box_counts(&pts, cols.len(), &rad, strict, ranked);
             // Remove the point itself: always inside a closed box, inside an open one only if eps > 0.
             for (pos, c) in counts.iter_mut().enumerate() {
                 let self_inside = !strict || radii[pos * groups] > 0.0;

@@ -16,12 +16,14 @@ pub mod discrete;
 pub mod embed;
 pub mod entropy;
 pub mod error;
+pub(crate) mod grid;
 pub mod kdtree;
 pub mod ksg;
 pub mod matrix;
 pub mod network;
 pub mod pool;
 pub mod ragwitz;
+pub(crate) mod search;
 pub mod significance;
 pub mod te;
 

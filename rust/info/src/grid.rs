@@ -1,0 +1,216 @@
+//! Exact k-nearest-neighbour search in the max norm on an equal-frequency grid (D = 2 or 3).
+//!
+//! The box-assisted search of the original KSG code, with cell edges at quantiles of each axis so cells
+//! hold about the same number of points whatever the marginal distributions. A query scans its own cell,
+//! then rings of cells at Chebyshev cell distance 1, 2, ...; a cell is skipped when its box is farther
+//! than the current k-th distance, and the search stops once every point outside the scanned block is
+//! provably farther (`lower bound > k-th distance`, strict so that equal-distance ties are all seen and
+//! broken by original index exactly as in [`crate::kdtree`]). Every bound is computed from the same
+//! floating-point differences as the point distances, so the neighbour set equals a brute-force scan's.
+//!
+//! Points whose values repeat heavily would pile into single cells; [`Grid::build`] declines such data
+//! (returns None) and the caller uses the k-d tree instead.
+
+use crate::kdtree::{KBest, Neighbour};
+
+/// Target number of points per cell: a 3^D block then holds a few dozen candidates.
+const OCCUPANCY: f64 = 2.0;
+/// A cell may hold at most this many times the average before the grid is declined.
+const MAX_OVERLOAD: usize = 64;
+
+/// Sorted values of one axis and each point's rank along it (ties broken by original index).
+pub(crate) struct AxisOrder {
+    /// Values in ascending order.
+    pub sorted: Vec<f64>,
+    /// `rank[i]` = position of point i in `sorted`.
+    pub rank: Vec<u32>,
+}
+
+impl AxisOrder {
+    /// Sorts column `axis` of the row-major `n x dim` matrix `points`.
+    pub fn new(points: &[f64], dim: usize, axis: usize) -> Self {
+        let n = points.len() / dim;
+        let mut keyed: Vec<(f64, u32)> =
+            (0..n).map(|i| (points[i * dim + axis], i as u32)).collect();
+        keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut rank = vec![0u32; n];
+        for (r, &(_, i)) in keyed.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        Self {
+            sorted: keyed.into_iter().map(|(v, _)| v).collect(),
+            rank,
+        }
+    }
+}
+
+/// An equal-frequency grid over `n` points of dimension `D`.
+pub(crate) struct Grid<const D: usize> {
+    cells: [usize; D],
+    /// `edges[d][j]` = smallest value in cell j along axis d; every point of cell j' < j is <= it, every
+    /// point of cell j' > j is >= `edges[d][j + 1]`.
+    edges: [Vec<f64>; D],
+    /// Points of linear cell c occupy positions `start[c]..start[c + 1]`.
+    start: Vec<u32>,
+    pts: Vec<[f64; D]>,
+    orig: Vec<u32>,
+    /// Cell coordinates of the point at each position.
+    cell_of: Vec<[u32; D]>,
+}
+
+impl<const D: usize> Grid<D> {
+    /// Builds the grid from a row-major `n x D` buffer and its per-axis orders; None when the values
+    /// repeat so much that some cell would be overloaded.
+    pub fn build(data: &[f64], axes: &[AxisOrder]) -> Option<Self> {
+        let n = data.len() / D;
+        if n == 0 || axes.len() != D {
+            return None;
+        }
+        let per_axis = ((n as f64 / OCCUPANCY).powf(1.0 / D as f64).floor() as usize).max(1);
+        let cells = [per_axis; D];
+        let total: usize = cells.iter().product();
+        let coord = |rank: u32, d: usize| (rank as usize * cells[d] / n) as u32;
+        let edges: [Vec<f64>; D] = std::array::from_fn(|d| {
+            (0..cells[d])
+                .map(|j| axes[d].sorted[(j * n).div_ceil(cells[d]).min(n - 1)])
+                .collect()
+        });
+        let mut linear = vec![0u32; n];
+        let mut count = vec![0u32; total + 1];
+        for (i, lin) in linear.iter_mut().enumerate() {
+            let mut c = 0usize;
+            for d in 0..D {
+                c = c * cells[d] + coord(axes[d].rank[i], d) as usize;
+            }
+            *lin = c as u32;
+            count[c + 1] += 1;
+        }
+        let limit = (MAX_OVERLOAD as f64 * n as f64 / total as f64).ceil() as u32;
+        if count.iter().any(|&c| c > limit.max(MAX_OVERLOAD as u32)) {
+            return None;
+        }
+        for c in 1..=total {
+            count[c] += count[c - 1];
+        }
+        let start = count.clone();
+        let mut fill = count;
+        let mut pts = vec![[0.0; D]; n];
+        let mut orig = vec![0u32; n];
+        let mut cell_of = vec![[0u32; D]; n];
+        for i in 0..n {
+            let c = linear[i] as usize;
+            let p = fill[c] as usize;
+            fill[c] += 1;
+            pts[p].copy_from_slice(&data[i * D..(i + 1) * D]);
+            orig[p] = i as u32;
+            cell_of[p] = std::array::from_fn(|d| coord(axes[d].rank[i], d));
+        }
+        Some(Self {
+            cells,
+            edges,
+            start,
+            pts,
+            orig,
+            cell_of,
+        })
+    }
+
+    /// Coordinates of the point at `pos`.
+    #[inline]
+    pub fn point(&self, pos: usize) -> &[f64] {
+        &self.pts[pos]
+    }
+
+    /// Original row of the point at `pos`.
+    #[inline]
+    pub fn original_index(&self, pos: usize) -> usize {
+        self.orig[pos] as usize
+    }
+
+    #[inline(always)]
+    fn dist(&self, pos: usize, q: &[f64; D]) -> f64 {
+        let p = &self.pts[pos];
+        let mut m = 0.0_f64;
+        for d in 0..D {
+            m = m.max((p[d] - q[d]).abs());
+        }
+        m
+    }
+
+    /// Smallest possible distance from `q` to a point of the cell at `c` (query cell `qc`).
+    #[inline(always)]
+    fn cell_bound(&self, c: &[usize; D], qc: &[u32; D], q: &[f64; D]) -> f64 {
+        let mut b = 0.0_f64;
+        for d in 0..D {
+            let (cd, qd) = (c[d], qc[d] as usize);
+            if cd < qd {
+                b = b.max(q[d] - self.edges[d][cd + 1]);
+            } else if cd > qd {
+                b = b.max(self.edges[d][cd] - q[d]);
+            }
+        }
+        b
+    }
+
+    /// The `k` nearest neighbours of the point at `pos` (itself excluded), sorted by (distance, original
+    /// index), into `out`.
+    pub fn knn(&self, pos: usize, k: usize, out: &mut Vec<Neighbour>) {
+        out.clear();
+        if k == 0 {
+            return;
+        }
+        let q = self.pts[pos];
+        let qc = self.cell_of[pos];
+        let mut best = KBest::new(k, out, &self.orig);
+        let mut r = 0usize;
+        loop {
+            // Visit the cells at Chebyshev cell distance exactly r (the ring), clamped to the grid.
+            let lo: [usize; D] = std::array::from_fn(|d| (qc[d] as usize).saturating_sub(r));
+            let hi: [usize; D] =
+                std::array::from_fn(|d| (qc[d] as usize + r).min(self.cells[d] - 1));
+            let mut c = lo;
+            loop {
+                let on_ring = (0..D).any(|d| (c[d] as isize - qc[d] as isize).unsigned_abs() == r);
+                if on_ring && self.cell_bound(&c, &qc, &q) <= best.worst() {
+                    let lin = (0..D).fold(0usize, |acc, d| acc * self.cells[d] + c[d]);
+                    for p in self.start[lin]..self.start[lin + 1] {
+                        let dist = self.dist(p as usize, &q);
+                        if dist <= best.worst() && p as usize != pos {
+                            best.offer(Neighbour { dist, pos: p });
+                        }
+                    }
+                }
+                // Odometer over the block lo..=hi.
+                let mut d = D;
+                let mut done = true;
+                while d > 0 {
+                    d -= 1;
+                    if c[d] < hi[d] {
+                        c[d] += 1;
+                        done = false;
+                        break;
+                    }
+                    c[d] = lo[d];
+                }
+                if done {
+                    break;
+                }
+            }
+            // Every point outside the scanned block is at least `outside` away.
+            let mut outside = f64::INFINITY;
+            for d in 0..D {
+                let qd = qc[d] as usize;
+                if qd >= r + 1 {
+                    outside = outside.min(q[d] - self.edges[d][qd - r]);
+                }
+                if qd + r + 1 < self.cells[d] {
+                    outside = outside.min(self.edges[d][qd + r + 1] - q[d]);
+                }
+            }
+            if outside == f64::INFINITY || (best.is_full() && outside > best.worst()) {
+                return;
+            }
+            r += 1;
+        }
+    }
+}

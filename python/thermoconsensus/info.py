@@ -32,6 +32,21 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from ._arrays import add_noise, as_samples, check_int, check_seed, check_threads
+from ._discrete import (
+    cross_entropy,
+    entropy_from_logits,
+    entropy_from_probs,
+    js_divergence,
+    kl_divergence,
+    log_softmax,
+    perplexity,
+    plugin_conditional_mutual_information,
+    plugin_entropy,
+    plugin_mutual_information,
+    plugin_transfer_entropy,
+    softmax,
+    token_nll,
+)
 
 __all__ = [
     "EmbeddingChoice",
@@ -40,10 +55,23 @@ __all__ = [
     "active_information_storage",
     "auto_embedding",
     "conditional_mutual_information",
+    "cross_entropy",
     "entropy",
+    "entropy_from_logits",
+    "entropy_from_probs",
+    "js_divergence",
+    "kl_divergence",
+    "log_softmax",
     "mutual_information",
+    "perplexity",
+    "plugin_conditional_mutual_information",
+    "plugin_entropy",
+    "plugin_mutual_information",
+    "plugin_transfer_entropy",
     "significance",
+    "softmax",
     "te_network",
+    "token_nll",
     "transfer_entropy",
 ]
 

@@ -15,8 +15,11 @@ fn main() {
             .wrapping_add(1442695040888963407);
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
-    let x: Vec<f64> = (0..n).map(|_| u()).collect();
-    let y: Vec<f64> = x.iter().map(|v| v + u()).collect();
+    let x: Vec<f64> = (0..n).map(|_| u() + u() + u()).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .map(|v| 0.6 * v + 0.8 * (u() + u() + u()))
+        .collect();
     let z: Vec<f64> = y.iter().map(|v| v + u()).collect();
     let (xm, ym, zm) = (
         MatrixRef::column("x", &x).expect("x"),
@@ -51,10 +54,10 @@ fn main() {
         return;
     }
     let t = std::time::Instant::now();
-    let v = match what {
+    let v = thermoconsensus_info::run_with_threads(Some(1), || match what {
         "cmi" => conditional_mutual_information(xm, ym, zm, 4, Algorithm::One),
         _ => mutual_information(xm, ym, 4, Algorithm::One),
-    };
+    });
     println!("{what} = {v:?} in {:?}", t.elapsed());
 }
 

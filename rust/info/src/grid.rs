@@ -14,7 +14,7 @@
 use crate::kdtree::{KBest, Neighbour};
 
 /// Target number of points per cell: a 3^D block then holds a few dozen candidates.
-const OCCUPANCY: f64 = 2.0;
+const OCCUPANCY: f64 = 3.0;
 /// A cell may hold at most this many times the average before the grid is declined.
 const MAX_OVERLOAD: usize = 64;
 
@@ -32,7 +32,9 @@ impl AxisOrder {
         let n = points.len() / dim;
         let mut keyed: Vec<(f64, u32)> =
             (0..n).map(|i| (points[i * dim + axis], i as u32)).collect();
-        keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // LSD radix sort: stable, so equal values stay in index order; several times faster than a
+        // comparison sort on 10^5..10^6 keys.
+        radsort::sort_by_key(&mut keyed, |e| e.0);
         let mut rank = vec![0u32; n];
         for (r, &(_, i)) in keyed.iter().enumerate() {
             rank[i as usize] = r as u32;

@@ -74,9 +74,10 @@ pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
     use thermoconsensus_info::Error as E;
     match err {
         E::ThreadPool(_) => Error::new_err(err.to_string()),
-        E::InvalidArgument { .. } | E::LengthMismatch { .. } | E::NonFinite { .. } | E::TooFewSamples { .. } => {
-            raise(invalid_input_type(py), err.to_string())
-        }
+        E::InvalidArgument { .. }
+        | E::LengthMismatch { .. }
+        | E::NonFinite { .. }
+        | E::TooFewSamples { .. } => raise(invalid_input_type(py), err.to_string()),
     }
 }
 

@@ -40,7 +40,10 @@ fn compile_kernels(py: Python<'_>) -> PyResult<Vec<String>> {
         py,
         || {
             gpu::compile_all()?;
-            Ok(gpu::KERNEL_SOURCES.iter().map(|(n, _)| n.to_string()).collect())
+            Ok(gpu::KERNEL_SOURCES
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect())
         },
         crate::errors::gpu_error,
     )

@@ -16,7 +16,8 @@ fn view<'a>(name: &'static str, a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<Ma
     let data = a.as_slice().map_err(|_| {
         pyo3::exceptions::PyValueError::new_err(format!("{name}: array must be C-contiguous"))
     })?;
-    MatrixRef::new(name, data, shape[0], shape[1]).map_err(|e| Python::attach(|py| info_error(py, e)))
+    MatrixRef::new(name, data, shape[0], shape[1])
+        .map_err(|e| Python::attach(|py| info_error(py, e)))
 }
 
 fn algorithm(n: i64) -> PyResult<Algorithm> {
@@ -61,7 +62,9 @@ fn conditional_mutual_information(
 ) -> PyResult<f64> {
     let (x, y, z) = (view("x", &x)?, view("y", &y)?, view("z", &z)?);
     let alg = self::algorithm(algorithm)?;
-    compute(py, n_threads, || info::conditional_mutual_information(x, y, z, k, alg))
+    compute(py, n_threads, || {
+        info::conditional_mutual_information(x, y, z, k, alg)
+    })
 }
 
 /// Embedding parameters in the order the Python API lists them.
@@ -109,7 +112,10 @@ fn transfer_entropy(
     n_threads: Option<usize>,
 ) -> PyResult<f64> {
     let (s, t) = (view("source", &source)?, view("target", &target)?);
-    let c = conditionals.as_ref().map(|c| view("conditionals", c)).transpose()?;
+    let c = conditionals
+        .as_ref()
+        .map(|c| view("conditionals", c))
+        .transpose()?;
     let alg = self::algorithm(algorithm)?;
     compute(py, n_threads, || {
         Ok(te_samples(s, t, embedding, c, &cond_delays, k)?.estimate(k, alg))
@@ -129,13 +135,20 @@ fn active_information_storage(
     n_threads: Option<usize>,
 ) -> PyResult<f64> {
     let (x, alg) = (view("x", &x)?, self::algorithm(algorithm)?);
-    compute(py, n_threads, || info::active_information_storage(x, k_history, k_tau, k, alg))
+    compute(py, n_threads, || {
+        info::active_information_storage(x, k_history, k_tau, k, alg)
+    })
 }
 
 /// Kozachenko-Leonenko differential entropy in nats.
 #[pyfunction]
 #[pyo3(signature = (x, k, n_threads=None))]
-fn entropy(py: Python<'_>, x: PyReadonlyArray2<'_, f64>, k: usize, n_threads: Option<usize>) -> PyResult<f64> {
+fn entropy(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    k: usize,
+    n_threads: Option<usize>,
+) -> PyResult<f64> {
     let x = view("x", &x)?;
     compute(py, n_threads, || info::entropy(x, k))
 }
@@ -159,7 +172,12 @@ fn significance<'py>(
     cond_delays: Vec<usize>,
     n_threads: Option<usize>,
 ) -> PyResult<SignificanceTuple<'py>> {
-    const NAMES: [&[&str]; 4] = [&["x", "y"], &["x", "y", "z"], &["source", "target", "conditionals"], &["x"]];
+    const NAMES: [&[&str]; 4] = [
+        &["x", "y"],
+        &["x", "y", "z"],
+        &["source", "target", "conditionals"],
+        &["x"],
+    ];
     let names: &[&str] = match measure {
         "mi" => NAMES[0],
         "cmi" => NAMES[1],
@@ -199,14 +217,33 @@ fn significance<'py>(
     let r = compute(py, n_threads, || {
         let samples = match measure {
             "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
-            "cmi" => info::JointSamples::cmi(first, views[1].unwrap_or(first), views[2].unwrap_or(first), k)?,
-            "te" => info::JointSamples::te(te_samples(first, views[1].unwrap_or(first), embedding, views[2], &cond_delays, k)?),
+            "cmi" => info::JointSamples::cmi(
+                first,
+                views[1].unwrap_or(first),
+                views[2].unwrap_or(first),
+                k,
+            )?,
+            "te" => info::JointSamples::te(te_samples(
+                first,
+                views[1].unwrap_or(first),
+                embedding,
+                views[2],
+                &cond_delays,
+                k,
+            )?),
             _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
         };
         samples.test(k, alg, n_surrogates, seed)
     })?;
     let null = PyArray1::from_vec(py, r.null);
-    Ok((r.value, r.p_value, r.null_mean, r.null_std, r.n_surrogates, null))
+    Ok((
+        r.value,
+        r.p_value,
+        r.null_mean,
+        r.null_std,
+        r.n_surrogates,
+        null,
+    ))
 }
 
 /// Ragwitz embedding search: (history, tau, [(history, tau, error), ...]).
@@ -222,7 +259,9 @@ fn ragwitz(
     n_threads: Option<usize>,
 ) -> PyResult<(usize, usize, Vec<(usize, usize, f64)>)> {
     let x = view("x", &x)?;
-    let r = compute(py, n_threads, || info::ragwitz(x, k_max, tau_max, n_neighbours))?;
+    let r = compute(py, n_threads, || {
+        info::ragwitz(x, k_max, tau_max, n_neighbours)
+    })?;
     Ok((r.history, r.tau, r.errors))
 }
 
@@ -251,7 +290,9 @@ fn te_network<'py>(
 ) -> PyResult<NetworkTuple<'py>> {
     let (d, alg) = (view("data", &data)?, self::algorithm(algorithm)?);
     let emb = self::embedding(embedding);
-    let net = compute(py, n_threads, || info::te_network(d, &emb, k, alg, n_surrogates, alpha, seed))?;
+    let net = compute(py, n_threads, || {
+        info::te_network(d, &emb, k, alg, n_surrogates, alpha, seed)
+    })?;
     let n = net.n;
     let square = |v: Vec<f64>| PyArray1::from_vec(py, v).reshape([n, n]);
     Ok((

@@ -2,6 +2,7 @@
 //! algorithm lives in the engine crates.
 
 mod detach;
+mod discrete;
 mod errors;
 mod gpu;
 mod info;
@@ -14,6 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     info::register(m)?;
+    discrete::register(m)?;
     gpu::register(m)?;
     Ok(())
 }

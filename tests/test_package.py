@@ -1,0 +1,142 @@
+"""The package surface: import, version, exception hierarchy, GPU discovery, device resolution and the CLI."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import thermoconsensus
+from thermoconsensus import info
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_public_names_exist():
+    for name in thermoconsensus.__all__:
+        assert hasattr(thermoconsensus, name), name
+    for name in info.__all__:
+        assert hasattr(info, name), name
+
+
+def test_version_matches_cargo_workspace_and_metadata():
+    assert re.fullmatch(r"\d+\.\d+\.\d+([-.]?(a|b|rc|dev)\d*)?", thermoconsensus.__version__)
+    cargo = (ROOT / "Cargo.toml").read_text()
+    section = cargo.split("[workspace.package]", 1)[1]
+    cargo_version = re.search(r'^version\s*=\s*"([^"]+)"', section, re.MULTILINE).group(1)
+    assert thermoconsensus.__version__ == cargo_version
+    assert importlib.metadata.version("thermoconsensus") == cargo_version
+
+
+def test_exception_hierarchy():
+    assert issubclass(thermoconsensus.Error, Exception)
+    assert issubclass(thermoconsensus.InvalidInputError, thermoconsensus.Error)
+    assert issubclass(thermoconsensus.InvalidInputError, ValueError)
+    assert issubclass(thermoconsensus.GpuError, thermoconsensus.Error)
+    assert issubclass(thermoconsensus.GpuError, RuntimeError)
+    assert not issubclass(thermoconsensus.GpuError, ValueError)
+    assert thermoconsensus.InvalidInputError.__module__ == "thermoconsensus"
+
+
+def test_gpu_available_is_a_bool_and_reason_matches():
+    available = thermoconsensus.gpu_available()
+    assert isinstance(available, bool)
+    assert thermoconsensus.gpu_available() is available  # stable between calls
+    reason = thermoconsensus.gpu_unavailable_reason()
+    if available:
+        assert reason is None
+    else:
+        assert isinstance(reason, str) and reason.strip()
+
+
+def test_devices_list():
+    devs = thermoconsensus.devices()
+    assert isinstance(devs, list)
+    assert bool(devs) == thermoconsensus.gpu_available()
+    for i, d in enumerate(devs):
+        assert isinstance(d, dict)
+        assert d["ordinal"] == i
+        assert isinstance(d["name"], str) and d["total_memory"] > 0
+
+
+def test_resolve_device_cpu_and_auto():
+    assert thermoconsensus.resolve_device("cpu") == "cpu"
+    auto = thermoconsensus.resolve_device("auto")
+    assert auto in ("cpu", "cuda:0")
+    assert (auto == "cuda:0") == thermoconsensus.gpu_available()
+    assert thermoconsensus.resolve_device() == auto
+    assert thermoconsensus.resolve_device("auto", large_enough=False) == "cpu"
+
+
+def test_resolve_device_cuda_without_gpu_raises_gpu_error():
+    if thermoconsensus.gpu_available():
+        pytest.skip("a GPU is available here")
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(thermoconsensus.GpuError) as exc:
+            thermoconsensus.resolve_device(device)
+        assert thermoconsensus.gpu_unavailable_reason() in str(exc.value)
+
+
+@pytest.mark.gpu
+def test_resolve_device_cuda_with_gpu():
+    if not thermoconsensus.gpu_available():
+        pytest.skip("no GPU: " + str(thermoconsensus.gpu_unavailable_reason()))
+    assert thermoconsensus.resolve_device("cuda") == "cuda:0"
+    assert thermoconsensus.resolve_device("cuda:0") == "cuda:0"
+    with pytest.raises(thermoconsensus.GpuError):
+        thermoconsensus.resolve_device(f"cuda:{len(thermoconsensus.devices())}")
+
+
+@pytest.mark.parametrize("device", ["bogus", "", "gpu", "cuda:x", "cuda:-1", "cuda: 0"])
+def test_resolve_device_rejects_unknown_names(device):
+    # Raised whether or not a GPU is present, and the message quotes what was given.
+    with pytest.raises(thermoconsensus.Error, match=f'invalid device "{re.escape(device)}"'):
+        thermoconsensus.resolve_device(device)
+
+
+def test_resolve_device_rejects_non_strings():
+    with pytest.raises(TypeError, match="device"):
+        thermoconsensus.resolve_device(0)  # type: ignore[arg-type]
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "thermoconsensus", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_demo():
+    proc = _run_cli("demo", "--n", "3000", "--surrogates", "20", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    forward = [ln for ln in lines if "TE(X -> Y)" in ln]
+    assert len(forward) == 1
+    # X drives Y with coupling 0.5: every one of the 20 surrogates falls below, p = 1/21.
+    assert "significant" in forward[0] and "not significant" not in forward[0]
+    assert "p = 0.0476" in forward[0]
+    assert any("TE(Y -> X)" in ln for ln in lines)
+    assert any("MI(X_t; Y_t+1)" in ln for ln in lines)
+    assert thermoconsensus.__version__ in lines[0]
+
+
+def test_cli_version_and_devices():
+    proc = _run_cli("version")
+    assert proc.returncode == 0 and proc.stdout.strip() == thermoconsensus.__version__
+    proc = _run_cli("devices")
+    assert proc.returncode == 0
+    if not thermoconsensus.gpu_available():
+        assert proc.stdout.startswith("no CUDA device")
+
+
+def test_cli_rejects_unknown_command():
+    proc = _run_cli("frobnicate")
+    assert proc.returncode == 2
+    assert "invalid choice" in proc.stderr

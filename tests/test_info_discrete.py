@@ -108,11 +108,6 @@ def test_entropy_from_probs_matches_scipy(w: np.ndarray) -> None:
     np.testing.assert_allclose(info.entropy_from_probs(w, normalize=True), expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    reason="engine bug (rust/info/src/discrete.rs entropy_from_probs): with normalize=true, p_j = v / sum "
-    "underflowing to 0 (or sum overflowing to inf) gives 0 * ln 0 = NaN, which h.max(0.0) turns into 0",
-    strict=True,
-)
 @pytest.mark.parametrize("w", [[1.0, 1.0, 5e-324], [1e308, 1e308]])
 def test_entropy_from_probs_normalize_extreme_rows(w: list[float]) -> None:
     assert info.entropy_from_probs(w, normalize=True) == pytest.approx(LN2, rel=1e-12)

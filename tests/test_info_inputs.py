@@ -341,11 +341,6 @@ def test_wrong_types_raise_type_error(call, pattern):
         call()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: auto_embedding's length error names 'x', not the 'target' / 'source' argument",
-)
 @pytest.mark.parametrize("args", [(SHORT,), (X, SHORT)], ids=["target", "source"])
 def test_auto_embedding_length_error_names_the_argument(args):
     name = "target" if len(args) == 1 else "source"
@@ -354,11 +349,6 @@ def test_auto_embedding_length_error_names_the_argument(args):
     assert name in str(exc.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="bug: integers beyond 64 bits reach the native layer and raise OverflowError",
-)
 @pytest.mark.parametrize(
     "call",
     [
@@ -373,12 +363,6 @@ def test_huge_integer_parameters_raise_invalid_input_error(call):
         call()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: (k_history - 1) * k_tau wraps around in u64, so the embedding check passes and the "
-    "allocation aborts the process",
-)
 @pytest.mark.parametrize(
     "call",
     [

@@ -12,8 +12,7 @@ from ._cuda_env import configure_cuda_library_dirs
 # NVRTC from the optional `nvidia-cuda-nvrtc-cu12` wheel must be made known before the first GPU probe.
 configure_cuda_library_dirs()
 
-from . import _core  # noqa: E402
-from . import info  # noqa: E402
+from . import _core, info  # noqa: E402
 from ._core import Error, GpuError, InvalidInputError  # noqa: E402
 
 __version__: str = _core.__version__
@@ -55,5 +54,3 @@ def resolve_device(device: str = "auto", large_enough: bool = True) -> str:
     if not isinstance(device, str):
         raise TypeError(f"device: expected a string, got {type(device).__name__}")
     return _core.resolve_device(device, large_enough)
-
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -11,6 +11,10 @@ from numpy.typing import ArrayLike, NDArray
 from ._core import InvalidInputError
 
 _NUMERIC_KINDS = "biuf"
+#: Largest integer parameter accepted (the native layer counts in 64 bits).
+MAX_INT = 2**63 - 1
+#: Most threads one call may ask for.
+MAX_THREADS = 1024
 
 
 def as_samples(name: str, a: ArrayLike) -> NDArray[np.float64]:
@@ -48,25 +52,32 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     v = int(value)
     if v < minimum:
         raise InvalidInputError(f"{name}: must be at least {minimum}, got {v}")
+    if v > MAX_INT:
+        raise InvalidInputError(f"{name}: must be at most 2**63 - 1, got {v}")
     return v
 
 
-def check_threads(n_threads: Optional[int]) -> Optional[int]:
+def check_threads(n_threads: int | None) -> int | None:
     """Validates the optional `n_threads` argument."""
-    return None if n_threads is None else check_int("n_threads", n_threads, 1)
+    if n_threads is None:
+        return None
+    n = check_int("n_threads", n_threads, 1)
+    if n > MAX_THREADS:
+        raise InvalidInputError(f"n_threads: must be at most {MAX_THREADS}, got {n}")
+    return n
 
 
 def check_seed(seed: Any) -> int:
     """A seed as an unsigned 64-bit integer."""
-    s = check_int("seed", seed, 0)
-    if s >= 2**64:
-        raise InvalidInputError(f"seed: must be below 2**64, got {s}")
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
+    s = int(seed)
+    if not 0 <= s < 2**64:
+        raise InvalidInputError(f"seed: must be in [0, 2**64), got {s}")
     return s
 
 
-def add_noise(
-    arrays: list[NDArray[np.float64]], noise: float, seed: int
-) -> list[NDArray[np.float64]]:
+def add_noise(arrays: list[NDArray[np.float64]], noise: float, seed: int) -> list[NDArray[np.float64]]:
     """Adds independent N(0, noise^2) noise to copies of `arrays` (no-op for noise == 0), seeded.
 
     Small noise breaks ties in discrete-valued data, which k-NN estimators assume away; JIDT adds 1e-8 by

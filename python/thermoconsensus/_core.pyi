@@ -1,11 +1,44 @@
 """Stubs of the native module (private: use ``thermoconsensus``)."""
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 __version__: str
+__all__ = [
+    "Error",
+    "GpuError",
+    "InvalidInputError",
+    "__version__",
+    "active_information_storage",
+    "compile_kernels",
+    "conditional_mutual_information",
+    "cross_entropy",
+    "cross_entropy_targets",
+    "devices",
+    "entropy",
+    "entropy_from_logits",
+    "entropy_from_probs",
+    "gpu_available",
+    "gpu_unavailable_reason",
+    "js_divergence",
+    "kl_divergence",
+    "log_softmax",
+    "mutual_information",
+    "nvrtc_available",
+    "perplexity",
+    "plugin_conditional_mutual_information",
+    "plugin_entropy",
+    "plugin_mutual_information",
+    "plugin_transfer_entropy",
+    "ragwitz",
+    "resolve_device",
+    "significance",
+    "softmax",
+    "te_network",
+    "transfer_entropy",
+]
 
 class Error(Exception): ...
 class InvalidInputError(Error, ValueError): ...
@@ -14,11 +47,9 @@ class GpuError(Error, RuntimeError): ...
 _F2 = NDArray[np.float64]
 _Embedding = tuple[int, int, int, int, int]
 
-def mutual_information(
-    x: _F2, y: _F2, k: int, algorithm: int, n_threads: Optional[int] = None
-) -> float: ...
+def mutual_information(x: _F2, y: _F2, k: int, algorithm: int, n_threads: int | None = None) -> float: ...
 def conditional_mutual_information(
-    x: _F2, y: _F2, z: _F2, k: int, algorithm: int, n_threads: Optional[int] = None
+    x: _F2, y: _F2, z: _F2, k: int, algorithm: int, n_threads: int | None = None
 ) -> float: ...
 def transfer_entropy(
     source: _F2,
@@ -26,27 +57,32 @@ def transfer_entropy(
     k: int,
     embedding: _Embedding,
     algorithm: int,
-    conditionals: Optional[_F2] = None,
+    conditionals: _F2 | None = None,
     cond_delays: list[int] = ...,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> float: ...
 def active_information_storage(
-    x: _F2, k_history: int, k_tau: int, k: int, algorithm: int, n_threads: Optional[int] = None
+    x: _F2, k_history: int, k_tau: int, k: int, algorithm: int, n_threads: int | None = None
 ) -> float: ...
-def entropy(x: _F2, k: int, n_threads: Optional[int] = None) -> float: ...
+def entropy(x: _F2, k: int, n_threads: int | None = None) -> float: ...
 def significance(
     measure: str,
-    arrays: list[Optional[_F2]],
+    arrays: list[_F2 | None],
     k: int,
     algorithm: int,
     n_surrogates: int,
     seed: int,
-    embedding: _Embedding = (1, 1, 1, 1, 1),
+    embedding: _Embedding = ...,
     cond_delays: list[int] = ...,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> tuple[float, float, float, float, int, NDArray[np.float64]]: ...
 def ragwitz(
-    x: _F2, k_max: int, tau_max: int, n_neighbours: int, n_threads: Optional[int] = None
+    x: _F2,
+    k_max: int,
+    tau_max: int,
+    n_neighbours: int,
+    n_threads: int | None = None,
+    name: str = "x",
 ) -> tuple[int, int, list[tuple[int, int, float]]]: ...
 def te_network(
     data: _F2,
@@ -56,10 +92,10 @@ def te_network(
     n_surrogates: int,
     alpha: float,
     seed: int,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> tuple[_F2, _F2, _F2, NDArray[np.bool_]]: ...
 def gpu_available() -> bool: ...
-def gpu_unavailable_reason() -> Optional[str]: ...
+def gpu_unavailable_reason() -> str | None: ...
 def devices() -> list[dict[str, Any]]: ...
 def compile_kernels() -> list[str]: ...
 def nvrtc_available() -> bool: ...

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Optional
 
 import numpy as np
 
@@ -23,7 +22,7 @@ def coupled_system(n: int, coupling: float, seed: int) -> tuple[np.ndarray, np.n
     return x, y
 
 
-def demo(n: int, surrogates: int, seed: int, threads: Optional[int]) -> int:
+def demo(n: int, surrogates: int, seed: int, threads: int | None) -> int:
     """Estimates MI and TE on a coupled pair, with permutation tests, and prints them."""
     print(f"thermoconsensus {__version__} demo: X drives Y (coupling 0.5), N = {n}, seed = {seed}")
     x, y = coupled_system(n, 0.5, seed)
@@ -44,7 +43,7 @@ def demo(n: int, surrogates: int, seed: int, threads: Optional[int]) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``thermoconsensus`` command."""
     parser = argparse.ArgumentParser(prog="thermoconsensus", description=__doc__)
     sub = parser.add_subparsers(dest="command")

@@ -25,7 +25,7 @@ Conventions are those of JIDT's Kraskov calculators with normalisation and added
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -85,9 +85,7 @@ def _algorithm(algorithm: int) -> int:
     return a
 
 
-def _prepare(
-    named: list[tuple[str, ArrayLike]], noise: float, seed: int
-) -> list[NDArray[np.float64]]:
+def _prepare(named: list[tuple[str, ArrayLike]], noise: float, seed: int) -> list[NDArray[np.float64]]:
     arrays = [as_samples(name, a) for name, a in named]
     return add_noise(arrays, noise, check_seed(seed))
 
@@ -100,7 +98,7 @@ def mutual_information(
     *,
     noise: float = 0.0,
     seed: int = 0,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> float:
     """KSG estimate of the mutual information I(X; Y) in nats.
 
@@ -131,7 +129,7 @@ def conditional_mutual_information(
     *,
     noise: float = 0.0,
     seed: int = 0,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> float:
     """KSG (Frenzel-Pompe) estimate of the conditional mutual information I(X; Y | Z) in nats.
 
@@ -156,8 +154,8 @@ def _embedding(
 
 
 def _conditionals(
-    conditionals: Optional[ArrayLike], cond_delays: Optional[list[int]]
-) -> tuple[Optional[ArrayLike], list[int]]:
+    conditionals: ArrayLike | None, cond_delays: list[int] | None
+) -> tuple[ArrayLike | None, list[int]]:
     if conditionals is None:
         if cond_delays:
             raise _core.InvalidInputError("cond_delays: given without conditionals")
@@ -177,12 +175,12 @@ def transfer_entropy(
     l_tau: int = 1,
     delay: int = 1,
     algorithm: int = 1,
-    conditionals: Optional[ArrayLike] = None,
+    conditionals: ArrayLike | None = None,
     *,
-    cond_delays: Optional[list[int]] = None,
+    cond_delays: list[int] | None = None,
     noise: float = 0.0,
     seed: int = 0,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> float:
     """KSG transfer entropy TE(source -> target) in nats.
 
@@ -224,7 +222,7 @@ def active_information_storage(
     algorithm: int = 1,
     noise: float = 0.0,
     seed: int = 0,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> float:
     """KSG active information storage I(X_past ; X_{t+1}) in nats, past = k_history values k_tau apart.
 
@@ -248,7 +246,7 @@ def entropy(
     *,
     noise: float = 0.0,
     seed: int = 0,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> float:
     """Kozachenko-Leonenko differential entropy in nats, in the max norm (Kraskov et al. eq. 20).
 
@@ -296,10 +294,10 @@ def significance(
     l_history: int = 1,
     l_tau: int = 1,
     delay: int = 1,
-    conditionals: Optional[ArrayLike] = None,
-    cond_delays: Optional[list[int]] = None,
+    conditionals: ArrayLike | None = None,
+    cond_delays: list[int] | None = None,
     noise: float = 0.0,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> SignificanceResult:
     """Permutation test of an estimate against the null hypothesis of no dependence.
 
@@ -324,7 +322,7 @@ def significance(
     elif conditionals is not None:
         raise _core.InvalidInputError(f"conditionals: only used with measure 'te', not {measure!r}")
     seed = check_seed(seed)
-    prepared: list[Optional[NDArray[np.float64]]] = list(_prepare(named, noise, seed))
+    prepared: list[NDArray[np.float64] | None] = list(_prepare(named, noise, seed))
     if measure == "te" and len(prepared) == 2:
         prepared.append(None)
     emb = _embedding(k_history, k_tau, l_history, l_tau, delay)
@@ -348,11 +346,11 @@ class EmbeddingChoice:
 
     k_history: int
     k_tau: int
-    l_history: Optional[int]
-    l_tau: Optional[int]
+    l_history: int | None
+    l_tau: int | None
     target_errors: list[tuple[int, int, float]]
     """(history, tau, mean squared prediction error) of every target candidate, in search order."""
-    source_errors: Optional[list[tuple[int, int, float]]]
+    source_errors: list[tuple[int, int, float]] | None
 
     def te_kwargs(self) -> dict[str, int]:
         """Keyword arguments for :func:`transfer_entropy` / :func:`significance`."""
@@ -364,12 +362,12 @@ class EmbeddingChoice:
 
 def auto_embedding(
     target: ArrayLike,
-    source: Optional[ArrayLike] = None,
+    source: ArrayLike | None = None,
     *,
     k_max: int = 5,
     tau_max: int = 3,
     n_neighbours: int = 4,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> EmbeddingChoice:
     """Chooses history length and delay by the Ragwitz criterion, as JIDT's auto-embedding does.
 
@@ -382,10 +380,10 @@ def auto_embedding(
     ta = as_samples("target", target)
     args = (check_int("k_max", k_max, 1), check_int("tau_max", tau_max, 1))
     nn, threads = check_int("n_neighbours", n_neighbours, 1), check_threads(n_threads)
-    kh, kt, terr = _core.ragwitz(ta, *args, nn, threads)
+    kh, kt, terr = _core.ragwitz(ta, *args, nn, threads, "target")
     if source is None:
         return EmbeddingChoice(kh, kt, None, None, terr, None)
-    lh, lt, serr = _core.ragwitz(as_samples("source", source), *args, nn, threads)
+    lh, lt, serr = _core.ragwitz(as_samples("source", source), *args, nn, threads, "source")
     return EmbeddingChoice(kh, kt, lh, lt, terr, serr)
 
 
@@ -421,7 +419,7 @@ def te_network(
     alpha: float = 0.05,
     seed: int = 0,
     noise: float = 0.0,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
 ) -> TeNetworkResult:
     """TE for every ordered pair of columns of a (T x n) array, in parallel, with FDR control.
 

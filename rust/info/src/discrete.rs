@@ -178,13 +178,27 @@ pub fn entropy_from_probs(p: MatrixRef<'_>, normalize: bool) -> Result<Vec<f64>>
         })
         .map_or(Ok(()), Err)?;
     Ok(per_row(p, |r| {
-        let sum: f64 = if normalize { r.iter().sum() } else { 1.0 };
+        // Dividing by the row maximum first keeps the sum finite (1 <= sum <= cols); probabilities that
+        // underflow to 0 then contribute 0 (the limit of -p ln p), never NaN.
+        let scale = if normalize {
+            r.iter().fold(0.0_f64, |m, &v| m.max(v))
+        } else {
+            1.0
+        };
+        let sum: f64 = if normalize {
+            r.iter().map(|&v| v / scale).sum()
+        } else {
+            1.0
+        };
         let h: f64 = r
             .iter()
-            .filter(|&&v| v > 0.0)
             .map(|&v| {
-                let pj = v / sum;
-                -pj * pj.ln()
+                let pj = v / scale / sum;
+                if pj > 0.0 {
+                    -pj * pj.ln()
+                } else {
+                    0.0
+                }
             })
             .sum();
         h.max(0.0)

@@ -54,11 +54,28 @@ impl TeEmbedding {
         Ok(())
     }
 
-    /// First usable "current" time index, given the largest conditional delay (0 when none).
-    pub fn first_time(&self, max_cond_delay: usize) -> usize {
-        ((self.k_history - 1) * self.k_tau)
-            .max((self.l_history - 1) * self.l_tau + self.delay - 1)
-            .max(max_cond_delay.saturating_sub(1))
+    /// First usable "current" time index, given the largest conditional delay (0 when none); an error
+    /// when the embedding spans more time steps than a `usize` can count.
+    pub fn first_time(&self, max_cond_delay: usize) -> Result<usize> {
+        let target = span("k_history", self.k_history, self.k_tau)?;
+        let source = span("l_history", self.l_history, self.l_tau)?
+            .checked_add(self.delay - 1)
+            .ok_or_else(|| too_long("delay"))?;
+        Ok(target.max(source).max(max_cond_delay.saturating_sub(1)))
+    }
+}
+
+/// Time steps spanned by `history` values `tau` apart: (history - 1) * tau, checked.
+pub(crate) fn span(name: &'static str, history: usize, tau: usize) -> Result<usize> {
+    (history.max(1) - 1)
+        .checked_mul(tau)
+        .ok_or_else(|| too_long(name))
+}
+
+fn too_long(name: &'static str) -> Error {
+    Error::TooFewSamples {
+        name,
+        reason: "the embedding spans more time steps than any series can hold".into(),
     }
 }
 

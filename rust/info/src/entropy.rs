@@ -26,7 +26,7 @@ pub fn entropy(x: MatrixRef<'_>, k: usize) -> Result<f64> {
     let n = check_inputs(&[("x", x)], k)?;
     let tree = KdTree::new(x.data(), x.cols());
     let eps = kth_distances(&tree, k);
-    if eps.iter().any(|&e| e == 0.0) {
+    if eps.contains(&0.0) {
         return Err(invalid(
             "x",
             format!(

@@ -202,7 +202,7 @@ impl<const D: usize> Grid<D> {
             let mut outside = f64::INFINITY;
             for d in 0..D {
                 let qd = qc[d] as usize;
-                if qd >= r + 1 {
+                if qd > r {
                     outside = outside.min(q[d] - self.edges[d][qd - r]);
                 }
                 if qd + r + 1 < self.cells[d] {

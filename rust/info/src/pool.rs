@@ -22,6 +22,11 @@ fn default_threads() -> usize {
         })
 }
 
+/// Most threads one call may use.
+pub const MAX_THREADS: usize = 1024;
+/// Thread pools kept for reuse.
+const MAX_CACHED_POOLS: usize = 4;
+
 /// Runs `f` inside a rayon pool of `n_threads` threads (None: the default above). Pools are cached.
 pub fn run_with_threads<R: Send>(
     n_threads: Option<usize>,
@@ -34,8 +39,14 @@ pub fn run_with_threads<R: Send>(
                 "must be at least 1 (or None for the default)",
             ))
         }
+        Some(n) if n > MAX_THREADS => {
+            return Err(crate::error::invalid(
+                "n_threads",
+                format!("must be at most {MAX_THREADS}, got {n}"),
+            ))
+        }
         Some(n) => n,
-        None => default_threads(),
+        None => default_threads().min(MAX_THREADS),
     };
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
     let pool = {
@@ -46,6 +57,11 @@ pub fn run_with_threads<R: Send>(
         match pools.get(&n) {
             Some(p) => Arc::clone(p),
             None => {
+                // A few sizes are reused in practice; beyond that, drop the idle pools rather than
+                // keep their threads alive forever (running calls hold their own Arc).
+                if pools.len() >= MAX_CACHED_POOLS {
+                    pools.clear();
+                }
                 let p = Arc::new(
                     rayon::ThreadPoolBuilder::new()
                         .num_threads(n)

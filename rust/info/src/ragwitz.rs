@@ -9,7 +9,7 @@
 //! its own Ragwitz search, and so do we. Equal distances at the k-th neighbour are broken by sample index
 //! here and by tree order in JIDT, which can differ on data with repeated values.
 
-use crate::embed::{check_length, embed_past};
+use crate::embed::{check_length, embed_past, span};
 use crate::error::{invalid, Result};
 use crate::kdtree::{KdTree, Neighbour};
 use crate::matrix::MatrixRef;
@@ -28,13 +28,14 @@ pub struct RagwitzResult {
 
 /// Mean squared one-step prediction error of the local-mean predictor for one candidate.
 pub fn prediction_error(
+    name: &'static str,
     x: MatrixRef<'_>,
     history: usize,
     tau: usize,
     n_neighbours: usize,
 ) -> Result<f64> {
-    let first = (history - 1) * tau;
-    let n = check_length("x", x.rows(), first, n_neighbours)?;
+    let first = span("k_max", history, tau)?;
+    let n = check_length(name, x.rows(), first, n_neighbours)?;
     let past = embed_past(x, history, tau, 1, first);
     let next = embed_past(x, 1, 1, 0, first);
     let (pv, nv) = (past.view(), next.view());
@@ -62,8 +63,9 @@ pub fn prediction_error(
     Ok(sse.iter().sum::<f64>() / n as f64)
 }
 
-/// Searches (history, tau) by the Ragwitz criterion.
+/// Searches (history, tau) by the Ragwitz criterion; `name` is the series' argument name for errors.
 pub fn ragwitz(
+    name: &'static str,
     x: MatrixRef<'_>,
     k_max: usize,
     tau_max: usize,
@@ -78,19 +80,15 @@ pub fn ragwitz(
     if n_neighbours < 1 {
         return Err(invalid("n_neighbours", "must be at least 1"));
     }
-    x.check_finite("x")?;
+    x.check_finite(name)?;
     // The longest candidate must still leave enough samples: fail early with a clear message.
-    check_length(
-        "x",
-        x.rows(),
-        (k_max - 1) * if k_max > 1 { tau_max } else { 1 },
-        n_neighbours,
-    )?;
+    let longest = span("k_max", k_max, if k_max > 1 { tau_max } else { 1 })?;
+    check_length(name, x.rows(), longest, n_neighbours)?;
     let mut errors = Vec::new();
     let mut best = (1, 1, f64::INFINITY);
     for history in 1..=k_max {
         for tau in 1..=tau_max {
-            let e = prediction_error(x, history, tau, n_neighbours)?;
+            let e = prediction_error(name, x, history, tau, n_neighbours)?;
             errors.push((history, tau, e));
             if e < best.2 {
                 best = (history, tau, e);

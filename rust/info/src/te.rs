@@ -59,7 +59,7 @@ impl TeSamples {
         }
         let t_len = check_inputs(&inputs, k.min(source.rows().saturating_sub(1)).max(1))?;
         let max_cd = conditionals.map_or(0, |c| c.delays.iter().copied().max().unwrap_or(0));
-        let first = emb.first_time(max_cd);
+        let first = emb.first_time(max_cd)?;
         check_length("target", t_len, first, k)?;
         let src = embed_past(source, emb.l_history, emb.l_tau, emb.delay, first);
         let next = embed_past(target, 1, 1, 0, first);
@@ -121,7 +121,7 @@ pub fn ais_samples(
         return Err(invalid("k_tau", "must be at least 1"));
     }
     check_inputs(&[("x", x)], 1)?;
-    let first = (k_history - 1) * k_tau;
+    let first = crate::embed::span("k_history", k_history, k_tau)?;
     check_length("x", x.rows(), first, k)?;
     Ok((
         embed_past(x, k_history, k_tau, 1, first),

@@ -81,9 +81,13 @@ pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
     }
 }
 
-/// Maps an error of the GPU crate.
+/// Maps an error of the GPU crate: a malformed device string is bad input, the rest are GPU errors.
 pub fn gpu_error(py: Python<'_>, err: thermoconsensus_gpu::Error) -> PyErr {
-    raise(gpu_error_type(py), err.to_string())
+    use thermoconsensus_gpu::Error as E;
+    match err {
+        E::InvalidDevice(_) => raise(invalid_input_type(py), format!("device: {err}")),
+        _ => raise(gpu_error_type(py), err.to_string()),
+    }
 }
 
 /// Registers the exception classes on the module.

@@ -248,7 +248,7 @@ fn significance<'py>(
 
 /// Ragwitz embedding search: (history, tau, [(history, tau, error), ...]).
 #[pyfunction]
-#[pyo3(signature = (x, k_max, tau_max, n_neighbours, n_threads=None))]
+#[pyo3(signature = (x, k_max, tau_max, n_neighbours, n_threads=None, name="x"))]
 #[allow(clippy::type_complexity)]
 fn ragwitz(
     py: Python<'_>,
@@ -257,10 +257,17 @@ fn ragwitz(
     tau_max: usize,
     n_neighbours: usize,
     n_threads: Option<usize>,
+    name: &str,
 ) -> PyResult<(usize, usize, Vec<(usize, usize, f64)>)> {
-    let x = view("x", &x)?;
+    // Error messages name the Python argument the series came from.
+    let name: &'static str = match name {
+        "target" => "target",
+        "source" => "source",
+        _ => "x",
+    };
+    let x = view(name, &x)?;
     let r = compute(py, n_threads, || {
-        info::ragwitz(x, k_max, tau_max, n_neighbours)
+        info::ragwitz(name, x, k_max, tau_max, n_neighbours)
     })?;
     Ok((r.history, r.tau, r.errors))
 }

@@ -1,0 +1,54 @@
+# thermoconsensus: the commands README and CI use. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export THERMOCONSENSUS_NUM_THREADS ?=
+
+.PHONY: help venv install demo test test-rust test-python lint bench bench-python bench-rust clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+venv: $(PY) ## create the virtual environment
+
+install: $(PY) ## build the Rust core and install the package with test/dev tools into .venv
+	$(PIP) install -q "maturin>=1.9.4,<2"
+	$(PIP) install -q -e ".[dev]"
+
+demo: install ## the main job: estimate MI and TE on a coupled system with significance tests
+	$(VENV)/bin/thermoconsensus demo
+
+test-rust: ## Rust unit, property and integration tests (no Python needed)
+	cargo test --workspace --exclude thermoconsensus-python --release
+
+test-python: install ## pytest over the installed package
+	$(PY) -m pytest
+
+test: test-rust test-python ## every test: cargo test + pytest
+
+lint: install ## fmt, clippy -D warnings, ruff, mypy and stubtest
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p thermoconsensus-gpu --all-targets --features cuda -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest thermoconsensus._core
+
+bench-rust: ## criterion benches (KSG MI/CMI/TE at N = 1e3..1e5, one thread)
+	cargo bench -p thermoconsensus-info --bench ksg
+
+bench-python: install ## thermoconsensus vs scikit-learn on the same data, with ratios
+	$(PY) benches/bench_info.py
+
+bench: bench-python bench-rust ## all benchmarks
+
+clean: ## remove build outputs and the virtual environment
+	cargo clean
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -117,8 +117,10 @@ def test_cli_demo():
     proc = _run_cli("demo", "--n", "3000", "--surrogates", "20", "--threads", "2")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    forward = [ln for ln in lines if "TE(X -> Y)" in ln]
+    forward = [ln for ln in lines if "TE(X -> Y)" in ln and "p = " in ln]
     assert len(forward) == 1
+    closed_form = [ln for ln in lines if ln.strip().startswith("closed form:")]
+    assert len(closed_form) == 1 and "TE(X -> Y) = 0.1470 nats" in closed_form[0]
     # X drives Y with coupling 0.5: every one of the 20 surrogates falls below, p = 1/21.
     assert "significant" in forward[0] and "not significant" not in forward[0]
     assert "p = 0.0476" in forward[0]

@@ -286,3 +286,47 @@ def test_te_network_is_deterministic_and_thread_independent(chain_data, algorith
     other = info.te_network(data, n_threads=2, **{**kw, "seed": 5})
     assert np.array_equal(one.te, other.te, equal_nan=True)
     assert not np.array_equal(one.p_values, other.p_values, equal_nan=True)
+
+
+# ---------------------------------------------------------------- progress reporting and cancellation
+
+
+def test_progress_callback_sees_every_surrogate() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(400)
+    y = x + rng.standard_normal(400)
+    calls: list[tuple[int, int]] = []
+    r = info.significance("mi", x, y, n_surrogates=40, progress=lambda d, t: calls.append((d, t)))
+    assert calls, "the callback was never called"
+    assert calls[-1] == (40, 40)
+    assert all(t == 40 for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    # Reporting does not change the result.
+    plain = info.significance("mi", x, y, n_surrogates=40)
+    assert r.value == plain.value and r.p_value == plain.p_value
+    np.testing.assert_array_equal(r.null, plain.null)
+
+
+def test_progress_true_draws_a_bar_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((300, 3))
+    info.te_network(data, n_surrogates=5, progress=True)
+    err = capsys.readouterr().err
+    assert "te_network [" in err and "6/6" in err
+
+
+def test_progress_rejects_other_types() -> None:
+    x = np.arange(50.0)
+    with pytest.raises(TypeError, match="progress"):
+        info.significance("mi", x, x, n_surrogates=5, progress="yes")  # type: ignore[arg-type]
+
+
+def test_exception_in_progress_callback_stops_and_propagates() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(2000)
+
+    def boom(done: int, total: int) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        info.significance("te", x, x, n_surrogates=200, progress=boom)

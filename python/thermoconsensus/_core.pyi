@@ -1,6 +1,6 @@
 """Stubs of the native module (private: use ``thermoconsensus``)."""
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +75,7 @@ def significance(
     embedding: _Embedding = ...,
     cond_delays: list[int] = ...,
     n_threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> tuple[float, float, float, float, int, NDArray[np.float64]]: ...
 def ragwitz(
     x: _F2,
@@ -93,6 +94,7 @@ def te_network(
     alpha: float,
     seed: int,
     n_threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> tuple[_F2, _F2, _F2, NDArray[np.bool_]]: ...
 def gpu_available() -> bool: ...
 def gpu_unavailable_reason() -> str | None: ...

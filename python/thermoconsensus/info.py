@@ -47,6 +47,7 @@ from ._discrete import (
     softmax,
     token_nll,
 )
+from ._progress import ProgressArg, resolve_progress
 
 __all__ = [
     "EmbeddingChoice",
@@ -298,6 +299,7 @@ def significance(
     cond_delays: list[int] | None = None,
     noise: float = 0.0,
     n_threads: int | None = None,
+    progress: ProgressArg = False,
 ) -> SignificanceResult:
     """Permutation test of an estimate against the null hypothesis of no dependence.
 
@@ -306,6 +308,9 @@ def significance(
     permutes x, TE permutes the embedded source-past vectors and AIS the next values. Surrogate s uses the
     ChaCha8 stream s of ``seed``: reproducible, independent of the thread count. The p-value is
     (1 + #{surrogate >= value}) / (1 + n_surrogates) (JIDT reports #{...} / n_surrogates, which can be 0).
+
+    ``progress=True`` draws a progress bar on stderr; a callable is called as ``progress(done, total)``
+    (surrogates). Ctrl-C stops the computation within one surrogate and raises KeyboardInterrupt.
     """
     expected = {"mi": 2, "cmi": 3, "te": 2, "ais": 1}
     if measure not in expected:
@@ -336,6 +341,7 @@ def significance(
         emb,
         delays,
         check_threads(n_threads),
+        resolve_progress(progress, f"significance({measure!r})"),
     )
     return SignificanceResult(*r)
 
@@ -420,11 +426,13 @@ def te_network(
     seed: int = 0,
     noise: float = 0.0,
     n_threads: int | None = None,
+    progress: ProgressArg = False,
 ) -> TeNetworkResult:
     """TE for every ordered pair of columns of a (T x n) array, in parallel, with FDR control.
 
     Each pair gets a permutation test with its own seed derived from ``seed`` (so the result does not
     depend on scheduling), and the Benjamini-Hochberg procedure is applied once to all n(n-1) p-values.
+    ``progress`` as in :func:`significance`, counting pairs; Ctrl-C stops within one pair.
     """
     (d,) = _prepare([("data", data)], noise, seed)
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
@@ -438,5 +446,6 @@ def te_network(
         float(alpha),
         check_seed(seed),
         check_threads(n_threads),
+        resolve_progress(progress, "te_network"),
     )
     return TeNetworkResult(te, p, q, sig)

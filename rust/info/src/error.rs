@@ -41,6 +41,9 @@ pub enum Error {
         /// Why it is too short.
         reason: String,
     },
+    /// The computation was cancelled through its [`crate::progress::Progress`] handle.
+    #[error("cancelled")]
+    Cancelled,
     /// The rayon thread pool could not be built.
     #[error("could not start a thread pool: {0}")]
     ThreadPool(String),

@@ -8,6 +8,7 @@ use crate::embed::TeEmbedding;
 use crate::error::{invalid, Result};
 use crate::ksg::Algorithm;
 use crate::matrix::MatrixRef;
+use crate::progress::Progress;
 use crate::significance::JointSamples;
 use crate::te::TeSamples;
 use rayon::prelude::*;
@@ -59,6 +60,22 @@ pub fn te_network(
     alpha: f64,
     seed: u64,
 ) -> Result<TeNetwork> {
+    te_network_with_progress(data, emb, k, algorithm, n_surrogates, alpha, seed, None)
+}
+
+/// [`te_network`], advancing `progress` once per ordered pair (n(n - 1) in all) and stopping with
+/// [`crate::Error::Cancelled`] when it is cancelled.
+#[allow(clippy::too_many_arguments)]
+pub fn te_network_with_progress(
+    data: MatrixRef<'_>,
+    emb: &TeEmbedding,
+    k: usize,
+    algorithm: Algorithm,
+    n_surrogates: usize,
+    alpha: f64,
+    seed: u64,
+    progress: Option<&Progress>,
+) -> Result<TeNetwork> {
     let n = data.cols();
     if n < 2 {
         return Err(invalid(
@@ -83,10 +100,16 @@ pub fn te_network(
         .par_iter()
         .enumerate()
         .map(|(task, &(i, j))| {
+            if let Some(p) = progress {
+                p.check()?;
+            }
             let src = MatrixRef::column("data", &columns[i])?;
             let dst = MatrixRef::column("data", &columns[j])?;
             let samples = JointSamples::te(TeSamples::new(src, dst, emb, None, k)?);
             let r = samples.test(k, algorithm, n_surrogates, derive_seed(seed, task as u64))?;
+            if let Some(p) = progress {
+                p.advance();
+            }
             Ok((r.value, r.p_value))
         })
         .collect::<Result<_>>()?;

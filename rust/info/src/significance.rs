@@ -11,6 +11,7 @@
 use crate::error::{invalid, Result};
 use crate::ksg::{cmi_of_joint, mi_of_joint, Algorithm};
 use crate::matrix::{Matrix, MatrixRef};
+use crate::progress::Progress;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -92,6 +93,19 @@ impl JointSamples {
         n_surrogates: usize,
         seed: u64,
     ) -> Result<SignificanceResult> {
+        self.test_with_progress(k, algorithm, n_surrogates, seed, None)
+    }
+
+    /// [`JointSamples::test`], advancing `progress` once per surrogate and stopping with
+    /// [`crate::Error::Cancelled`] when it is cancelled.
+    pub fn test_with_progress(
+        &self,
+        k: usize,
+        algorithm: Algorithm,
+        n_surrogates: usize,
+        seed: u64,
+        progress: Option<&Progress>,
+    ) -> Result<SignificanceResult> {
         if n_surrogates < 1 {
             return Err(invalid("n_surrogates", "must be at least 1"));
         }
@@ -100,14 +114,21 @@ impl JointSamples {
         let null: Vec<f64> = (0..n_surrogates)
             .into_par_iter()
             .map(|s| {
+                if let Some(p) = progress {
+                    p.check()?;
+                }
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 rng.set_stream(s as u64);
                 let mut perm: Vec<usize> = (0..n).collect();
                 perm.shuffle(&mut rng);
                 let shuffled = self.permuted_copy(&perm);
-                self.estimate_on(shuffled.view(), k, algorithm)
+                let v = self.estimate_on(shuffled.view(), k, algorithm);
+                if let Some(p) = progress {
+                    p.advance();
+                }
+                Ok(v)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(summarise(value, null))
     }
 }

@@ -73,7 +73,7 @@ fn raise(t: PyResult<&Bound<'_, PyType>>, msg: String) -> PyErr {
 pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
     use thermoconsensus_info::Error as E;
     match err {
-        E::ThreadPool(_) => Error::new_err(err.to_string()),
+        E::ThreadPool(_) | E::Cancelled => Error::new_err(err.to_string()),
         E::InvalidArgument { .. }
         | E::LengthMismatch { .. }
         | E::NonFinite { .. }

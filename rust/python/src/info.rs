@@ -3,7 +3,7 @@
 //! Arrays arrive C-contiguous float64 (the Python wrapper normalises them once) and are read in place,
 //! without copying, while the GIL is released.
 
-use crate::detach::run_detached;
+use crate::detach::{run_detached, run_with_progress};
 use crate::errors::info_error;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -158,7 +158,7 @@ type SignificanceTuple<'py> = (f64, f64, f64, f64, usize, Bound<'py, PyArray1<f6
 
 /// Permutation test of MI ("mi"), CMI ("cmi"), TE ("te") or AIS ("ais").
 #[pyfunction]
-#[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None))]
+#[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn significance<'py>(
     py: Python<'py>,
@@ -171,6 +171,7 @@ fn significance<'py>(
     embedding: EmbeddingArgs,
     cond_delays: Vec<usize>,
     n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<SignificanceTuple<'py>> {
     const NAMES: [&[&str]; 4] = [
         &["x", "y"],
@@ -214,26 +215,28 @@ fn significance<'py>(
         pyo3::exceptions::PyValueError::new_err(format!("{name}: required for measure {measure:?}"))
     };
     let first = views[0].ok_or_else(|| missing(if measure == "te" { "source" } else { "x" }))?;
-    let r = compute(py, n_threads, || {
-        let samples = match measure {
-            "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
-            "cmi" => info::JointSamples::cmi(
-                first,
-                views[1].unwrap_or(first),
-                views[2].unwrap_or(first),
-                k,
-            )?,
-            "te" => info::JointSamples::te(te_samples(
-                first,
-                views[1].unwrap_or(first),
-                embedding,
-                views[2],
-                &cond_delays,
-                k,
-            )?),
-            _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
-        };
-        samples.test(k, alg, n_surrogates, seed)
+    let r = run_with_progress(py, n_surrogates, progress.as_ref(), |prog| {
+        info::run_with_threads(n_threads, || {
+            let samples = match measure {
+                "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
+                "cmi" => info::JointSamples::cmi(
+                    first,
+                    views[1].unwrap_or(first),
+                    views[2].unwrap_or(first),
+                    k,
+                )?,
+                "te" => info::JointSamples::te(te_samples(
+                    first,
+                    views[1].unwrap_or(first),
+                    embedding,
+                    views[2],
+                    &cond_delays,
+                    k,
+                )?),
+                _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
+            };
+            samples.test_with_progress(k, alg, n_surrogates, seed, Some(prog))
+        })?
     })?;
     let null = PyArray1::from_vec(py, r.null);
     Ok((
@@ -282,7 +285,7 @@ type NetworkTuple<'py> = (
 
 /// Pairwise TE network with permutation p-values and Benjamini-Hochberg q-values.
 #[pyfunction]
-#[pyo3(signature = (data, k, embedding, algorithm, n_surrogates, alpha, seed, n_threads=None))]
+#[pyo3(signature = (data, k, embedding, algorithm, n_surrogates, alpha, seed, n_threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn te_network<'py>(
     py: Python<'py>,
@@ -294,11 +297,15 @@ fn te_network<'py>(
     alpha: f64,
     seed: u64,
     n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<NetworkTuple<'py>> {
     let (d, alg) = (view("data", &data)?, self::algorithm(algorithm)?);
     let emb = self::embedding(embedding);
-    let net = compute(py, n_threads, || {
-        info::te_network(d, &emb, k, alg, n_surrogates, alpha, seed)
+    let pairs = d.cols() * d.cols().saturating_sub(1);
+    let net = run_with_progress(py, pairs, progress.as_ref(), |prog| {
+        info::run_with_threads(n_threads, || {
+            info::te_network_with_progress(d, &emb, k, alg, n_surrogates, alpha, seed, Some(prog))
+        })?
     })?;
     let n = net.n;
     let square = |v: Vec<f64>| PyArray1::from_vec(py, v).reshape([n, n]);

@@ -1,0 +1,56 @@
+//! Progress reporting and cancellation for long computations (permutation tests, TE networks).
+//!
+//! Engines advance a shared counter after each unit of work (a surrogate, a pair) and check the cancel
+//! flag before starting the next one, so a caller on another thread can show progress and stop the work
+//! (e.g. on Ctrl-C) within one unit.
+
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Shared progress state: units done, units in total, and a cancel request.
+#[derive(Debug, Default)]
+pub struct Progress {
+    done: AtomicUsize,
+    total: AtomicUsize,
+    cancel: AtomicBool,
+}
+
+impl Progress {
+    /// A fresh state expecting `total` units.
+    pub fn new(total: usize) -> Self {
+        Self {
+            done: AtomicUsize::new(0),
+            total: AtomicUsize::new(total),
+            cancel: AtomicBool::new(false),
+        }
+    }
+
+    /// Units finished so far.
+    pub fn done(&self) -> usize {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Units expected in total.
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Asks the computation to stop at its next check.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Records one finished unit.
+    pub(crate) fn advance(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `Err(Error::Cancelled)` once cancellation was requested.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -506,3 +506,17 @@ def test_auto_embedding_with_source_chooses_source_embedding_too(ar):
 def test_auto_embedding_does_not_depend_on_thread_count(ar):
     x = ar((0.5, -0.4), 2000, 12)
     assert info.auto_embedding(x, n_threads=1) == info.auto_embedding(x, n_threads=2)
+
+
+def test_works_in_a_forked_child_after_use_in_the_parent() -> None:
+    # The parent's cached thread pools have no threads in a fork child; the child must build its own.
+    import multiprocessing as mp
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(3000)
+    y = x + rng.standard_normal(3000)
+    expected = info.mutual_information(x, y, n_threads=2)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(info.mutual_information, (x, y), {"n_threads": 2}).get(timeout=60)
+    assert got == expected

@@ -48,12 +48,20 @@ pub fn run_with_threads<R: Send>(
         Some(n) => n,
         None => default_threads().min(MAX_THREADS),
     };
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    // Cached pools with the id of the process that made them: a forked child (multiprocessing's default
+    // on Linux) inherits the cache but not the worker threads, so it must never use those pools.
+    static POOLS: OnceLock<Mutex<(u32, HashMap<usize, Arc<rayon::ThreadPool>>)>> = OnceLock::new();
     let pool = {
-        let mut pools = POOLS
+        let mut guard = POOLS
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (owner, pools) = &mut *guard;
+        if *owner != std::process::id() {
+            // Leak, don't drop: dropping would signal threads that do not exist in this process.
+            std::mem::forget(std::mem::take(pools));
+            *owner = std::process::id();
+        }
         match pools.get(&n) {
             Some(p) => Arc::clone(p),
             None => {

@@ -14,7 +14,7 @@
 use crate::kdtree::{KBest, Neighbour};
 
 /// Target number of points per cell: a 3^D block then holds a few dozen candidates.
-const OCCUPANCY: f64 = 3.0;
+const OCCUPANCY: f64 = 2.0;
 /// A cell may hold at most this many times the average before the grid is declined.
 const MAX_OVERLOAD: usize = 64;
 
@@ -154,6 +154,131 @@ impl<const D: usize> Grid<D> {
         b
     }
 
+    /// Distance to the k-th nearest neighbour of the point at `pos` (itself excluded), which is all
+    /// KSG algorithm 1 and the entropy need: which of several equidistant points is "the" k-th does not
+    /// change it. Fast path without branches on the data: the k + 1 smallest distances from the point to
+    /// the 3^D block around its cell (its own zero included) are kept by a min/max insertion network;
+    /// valid when every point outside the block is at least that far. Otherwise, a full search.
+    pub fn kth_distance(
+        &self,
+        pos: usize,
+        k: usize,
+        scratch: &mut Vec<f64>,
+        nbrs: &mut Vec<Neighbour>,
+    ) -> f64 {
+        // Common k get a fixed-size network (unrolled, in registers); others a slice of k + 1.
+        let fast = match k {
+            1 => self.block_kth::<2>(pos),
+            2 => self.block_kth::<3>(pos),
+            3 => self.block_kth::<4>(pos),
+            4 => self.block_kth::<5>(pos),
+            5 => self.block_kth::<6>(pos),
+            6 => self.block_kth::<7>(pos),
+            _ => {
+                scratch.clear();
+                scratch.resize(k + 1, f64::INFINITY);
+                self.block_kth_slice(pos, scratch)
+            }
+        };
+        if let Some(eps) = fast {
+            return eps;
+        }
+        self.knn(pos, k, nbrs);
+        nbrs.last().map_or(0.0, |nb| nb.dist)
+    }
+
+    /// Calls `visit(run)` for every run of points in the 3^D block of cells around `qc`; cells adjacent
+    /// along the last axis are adjacent in memory, so there is one run per index of the leading axes.
+    #[inline(always)]
+    fn for_each_block_run(&self, qc: &[u32; D], mut visit: impl FnMut(&[[f64; D]])) {
+        let lo: [usize; D] = std::array::from_fn(|d| (qc[d] as usize).saturating_sub(1));
+        let hi: [usize; D] = std::array::from_fn(|d| (qc[d] as usize + 1).min(self.cells[d] - 1));
+        let mut c = lo;
+        loop {
+            c[D - 1] = lo[D - 1];
+            let first = (0..D).fold(0usize, |acc, d| acc * self.cells[d] + c[d]);
+            let last = first + (hi[D - 1] - lo[D - 1]);
+            visit(&self.pts[self.start[first] as usize..self.start[last + 1] as usize]);
+            let mut d = D - 1;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                if c[d] < hi[d] {
+                    c[d] += 1;
+                    break;
+                }
+                c[d] = lo[d];
+            }
+        }
+    }
+
+    /// The K-th smallest distance (K = k + 1: the point's own zero is among them) over the block, when
+    /// every point outside the block is provably at least as far; None otherwise.
+    #[inline(always)]
+    fn block_kth<const K: usize>(&self, pos: usize) -> Option<f64> {
+        let q = self.pts[pos];
+        let qc = self.cell_of[pos];
+        let mut best = [f64::INFINITY; K];
+        let mut seen = 0usize;
+        self.for_each_block_run(&qc, |run| {
+            seen += run.len();
+            for p in run {
+                let mut dist = 0.0_f64;
+                for d in 0..D {
+                    dist = dist.max((p[d] - q[d]).abs());
+                }
+                // Branch-free insertion network keeping the K smallest, sorted.
+                for j in (1..K).rev() {
+                    best[j] = best[j - 1].max(dist.min(best[j]));
+                }
+                best[0] = best[0].min(dist);
+            }
+        });
+        let eps = best[K - 1];
+        (seen >= K && self.outside_bound(&qc, &q, 1) >= eps).then_some(eps)
+    }
+
+    /// [`Grid::block_kth`] for any k, with the K smallest kept in `best` (length k + 1, all infinite).
+    fn block_kth_slice(&self, pos: usize, best: &mut [f64]) -> Option<f64> {
+        let q = self.pts[pos];
+        let qc = self.cell_of[pos];
+        let mut seen = 0usize;
+        self.for_each_block_run(&qc, |run| {
+            seen += run.len();
+            for p in run {
+                let mut dist = 0.0_f64;
+                for d in 0..D {
+                    dist = dist.max((p[d] - q[d]).abs());
+                }
+                for j in (1..best.len()).rev() {
+                    best[j] = best[j - 1].max(dist.min(best[j]));
+                }
+                best[0] = best[0].min(dist);
+            }
+        });
+        let eps = best[best.len() - 1];
+        (seen >= best.len() && self.outside_bound(&qc, &q, 1) >= eps).then_some(eps)
+    }
+
+    /// Lower bound on the distance from `q` to any point outside the block of cells within Chebyshev
+    /// cell distance `r` of `qc` (infinite when that block is the whole grid).
+    #[inline]
+    fn outside_bound(&self, qc: &[u32; D], q: &[f64; D], r: usize) -> f64 {
+        let mut outside = f64::INFINITY;
+        for d in 0..D {
+            let qd = qc[d] as usize;
+            if qd > r {
+                outside = outside.min(q[d] - self.edges[d][qd - r]);
+            }
+            if qd + r + 1 < self.cells[d] {
+                outside = outside.min(self.edges[d][qd + r + 1] - q[d]);
+            }
+        }
+        outside
+    }
+
     /// The `k` nearest neighbours of the point at `pos` (itself excluded), sorted by (distance, original
     /// index), into `out`.
     pub fn knn(&self, pos: usize, k: usize, out: &mut Vec<Neighbour>) {
@@ -199,16 +324,7 @@ impl<const D: usize> Grid<D> {
                 }
             }
             // Every point outside the scanned block is at least `outside` away.
-            let mut outside = f64::INFINITY;
-            for d in 0..D {
-                let qd = qc[d] as usize;
-                if qd > r {
-                    outside = outside.min(q[d] - self.edges[d][qd - r]);
-                }
-                if qd + r + 1 < self.cells[d] {
-                    outside = outside.min(self.edges[d][qd + r + 1] - q[d]);
-                }
-            }
+            let outside = self.outside_bound(&qc, &q, r);
             if outside == f64::INFINITY || (best.is_full() && outside > best.worst()) {
                 return;
             }

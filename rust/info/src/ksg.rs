@@ -85,20 +85,18 @@ pub(crate) fn neighbour_counts(
         .enumerate()
         .with_min_len(256)
         .for_each_init(
-            || Vec::<Neighbour>::with_capacity(k + 1),
-            |nbrs, (pos, out)| {
-                tree.knn(pos, k, nbrs);
-                match algorithm {
-                    Algorithm::One => out.fill(nbrs.last().map_or(0.0, |nb| nb.dist)),
-                    Algorithm::Two => {
-                        let p = tree.point(pos);
-                        for (g, &w) in problem.group_dims.iter().enumerate() {
-                            let o = offsets[g];
-                            out[g] = nbrs.iter().fold(0.0_f64, |acc, nb| {
-                                let np = tree.point(nb.pos as usize);
-                                (o..o + w).fold(acc, |a, c| a.max((np[c] - p[c]).abs()))
-                            });
-                        }
+            || (Vec::<Neighbour>::with_capacity(k + 1), Vec::new()),
+            |(nbrs, scratch), (pos, out)| match algorithm {
+                Algorithm::One => out.fill(tree.kth_distance(pos, k, scratch, nbrs)),
+                Algorithm::Two => {
+                    tree.knn(pos, k, nbrs);
+                    let p = tree.point(pos);
+                    for (g, &w) in problem.group_dims.iter().enumerate() {
+                        let o = offsets[g];
+                        out[g] = nbrs.iter().fold(0.0_f64, |acc, nb| {
+                            let np = tree.point(nb.pos as usize);
+                            (o..o + w).fold(acc, |a, c| a.max((np[c] - p[c]).abs()))
+                        });
                     }
                 }
             },
@@ -202,12 +200,11 @@ pub fn conditional_mutual_information(
     k: usize,
     algorithm: Algorithm,
 ) -> Result<f64> {
-    let n = check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
+    check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
     let joint = Matrix::hstack(&[x, y, z]);
     Ok(cmi_of_joint(
         joint.view(),
         [x.cols(), y.cols(), z.cols()],
-        n,
         k,
         algorithm,
     ))
@@ -217,7 +214,6 @@ pub fn conditional_mutual_information(
 pub(crate) fn cmi_of_joint(
     joint: MatrixRef<'_>,
     widths: [usize; 3],
-    n: usize,
     k: usize,
     algorithm: Algorithm,
 ) -> f64 {
@@ -226,7 +222,8 @@ pub(crate) fn cmi_of_joint(
         marginals: &[&[0, 2], &[1, 2], &[2]],
     };
     let counts = neighbour_counts(joint, &problem, k, algorithm);
-    let psi = integer_table(n + 1);
+    // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
+    let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let psi_k = digamma(k as f64);
     match algorithm {
         Algorithm::One => {
@@ -258,7 +255,8 @@ pub(crate) fn mi_of_joint(
         marginals: &[&[0], &[1]],
     };
     let counts = neighbour_counts(joint, &problem, k, algorithm);
-    let psi = integer_table(n + 1);
+    // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
+    let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let base = digamma(k as f64) + digamma(n as f64);
     match algorithm {
         Algorithm::One => {

@@ -22,6 +22,9 @@ fn default_threads() -> usize {
         })
 }
 
+/// Thread pools by size.
+type PoolCache = HashMap<usize, Arc<rayon::ThreadPool>>;
+
 /// Most threads one call may use.
 pub const MAX_THREADS: usize = 1024;
 /// Thread pools kept for reuse.
@@ -50,7 +53,7 @@ pub fn run_with_threads<R: Send>(
     };
     // Cached pools with the id of the process that made them: a forked child (multiprocessing's default
     // on Linux) inherits the cache but not the worker threads, so it must never use those pools.
-    static POOLS: OnceLock<Mutex<(u32, HashMap<usize, Arc<rayon::ThreadPool>>)>> = OnceLock::new();
+    static POOLS: OnceLock<Mutex<(u32, PoolCache)>> = OnceLock::new();
     let pool = {
         let mut guard = POOLS
             .get_or_init(Default::default)

@@ -56,6 +56,26 @@ impl Searcher {
         }
     }
 
+    /// Distance to the k-th nearest neighbour of the point at `pos` (itself excluded); `scratch` and
+    /// `nbrs` are reusable buffers.
+    #[inline]
+    pub fn kth_distance(
+        &self,
+        pos: usize,
+        k: usize,
+        scratch: &mut Vec<f64>,
+        nbrs: &mut Vec<Neighbour>,
+    ) -> f64 {
+        match self {
+            Searcher::Tree(t) => {
+                t.knn(pos, k, nbrs);
+                nbrs.last().map_or(0.0, |nb| nb.dist)
+            }
+            Searcher::Grid2(g) => g.kth_distance(pos, k, scratch, nbrs),
+            Searcher::Grid3(g) => g.kth_distance(pos, k, scratch, nbrs),
+        }
+    }
+
     /// The `k` nearest neighbours of the point at `pos`, itself excluded (see [`KdTree::knn`]).
     #[inline]
     pub fn knn(&self, pos: usize, k: usize, out: &mut Vec<Neighbour>) {

@@ -64,7 +64,6 @@ impl JointSamples {
             Statistic::Cmi => cmi_of_joint(
                 joint,
                 [self.widths[0], self.widths[1], self.widths[2]],
-                joint.rows(),
                 k,
                 algorithm,
             ),

@@ -91,7 +91,7 @@ impl TeSamples {
 
     /// KSG estimate of the conditional MI over these samples.
     pub fn estimate(&self, k: usize, algorithm: Algorithm) -> f64 {
-        cmi_of_joint(self.joint.view(), self.widths, self.len(), k, algorithm)
+        cmi_of_joint(self.joint.view(), self.widths, k, algorithm)
     }
 }
 

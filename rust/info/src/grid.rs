@@ -187,12 +187,13 @@ impl<const D: usize> Grid<D> {
         nbrs.last().map_or(0.0, |nb| nb.dist)
     }
 
-    /// Calls `visit(run)` for every run of points in the 3^D block of cells around `qc`; cells adjacent
-    /// along the last axis are adjacent in memory, so there is one run per index of the leading axes.
+    /// Calls `visit(run)` for every run of points in the block of cells within Chebyshev cell distance
+    /// `r` of `qc`; cells adjacent along the last axis are adjacent in memory, so there is one run per
+    /// index of the leading axes.
     #[inline(always)]
-    fn for_each_block_run(&self, qc: &[u32; D], mut visit: impl FnMut(&[[f64; D]])) {
-        let lo: [usize; D] = std::array::from_fn(|d| (qc[d] as usize).saturating_sub(1));
-        let hi: [usize; D] = std::array::from_fn(|d| (qc[d] as usize + 1).min(self.cells[d] - 1));
+    fn for_each_block_run(&self, qc: &[u32; D], r: usize, mut visit: impl FnMut(&[[f64; D]])) {
+        let lo: [usize; D] = std::array::from_fn(|d| (qc[d] as usize).saturating_sub(r));
+        let hi: [usize; D] = std::array::from_fn(|d| (qc[d] as usize + r).min(self.cells[d] - 1));
         let mut c = lo;
         loop {
             c[D - 1] = lo[D - 1];
@@ -214,15 +215,25 @@ impl<const D: usize> Grid<D> {
         }
     }
 
-    /// The K-th smallest distance (K = k + 1: the point's own zero is among them) over the block, when
-    /// every point outside the block is provably at least as far; None otherwise.
+    /// The K-th smallest distance (K = k + 1: the point's own zero is among them) over the block of
+    /// radius r = 1, 2, ... cells, for the first r at which every point outside the block is provably at
+    /// least as far. None only if the whole grid holds fewer than K points.
     #[inline(always)]
     fn block_kth<const K: usize>(&self, pos: usize) -> Option<f64> {
+        (1..).find_map(|r| {
+            let (eps, done) = self.block_kth_at::<K>(pos, r);
+            done.then_some(eps)
+        })?
+    }
+
+    /// One attempt of [`Grid::block_kth`] at radius `r`: (k-th distance or None, whether it is final).
+    #[inline(always)]
+    fn block_kth_at<const K: usize>(&self, pos: usize, r: usize) -> (Option<f64>, bool) {
         let q = self.pts[pos];
         let qc = self.cell_of[pos];
         let mut best = [f64::INFINITY; K];
         let mut seen = 0usize;
-        self.for_each_block_run(&qc, |run| {
+        self.for_each_block_run(&qc, r, |run| {
             seen += run.len();
             for p in run {
                 let mut dist = 0.0_f64;
@@ -237,15 +248,20 @@ impl<const D: usize> Grid<D> {
             }
         });
         let eps = best[K - 1];
-        (seen >= K && self.outside_bound(&qc, &q, 1) >= eps).then_some(eps)
+        let outside = self.outside_bound(&qc, &q, r);
+        if outside == f64::INFINITY {
+            return ((seen >= K).then_some(eps), true);
+        }
+        (Some(eps), seen >= K && outside >= eps)
     }
 
-    /// [`Grid::block_kth`] for any k, with the K smallest kept in `best` (length k + 1, all infinite).
+    /// [`Grid::block_kth`] for any k at radius 1, with the K smallest kept in `best` (length k + 1, all
+    /// infinite); None when the caller must fall back to the full search.
     fn block_kth_slice(&self, pos: usize, best: &mut [f64]) -> Option<f64> {
         let q = self.pts[pos];
         let qc = self.cell_of[pos];
         let mut seen = 0usize;
-        self.for_each_block_run(&qc, |run| {
+        self.for_each_block_run(&qc, 1, |run| {
             seen += run.len();
             for p in run {
                 let mut dist = 0.0_f64;

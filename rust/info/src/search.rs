@@ -94,6 +94,47 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     #[test]
+    fn kth_distance_fast_path_matches_the_tree() {
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        for dim in [2usize, 3] {
+            let n = 4000;
+            // Correlated, heavy-tailed columns: uneven cell loads and many fallbacks to wider blocks.
+            let data: Vec<f64> = (0..n)
+                .flat_map(|_| {
+                    let base: f64 = rng.random();
+                    (0..dim)
+                        .map(|_| (base + 0.5 * rng.random::<f64>()).powi(3))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let axes: Vec<AxisOrder> = (0..dim).map(|d| AxisOrder::new(&data, dim, d)).collect();
+            let grid = Searcher::new(&data, dim, Some(&axes));
+            assert!(
+                !matches!(grid, Searcher::Tree(_)),
+                "dim={dim}: grid declined"
+            );
+            let tree = KdTree::new(&data, dim);
+            let mut tree_eps = vec![0.0; n];
+            let mut buf = Vec::new();
+            for k in [1usize, 4, 6, 7, 9] {
+                for pos in 0..n {
+                    tree.knn(pos, k, &mut buf);
+                    tree_eps[tree.original_index(pos)] = buf[k - 1].dist;
+                }
+                let (mut scratch, mut nbrs) = (Vec::new(), Vec::new());
+                for pos in 0..n {
+                    let got = grid.kth_distance(pos, k, &mut scratch, &mut nbrs);
+                    assert_eq!(
+                        got,
+                        tree_eps[grid.original_index(pos)],
+                        "dim={dim} k={k} pos={pos}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn grid_and_tree_find_identical_neighbours() {
         let mut rng = ChaCha8Rng::seed_from_u64(17);
         for dim in [2usize, 3] {

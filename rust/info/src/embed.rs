@@ -111,7 +111,7 @@ pub(crate) fn check_length(
     first: usize,
     k: usize,
 ) -> Result<usize> {
-    let n = t_len.saturating_sub(first + 1);
+    let n = t_len.saturating_sub(first).saturating_sub(1);
     if n <= k {
         return Err(Error::TooFewSamples {
             name,

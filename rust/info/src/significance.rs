@@ -109,6 +109,15 @@ impl JointSamples {
             return Err(invalid("n_surrogates", "must be at least 1"));
         }
         let n = self.joint.view().rows();
+        if k < 1 {
+            return Err(invalid("k", "must be at least 1"));
+        }
+        if n <= k {
+            return Err(crate::Error::TooFewSamples {
+                name: "k",
+                reason: format!("needs more than k = {k} samples, got {n}"),
+            });
+        }
         let value = self.estimate_on(self.joint.view(), k, algorithm);
         let null: Vec<f64> = (0..n_surrogates)
             .into_par_iter()
@@ -190,7 +199,7 @@ impl JointSamples {
         let (past, next) = crate::te::ais_samples(x, k_history, k_tau, k)?;
         Ok(Self {
             joint: Matrix::hstack(&[past.view(), next.view()]),
-            widths: vec![past.view().cols(), 1],
+            widths: vec![past.view().cols(), next.view().cols()],
             statistic: Statistic::Mi,
             permuted: 1,
         })

@@ -7,7 +7,7 @@
 use crate::embed::{check_length, embed_past, TeEmbedding};
 use crate::error::{invalid, Result};
 use crate::ksg::{check_inputs, cmi_of_joint, mutual_information, Algorithm};
-use crate::matrix::{Matrix, MatrixRef};
+use crate::matrix::{check_same_rows, Matrix, MatrixRef};
 
 /// Conditioning series for a conditional transfer entropy: one value per series at `t + 1 - delay`.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +57,11 @@ impl TeSamples {
                 ));
             }
         }
-        let t_len = check_inputs(&inputs, k.min(source.rows().saturating_sub(1)).max(1))?;
+        if k < 1 {
+            return Err(invalid("k", "must be at least 1"));
+        }
+        // Lengths and finiteness here; whether N exceeds k is checked on the embedded length below.
+        let t_len = check_same_rows(&inputs)?;
         let max_cd = conditionals.map_or(0, |c| c.delays.iter().copied().max().unwrap_or(0));
         let first = emb.first_time(max_cd)?;
         check_length("target", t_len, first, k)?;

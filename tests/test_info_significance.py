@@ -330,3 +330,10 @@ def test_exception_in_progress_callback_stops_and_propagates() -> None:
 
     with pytest.raises(RuntimeError, match="stop here"):
         info.significance("te", x, x, n_surrogates=200, progress=boom)
+
+
+def test_ais_significance_value_matches_the_estimator_for_multicolumn_series() -> None:
+    rng = np.random.default_rng(12)
+    x = np.cumsum(rng.standard_normal((300, 2)), axis=0) * 0.1 + rng.standard_normal((300, 2))
+    r = info.significance("ais", x, k_history=2, n_surrogates=5)
+    assert r.value == info.active_information_storage(x, k_history=2)

@@ -50,7 +50,7 @@ pub(crate) struct KsgProblem<'a> {
     pub marginals: &'a [&'a [usize]],
 }
 
-/// Neighbour counts of every point in every marginal, self excluded, in a fixed order (joint-tree order).
+/// Neighbour counts of every point in every marginal, self excluded, in a fixed order (the searcher's point order).
 /// Row `i` of the result holds the counts for one point; `m = marginals.len()` values per row.
 pub(crate) fn neighbour_counts(
     joint: MatrixRef<'_>,
@@ -77,7 +77,7 @@ pub(crate) fn neighbour_counts(
             .map(|d| AxisOrder::new(joint.data(), dim, d))
             .collect()
     });
-    let tree = Searcher::new(joint.data(), dim, axes.as_deref());
+    let search = Searcher::new(joint.data(), dim, axes.as_deref());
     // Pass 1: the radius of every variable around every point (one eps for all in algorithm 1).
     let mut radii = vec![0.0_f64; n * groups];
     radii
@@ -87,21 +87,21 @@ pub(crate) fn neighbour_counts(
         .for_each_init(
             || (Vec::<Neighbour>::with_capacity(k + 1), Vec::new()),
             |(nbrs, scratch), (pos, out)| match algorithm {
-                Algorithm::One => out.fill(tree.kth_distance(pos, k, scratch, nbrs)),
+                Algorithm::One => out.fill(search.kth_distance(pos, k, scratch, nbrs)),
                 Algorithm::Two => {
-                    tree.knn(pos, k, nbrs);
-                    let p = tree.point(pos);
+                    search.knn(pos, k, nbrs);
+                    let p = search.point(pos);
                     for (g, &w) in problem.group_dims.iter().enumerate() {
                         let o = offsets[g];
                         out[g] = nbrs.iter().fold(0.0_f64, |acc, nb| {
-                            let np = tree.point(nb.pos as usize);
+                            let np = search.point(nb.pos as usize);
                             (o..o + w).fold(acc, |a, c| a.max((np[c] - p[c]).abs()))
                         });
                     }
                 }
             },
         );
-    // Pass 2: counts in each marginal space, over points in the same (tree) order.
+    // Pass 2: counts in each marginal space, over points in the same (searcher) order.
     let m = problem.marginals.len();
     let per_marginal: Vec<Vec<u32>> = problem
         .marginals
@@ -116,7 +116,7 @@ pub(crate) fn neighbour_counts(
             let mut pts = Vec::with_capacity(n * cols.len());
             let mut rad = Vec::with_capacity(n * cols.len());
             for pos in 0..n {
-                let p = tree.point(pos);
+                let p = search.point(pos);
                 for &(c, v) in &cols {
                     pts.push(p[c]);
                     rad.push(radii[pos * groups + v]);
@@ -128,7 +128,7 @@ pub(crate) fn neighbour_counts(
                     .map(|&(c, _)| RankedAxis {
                         sorted: &axes[c].sorted,
                         rank: (0..n)
-                            .map(|pos| axes[c].rank[tree.original_index(pos)])
+                            .map(|pos| axes[c].rank[search.original_index(pos)])
                             .collect(),
                     })
                     .collect()

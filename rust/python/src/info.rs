@@ -3,34 +3,16 @@
 //! Arrays arrive C-contiguous float64 (the Python wrapper normalises them once) and are read in place,
 //! without copying, while the GIL is released.
 
-use crate::detach::{run_detached, run_with_progress};
+use crate::convert::{compute, view};
+use crate::detach::run_with_progress;
 use crate::errors::info_error;
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2};
 use pyo3::prelude::*;
 use thermoconsensus_info as info;
 use thermoconsensus_info::{Algorithm, MatrixRef, TeEmbedding};
 
-/// A borrowed view of a contiguous 2-D float64 array; `name` is the Python argument's name.
-fn view<'a>(name: &'static str, a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<MatrixRef<'a>> {
-    let shape = a.shape();
-    let data = a.as_slice().map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!("{name}: array must be C-contiguous"))
-    })?;
-    MatrixRef::new(name, data, shape[0], shape[1])
-        .map_err(|e| Python::attach(|py| info_error(py, e)))
-}
-
 fn algorithm(n: i64) -> PyResult<Algorithm> {
     Algorithm::from_number(n).map_err(|e| Python::attach(|py| info_error(py, e)))
-}
-
-/// Runs an engine call in a thread pool of `n_threads` threads, GIL released.
-fn compute<T: Send>(
-    py: Python<'_>,
-    n_threads: Option<usize>,
-    f: impl FnOnce() -> info::Result<T> + Send,
-) -> PyResult<T> {
-    run_detached(py, || info::run_with_threads(n_threads, f)?, info_error)
 }
 
 /// KSG mutual information I(X; Y) in nats.

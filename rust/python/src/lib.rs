@@ -1,6 +1,7 @@
 //! `thermoconsensus._core`: the native module. Conversions, error mapping and GIL release only; every
 //! algorithm lives in the engine crates.
 
+mod convert;
 mod detach;
 mod discrete;
 mod errors;

@@ -19,7 +19,8 @@ Conventions are those of JIDT's Kraskov calculators with normalisation and added
 * the digamma function is exact to ~1e-15 (JIDT's is off by ~6.5e-8 below 10000, so values agree with
   JIDT to ~1e-6 nats and with exact-digamma peers such as scikit-learn's kernel to ~1e-9);
 * with ties at the k-th distance (repeated values), the neighbour with the smaller sample index is
-  preferred; only algorithm 2 can be affected. Use ``noise=`` to break ties in discrete-valued data.
+  preferred (among exact duplicates at distance 0, the first found: the counts are the same either way);
+  only algorithm 2 can be affected. Use ``noise=`` to break ties in discrete-valued data.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@
 //! broken by original index exactly as in [`crate::kdtree`]). Every bound is computed from the same
 //! floating-point differences as the point distances, so the neighbour set equals a brute-force scan's.
 //!
-//! Points whose values repeat heavily would pile into single cells; [`Grid::build`] declines such data
-//! (returns None) and the caller uses the k-d tree instead.
+//! Values that repeat heavily would pile into single cells, or fill whole cells with one value that no
+//! bound can separate; [`Grid::build`] declines such data (returns None) and the caller uses the k-d
+//! tree instead.
 
 use crate::kdtree::{KBest, Neighbour};
 
@@ -77,6 +78,11 @@ impl<const D: usize> Grid<D> {
                 .map(|j| axes[d].sorted[(j * n).div_ceil(cells[d]).min(n - 1)])
                 .collect()
         });
+        // A value repeated across a whole cell makes equal edges: the bounds then cannot separate those
+        // cells and searches would sweep all of them. Such (discrete-valued) data goes to the tree.
+        if edges.iter().any(|e| e.windows(2).any(|w| w[0] == w[1])) {
+            return None;
+        }
         let mut linear = vec![0u32; n];
         let mut count = vec![0u32; total + 1];
         for (i, lin) in linear.iter_mut().enumerate() {
@@ -252,7 +258,7 @@ impl<const D: usize> Grid<D> {
         if outside == f64::INFINITY {
             return ((seen >= K).then_some(eps), true);
         }
-        (Some(eps), seen >= K && outside >= eps)
+        (Some(eps), seen >= K && (outside >= eps || eps == 0.0))
     }
 
     /// [`Grid::block_kth`] for any k at radius 1, with the K smallest kept in `best` (length k + 1, all
@@ -314,11 +320,11 @@ impl<const D: usize> Grid<D> {
             let mut c = lo;
             loop {
                 let on_ring = (0..D).any(|d| (c[d] as isize - qc[d] as isize).unsigned_abs() == r);
-                if on_ring && self.cell_bound(&c, &qc, &q) <= best.worst() {
+                if on_ring && best.admits(self.cell_bound(&c, &qc, &q)) {
                     let lin = (0..D).fold(0usize, |acc, d| acc * self.cells[d] + c[d]);
                     for p in self.start[lin]..self.start[lin + 1] {
                         let dist = self.dist(p as usize, &q);
-                        if dist <= best.worst() && p as usize != pos {
+                        if best.admits(dist) && p as usize != pos {
                             best.offer(Neighbour { dist, pos: p });
                         }
                     }
@@ -341,7 +347,9 @@ impl<const D: usize> Grid<D> {
             }
             // Every point outside the scanned block is at least `outside` away.
             let outside = self.outside_bound(&qc, &q, r);
-            if outside == f64::INFINITY || (best.is_full() && outside > best.worst()) {
+            // A k-th distance of 0 cannot improve (see `KBest::admits`).
+            let settled = best.is_full() && (outside > best.worst() || best.worst() == 0.0);
+            if outside == f64::INFINITY || settled {
                 return;
             }
             r += 1;

@@ -7,7 +7,9 @@
 //! Every comparison is made on floating-point differences `|p_d - q_d|`, exactly as a brute-force scan
 //! would compute them (IEEE subtraction is monotone, so the pruning bounds agree with the per-point tests);
 //! counts therefore equal brute-force counts bit for bit. Ties in the k-th distance are broken by the
-//! original sample index, so the neighbour set does not depend on traversal order or thread count.
+//! original sample index, so the neighbour set does not depend on traversal order or thread count; the
+//! one exception is a k-th distance of 0 (k exact duplicates), where the first duplicates found are kept:
+//! every radius is 0 whichever they are, and listing all duplicates would be quadratic on repeated data.
 
 /// Points per leaf: a compromise between tree depth and leaf scan length for 1-6 dimensions.
 const LEAF_SIZE: usize = 12;
@@ -323,6 +325,16 @@ impl<'o, 'i> KBest<'o, 'i> {
         self.worst
     }
 
+    /// Whether a point (or a region whose points are all) at distance `dist` could still enter the list.
+    ///
+    /// Equal distances are admitted so the (distance, index) tie-break sees every candidate, except at
+    /// distance 0: once k exact duplicates are held every variable's radius is 0 whichever duplicates
+    /// they are, and enumerating all duplicates would make heavily repeated data quadratic.
+    #[inline(always)]
+    pub(crate) fn admits(&self, dist: f64) -> bool {
+        dist < self.worst || (dist == self.worst && self.worst > 0.0)
+    }
+
     /// True once k neighbours are held.
     #[inline(always)]
     pub(crate) fn is_full(&self) -> bool {
@@ -414,7 +426,7 @@ impl<const D: usize> KnnSearch<'_, '_, D> {
             }
             for pos in node.start..node.end {
                 let dist = self.dist(pos as usize);
-                if dist <= self.best.worst() && pos != self.exclude {
+                if self.best.admits(dist) && pos != self.exclude {
                     self.best.offer(Neighbour { dist, pos });
                 }
             }
@@ -424,7 +436,7 @@ impl<const D: usize> KnnSearch<'_, '_, D> {
                 }
                 sp -= 1;
                 let (next, b) = stack[sp];
-                if b <= self.best.worst() {
+                if self.best.admits(b) {
                     (id, bound) = (next as usize, b);
                     break;
                 }
@@ -480,7 +492,14 @@ mod tests {
                     .iter()
                     .map(|nb| (nb.dist, tree.original_index(nb.pos as usize)))
                     .collect();
-                assert_eq!(got, brute_knn(&data, dim, i, 5), "dim={dim} i={i}");
+                let want = brute_knn(&data, dim, i, 5);
+                let dists = |v: &[(f64, usize)]| v.iter().map(|x| x.0).collect::<Vec<_>>();
+                assert_eq!(dists(&got), dists(&want), "dim={dim} i={i}");
+                // Which of several exact duplicates (distance 0) fill the list is left to the search
+                // order (see `KBest::admits`); every other tie follows the index rule.
+                if want[4].0 > 0.0 {
+                    assert_eq!(got, want, "dim={dim} i={i}");
+                }
             }
         }
     }

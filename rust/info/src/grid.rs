@@ -221,67 +221,111 @@ impl<const D: usize> Grid<D> {
         }
     }
 
-    /// The K-th smallest distance (K = k + 1: the point's own zero is among them) over the block of
-    /// radius r = 1, 2, ... cells, for the first r at which every point outside the block is provably at
-    /// least as far. None only if the whole grid holds fewer than K points.
+    /// The K-th smallest distance (K = k + 1: the point's own zero is among them), with a fixed-size
+    /// network the compiler unrolls; see [`Grid::kth_by_rings`].
     #[inline(always)]
     fn block_kth<const K: usize>(&self, pos: usize) -> Option<f64> {
-        (1..).find_map(|r| {
-            let (eps, done) = self.block_kth_at::<K>(pos, r);
-            done.then_some(eps)
-        })?
+        self.kth_by_rings(pos, &mut [f64::INFINITY; K])
     }
 
-    /// One attempt of [`Grid::block_kth`] at radius `r`: (k-th distance or None, whether it is final).
-    #[inline(always)]
-    fn block_kth_at<const K: usize>(&self, pos: usize, r: usize) -> (Option<f64>, bool) {
-        let q = self.pts[pos];
-        let qc = self.cell_of[pos];
-        let mut best = [f64::INFINITY; K];
-        let mut seen = 0usize;
-        self.for_each_block_run(&qc, r, |run| {
-            seen += run.len();
-            for p in run {
-                let mut dist = 0.0_f64;
-                for d in 0..D {
-                    dist = dist.max((p[d] - q[d]).abs());
-                }
-                // Branch-free insertion network keeping the K smallest, sorted.
-                for j in (1..K).rev() {
-                    best[j] = best[j - 1].max(dist.min(best[j]));
-                }
-                best[0] = best[0].min(dist);
-            }
-        });
-        let eps = best[K - 1];
-        let outside = self.outside_bound(&qc, &q, r);
-        if outside == f64::INFINITY {
-            return ((seen >= K).then_some(eps), true);
-        }
-        (Some(eps), seen >= K && (outside >= eps || eps == 0.0))
-    }
-
-    /// [`Grid::block_kth`] for any k at radius 1, with the K smallest kept in `best` (length k + 1, all
-    /// infinite); None when the caller must fall back to the full search.
+    /// [`Grid::kth_by_rings`] for any k, with the K smallest kept in `best` (length k + 1, all infinite).
     fn block_kth_slice(&self, pos: usize, best: &mut [f64]) -> Option<f64> {
+        self.kth_by_rings(pos, best)
+    }
+
+    /// Keeps the `best.len()` smallest distances from the point at `pos` to the points of the 3^D block
+    /// around its cell, then of the rings of cells at Chebyshev cell distance 2, 3, ... (each cell read
+    /// once), until every point outside the scanned block is provably at least as far as the current
+    /// last one. None only if the whole grid holds fewer points than `best.len()`.
+    #[inline(always)]
+    fn kth_by_rings(&self, pos: usize, best: &mut [f64]) -> Option<f64> {
         let q = self.pts[pos];
         let qc = self.cell_of[pos];
+        let kk = best.len();
         let mut seen = 0usize;
-        self.for_each_block_run(&qc, 1, |run| {
-            seen += run.len();
+        let scan = |run: &[[f64; D]], best: &mut [f64], seen: &mut usize| {
+            *seen += run.len();
             for p in run {
                 let mut dist = 0.0_f64;
                 for d in 0..D {
                     dist = dist.max((p[d] - q[d]).abs());
                 }
+                // Branch-free insertion network keeping the smallest distances, sorted.
                 for j in (1..best.len()).rev() {
                     best[j] = best[j - 1].max(dist.min(best[j]));
                 }
                 best[0] = best[0].min(dist);
             }
-        });
-        let eps = best[best.len() - 1];
-        (seen >= best.len() && self.outside_bound(&qc, &q, 1) >= eps).then_some(eps)
+        };
+        self.for_each_block_run(&qc, 1, |run| scan(run, best, &mut seen));
+        let mut r = 1usize;
+        loop {
+            let eps = best[kk - 1];
+            let outside = self.outside_bound(&qc, &q, r);
+            if outside == f64::INFINITY {
+                return (seen >= kk).then_some(eps);
+            }
+            if seen >= kk && (outside >= eps || eps == 0.0) {
+                return Some(eps);
+            }
+            r += 1;
+            let eps = best[kk - 1];
+            self.for_each_ring_run(&qc, &q, r, eps, |run| scan(run, best, &mut seen));
+        }
+    }
+
+    /// Calls `visit(run)` for the points of the cells at Chebyshev cell distance exactly `r` from `qc`:
+    /// whole runs along the last axis where a leading coordinate is on the ring, otherwise the two end
+    /// cells. Cells whose box is farther than `eps` are skipped.
+    #[inline(always)]
+    fn for_each_ring_run(
+        &self,
+        qc: &[u32; D],
+        q: &[f64; D],
+        r: usize,
+        eps: f64,
+        mut visit: impl FnMut(&[[f64; D]]),
+    ) {
+        let lo: [usize; D] = std::array::from_fn(|d| (qc[d] as usize).saturating_sub(r));
+        let hi: [usize; D] = std::array::from_fn(|d| (qc[d] as usize + r).min(self.cells[d] - 1));
+        let last = D - 1;
+        let qlast = qc[last] as usize;
+        let mut c = lo;
+        loop {
+            let on_ring = (0..last).any(|d| (c[d] as isize - qc[d] as isize).unsigned_abs() == r);
+            let mut cell = |at: usize, c: &mut [usize; D]| {
+                c[last] = at;
+                if self.cell_bound(c, qc, q) <= eps {
+                    let lin = (0..D).fold(0usize, |acc, d| acc * self.cells[d] + c[d]);
+                    visit(&self.pts[self.start[lin] as usize..self.start[lin + 1] as usize]);
+                }
+            };
+            if on_ring {
+                for at in lo[last]..=hi[last] {
+                    cell(at, &mut c);
+                }
+            } else {
+                if qlast >= r {
+                    cell(qlast - r, &mut c);
+                }
+                if qlast + r < self.cells[last] {
+                    cell(qlast + r, &mut c);
+                }
+            }
+            // Next leading index.
+            let mut d = last;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                if c[d] < hi[d] {
+                    c[d] += 1;
+                    break;
+                }
+                c[d] = lo[d];
+            }
+        }
     }
 
     /// Lower bound on the distance from `q` to any point outside the block of cells within Chebyshev

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export THERMOCONSENSUS_NUM_THREADS ?=
 
-.PHONY: help venv install demo test test-rust test-python lint bench bench-python bench-rust clean
+.PHONY: help venv install demo test test-rust test-nvrtc test-python lint bench bench-python bench-rust clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -27,10 +27,15 @@ demo: install ## the main job: estimate MI and TE on a coupled system with signi
 test-rust: ## Rust unit, property and integration tests (no Python needed)
 	cargo test --workspace --exclude thermoconsensus-python --release
 
+test-nvrtc: install ## every cuda/*.cu kernel compiles through NVRTC (from PyPI; no GPU or toolkit needed)
+	$(PIP) install -q nvidia-cuda-nvrtc-cu12
+	THERMOCONSENSUS_REQUIRE_NVRTC=1 THERMOCONSENSUS_CUDA_LIB_DIRS="$$($(PY) -c 'import os, nvidia.cuda_nvrtc as m; print(os.path.join(m.__path__[0], "lib"))')" \
+		cargo test -p thermoconsensus-gpu --features cuda --release
+
 test-python: install ## pytest over the installed package
 	$(PY) -m pytest
 
-test: test-rust test-python ## every test: cargo test + pytest
+test: test-rust test-nvrtc test-python ## every test: cargo test (engines, NVRTC kernel compilation) + pytest
 
 lint: install ## fmt, clippy -D warnings, ruff, mypy and stubtest
 	cargo fmt --all -- --check

@@ -142,3 +142,10 @@ def test_cli_rejects_unknown_command():
     proc = _run_cli("frobnicate")
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
+
+
+def test_bundled_kernels_compile_through_nvrtc_when_available():
+    # `make test` installs NVRTC from PyPI, and the package finds it without any setting.
+    if not thermoconsensus._core.nvrtc_available():
+        pytest.skip("no NVRTC library (pip install nvidia-cuda-nvrtc-cu12)")
+    assert thermoconsensus._core.compile_kernels() == ["selftest"]

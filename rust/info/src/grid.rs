@@ -162,9 +162,10 @@ impl<const D: usize> Grid<D> {
 
     /// Distance to the k-th nearest neighbour of the point at `pos` (itself excluded), which is all
     /// KSG algorithm 1 and the entropy need: which of several equidistant points is "the" k-th does not
-    /// change it. Fast path without branches on the data: the k + 1 smallest distances from the point to
-    /// the 3^D block around its cell (its own zero included) are kept by a min/max insertion network;
-    /// valid when every point outside the block is at least that far. Otherwise, a full search.
+    /// change it. Without branches on the data, the k + 1 smallest distances (the point's own zero
+    /// included) are kept by a min/max insertion network over the 3^D block around its cell and then
+    /// ring by ring (see [`Grid::kth_by_rings`]); the full search runs only if the whole grid holds
+    /// fewer than k + 1 points.
     pub fn kth_distance(
         &self,
         pos: usize,

@@ -41,13 +41,23 @@ impl Progress {
     }
 
     /// Records one finished unit.
-    pub(crate) fn advance(&self) {
-        self.done.fetch_add(1, Ordering::Relaxed);
+    pub fn advance(&self) {
+        self.advance_by(1);
+    }
+
+    /// Records `units` finished units.
+    pub fn advance_by(&self, units: usize) {
+        self.done.fetch_add(units, Ordering::Relaxed);
+    }
+
+    /// True once cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
 
     /// `Err(Error::Cancelled)` once cancellation was requested.
     pub(crate) fn check(&self) -> Result<()> {
-        if self.cancel.load(Ordering::Relaxed) {
+        if self.is_cancelled() {
             Err(Error::Cancelled)
         } else {
             Ok(())

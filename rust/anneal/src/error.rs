@@ -1,0 +1,64 @@
+//! The one error type of the annealing engine.
+
+/// Everything that can go wrong in `thermoconsensus-anneal`; each variant names the bad input.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum Error {
+    /// An argument is out of its valid range (`name` is the argument's name).
+    #[error("{name}: {reason}")]
+    InvalidArgument {
+        /// Name of the argument, as the user spells it.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The computation was cancelled through its [`crate::Progress`] handle.
+    #[error("cancelled")]
+    Cancelled,
+    /// The rayon thread pool could not be built.
+    #[error("could not start a thread pool: {0}")]
+    ThreadPool(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Shorthand for [`Error::InvalidArgument`].
+pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// `Ok` when `x` is finite, else an error naming `name`.
+pub(crate) fn finite(name: &'static str, x: f64) -> Result<f64> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(invalid(name, format!("must be finite, got {x}")))
+    }
+}
+
+/// `Ok` when `x` is finite and > 0, else an error naming `name`.
+pub(crate) fn positive(name: &'static str, x: f64) -> Result<f64> {
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(invalid(
+            name,
+            format!("must be a finite number > 0, got {x}"),
+        ))
+    }
+}
+
+impl From<thermoconsensus_info::Error> for Error {
+    fn from(e: thermoconsensus_info::Error) -> Self {
+        use thermoconsensus_info::Error as I;
+        match e {
+            I::InvalidArgument { name, reason } => Error::InvalidArgument { name, reason },
+            I::Cancelled => Error::Cancelled,
+            I::ThreadPool(s) => Error::ThreadPool(s),
+            other => Error::ThreadPool(other.to_string()),
+        }
+    }
+}

@@ -18,6 +18,7 @@
 
 pub mod diagnostics;
 pub mod error;
+pub mod instances;
 pub mod pimc;
 pub mod problem;
 pub(crate) mod reads;

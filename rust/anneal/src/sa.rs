@@ -28,11 +28,7 @@ pub(crate) fn metropolis_sweep(
         let de = -2.0 * si * fields[i];
         if metropolis(rng, beta * de) {
             state[i] = -state[i];
-            let change = -2.0 * si;
-            let (cols, vals) = problem.neighbours(i);
-            for (&j, &v) in cols.iter().zip(vals) {
-                fields[j as usize] += v * change;
-            }
+            problem.add_to_fields(i, -2.0 * si, fields);
             accepted += 1;
             delta_energy += de;
         }
@@ -112,7 +108,7 @@ pub fn simulated_annealing(
         let mut energy = problem.energy(&state);
         let mut cursor = driver.start(params.seed, read as u64);
         let mut accepted = 0;
-        let mut trace = Vec::with_capacity(if every > 0 { sweeps / every } else { 0 });
+        let mut trace = Vec::with_capacity(sweeps.checked_div(every).unwrap_or(0));
         for t in 0..sweeps {
             let beta = cursor.beta(t);
             let (acc, de) = metropolis_sweep(problem, &mut state, &mut fields, beta, &mut rng);

@@ -29,6 +29,17 @@ pub fn run_with_progress<T: Send>(
     callback: Option<&Bound<'_, PyAny>>,
     f: impl FnOnce(&Progress) -> Result<T, InfoError> + Send,
 ) -> PyResult<T> {
+    run_with_progress_map(py, total, callback, f, crate::errors::info_error)
+}
+
+/// [`run_with_progress`] for any engine error type, mapped to Python by `map`.
+pub fn run_with_progress_map<T: Send, E: Send>(
+    py: Python<'_>,
+    total: usize,
+    callback: Option<&Bound<'_, PyAny>>,
+    f: impl FnOnce(&Progress) -> Result<T, E> + Send,
+    map: impl FnOnce(Python<'_>, E) -> PyErr,
+) -> PyResult<T> {
     let progress = Progress::new(total);
     let (tx, mut rx) = mpsc::channel::<()>();
     std::thread::scope(|scope| {
@@ -75,7 +86,7 @@ pub fn run_with_progress<T: Send>(
         }
         match outcome {
             Ok(Ok(Ok(v))) => Ok(v),
-            Ok(Ok(Err(e))) => Err(crate::errors::info_error(py, e)),
+            Ok(Ok(Err(e))) => Err(map(py, e)),
             Ok(Err(payload)) | Err(payload) => Err(panic_error(payload)),
         }
     })

@@ -81,6 +81,15 @@ pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
     }
 }
 
+/// Maps an engine error of the annealing crate.
+pub fn anneal_error(py: Python<'_>, err: thermoconsensus_anneal::Error) -> PyErr {
+    use thermoconsensus_anneal::Error as E;
+    match err {
+        E::ThreadPool(_) | E::Cancelled => Error::new_err(err.to_string()),
+        E::InvalidArgument { .. } => raise(invalid_input_type(py), err.to_string()),
+    }
+}
+
 /// Maps an error of the GPU crate: a malformed device string is bad input, the rest are GPU errors.
 pub fn gpu_error(py: Python<'_>, err: thermoconsensus_gpu::Error) -> PyErr {
     use thermoconsensus_gpu::Error as E;

@@ -1,6 +1,7 @@
 //! `thermoconsensus._core`: the native module. Conversions, error mapping and GIL release only; every
 //! algorithm lives in the engine crates.
 
+mod anneal;
 mod convert;
 mod detach;
 mod discrete;
@@ -16,6 +17,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     info::register(m)?;
+    anneal::register(m)?;
     discrete::register(m)?;
     gpu::register(m)?;
     Ok(())

@@ -1,0 +1,608 @@
+"""Annealing: simulated annealing, path-integral quantum annealing and replica exchange for Ising/QUBO
+problems, and free-energy minimisation over the probability simplex (consensus weights).
+
+Conventions are dimod's: spins in {-1, +1} and ``E(s) = offset + sum_i h_i s_i + sum_{i<j} J_ij s_i s_j``,
+minimised. A dict ``{(i, j): v}`` adds ``v`` once per listed pair (so ``(i, j)`` and ``(j, i)`` add up);
+a dense or sparse matrix ``M`` adds ``M_ij + M_ji`` for ``i != j`` (an upper-triangular matrix means what
+it says); a diagonal entry of an Ising coupling matrix is the constant ``s_i^2 = 1`` and goes to the
+offset. A QUBO is the same over ``x`` in {0, 1} with ``E(x) = offset + sum_{i<=j} Q_ij x_i x_j`` (the
+diagonal is linear). Variables are the integers ``0 .. num_variables - 1``.
+
+Every sampler takes a ``seed`` (None draws one and records it in ``info["seed"]``); results are the same
+for any ``n_threads``. Reads run in parallel with the GIL released; ``progress=True`` draws a bar on
+stderr and Ctrl-C stops the run within a few sweeps.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _core
+from ._arrays import check_int, check_seed, check_threads
+from ._progress import ProgressArg, resolve_progress
+
+__all__ = [
+    "FreeEnergyResult",
+    "IsingProblem",
+    "SampleSet",
+    "effective_sample_size",
+    "gelman_rubin",
+    "minimize_free_energy",
+    "path_integral_annealing",
+    "planted_frustrated_loops",
+    "random_regular",
+    "replica_exchange",
+    "sherrington_kirkpatrick",
+    "simulated_annealing",
+]
+
+Vartype = Literal["SPIN", "BINARY"]
+Schedule = Literal["geometric", "linear", "logarithmic", "adaptive", "langevin", "custom"]
+LinearArg = Union[ArrayLike, Mapping[int, float], None]
+QuadraticArg = Union[ArrayLike, Mapping[Tuple[int, int], float], Any, None]
+
+_INVALID = _core.InvalidInputError
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise _INVALID(f"{name}: must be finite, got {v}")
+    return v
+
+
+def _positive(name: str, value: Any) -> float:
+    v = _real(name, value)
+    if v <= 0:
+        raise _INVALID(f"{name}: must be > 0, got {v}")
+    return v
+
+
+def _pair(name: str, value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a pair (start, end), got {value!r}") from None
+    return _positive(name, a), _positive(name, b)
+
+
+def _seed(seed: int | None) -> int:
+    return secrets.randbits(64) if seed is None else check_seed(seed)
+
+
+def _index(name: str, key: Any) -> int:
+    if isinstance(key, bool) or not isinstance(key, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name}: variables are integers 0..n-1, got {key!r}")
+    k = int(key)
+    if k < 0:
+        raise _INVALID(f"{name}: variable indices must be >= 0, got {k}")
+    return k
+
+
+def _quadratic(name: str, q: QuadraticArg) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], int]:
+    """(rows, cols, values, size hint) of a dict, a scipy.sparse matrix or a dense square array."""
+    if q is None:
+        empty_i = np.zeros(0, dtype=np.int64)
+        return empty_i, empty_i.copy(), np.zeros(0), 0
+    if isinstance(q, Mapping):
+        rows, cols, vals = [], [], []
+        for key, v in q.items():
+            try:
+                i, j = key
+            except (TypeError, ValueError):
+                raise TypeError(f"{name}: dict keys must be pairs (i, j), got {key!r}") from None
+            rows.append(_index(name, i))
+            cols.append(_index(name, j))
+            if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
+                raise TypeError(f"{name}: value of {key!r} is not a number ({type(v).__name__})")
+            vals.append(float(v))
+        size = max(max(rows, default=-1), max(cols, default=-1)) + 1
+        return (
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(cols, dtype=np.int64),
+            np.asarray(vals, dtype=np.float64),
+            size,
+        )
+    if hasattr(q, "tocoo") and hasattr(q, "shape"):  # scipy.sparse, without importing scipy
+        coo = q.tocoo()
+        if coo.ndim != 2 or coo.shape[0] != coo.shape[1]:
+            raise _INVALID(f"{name}: must be a square matrix, got shape {coo.shape}")
+        if np.asarray(coo.data).dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected real numbers, got dtype {coo.data.dtype}")
+        return (
+            np.ascontiguousarray(coo.row, dtype=np.int64),
+            np.ascontiguousarray(coo.col, dtype=np.int64),
+            np.ascontiguousarray(coo.data, dtype=np.float64),
+            int(coo.shape[0]),
+        )
+    arr = np.asarray(q)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a dict, a scipy.sparse matrix or a real array, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise _INVALID(f"{name}: must be a square matrix, got shape {arr.shape}")
+    rows, cols = np.nonzero(arr)  # NaN is non-zero, so the native check sees and rejects it
+    return (
+        rows.astype(np.int64),
+        cols.astype(np.int64),
+        np.ascontiguousarray(arr[rows, cols], dtype=np.float64),
+        int(arr.shape[0]),
+    )
+
+
+def _linear(h: LinearArg, size: int) -> NDArray[np.float64]:
+    if h is None:
+        return np.zeros(size)
+    if isinstance(h, Mapping):
+        keys = [_index("h", k) for k in h]
+        out = np.zeros(max(size, max(keys, default=-1) + 1))
+        for k, v in zip(keys, h.values()):
+            out[k] += _real(f"h[{k}]", v)
+        return out
+    arr = np.asarray(h)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"h: expected real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise _INVALID(f"h: must be 1-D, got {arr.ndim} dimensions")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+class IsingProblem:
+    """An Ising problem ``E(s) = offset + h.s + sum_{i<j} J_ij s_i s_j`` over spins +-1.
+
+    ``h``: a 1-D array (its length is the number of variables) or a dict ``{i: bias}``; ``J``: a dict
+    ``{(i, j): coupling}``, a scipy.sparse matrix or a dense square array (see the module docs for how
+    each adds up). ``num_variables`` fixes the size when neither says it. Problems made by
+    :meth:`from_qubo` have ``vartype == "BINARY"``: samplers then return 0/1 states and :meth:`energy`
+    takes 0/1 states; the energies are the QUBO's.
+    """
+
+    __slots__ = ("_model", "_vartype")
+
+    def __init__(
+        self,
+        h: LinearArg = None,
+        J: QuadraticArg = None,
+        offset: float = 0.0,
+        *,
+        num_variables: int | None = None,
+    ) -> None:
+        rows, cols, vals, size = _quadratic("J", J)
+        if num_variables is not None:
+            size = max(size, check_int("num_variables", num_variables, 1))
+        hv = _linear(h, size)
+        if not isinstance(h, Mapping) and h is not None and size > hv.shape[0]:
+            raise _INVALID(f"h has {hv.shape[0]} entries but J couples {size} variables")
+        if hv.shape[0] < size:
+            hv = np.concatenate([hv, np.zeros(size - hv.shape[0])])
+        if hv.shape[0] == 0:
+            raise _INVALID("the problem has no variables (give h, J or num_variables)")
+        self._model = _core.IsingModel(hv, rows, cols, vals, _real("offset", offset))
+        self._vartype: Vartype = "SPIN"
+
+    @classmethod
+    def _wrap(cls, model: _core.IsingModel, vartype: Vartype = "SPIN") -> IsingProblem:
+        obj = cls.__new__(cls)
+        obj._model = model
+        obj._vartype = vartype
+        return obj
+
+    @classmethod
+    def from_qubo(
+        cls, Q: QuadraticArg, offset: float = 0.0, *, num_variables: int | None = None
+    ) -> IsingProblem:
+        """The problem of the QUBO ``Q`` (dict, scipy.sparse or dense square array) plus ``offset``."""
+        rows, cols, vals, size = _quadratic("Q", Q)
+        if num_variables is not None:
+            size = max(size, check_int("num_variables", num_variables, 1))
+        if size == 0:
+            raise _INVALID("Q: the problem has no variables")
+        model = _core.IsingModel.from_qubo(size, rows, cols, vals, _real("offset", offset))
+        return cls._wrap(model, "BINARY")
+
+    @property
+    def num_variables(self) -> int:
+        """Number of variables."""
+        return self._model.num_variables
+
+    @property
+    def vartype(self) -> Vartype:
+        """"SPIN" (states +-1) or "BINARY" (states 0/1, from :meth:`from_qubo`)."""
+        return self._vartype
+
+    @property
+    def offset(self) -> float:
+        """Constant energy offset of the Ising form."""
+        return self._model.offset
+
+    @property
+    def h(self) -> NDArray[np.float64]:
+        """Linear biases of the Ising form (a copy)."""
+        return self._model.h()
+
+    @property
+    def J(self) -> dict[tuple[int, int], float]:
+        """Couplings of the Ising form, once per pair, as ``{(i, j): J_ij}`` with i < j."""
+        r, c, v = self._model.couplings()
+        return {(int(i), int(j)): float(x) for i, j, x in zip(r, c, v)}
+
+    def couplings(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """Couplings once per pair as arrays (rows, cols, values), rows < cols."""
+        return self._model.couplings()
+
+    def spin(self) -> IsingProblem:
+        """The same problem with ``vartype == "SPIN"``."""
+        return IsingProblem._wrap(self._model, "SPIN")
+
+    def to_qubo(self) -> tuple[dict[tuple[int, int], float], float]:
+        """``(Q, offset)``: the QUBO with the same energies, upper-triangular, as dimod's ``to_qubo``."""
+        (r, c, v), off = self._model.to_qubo()
+        return {(int(i), int(j)): float(x) for i, j, x in zip(r, c, v)}, off
+
+    def default_beta_range(self) -> tuple[float, float]:
+        """The (hot, cold) inverse temperatures samplers use by default (dwave-samplers' rule)."""
+        return self._model.default_beta_range()
+
+    def energy(self, states: ArrayLike) -> Any:
+        """Energy of one state (1-D, returns a float) or of each row of a 2-D array of states.
+
+        States are +-1 for SPIN problems and 0/1 for BINARY ones.
+        """
+        arr = np.asarray(states)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"states: expected numbers, got dtype {arr.dtype}")
+        single = arr.ndim == 1
+        if single:
+            arr = arr.reshape(1, -1)
+        if arr.ndim != 2:
+            raise _INVALID(f"states: expected 1-D or 2-D, got {arr.ndim} dimensions")
+        if self._vartype == "BINARY":
+            if not np.isin(arr, (0, 1)).all():
+                raise _INVALID("states: a BINARY problem takes states of 0 and 1")
+            arr = 2 * arr.astype(np.int64) - 1
+        elif not np.isin(arr, (-1, 1)).all():
+            raise _INVALID("states: spins must be -1 or +1")
+        energies = self._model.energies(np.ascontiguousarray(arr, dtype=np.int8))
+        return float(energies[0]) if single else energies
+
+    def _states_out(self, spins: NDArray[np.int8]) -> NDArray[np.int8]:
+        if self._vartype == "BINARY":
+            return ((spins + 1) // 2).astype(np.int8)
+        return spins
+
+    def __repr__(self) -> str:
+        return (
+            f"IsingProblem(num_variables={self.num_variables}, couplings={self._model.num_couplings}, "
+            f"offset={self.offset!r}, vartype={self._vartype!r})"
+        )
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """Distinct states a sampler returned, lowest energy first, with how many reads found each.
+
+    ``states`` is int8 (distinct states x variables; +-1, or 0/1 for BINARY problems), ``energies`` and
+    ``num_occurrences`` are aligned with it; ``info`` holds sampler statistics (acceptance rates,
+    timings, flips per second, the seed, optional traces...).
+    """
+
+    states: NDArray[np.int8]
+    energies: NDArray[np.float64]
+    num_occurrences: NDArray[np.uint64]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> tuple[NDArray[np.int8], float]:
+        """The lowest-energy state and its energy."""
+        return self.states[0], float(self.energies[0])
+
+    @property
+    def num_reads(self) -> int:
+        """Reads in total (the sum of the occurrence counts)."""
+        return int(self.num_occurrences.sum())
+
+    def __len__(self) -> int:
+        return int(self.energies.shape[0])
+
+
+def _sampleset(problem: IsingProblem, raw: tuple[Any, Any, Any, dict[str, Any]], seed: int) -> SampleSet:
+    states, energies, counts, info = raw
+    info["seed"] = seed
+    return SampleSet(problem._states_out(states), energies, counts, info)
+
+
+def _problem(problem: Any) -> IsingProblem:
+    if not isinstance(problem, IsingProblem):
+        raise TypeError(f"problem: expected an IsingProblem, got {type(problem).__name__}")
+    return problem
+
+
+def simulated_annealing(
+    problem: IsingProblem,
+    num_reads: int = 10,
+    num_sweeps: int | None = None,
+    schedule: Schedule = "geometric",
+    beta_range: tuple[float, float] | None = None,
+    seed: int | None = None,
+    *,
+    beta_schedule: ArrayLike | None = None,
+    acceptance_range: tuple[float, float] = (0.5, 0.001),
+    gamma: float | None = None,
+    eta: float | None = None,
+    trace_every: int = 0,
+    n_threads: int | None = None,
+    progress: ProgressArg = False,
+) -> SampleSet:
+    """Simulated annealing with Metropolis single-spin flips (each read returns its final state).
+
+    ``num_sweeps`` defaults to 1000 (or the length of ``beta_schedule``). ``schedule``:
+
+    * ``"geometric"`` (dwave-samplers' default) and ``"linear"``: beta from hot to cold over
+      ``beta_range`` (default: :meth:`IsingProblem.default_beta_range`);
+    * ``"logarithmic"``: T_t = T0 / ln(1 + t), starting at the hot end, capped at the cold end;
+    * ``"adaptive"``: beta steered after each sweep so the acceptance rate follows a target decaying
+      geometrically over ``acceptance_range`` (first, last);
+    * ``"langevin"``: stochastic temperature dT = -gamma T dt + eta sqrt(T) dW from the hot end
+      (defaults: gamma so the mean path ends at the cold end, eta = gamma sqrt(T_hot) / 2), kept
+      within [T_cold, 10 T_hot], one path per read;
+    * ``"custom"``: the betas of ``beta_schedule``, one per sweep.
+
+    ``trace_every=k`` records each read's energy every k sweeps in ``info["trace"]`` (reads x points).
+    """
+    p = _problem(problem)
+    s = _seed(seed)
+    betas = None
+    if schedule == "custom" or beta_schedule is not None:
+        if beta_schedule is None:
+            raise _INVALID("beta_schedule: schedule 'custom' needs an array of betas")
+        if schedule != "custom":
+            raise _INVALID(f"beta_schedule: only used with schedule='custom', not {schedule!r}")
+        betas = np.ascontiguousarray(beta_schedule, dtype=np.float64)
+        if betas.ndim != 1 or betas.shape[0] == 0:
+            raise _INVALID("beta_schedule: must be a non-empty 1-D array of betas")
+        if num_sweeps is not None and num_sweeps != betas.shape[0]:
+            raise _INVALID(
+                f"num_sweeps: {num_sweeps} differs from the {betas.shape[0]} betas of beta_schedule"
+            )
+        sweeps = int(betas.shape[0])
+    else:
+        sweeps = 1000 if num_sweeps is None else check_int("num_sweeps", num_sweeps, 1)
+    acc = _pair("acceptance_range", acceptance_range)
+    assert acc is not None
+    raw = _core.simulated_annealing(
+        p._model,
+        check_int("num_reads", num_reads, 1),
+        sweeps,
+        schedule,
+        _pair("beta_range", beta_range),
+        betas,
+        acc,
+        None if gamma is None else _positive("gamma", gamma),
+        None if eta is None else _real("eta", eta),
+        s,
+        check_int("trace_every", trace_every, 0),
+        check_threads(n_threads),
+        resolve_progress(progress, "simulated_annealing"),
+    )
+    return _sampleset(p, raw, s)
+
+
+def path_integral_annealing(
+    problem: IsingProblem,
+    num_reads: int = 10,
+    num_sweeps: int = 1000,
+    trotter_slices: int = 16,
+    gamma_range: tuple[float, float] | None = None,
+    beta: float | None = None,
+    seed: int | None = None,
+    *,
+    world_line_moves: bool = True,
+    trace_every: int = 0,
+    n_threads: int | None = None,
+    progress: ProgressArg = False,
+) -> SampleSet:
+    """Simulated quantum annealing by path-integral Monte Carlo (each read returns its best slice).
+
+    ``trotter_slices`` P >= 2 replicas coupled by J_perp = -(P T / 2) ln tanh(Gamma / (P T)) at
+    temperature T = 1 / ``beta`` (default: the cold end of the default beta range); the transverse field
+    Gamma falls linearly over ``gamma_range`` (default: (max field, max field / 1000)). Every sweep makes
+    local moves on all spins of all slices and, unless ``world_line_moves=False``, a world-line move per
+    spin. ``info["flip_attempts"]`` counts local moves.
+    """
+    p = _problem(problem)
+    s = _seed(seed)
+    slices = check_int("trotter_slices", trotter_slices, 1)
+    if slices < 2:
+        raise _INVALID(f"trotter_slices: must be at least 2, got {slices}")
+    raw = _core.path_integral_annealing(
+        p._model,
+        check_int("num_reads", num_reads, 1),
+        check_int("num_sweeps", num_sweeps, 1),
+        slices,
+        _pair("gamma_range", gamma_range),
+        None if beta is None else _positive("beta", beta),
+        s,
+        bool(world_line_moves),
+        check_int("trace_every", trace_every, 0),
+        check_threads(n_threads),
+        resolve_progress(progress, "path_integral_annealing"),
+    )
+    return _sampleset(p, raw, s)
+
+
+def replica_exchange(
+    problem: IsingProblem,
+    num_replicas: int = 16,
+    num_sweeps: int = 1000,
+    beta_range: tuple[float, float] | None = None,
+    seed: int | None = None,
+    *,
+    num_reads: int = 1,
+    adaptive: bool = False,
+    keep: Literal["last", "best"] = "last",
+    trace_every: int = 0,
+    n_threads: int | None = None,
+    progress: ProgressArg = False,
+) -> SampleSet:
+    """Replica exchange (parallel tempering) on a geometric beta ladder over ``beta_range``.
+
+    Each of ``num_reads`` independent runs sweeps ``num_replicas`` replicas and swaps neighbouring
+    temperatures with probability min(1, exp(d_beta d_E)) after every sweep, and returns its coldest
+    replica's state (``keep="last"``: the final one, a sample at the coldest beta; ``"best"``: the
+    lowest-energy one it held). ``adaptive=True`` tunes the ladder spacing towards equal swap
+    acceptance during the first half. ``info`` carries ``betas``, ``swap_acceptance`` per pair and
+    ``round_trips``.
+    """
+    p = _problem(problem)
+    s = _seed(seed)
+    replicas = check_int("num_replicas", num_replicas, 1)
+    if replicas < 2:
+        raise _INVALID(f"num_replicas: must be at least 2, got {replicas}")
+    if keep not in ("last", "best"):
+        raise _INVALID(f"keep: must be 'last' or 'best', got {keep!r}")
+    raw = _core.replica_exchange(
+        p._model,
+        check_int("num_reads", num_reads, 1),
+        replicas,
+        check_int("num_sweeps", num_sweeps, 1),
+        _pair("beta_range", beta_range),
+        bool(adaptive),
+        keep,
+        s,
+        check_int("trace_every", trace_every, 0),
+        check_threads(n_threads),
+        resolve_progress(progress, "replica_exchange"),
+    )
+    return _sampleset(p, raw, s)
+
+
+@dataclass(frozen=True)
+class FreeEnergyResult:
+    """The weights minimising F = E - T S on the simplex, and the thermodynamics there."""
+
+    weights: NDArray[np.float64]
+    free_energy: float
+    energy: float
+    entropy: float
+    temperature: float
+    iterations: int
+    converged: bool
+    chain_free_energies: NDArray[np.float64]
+
+    @property
+    def effective_number(self) -> float:
+        """exp(S): the effective number of responses carrying the weight."""
+        return float(np.exp(self.entropy))
+
+
+def _square(name: str, a: ArrayLike, m: int | None) -> NDArray[np.float64]:
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise _INVALID(f"{name}: must be a square matrix, got shape {arr.shape}")
+    if m is not None and arr.shape[0] != m:
+        raise _INVALID(f"{name}: expected {m} x {m}, got {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def minimize_free_energy(
+    J: float | ArrayLike,
+    d: ArrayLike,
+    h: ArrayLike | None = None,
+    temperature: float = 0.1,
+    *,
+    chains: int = 16,
+    langevin_steps: int = 1000,
+    max_iterations: int = 10_000,
+    tolerance: float = 1e-10,
+    seed: int | None = None,
+    n_threads: int | None = None,
+) -> FreeEnergyResult:
+    """Minimises ``F(s) = sum_ij J_ij d_ij s_i s_j + sum_i h_i s_i - T S(s)`` over the simplex.
+
+    ``J`` is a scalar or an m x m matrix, ``d`` the m x m distances, ``h`` the m fields (default 0),
+    ``temperature`` T > 0, S = -sum s ln s. ``chains`` annealed Langevin chains in softmax coordinates
+    (``langevin_steps`` each) explore; each end is refined by the damped mean-field fixed point
+    s_i ~ exp(-(sum_j (K_ij + K_ji) s_j + h_i) / T), K = J * d; the lowest F wins.
+    """
+    dm = _square("d", d, None)
+    m = dm.shape[0]
+    if m == 0:
+        raise _INVALID("d: there are no responses (0 x 0)")
+    if isinstance(J, (numbers.Real, np.floating, np.integer)) and not isinstance(J, bool):
+        coupling = _real("J", J) * dm
+    else:
+        coupling = _square("J", J, m) * dm
+    if h is None:
+        hv = np.zeros(m)
+    else:
+        hv = np.ascontiguousarray(h, dtype=np.float64)
+        if hv.ndim != 1 or hv.shape[0] != m:
+            raise _INVALID(f"h: expected {m} values, got shape {hv.shape}")
+    s = _seed(seed)
+    t = _positive("temperature", temperature)
+    r = _core.minimize_free_energy(
+        np.ascontiguousarray(coupling),
+        hv,
+        t,
+        check_int("chains", chains, 1),
+        check_int("langevin_steps", langevin_steps, 0),
+        check_int("max_iterations", max_iterations, 1),
+        _positive("tolerance", tolerance),
+        s,
+        check_threads(n_threads),
+    )
+    return FreeEnergyResult(temperature=t, **r)
+
+
+def _chains(chains: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(chains)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"chains: expected real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise _INVALID(f"chains: expected a 2-D array (chains x draws), got {arr.ndim} dimensions")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def gelman_rubin(chains: ArrayLike) -> float:
+    """Gelman-Rubin R-hat of a (chains x draws) array, e.g. ``info["trace"]``; ~1 when mixed."""
+    return _core.gelman_rubin(_chains(chains))
+
+
+def effective_sample_size(chains: ArrayLike) -> float:
+    """Effective sample size of a (chains x draws) array (Geyer's initial monotone sequence)."""
+    return _core.effective_sample_size(_chains(chains))
+
+
+def sherrington_kirkpatrick(n: int, seed: int = 0) -> IsingProblem:
+    """A Sherrington-Kirkpatrick instance: every pair coupled +-1 at random, no fields."""
+    return IsingProblem._wrap(_core.sherrington_kirkpatrick(check_int("n", n, 2), check_seed(seed)))
+
+
+def random_regular(n: int, degree: int = 3, seed: int = 0) -> IsingProblem:
+    """A random simple ``degree``-regular graph with +-1 couplings, no fields."""
+    return IsingProblem._wrap(
+        _core.random_regular(check_int("n", n, 2), check_int("degree", degree, 1), check_seed(seed))
+    )
+
+
+def planted_frustrated_loops(
+    n: int, loops: int, loop_length: int = 6, seed: int = 0
+) -> tuple[IsingProblem, NDArray[np.int8], float]:
+    """A planted instance of ``loops`` frustrated cycles (Hen et al. 2015): (problem, hidden state,
+    ground energy = -(loop_length - 2) * loops)."""
+    model, hidden, ground = _core.planted_frustrated_loops(
+        check_int("n", n, 3), check_int("loops", loops, 1), check_int("loop_length", loop_length, 3), check_seed(seed)
+    )
+    return IsingProblem._wrap(model), hidden, ground

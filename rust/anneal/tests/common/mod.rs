@@ -1,0 +1,59 @@
+//! Shared helpers of the integration tests: seeded random instances and exact enumeration.
+#![allow(dead_code)]
+
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
+use thermoconsensus_anneal::IsingProblem;
+
+/// A dense random instance with Gaussian fields and couplings.
+pub fn gaussian(n: usize, seed: u64) -> IsingProblem {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let h: Vec<f64> = (0..n)
+        .map(|_| 0.3 * rng.sample::<f64, _>(StandardNormal))
+        .collect();
+    let mut j = Vec::new();
+    for a in 0..n {
+        for b in a + 1..n {
+            j.push((a, b, rng.sample::<f64, _>(StandardNormal)));
+        }
+    }
+    IsingProblem::new(h, &j, 0.0).expect("valid instance")
+}
+
+/// Every state's energy, state index b having spin i = +1 when bit i of b is set.
+pub fn all_energies(p: &IsingProblem) -> Vec<f64> {
+    let n = p.num_variables();
+    assert!(n <= 22, "enumeration is for small problems");
+    // Gray-code walk: one flip per step, fields updated incrementally.
+    let mut s = vec![-1i8; n];
+    let mut fields = vec![0.0; n];
+    p.local_fields(&s, &mut fields);
+    let mut e = p.energy(&s);
+    let mut out = vec![0.0; 1 << n];
+    let mut index = 0usize;
+    out[0] = e;
+    for step in 1u64..(1u64 << n) {
+        let i = step.trailing_zeros() as usize;
+        let si = s[i] as f64;
+        e += -2.0 * si * fields[i];
+        s[i] = -s[i];
+        p.add_to_fields(i, -2.0 * si, &mut fields);
+        index ^= 1 << i;
+        out[index] = e;
+    }
+    out
+}
+
+/// The exact ground energy.
+pub fn ground_energy(p: &IsingProblem) -> f64 {
+    all_energies(p).into_iter().fold(f64::INFINITY, f64::min)
+}
+
+/// Index of a state in the enumeration order of [`all_energies`].
+pub fn state_index(s: &[i8]) -> usize {
+    s.iter()
+        .enumerate()
+        .filter(|(_, &v)| v == 1)
+        .map(|(i, _)| 1usize << i)
+        .sum()
+}

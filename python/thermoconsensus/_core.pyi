@@ -1,6 +1,6 @@
 """Stubs of the native module (private: use ``thermoconsensus``)."""
 
-from typing import Any, Callable
+from typing import Any, Callable, final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -10,6 +10,7 @@ __all__ = [
     "Error",
     "GpuError",
     "InvalidInputError",
+    "IsingModel",
     "__version__",
     "active_information_storage",
     "compile_kernels",
@@ -17,24 +18,33 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_targets",
     "devices",
+    "effective_sample_size",
     "entropy",
     "entropy_from_logits",
     "entropy_from_probs",
+    "gelman_rubin",
     "gpu_available",
     "gpu_unavailable_reason",
     "js_divergence",
     "kl_divergence",
     "log_softmax",
+    "minimize_free_energy",
     "mutual_information",
     "nvrtc_available",
+    "path_integral_annealing",
     "perplexity",
+    "planted_frustrated_loops",
     "plugin_conditional_mutual_information",
     "plugin_entropy",
     "plugin_mutual_information",
     "plugin_transfer_entropy",
     "ragwitz",
+    "random_regular",
+    "replica_exchange",
     "resolve_device",
+    "sherrington_kirkpatrick",
     "significance",
+    "simulated_annealing",
     "softmax",
     "te_network",
     "transfer_entropy",
@@ -130,3 +140,91 @@ def plugin_transfer_entropy(
     delay: int = 1,
     n_threads: int | None = None,
 ) -> float: ...
+
+# ---- annealing
+
+_Idx = NDArray[np.int64]
+_Triples = tuple[_Idx, _Idx, NDArray[np.float64]]
+_Sampled = tuple[NDArray[np.int8], NDArray[np.float64], NDArray[np.uint64], dict[str, Any]]
+
+@final
+class IsingModel:
+    def __new__(
+        cls, h: NDArray[np.float64], rows: _Idx, cols: _Idx, values: NDArray[np.float64], offset: float = 0.0
+    ) -> IsingModel: ...
+    @staticmethod
+    def from_qubo(
+        num_variables: int, rows: _Idx, cols: _Idx, values: NDArray[np.float64], offset: float = 0.0
+    ) -> IsingModel: ...
+    @property
+    def num_variables(self) -> int: ...
+    @property
+    def offset(self) -> float: ...
+    @property
+    def num_couplings(self) -> int: ...
+    def h(self) -> NDArray[np.float64]: ...
+    def couplings(self) -> _Triples: ...
+    def to_qubo(self) -> tuple[_Triples, float]: ...
+    def energies(self, states: NDArray[np.int8]) -> NDArray[np.float64]: ...
+    def default_beta_range(self) -> tuple[float, float]: ...
+    def max_field(self) -> float: ...
+
+def simulated_annealing(
+    model: IsingModel,
+    num_reads: int,
+    num_sweeps: int,
+    schedule: str,
+    beta_range: tuple[float, float] | None,
+    beta_schedule: NDArray[np.float64] | None,
+    acceptance_range: tuple[float, float],
+    gamma: float | None,
+    eta: float | None,
+    seed: int,
+    trace_every: int,
+    n_threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> _Sampled: ...
+def path_integral_annealing(
+    model: IsingModel,
+    num_reads: int,
+    num_sweeps: int,
+    trotter_slices: int,
+    gamma_range: tuple[float, float] | None,
+    beta: float | None,
+    seed: int,
+    world_line_moves: bool,
+    trace_every: int,
+    n_threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> _Sampled: ...
+def replica_exchange(
+    model: IsingModel,
+    num_reads: int,
+    num_replicas: int,
+    num_sweeps: int,
+    beta_range: tuple[float, float] | None,
+    adaptive: bool,
+    keep: str,
+    seed: int,
+    trace_every: int,
+    n_threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> _Sampled: ...
+def minimize_free_energy(
+    coupling: NDArray[np.float64],
+    h: NDArray[np.float64],
+    temperature: float,
+    chains: int,
+    langevin_steps: int,
+    max_iterations: int,
+    tolerance: float,
+    seed: int,
+    n_threads: int | None = None,
+) -> dict[str, Any]: ...
+def gelman_rubin(chains: NDArray[np.float64]) -> float: ...
+def effective_sample_size(chains: NDArray[np.float64]) -> float: ...
+def sherrington_kirkpatrick(n: int, seed: int) -> IsingModel: ...
+def random_regular(n: int, degree: int, seed: int) -> IsingModel: ...
+def planted_frustrated_loops(
+    n: int, loops: int, loop_length: int, seed: int
+) -> tuple[IsingModel, NDArray[np.int8], float]: ...

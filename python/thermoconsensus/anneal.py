@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import numbers
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Tuple, Union
+from typing import Any, Literal, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -46,7 +47,7 @@ __all__ = [
 Vartype = Literal["SPIN", "BINARY"]
 Schedule = Literal["geometric", "linear", "logarithmic", "adaptive", "langevin", "custom"]
 LinearArg = Union[ArrayLike, Mapping[int, float], None]
-QuadraticArg = Union[ArrayLike, Mapping[Tuple[int, int], float], Any, None]
+QuadraticArg = Union[ArrayLike, Mapping[tuple[int, int], float], Any, None]
 
 _INVALID = _core.InvalidInputError
 
@@ -90,7 +91,9 @@ def _index(name: str, key: Any) -> int:
     return k
 
 
-def _quadratic(name: str, q: QuadraticArg) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], int]:
+def _quadratic(
+    name: str, q: QuadraticArg
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], int]:
     """(rows, cols, values, size hint) of a dict, a scipy.sparse matrix or a dense square array."""
     if q is None:
         empty_i = np.zeros(0, dtype=np.int64)
@@ -128,14 +131,16 @@ def _quadratic(name: str, q: QuadraticArg) -> tuple[NDArray[np.int64], NDArray[n
         )
     arr = np.asarray(q)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a dict, a scipy.sparse matrix or a real array, got dtype {arr.dtype}")
+        raise TypeError(
+            f"{name}: expected a dict, a scipy.sparse matrix or a real array, got dtype {arr.dtype}"
+        )
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise _INVALID(f"{name}: must be a square matrix, got shape {arr.shape}")
-    rows, cols = np.nonzero(arr)  # NaN is non-zero, so the native check sees and rejects it
+    nz_rows, nz_cols = np.nonzero(arr)  # NaN is non-zero, so the native check sees and rejects it
     return (
-        rows.astype(np.int64),
-        cols.astype(np.int64),
-        np.ascontiguousarray(arr[rows, cols], dtype=np.float64),
+        nz_rows.astype(np.int64),
+        nz_cols.astype(np.int64),
+        np.ascontiguousarray(arr[nz_rows, nz_cols], dtype=np.float64),
         int(arr.shape[0]),
     )
 
@@ -217,7 +222,7 @@ class IsingProblem:
 
     @property
     def vartype(self) -> Vartype:
-        """"SPIN" (states +-1) or "BINARY" (states 0/1, from :meth:`from_qubo`)."""
+        """ "SPIN" (states +-1) or "BINARY" (states 0/1, from :meth:`from_qubo`)."""
         return self._vartype
 
     @property
@@ -603,6 +608,9 @@ def planted_frustrated_loops(
     """A planted instance of ``loops`` frustrated cycles (Hen et al. 2015): (problem, hidden state,
     ground energy = -(loop_length - 2) * loops)."""
     model, hidden, ground = _core.planted_frustrated_loops(
-        check_int("n", n, 3), check_int("loops", loops, 1), check_int("loop_length", loop_length, 3), check_seed(seed)
+        check_int("n", n, 3),
+        check_int("loops", loops, 1),
+        check_int("loop_length", loop_length, 3),
+        check_seed(seed),
     )
     return IsingProblem._wrap(model), hidden, ground

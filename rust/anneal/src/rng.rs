@@ -64,16 +64,15 @@ const MAX_EXPONENT: f64 = 36.8;
 /// plain rule).
 #[inline(always)]
 pub fn metropolis(rng: &mut Rng, x: f64) -> bool {
-    if x <= 0.0 {
-        return true;
-    }
     if x >= MAX_EXPONENT {
         return false;
     }
     let u = uniform(rng);
-    // Alternating Taylor series cut after a negative term: a lower bound of exp(-x) for x >= 0.
+    // Alternating Taylor series cut after a negative term: a lower bound of exp(-x) for x >= 0, and
+    // >= 1 > u for x <= 0, so downhill moves take this branch too (one predictable branch at high
+    // acceptance instead of a coin-flip one on the sign of x).
     let below = 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0)));
-    if u < below - 1e-12 {
+    if u < below - if x > 0.0 { 1e-12 } else { 0.0 } {
         return true;
     }
     let taylor = 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0)));

@@ -15,8 +15,9 @@ pub enum Schedule {
     Geometric,
     /// beta_t linear from beta_hot to beta_cold.
     Linear,
-    /// Geman & Geman's T_t = T0 / ln(1 + t), t = 1..S, with T0 = ln 2 / beta_hot so that it starts at
-    /// beta_hot; capped at beta_cold (the logarithmic law cools slowly: it rarely reaches it).
+    /// The logarithmic law of Geman & Geman, T_t = a / ln(b + t), with a and b fitted so that it runs
+    /// from T_hot = 1 / beta_hot at t = 0 to T_cold = 1 / beta_cold at the last sweep: it cools fast
+    /// at first and ever more slowly.
     Logarithmic,
     /// Steers beta after each sweep so that the observed acceptance rate follows a target that decays
     /// geometrically from `initial_acceptance` to `final_acceptance`; starts at beta_hot.
@@ -83,6 +84,34 @@ pub fn geometric(hot: f64, cold: f64, num_sweeps: usize) -> Vec<f64> {
         .collect()
 }
 
+/// `num_sweeps` betas of T_t = a / ln(b + t) from `hot` to `cold` (see [`Schedule::Logarithmic`]).
+pub fn logarithmic(hot: f64, cold: f64, num_sweeps: usize) -> Vec<f64> {
+    let ratio = cold / hot; // = T_hot / T_cold >= 1
+    let last = num_sweeps.saturating_sub(1) as f64;
+    if num_sweeps == 1 || ratio <= 1.0 + 1e-12 {
+        return geometric(hot, cold, num_sweeps);
+    }
+    // b solves ln(b + last) = ratio * ln(b); the left side wins near b = 1, the right for large b.
+    let f = |b: f64| (b + last).ln() - ratio * b.ln();
+    let (mut lo, mut hi) = (1.0 + 1e-15, 2.0);
+    while f(hi) > 0.0 {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let b = 0.5 * (lo + hi);
+    let a = b.ln() / hot; // T_hot = a / ln b
+    (0..num_sweeps)
+        .map(|t| ((b + t as f64).ln() / a).clamp(hot, cold))
+        .collect()
+}
+
 impl Schedule {
     /// Number of sweeps this schedule runs when `num_sweeps` is asked for (custom: its length).
     pub fn sweeps(&self, num_sweeps: usize) -> usize {
@@ -124,14 +153,7 @@ impl Schedule {
                     })
                     .collect(),
             ),
-            Schedule::Logarithmic => {
-                let t0 = std::f64::consts::LN_2 / hot;
-                Driver::Fixed(
-                    (1..=sweeps)
-                        .map(|t| ((1.0 + t as f64).ln() / t0).min(cold))
-                        .collect(),
-                )
-            }
+            Schedule::Logarithmic => Driver::Fixed(logarithmic(hot, cold, sweeps)),
             Schedule::Adaptive {
                 initial_acceptance,
                 final_acceptance,
@@ -279,9 +301,16 @@ mod tests {
         assert!((g[2] - 1.0).abs() < 1e-9);
         let l = fixed(&Schedule::Linear, (1.0, 3.0), 3);
         assert_eq!(l, vec![1.0, 2.0, 3.0]);
-        let lg = fixed(&Schedule::Logarithmic, (0.5, 100.0), 4);
-        assert!((lg[0] - 0.5).abs() < 1e-12);
+        let lg = fixed(&Schedule::Logarithmic, (0.5, 100.0), 1000);
+        assert!(
+            (lg[0] - 0.5).abs() < 1e-9 && (lg[999] - 100.0).abs() < 1e-6,
+            "{lg:?}"
+        );
         assert!(lg.windows(2).all(|w| w[1] > w[0]));
+        // beta_t = ln(b + t) / a: concave, its increments shrink like 1 / (b + t).
+        let steps: Vec<f64> = lg.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(steps.windows(2).all(|w| w[1] < w[0]));
+        assert!(steps[0] / steps[998] > 100.0);
     }
 
     #[test]

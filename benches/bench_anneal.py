@@ -65,9 +65,7 @@ def ours_sa(p: an.IsingProblem, reads: int, sweeps: int, beta_range: tuple[float
 def ours_pt(p: an.IsingProblem, reads: int, sweeps: int, beta_range: tuple[float, float], seed: int) -> Run:
     replicas = 8
     t0 = time.perf_counter()
-    ss = an.replica_exchange(
-        p, replicas, max(sweeps // replicas, 1), beta_range, seed, num_reads=reads, keep="best", n_threads=1
-    )
+    ss = an.replica_exchange(p, replicas, sweeps, beta_range, seed, num_reads=reads, keep="best", n_threads=1)
     wall = time.perf_counter() - t0
     return Run(np.repeat(ss.energies, ss.num_occurrences.astype(np.int64)), ss.info["elapsed_seconds"], wall)
 
@@ -82,7 +80,9 @@ def dwave_sa(p: an.IsingProblem, reads: int, sweeps: int, beta_range: tuple[floa
     return Run(ss.record.energy.astype(float), ss.info["timing"]["sampling_ns"] * 1e-9, wall)
 
 
-def openjij_sqa(p: an.IsingProblem, reads: int, sweeps: int, beta_range: tuple[float, float], seed: int) -> Run:
+def openjij_sqa(
+    p: an.IsingProblem, reads: int, sweeps: int, beta_range: tuple[float, float], seed: int
+) -> Run:
     h, j = as_dicts(p)
     t0 = time.perf_counter()
     ss = openjij.SQASampler().sample_ising(h, j, num_reads=reads, num_sweeps=sweeps, seed=seed % 2**31)
@@ -103,7 +103,9 @@ def median_run(fn: Callable[[], Run], repeats: int) -> tuple[float, float]:
 
 
 def flip_rates(repeats: int, sweeps: int) -> None:
-    print(f"== spin-flip attempts per second, one thread, one read, {sweeps} geometric sweeps (median of {repeats})")
+    print(
+        f"== spin-flip attempts per second, one thread, one read, {sweeps} geometric sweeps (median of {repeats})"
+    )
     instances = {
         "SK N=1024": an.sherrington_kirkpatrick(1024, seed=1),
         "3-regular N=2000": an.random_regular(2000, 3, seed=2),
@@ -177,7 +179,9 @@ def time_to_target(quick: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sweeps", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="fewer budgets and reads (a smoke run)")

@@ -354,7 +354,8 @@ def simulated_annealing(
 
     * ``"geometric"`` (dwave-samplers' default) and ``"linear"``: beta from hot to cold over
       ``beta_range`` (default: :meth:`IsingProblem.default_beta_range`);
-    * ``"logarithmic"``: T_t = T0 / ln(1 + t), starting at the hot end, capped at the cold end;
+    * ``"logarithmic"``: Geman & Geman's law T_t = a / ln(b + t), fitted to run from the hot to the
+      cold end (fast cooling first, ever slower after);
     * ``"adaptive"``: beta steered after each sweep so the acceptance rate follows a target decaying
       geometrically over ``acceptance_range`` (first, last);
     * ``"langevin"``: stochastic temperature dT = -gamma T dt + eta sqrt(T) dW from the hot end

@@ -1,8 +1,11 @@
 //! Replica exchange / parallel tempering (Swendsen & Wang 1986; Hukushima & Nemoto 1996): R replicas
 //! at fixed inverse temperatures on a geometric ladder each make one Metropolis sweep per round, then
 //! neighbouring temperatures exchange configurations with probability min(1, exp(d_beta * d_E)),
-//! alternating even and odd pairs. Optionally, during the first half of the sweeps the ladder's log
-//! spacings are adapted towards equal swap acceptance (endpoints fixed). Each read returns the state of
+//! alternating even and odd pairs. Optionally, during the first half of the sweeps the ladder is
+//! re-spaced from the energy fluctuations measured at each temperature so that every gap holds the
+//! same share of the integral of sigma_E(beta) d beta (Kofke 2002: the swap acceptance between two
+//! temperatures falls with d_beta * sigma_E, so equal shares give roughly equal acceptance; endpoints
+//! fixed). Each read returns the state of
 //! the coldest replica (its last, or the best it held).
 
 use crate::error::Result;
@@ -88,7 +91,7 @@ struct Walker {
 }
 
 /// Rounds between two ladder adaptations.
-const ADAPT_EVERY: usize = 20;
+const ADAPT_EVERY: usize = 50;
 /// Walkers swept in parallel when a run holds at least this many spins in total.
 const PARALLEL_SPINS: usize = 8192;
 
@@ -148,6 +151,8 @@ pub fn replica_exchange(
         let mut at: Vec<usize> = (0..r).collect();
         let (mut tried, mut taken) = (vec![0u64; r - 1], vec![0u64; r - 1]);
         let mut round_trips = 0u64;
+        // (count, sum E, sum E^2) per temperature slot over the current adaptation window.
+        let mut moments = vec![(0.0f64, 0.0f64, 0.0f64); r];
         let mut best = (f64::INFINITY, Vec::new());
         let mut trace = Vec::new();
         for t in 0..sweeps {
@@ -194,10 +199,21 @@ pub fn replica_exchange(
             if every > 0 && (t + 1) % every == 0 {
                 trace.push(walkers[coldest].energy);
             }
-            if t < adapt_until && (t + 1) % ADAPT_EVERY == 0 {
-                adapt_ladder(&mut betas, &tried, &taken);
-                tried.iter_mut().for_each(|c| *c = 0);
-                taken.iter_mut().for_each(|c| *c = 0);
+            if t < adapt_until {
+                for (slot, &w) in at.iter().enumerate() {
+                    let e = walkers[w].energy;
+                    moments[slot].0 += 1.0;
+                    moments[slot].1 += e;
+                    moments[slot].2 += e * e;
+                }
+                if (t + 1) % ADAPT_EVERY == 0 {
+                    let sigma: Vec<f64> = moments
+                        .iter()
+                        .map(|&(n, s, s2)| ((s2 / n - (s / n) * (s / n)).max(0.0)).sqrt())
+                        .collect();
+                    adapt_ladder(&mut betas, &sigma);
+                    moments.iter_mut().for_each(|m| *m = (0.0, 0.0, 0.0));
+                }
             }
             if t + 1 == adapt_until {
                 tried.iter_mut().for_each(|c| *c = 0);
@@ -269,27 +285,38 @@ struct ReadRun {
     round_trips: u64,
 }
 
-/// Moves the interior betas so that pairs with high swap acceptance get wider log spacing and pairs
-/// with low acceptance narrower, keeping both ends; a bounded multiplicative step per call.
-fn adapt_ladder(betas: &mut [f64], tried: &[u64], taken: &[u64]) {
+/// Re-spaces the interior betas so that each gap holds an equal share of the integral of sigma_E
+/// over beta (trapezoids between the measured points), moving halfway towards that ladder per call.
+fn adapt_ladder(betas: &mut [f64], sigma: &[f64]) {
     let r = betas.len();
-    let rates: Vec<f64> = tried
-        .iter()
-        .zip(taken)
-        .map(|(&t, &k)| (k as f64 + 0.5) / (t as f64 + 1.0))
-        .collect();
-    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-    let total = (betas[r - 1] / betas[0]).ln();
-    if total <= 0.0 {
+    let mean_sigma = sigma.iter().sum::<f64>() / r as f64;
+    if !(mean_sigma > 0.0 && mean_sigma.is_finite()) {
         return;
     }
-    let mut gaps: Vec<f64> = (0..r - 1)
-        .map(|s| (betas[s + 1] / betas[s]).ln() * (2.0 * (rates[s] - mean)).clamp(-0.5, 0.5).exp())
-        .collect();
-    let sum: f64 = gaps.iter().sum();
-    gaps.iter_mut().for_each(|g| *g *= total / sum);
-    for s in 0..r - 2 {
-        betas[s + 1] = betas[s] * gaps[s].exp();
+    // A floor keeps frozen (sigma = 0) stretches from swallowing the whole ladder.
+    let s: Vec<f64> = sigma.iter().map(|&x| x.max(0.05 * mean_sigma)).collect();
+    let mut cumulative = vec![0.0; r];
+    for k in 1..r {
+        cumulative[k] = cumulative[k - 1] + (betas[k] - betas[k - 1]) * 0.5 * (s[k] + s[k - 1]);
+    }
+    let total = cumulative[r - 1];
+    let mut target = betas.to_vec();
+    let mut seg = 0;
+    for (k, slot) in target.iter_mut().enumerate().take(r - 1).skip(1) {
+        let want = total * k as f64 / (r - 1) as f64;
+        while seg + 1 < r - 1 && cumulative[seg + 1] < want {
+            seg += 1;
+        }
+        let span = cumulative[seg + 1] - cumulative[seg];
+        let frac = if span > 0.0 {
+            (want - cumulative[seg]) / span
+        } else {
+            0.0
+        };
+        *slot = betas[seg] + frac * (betas[seg + 1] - betas[seg]);
+    }
+    for k in 1..r - 1 {
+        betas[k] = 0.5 * (betas[k] + target[k]);
     }
 }
 
@@ -298,12 +325,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn adaptation_keeps_ends_and_order() {
+    fn adaptation_keeps_ends_and_evens_the_shares() {
+        // sigma as a function of beta (large when hot); the shares of its integral per gap even out.
+        let sigma_at = |beta: f64| 10.0 / (1.0 + beta);
+        let shares = |b: &[f64]| -> Vec<f64> {
+            b.windows(2)
+                .map(|w| (w[1] - w[0]) * 0.5 * (sigma_at(w[0]) + sigma_at(w[1])))
+                .collect()
+        };
+        let spread = |v: Vec<f64>| {
+            let max = v.iter().copied().fold(0.0, f64::max);
+            max / v.iter().copied().fold(f64::INFINITY, f64::min)
+        };
         let mut b = geometric(0.1, 10.0, 6);
-        adapt_ladder(&mut b, &[10, 10, 10, 10, 10], &[10, 0, 5, 5, 1]);
+        let before = spread(shares(&b));
+        for _ in 0..20 {
+            let sigma: Vec<f64> = b.iter().map(|&x| sigma_at(x)).collect();
+            adapt_ladder(&mut b, &sigma);
+        }
         assert!((b[0] - 0.1).abs() < 1e-12 && (b[5] - 10.0).abs() < 1e-9);
-        assert!(b.windows(2).all(|w| w[1] > w[0]));
-        // The always-accepted first pair widened relative to its geometric share.
-        assert!((b[1] / b[0]).ln() > (10.0f64 / 0.1).ln() / 5.0);
+        assert!(b.windows(2).all(|w| w[1] > w[0]), "{b:?}");
+        let after = spread(shares(&b));
+        assert!(after < 1.2 && after < before, "{before} -> {after}: {b:?}");
+    }
+
+    #[test]
+    fn equal_shares_are_a_fixed_point() {
+        // With constant sigma the equal-share ladder is linear in beta.
+        let mut b: Vec<f64> = (0..5).map(|k| 1.0 + k as f64).collect();
+        adapt_ladder(&mut b, &[2.0; 5]);
+        for (k, &x) in b.iter().enumerate() {
+            assert!((x - (1.0 + k as f64)).abs() < 1e-12);
+        }
     }
 }

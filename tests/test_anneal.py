@@ -5,6 +5,8 @@ layer is checked against brute force on small problems."""
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +331,27 @@ def test_bad_free_energy_inputs() -> None:
         an.minimize_free_energy(np.ones((2, 2)), d)
     with pytest.raises(ValueError, match="chains"):
         an.gelman_rubin(np.ones((1, 10)))
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_solves_a_planted_instance(capsys: pytest.CaptureFixture[str]) -> None:
+    from thermoconsensus.cli import main
+
+    assert main(["anneal", "--planted", "120", "--reads", "4", "--sweeps", "500", "--replicas", "8"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("= ground") == 3, out
+
+
+def test_cli_reads_a_qubo_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from thermoconsensus.cli import main
+
+    f = tmp_path / "q.json"
+    f.write_text(json.dumps({"Q": [[0, 0, -1], [1, 1, -1], [0, 1, 2]], "offset": 0.5}))
+    assert main(["anneal", "--problem", str(f), "--sampler", "sa", "--reads", "8", "--sweeps", "100"]) == 0
+    assert "best energy -0.5 in 8/8 reads" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        main(["anneal", "--problem", str(bad)])

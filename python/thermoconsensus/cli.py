@@ -1,14 +1,15 @@
-"""Command line: ``thermoconsensus demo`` (the main job for now), ``devices``, ``version``."""
+"""Command line: ``thermoconsensus demo`` (the main job for now), ``anneal``, ``devices``, ``version``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
 import numpy as np
 
-from . import __version__, devices, gpu_available, gpu_unavailable_reason, info
+from . import __version__, anneal, devices, gpu_available, gpu_unavailable_reason, info
 
 
 def coupled_system(n: int, coupling: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +59,82 @@ def demo(n: int, surrogates: int, seed: int, threads: int | None) -> int:
     return 0
 
 
+def load_problem(path: str) -> anneal.IsingProblem:
+    """A problem from JSON: ``{"h": [...], "J": [[i, j, v], ...], "offset": 0}`` or ``{"Q": [[i, j, v]]}``."""
+    with open(path, encoding="utf-8") as f:
+        spec = json.load(f)
+    if not isinstance(spec, dict) or ("J" not in spec and "Q" not in spec and "h" not in spec):
+        raise ValueError(f"{path}: expected a JSON object with 'h' and 'J', or 'Q'")
+
+    def pairs(key: str) -> dict[tuple[int, int], float]:
+        return {(int(i), int(j)): float(v) for i, j, v in spec.get(key, [])}
+
+    offset = float(spec.get("offset", 0.0))
+    if "Q" in spec:
+        return anneal.IsingProblem.from_qubo(pairs("Q"), offset)
+    return anneal.IsingProblem(spec.get("h"), pairs("J"), offset)
+
+
+def run_anneal(args: argparse.Namespace) -> int:
+    """Solves a built-in or user problem with the chosen samplers and prints what each found."""
+    ground = None
+    if args.problem:
+        problem, what = load_problem(args.problem), args.problem
+    elif args.planted:
+        problem, _, ground = anneal.planted_frustrated_loops(
+            args.planted, args.planted * 3 // 5, 6, seed=args.seed
+        )
+        what = f"planted frustrated loops, N = {args.planted}, ground energy {ground:g}"
+    elif args.regular:
+        problem, what = (
+            anneal.random_regular(args.regular, 3, seed=args.seed),
+            f"random 3-regular, N = {args.regular}",
+        )
+    else:
+        problem, what = (
+            anneal.sherrington_kirkpatrick(args.sk, seed=args.seed),
+            f"Sherrington-Kirkpatrick, N = {args.sk}",
+        )
+    print(f"thermoconsensus {__version__} anneal: {what} ({problem.num_variables} variables)")
+    samplers = ["sa", "pimc", "pt"] if args.sampler == "all" else [args.sampler]
+    common = {"seed": args.seed, "n_threads": args.threads, "progress": args.progress}
+    for name in samplers:
+        if name == "sa":
+            ss = anneal.simulated_annealing(
+                problem, args.reads, args.sweeps, schedule=args.schedule, **common
+            )
+            label = f"simulated annealing ({args.schedule}, {args.reads} reads x {args.sweeps} sweeps)"
+        elif name == "pimc":
+            ss = anneal.path_integral_annealing(problem, args.reads, args.sweeps, args.slices, **common)
+            label = (
+                f"path-integral annealing ({args.slices} slices, {args.reads} reads x {args.sweeps} sweeps)"
+            )
+        else:
+            ss = anneal.replica_exchange(
+                problem,
+                args.replicas,
+                args.sweeps,
+                num_reads=args.reads,
+                keep="best",
+                adaptive=True,
+                **common,
+            )
+            label = f"replica exchange ({args.replicas} replicas, {args.reads} reads x {args.sweeps} sweeps)"
+        best = ss.best[1]
+        found = int(ss.num_occurrences[ss.energies <= best + 1e-9].sum())
+        flag = (
+            ""
+            if ground is None
+            else ("  = ground" if abs(best - ground) < 1e-9 else f"  (ground {ground:g})")
+        )
+        print(f"  {label}")
+        print(
+            f"    best energy {best:g} in {found}/{ss.num_reads} reads{flag}; "
+            f"{ss.info['elapsed_seconds']:.3f} s, {ss.info['flips_per_second'] / 1e6:.1f} M flips/s"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``thermoconsensus`` command."""
     parser = argparse.ArgumentParser(prog="thermoconsensus", description=__doc__)
@@ -67,6 +144,29 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--surrogates", type=int, default=100, help="permutation surrogates (default 100)")
     p_demo.add_argument("--seed", type=int, default=1)
     p_demo.add_argument("--threads", type=int, default=None)
+    p_an = sub.add_parser("anneal", help="solve an Ising/QUBO problem with the annealers")
+    src = p_an.add_mutually_exclusive_group()
+    src.add_argument(
+        "--problem", help="JSON file: {'h': [...], 'J': [[i, j, v], ...]} or {'Q': [[i, j, v], ...]}"
+    )
+    src.add_argument(
+        "--sk", type=int, default=256, help="Sherrington-Kirkpatrick instance of N spins (default)"
+    )
+    src.add_argument("--regular", type=int, help="random 3-regular instance of N spins")
+    src.add_argument("--planted", type=int, help="planted frustrated-loop instance of N spins (known ground)")
+    p_an.add_argument("--sampler", choices=["sa", "pimc", "pt", "all"], default="all")
+    p_an.add_argument(
+        "--schedule",
+        choices=["geometric", "linear", "logarithmic", "adaptive", "langevin"],
+        default="geometric",
+    )
+    p_an.add_argument("--reads", type=int, default=16)
+    p_an.add_argument("--sweeps", type=int, default=1000)
+    p_an.add_argument("--slices", type=int, default=16, help="Trotter slices for pimc")
+    p_an.add_argument("--replicas", type=int, default=16, help="replicas for pt")
+    p_an.add_argument("--seed", type=int, default=1)
+    p_an.add_argument("--threads", type=int, default=None)
+    p_an.add_argument("--progress", action="store_true", help="progress bar on stderr")
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
@@ -74,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             args = parser.parse_args(["demo"])
         return demo(args.n, args.surrogates, args.seed, args.threads)
+    if args.command == "anneal":
+        return run_anneal(args)
     if args.command == "devices":
         devs = devices()
         if not devs:

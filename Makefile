@@ -46,11 +46,15 @@ lint: install ## fmt, clippy -D warnings, ruff, mypy and stubtest
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest thermoconsensus._core
 
-bench-rust: ## criterion benches (KSG MI/CMI/TE at N = 1e3..1e5, one thread)
+bench-rust: ## criterion benches (KSG at N = 1e3..1e5; annealing flips/s on SK 1024 and 3-regular 2000)
 	cargo bench -p thermoconsensus-info --bench ksg
+	cargo bench -p thermoconsensus-anneal --bench anneal
 
-bench-python: install ## thermoconsensus vs scikit-learn on the same data, with ratios
+bench-python: install ## thermoconsensus vs scikit-learn, dwave-samplers (and OpenJij) on the same data
 	$(PY) benches/bench_info.py
+	$(PIP) install -q dwave-samplers
+	$(PIP) install -q openjij || echo "OpenJij did not install: its column is skipped"
+	$(PY) benches/bench_anneal.py
 
 bench: bench-python bench-rust ## all benchmarks
 

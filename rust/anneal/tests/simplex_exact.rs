@@ -121,7 +121,7 @@ fn refinement_is_a_mean_field_fixed_point() {
         })
         .collect();
     let z: f64 = u.iter().map(|x| (-x / t).exp()).sum();
-    for i in 0..m {
-        assert!((r.weights[i] - (-u[i] / t).exp() / z).abs() < 1e-8);
+    for (w, ui) in r.weights.iter().zip(&u) {
+        assert!((w - (-ui / t).exp() / z).abs() < 1e-8);
     }
 }

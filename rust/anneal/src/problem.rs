@@ -42,23 +42,31 @@ const DENSE_MAX_VALUES: usize = 1 << 24;
 /// A coupling triple (i, j, value).
 pub type Coupling = (usize, usize, f64);
 
-/// Merges triples into one value per unordered pair (i < j), sorted; self-couplings are returned apart.
-fn merge_pairs(n: usize, couplings: &[Coupling]) -> Result<(Vec<Coupling>, f64)> {
-    let mut diagonal = 0.0;
-    let mut pairs = Vec::with_capacity(couplings.len());
-    for (k, &(i, j, v)) in couplings.iter().enumerate() {
+/// Checks that every triple names variables in 0..n and holds a finite value (`name`: "J" or "Q").
+fn check_triples(name: &'static str, n: usize, triples: &[Coupling]) -> Result<()> {
+    for (k, &(i, j, v)) in triples.iter().enumerate() {
         if i >= n || j >= n {
             return Err(invalid(
-                "J",
-                format!("coupling #{k} ({i}, {j}) names a variable outside 0..{n}"),
+                name,
+                format!("entry #{k} ({i}, {j}) names a variable outside 0..{n}"),
             ));
         }
         if !v.is_finite() {
             return Err(invalid(
-                "J",
-                format!("coupling ({i}, {j}) is not finite ({v})"),
+                name,
+                format!("entry ({i}, {j}) is not finite ({v})"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Merges triples into one value per unordered pair (i < j), sorted; self-couplings are returned apart.
+fn merge_pairs(n: usize, couplings: &[Coupling]) -> Result<(Vec<Coupling>, f64)> {
+    check_triples("J", n, couplings)?;
+    let mut diagonal = 0.0;
+    let mut pairs = Vec::with_capacity(couplings.len());
+    for &(i, j, v) in couplings {
         if i == j {
             diagonal += v;
         } else {
@@ -155,19 +163,8 @@ impl IsingProblem {
         let mut h = vec![0.0; num_variables];
         let mut couplings = Vec::with_capacity(q.len());
         let mut off = finite("offset", offset)?;
-        for (k, &(i, j, v)) in q.iter().enumerate() {
-            if i >= num_variables || j >= num_variables {
-                return Err(invalid(
-                    "Q",
-                    format!("entry #{k} ({i}, {j}) names a variable outside 0..{num_variables}"),
-                ));
-            }
-            if !v.is_finite() {
-                return Err(invalid(
-                    "Q",
-                    format!("entry ({i}, {j}) is not finite ({v})"),
-                ));
-            }
+        check_triples("Q", num_variables, q)?;
+        for &(i, j, v) in q {
             if i == j {
                 // Q x = Q (s + 1) / 2
                 h[i] += v / 2.0;

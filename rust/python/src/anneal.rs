@@ -26,11 +26,16 @@ fn err(e: an::Error) -> PyErr {
 
 /// COO triples from index and value arrays; negative indices are rejected.
 fn triples(
-    rows: &[i64],
-    cols: &[i64],
-    vals: &[f64],
+    rows: &PyReadonlyArray1<'_, i64>,
+    cols: &PyReadonlyArray1<'_, i64>,
+    vals: &PyReadonlyArray1<'_, f64>,
     name: &'static str,
 ) -> PyResult<Vec<an::Coupling>> {
+    let (rows, cols, vals) = (
+        slice("rows", rows)?,
+        slice("cols", cols)?,
+        slice("values", vals)?,
+    );
     if rows.len() != cols.len() || rows.len() != vals.len() {
         return Err(err(an::Error::InvalidArgument {
             name,
@@ -76,12 +81,7 @@ impl IsingModel {
         values: PyReadonlyArray1<'_, f64>,
         offset: f64,
     ) -> PyResult<Self> {
-        let t = triples(
-            slice("rows", &rows)?,
-            slice("cols", &cols)?,
-            slice("values", &values)?,
-            "J",
-        )?;
+        let t = triples(&rows, &cols, &values, "J")?;
         let inner = IsingProblem::new(slice("h", &h)?.to_vec(), &t, offset).map_err(err)?;
         Ok(Self {
             inner: Arc::new(inner),
@@ -98,12 +98,7 @@ impl IsingModel {
         values: PyReadonlyArray1<'_, f64>,
         offset: f64,
     ) -> PyResult<Self> {
-        let t = triples(
-            slice("rows", &rows)?,
-            slice("cols", &cols)?,
-            slice("values", &values)?,
-            "Q",
-        )?;
+        let t = triples(&rows, &cols, &values, "Q")?;
         let inner = IsingProblem::from_qubo(num_variables, &t, offset).map_err(err)?;
         Ok(Self {
             inner: Arc::new(inner),

@@ -141,9 +141,9 @@ def ttt99(run: Run, reads: int, target: float) -> tuple[float, float]:
 def time_to_target(quick: bool) -> None:
     planted, _, ground = an.planted_frustrated_loops(1000, 250, 6, seed=3)
     cases: list[tuple[str, an.IsingProblem, list[int], int, float | None, float]] = [
-        ("SK N=256", an.sherrington_kirkpatrick(256, seed=5), [100, 300, 1000, 3000], 40, None, 0.0),
+        ("SK N=256", an.sherrington_kirkpatrick(256, seed=5), [100, 300, 1000, 3000], 100, None, 0.0),
         ("SK N=1024", an.sherrington_kirkpatrick(1024, seed=6), [300, 1000, 3000], 16, None, 0.01),
-        ("planted N=1000", planted, [30, 100, 300, 1000], 20, ground, 0.0),
+        ("planted N=1000", planted, [30, 100, 300, 1000], 200, ground, 0.0),
     ]
     if quick:
         cases = [(n, p, b[:2], r // 2, g, gap) for n, p, b, r, g, gap in cases]

@@ -1,4 +1,4 @@
-"""Command line: ``thermoconsensus demo`` (the main job for now), ``anneal``, ``devices``, ``version``."""
+"""Command line: ``thermoconsensus demo`` (the main job for now), ``anneal``, ``models``, ``devices``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import __version__, anneal, devices, gpu_available, gpu_unavailable_reason, info
+from . import __version__, anneal, devices, gpu_available, gpu_unavailable_reason, info, models
 
 
 def coupled_system(n: int, coupling: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +135,19 @@ def run_anneal(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_models(action: str, names: list[str], verify: bool) -> int:
+    """``models list``: each model, its source and whether it is cached; ``models fetch``: install them."""
+    if action == "list":
+        print(f"cache: {models.cache_dir()}")
+        for spec in models.MODELS.values():
+            state = "cached" if models.is_cached(spec.name) else "not cached"
+            print(f"  {spec.name:20s} {spec.architecture:7s} {spec.size_bytes / 2**20:6.1f} MiB  {state}")
+        return 0
+    for name in names or list(models.MODELS):
+        print(models.path(name, verify=verify))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``thermoconsensus`` command."""
     parser = argparse.ArgumentParser(prog="thermoconsensus", description=__doc__)
@@ -167,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     p_an.add_argument("--seed", type=int, default=1)
     p_an.add_argument("--threads", type=int, default=None)
     p_an.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    p_models = sub.add_parser("models", help="list the real GGUF models or fetch one into the cache")
+    p_models.add_argument("action", choices=["list", "fetch"])
+    p_models.add_argument("names", nargs="*", help="models to fetch (default: all)")
+    p_models.add_argument("--verify", action="store_true", help="re-hash cached files")
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
@@ -176,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         return demo(args.n, args.surrogates, args.seed, args.threads)
     if args.command == "anneal":
         return run_anneal(args)
+    if args.command == "models":
+        return run_models(args.action, args.names, args.verify)
     if args.command == "devices":
         devs = devices()
         if not devs:

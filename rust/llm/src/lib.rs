@@ -1,0 +1,14 @@
+//! thermoconsensus-llm: local inference on GGUF models.
+//!
+//! * [`gguf`]: the GGUF v2/v3 reader (metadata, tensor infos, memory-mapped data), hardened against
+//!   corrupt and hostile files;
+//! * [`ggml_type`]: the tensor types and their block layouts.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod ggml_type;
+pub mod gguf;
+
+pub use error::{Error, Result};
+pub use ggml_type::GgmlType;
+pub use gguf::{GgufFile, Header, TensorInfo, Value};

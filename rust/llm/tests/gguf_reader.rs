@@ -1,0 +1,191 @@
+//! The GGUF reader on files written here byte by byte: every value type, tensor layout checks, and
+//! corrupt input (truncation at every byte, random mutations) that must give errors, never panics.
+
+use proptest::prelude::*;
+use thermoconsensus_llm::gguf::Header;
+use thermoconsensus_llm::{Error, GgmlType, Value};
+
+/// A minimal GGUF writer for tests.
+#[derive(Default)]
+struct Writer {
+    kv: Vec<u8>,
+    n_kv: u64,
+    tensors: Vec<u8>,
+    n_tensors: u64,
+}
+
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+impl Writer {
+    fn kv(&mut self, key: &str, ty: u32, payload: &[u8]) -> &mut Self {
+        string(&mut self.kv, key);
+        self.kv.extend_from_slice(&ty.to_le_bytes());
+        self.kv.extend_from_slice(payload);
+        self.n_kv += 1;
+        self
+    }
+
+    fn tensor(&mut self, name: &str, dims: &[u64], ty: u32, offset: u64) -> &mut Self {
+        string(&mut self.tensors, name);
+        self.tensors
+            .extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        for d in dims {
+            self.tensors.extend_from_slice(&d.to_le_bytes());
+        }
+        self.tensors.extend_from_slice(&ty.to_le_bytes());
+        self.tensors.extend_from_slice(&offset.to_le_bytes());
+        self.n_tensors += 1;
+        self
+    }
+
+    fn bytes(&self, version: u32, data: usize) -> Vec<u8> {
+        let mut out = b"GGUF".to_vec();
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(&self.n_tensors.to_le_bytes());
+        out.extend_from_slice(&self.n_kv.to_le_bytes());
+        out.extend_from_slice(&self.kv);
+        out.extend_from_slice(&self.tensors);
+        while out.len() % 32 != 0 {
+            out.push(0);
+        }
+        out.extend(std::iter::repeat_n(0u8, data));
+        out
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Header, Error> {
+    Header::parse(bytes, bytes.len() as u64, "<test>")
+}
+
+fn sample() -> Writer {
+    let mut w = Writer::default();
+    let mut s = Vec::new();
+    string(&mut s, "llama");
+    let mut arr = Vec::new();
+    arr.extend_from_slice(&8u32.to_le_bytes());
+    arr.extend_from_slice(&2u64.to_le_bytes());
+    string(&mut arr, "<s>");
+    string(&mut arr, "héllo");
+    w.kv("general.architecture", 8, &s)
+        .kv("u8", 0, &[7])
+        .kv("i8", 1, &[0xff])
+        .kv("u16", 2, &500u16.to_le_bytes())
+        .kv("i16", 3, &(-500i16).to_le_bytes())
+        .kv("u32", 4, &70000u32.to_le_bytes())
+        .kv("i32", 5, &(-70000i32).to_le_bytes())
+        .kv("f32", 6, &1.5f32.to_le_bytes())
+        .kv("bool", 7, &[1])
+        .kv("tokens", 9, &arr)
+        .kv("u64", 10, &u64::MAX.to_le_bytes())
+        .kv("i64", 11, &i64::MIN.to_le_bytes())
+        .kv("f64", 12, &0.25f64.to_le_bytes())
+        .tensor("w", &[64, 2], GgmlType::Q8_0.id(), 0)
+        .tensor("b", &[64], GgmlType::F32.id(), 160);
+    w
+}
+
+#[test]
+fn every_value_type_and_tensor_layout_is_read() {
+    let bytes = sample().bytes(3, 160 + 256);
+    let h = parse(&bytes).unwrap();
+    assert_eq!(h.version, 3);
+    assert_eq!(h.architecture(), Some("llama"));
+    assert_eq!(h.get("u8"), Some(&Value::U8(7)));
+    assert_eq!(h.get("i8"), Some(&Value::I8(-1)));
+    assert_eq!(h.get("i16"), Some(&Value::I16(-500)));
+    assert_eq!(h.get("u32").and_then(Value::as_u64), Some(70000));
+    assert_eq!(h.get("f32"), Some(&Value::F32(1.5)));
+    assert_eq!(h.get("bool"), Some(&Value::Bool(true)));
+    assert_eq!(h.get("u64"), Some(&Value::U64(u64::MAX)));
+    assert_eq!(h.get("i64"), Some(&Value::I64(i64::MIN)));
+    assert_eq!(h.get("f64").and_then(Value::as_f64), Some(0.25));
+    let tokens = h.get("tokens").and_then(Value::as_array).unwrap();
+    assert_eq!(tokens[1].as_str(), Some("héllo"));
+    let w = h.tensor("w").unwrap();
+    assert_eq!(
+        (w.n_elements, w.n_bytes, w.ggml_type),
+        (128, 136, GgmlType::Q8_0)
+    );
+    assert_eq!(h.data_offset % 32, 0);
+    assert_eq!(h.tensor("b").unwrap().n_bytes, 256);
+    // Version 2 has the same layout.
+    assert!(parse(&sample().bytes(2, 160 + 256)).is_ok());
+}
+
+fn reason(r: Result<Header, Error>) -> String {
+    match r {
+        Err(Error::Format { reason, .. }) => reason,
+        other => panic!("expected a format error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_headers_are_named() {
+    let good = sample().bytes(3, 416);
+    let mut bad = good.clone();
+    bad[0] = b'X';
+    assert!(reason(parse(&bad)).contains("not a GGUF file"));
+    assert!(reason(parse(&sample().bytes(1, 416))).contains("version 1"));
+    assert!(reason(parse(&sample().bytes(3, 100))).contains("past the end"));
+    let mut w = Writer::default();
+    w.tensor("x", &[64], 99, 0);
+    assert!(reason(parse(&w.bytes(3, 1024))).contains("unknown or unsupported type id 99"));
+    let mut w = Writer::default();
+    w.tensor("x", &[64], 0, 3);
+    assert!(reason(parse(&w.bytes(3, 1024))).contains("not aligned"));
+    let mut w = Writer::default();
+    w.tensor("x", &[1 << 40, 1 << 40], 0, 0);
+    assert!(reason(parse(&w.bytes(3, 64))).contains("absurd"));
+    let mut w = Writer::default();
+    w.tensor("x", &[30], GgmlType::Q4_0.id(), 0);
+    assert!(reason(parse(&w.bytes(3, 64))).contains("multiple of"));
+    let mut w = Writer::default();
+    w.tensor("x", &[1, 1, 1, 1, 1], 0, 0);
+    assert!(reason(parse(&w.bytes(3, 64))).contains("dimensions"));
+    let mut w = Writer::default();
+    w.kv("a", 4, &1u32.to_le_bytes())
+        .kv("a", 4, &1u32.to_le_bytes());
+    assert!(reason(parse(&w.bytes(3, 0))).contains("twice"));
+    let mut w = Writer::default();
+    w.kv("general.alignment", 4, &3u32.to_le_bytes());
+    assert!(reason(parse(&w.bytes(3, 0))).contains("power of two"));
+    let mut w = Writer::default();
+    let mut huge = 8u32.to_le_bytes().to_vec();
+    huge.extend_from_slice(&u64::MAX.to_le_bytes());
+    w.kv("tokens", 9, &huge);
+    assert!(reason(parse(&w.bytes(3, 0))).contains("more than the"));
+    let mut w = Writer::default();
+    w.kv("s", 8, &[2, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe]);
+    assert!(reason(parse(&w.bytes(3, 0))).contains("UTF-8"));
+}
+
+#[test]
+fn truncation_at_every_byte_is_an_error() {
+    let good = sample().bytes(3, 416);
+    let header_len = good.len() - 416;
+    for cut in 0..header_len {
+        assert!(parse(&good[..cut]).is_err(), "cut at {cut}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Random byte edits of a valid file never panic; whatever parses keeps its tensors in the file.
+    #[test]
+    fn mutated_files_never_panic(edits in prop::collection::vec((0usize..400, any::<u8>()), 1..8)) {
+        let mut bytes = sample().bytes(3, 416);
+        for (at, v) in edits {
+            let i = at % bytes.len();
+            bytes[i] = v;
+        }
+        if let Ok(h) = parse(&bytes) {
+            for t in &h.tensors {
+                prop_assert!(h.data_offset + t.offset + t.n_bytes <= bytes.len() as u64);
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@ from ._cuda_env import configure_cuda_library_dirs
 # NVRTC from the optional `nvidia-cuda-nvrtc-cu12` wheel must be made known before the first GPU probe.
 configure_cuda_library_dirs()
 
-from . import _core, anneal, info, models  # noqa: E402
+from . import _core, anneal, info, llm, models  # noqa: E402
 from ._core import Error, GpuError, InvalidInputError  # noqa: E402
 
 __version__: str = _core.__version__
@@ -27,6 +27,7 @@ __all__ = [
     "gpu_available",
     "gpu_unavailable_reason",
     "info",
+    "llm",
     "models",
     "resolve_device",
 ]

@@ -23,6 +23,8 @@ __all__ = [
     "entropy_from_logits",
     "entropy_from_probs",
     "gelman_rubin",
+    "gguf_header",
+    "gguf_tensor",
     "gpu_available",
     "gpu_unavailable_reason",
     "js_divergence",
@@ -228,3 +230,8 @@ def random_regular(n: int, degree: int, seed: int) -> IsingModel: ...
 def planted_frustrated_loops(
     n: int, loops: int, loop_length: int, seed: int
 ) -> tuple[IsingModel, NDArray[np.int8], float]: ...
+
+# ---- inference
+
+def gguf_header(path: str) -> dict[str, Any]: ...
+def gguf_tensor(path: str, name: str) -> NDArray[np.float32]: ...

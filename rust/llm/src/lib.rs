@@ -2,13 +2,16 @@
 //!
 //! * [`gguf`]: the GGUF v2/v3 reader (metadata, tensor infos, memory-mapped data), hardened against
 //!   corrupt and hostile files;
-//! * [`ggml_type`]: the tensor types and their block layouts.
+//! * [`ggml_type`]: the tensor types and their block layouts;
+//! * [`dequant`]: reference dequantisation of every supported block format.
 #![deny(missing_docs)]
 
+pub mod dequant;
 pub mod error;
 pub mod ggml_type;
 pub mod gguf;
 
+pub use dequant::dequantize;
 pub use error::{Error, Result};
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufFile, Header, TensorInfo, Value};

@@ -90,6 +90,21 @@ pub fn anneal_error(py: Python<'_>, err: thermoconsensus_anneal::Error) -> PyErr
     }
 }
 
+/// Maps an error of the inference crate: a bad file or argument is invalid input, a missing file is
+/// FileNotFoundError, other I/O failures OSError.
+pub fn llm_error(py: Python<'_>, err: thermoconsensus_llm::Error) -> PyErr {
+    use thermoconsensus_llm::Error as E;
+    match &err {
+        E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            pyo3::exceptions::PyFileNotFoundError::new_err(err.to_string())
+        }
+        E::Io { .. } => pyo3::exceptions::PyOSError::new_err(err.to_string()),
+        E::Format { .. } | E::InvalidArgument { .. } => {
+            raise(invalid_input_type(py), err.to_string())
+        }
+    }
+}
+
 /// Maps an error of the GPU crate: a malformed device string is bad input, the rest are GPU errors.
 pub fn gpu_error(py: Python<'_>, err: thermoconsensus_gpu::Error) -> PyErr {
     use thermoconsensus_gpu::Error as E;

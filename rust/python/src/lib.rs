@@ -8,6 +8,7 @@ mod discrete;
 mod errors;
 mod gpu;
 mod info;
+mod llm;
 
 use pyo3::prelude::*;
 
@@ -18,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     info::register(m)?;
     anneal::register(m)?;
+    llm::register(m)?;
     discrete::register(m)?;
     gpu::register(m)?;
     Ok(())

@@ -52,7 +52,8 @@ fn q3k_scales(packed: &[u8]) -> [i8; 16] {
     out
 }
 
-fn block(ty: GgmlType, b: &[u8], y: &mut [f32]) {
+/// Dequantises one block `b` of type `ty` into `y` (`ty.block_size()` values).
+pub(crate) fn block(ty: GgmlType, b: &[u8], y: &mut [f32]) {
     match ty {
         GgmlType::F32 => y[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
         GgmlType::F16 => y[0] = f16_at(b, 0),

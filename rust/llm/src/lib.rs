@@ -6,12 +6,17 @@
 //! * [`dequant`]: reference dequantisation of every supported block format.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod dequant;
 pub mod error;
 pub mod ggml_type;
 pub mod gguf;
+pub mod matmul;
+pub mod model;
 
+pub use config::{Architecture, Config};
 pub use dequant::dequantize;
 pub use error::{Error, Result};
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufFile, Header, TensorInfo, Value};
+pub use model::{KvCache, Model};

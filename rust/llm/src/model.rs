@@ -1,0 +1,435 @@
+//! The transformer forward pass for the llama, qwen2 and gemma3 graphs (as llama.cpp builds them in
+//! src/models/), over the weights as stored in the GGUF file, with a KV cache.
+
+use crate::config::{Architecture, Config};
+use crate::error::{Error, Result};
+use crate::gguf::{GgufFile, TensorInfo};
+use crate::matmul::QMatrix;
+use crate::GgmlType;
+use std::path::Path;
+
+/// One matrix of the model: where its bytes are and its shape.
+#[derive(Debug, Clone)]
+struct Weight {
+    info: TensorInfo,
+    rows: usize,
+    cols: usize,
+}
+
+/// The tensors of one transformer block.
+#[derive(Debug, Clone)]
+struct Block {
+    attn_norm: Vec<f32>,
+    wq: Weight,
+    wk: Weight,
+    wv: Weight,
+    wo: Weight,
+    bq: Option<Vec<f32>>,
+    bk: Option<Vec<f32>>,
+    bv: Option<Vec<f32>>,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
+    post_attn_norm: Option<Vec<f32>>,
+    ffn_norm: Vec<f32>,
+    w_gate: Weight,
+    w_up: Weight,
+    w_down: Weight,
+    post_ffn_norm: Option<Vec<f32>>,
+}
+
+/// A loaded model: the mapped file, its configuration and the layout of its tensors.
+#[derive(Debug)]
+pub struct Model {
+    file: GgufFile,
+    /// Hyper-parameters.
+    pub config: Config,
+    token_embd: Weight,
+    output: Weight,
+    output_norm: Vec<f32>,
+    blocks: Vec<Block>,
+}
+
+/// Keys and values of the positions processed so far, per layer.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    capacity: usize,
+    kv_dim: usize,
+}
+
+impl KvCache {
+    /// An empty cache for `capacity` positions of `model`.
+    pub fn new(config: &Config, capacity: usize) -> Self {
+        let kv_dim = config.n_head_kv * config.head_dim;
+        Self {
+            k: vec![Vec::with_capacity(capacity * kv_dim); config.n_layer],
+            v: vec![Vec::with_capacity(capacity * kv_dim); config.n_layer],
+            len: 0,
+            capacity,
+            kv_dim,
+        }
+    }
+
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing has been processed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Positions it can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forgets every position from `len` on (to reuse a shared prefix).
+    pub fn truncate(&mut self, len: usize) {
+        let keep = len.min(self.len);
+        for l in 0..self.k.len() {
+            self.k[l].truncate(keep * self.kv_dim);
+            self.v[l].truncate(keep * self.kv_dim);
+        }
+        self.len = keep;
+    }
+}
+
+fn format_err(file: &GgufFile, reason: String) -> Error {
+    Error::Format {
+        path: file.path().to_string(),
+        reason,
+    }
+}
+
+impl Model {
+    /// Maps the GGUF file at `path` and checks that every tensor the architecture needs is there with
+    /// a consistent shape.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let file = GgufFile::open(path)?;
+        let config = Config::from_header(file.header()).map_err(|e| match e {
+            Error::Format { reason, .. } => format_err(&file, reason),
+            other => other,
+        })?;
+        let weight = |name: &str, rows: usize, cols: usize| -> Result<Weight> {
+            let info = file
+                .header()
+                .tensor(name)
+                .ok_or_else(|| format_err(&file, format!("tensor {name:?} is missing")))?
+                .clone();
+            if info.dims.len() != 2
+                || info.dims[0] as usize != cols
+                || info.dims[1] as usize != rows
+            {
+                return Err(format_err(
+                    &file,
+                    format!(
+                        "tensor {name:?} has shape {:?}, expected [{cols}, {rows}]",
+                        info.dims
+                    ),
+                ));
+            }
+            Ok(Weight { info, rows, cols })
+        };
+        let vector = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let info = file
+                .header()
+                .tensor(name)
+                .ok_or_else(|| format_err(&file, format!("tensor {name:?} is missing")))?;
+            if info.n_elements as usize != len {
+                return Err(format_err(
+                    &file,
+                    format!(
+                        "tensor {name:?} has {} values, expected {len}",
+                        info.n_elements
+                    ),
+                ));
+            }
+            let mut out = vec![0.0; len];
+            crate::dequantize(info.ggml_type, file.tensor_data(info), &mut out)?;
+            Ok(out)
+        };
+        let optional = |name: &str, len: usize| -> Result<Option<Vec<f32>>> {
+            match file.header().tensor(name) {
+                Some(_) => vector(name, len).map(Some),
+                None => Ok(None),
+            }
+        };
+        let c = &config;
+        let (q_dim, kv_dim) = (c.n_head * c.head_dim, c.n_head_kv * c.head_dim);
+        let token_embd = weight("token_embd.weight", c.n_vocab, c.n_embd)?;
+        let output = match file.header().tensor("output.weight") {
+            Some(_) => weight("output.weight", c.n_vocab, c.n_embd)?,
+            None => token_embd.clone(),
+        };
+        let gemma = c.arch == Architecture::Gemma3;
+        let mut blocks = Vec::with_capacity(c.n_layer);
+        for l in 0..c.n_layer {
+            let n = |s: &str| format!("blk.{l}.{s}");
+            blocks.push(Block {
+                attn_norm: vector(&n("attn_norm.weight"), c.n_embd)?,
+                wq: weight(&n("attn_q.weight"), q_dim, c.n_embd)?,
+                wk: weight(&n("attn_k.weight"), kv_dim, c.n_embd)?,
+                wv: weight(&n("attn_v.weight"), kv_dim, c.n_embd)?,
+                wo: weight(&n("attn_output.weight"), c.n_embd, q_dim)?,
+                bq: optional(&n("attn_q.bias"), q_dim)?,
+                bk: optional(&n("attn_k.bias"), kv_dim)?,
+                bv: optional(&n("attn_v.bias"), kv_dim)?,
+                q_norm: optional(&n("attn_q_norm.weight"), c.head_dim)?,
+                k_norm: optional(&n("attn_k_norm.weight"), c.head_dim)?,
+                post_attn_norm: optional(&n("post_attention_norm.weight"), c.n_embd)?,
+                ffn_norm: vector(&n("ffn_norm.weight"), c.n_embd)?,
+                w_gate: weight(&n("ffn_gate.weight"), c.n_ff, c.n_embd)?,
+                w_up: weight(&n("ffn_up.weight"), c.n_ff, c.n_embd)?,
+                w_down: weight(&n("ffn_down.weight"), c.n_embd, c.n_ff)?,
+                post_ffn_norm: optional(&n("post_ffw_norm.weight"), c.n_embd)?,
+            });
+            if gemma && (blocks[l].q_norm.is_none() || blocks[l].post_ffn_norm.is_none()) {
+                return Err(format_err(
+                    &file,
+                    format!("gemma3 block {l} lacks its QK or post norms"),
+                ));
+            }
+        }
+        let output_norm = vector("output_norm.weight", c.n_embd)?;
+        Ok(Self {
+            file,
+            config,
+            token_embd,
+            output,
+            output_norm,
+            blocks,
+        })
+    }
+
+    /// The mapped file (metadata for the tokenizer and templates).
+    pub fn file(&self) -> &GgufFile {
+        &self.file
+    }
+
+    fn matrix(&self, w: &Weight) -> QMatrix<'_> {
+        QMatrix {
+            ty: w.info.ggml_type,
+            rows: w.rows,
+            cols: w.cols,
+            data: self.file.tensor_data(&w.info),
+        }
+    }
+
+    /// Runs `tokens` through the model after the positions already in `cache`, appends their keys and
+    /// values, and returns the logits of every new position (positions x vocabulary) when `all`, else of
+    /// the last one only.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, all: bool) -> Result<Vec<f32>> {
+        let c = &self.config;
+        if tokens.is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "tokens",
+                reason: "no tokens to process".into(),
+            });
+        }
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(Error::InvalidArgument {
+                name: "tokens",
+                reason: format!("token id {t} is outside the vocabulary of {}", c.n_vocab),
+            });
+        }
+        if cache.len + tokens.len() > cache.capacity {
+            return Err(Error::InvalidArgument {
+                name: "tokens",
+                reason: format!(
+                    "{} positions do not fit the context of {} ({} already used)",
+                    tokens.len(),
+                    cache.capacity,
+                    cache.len
+                ),
+            });
+        }
+        let n = tokens.len();
+        let d = c.n_embd;
+        let embd = self.matrix(&self.token_embd);
+        let mut x = vec![0.0f32; n * d];
+        for (t, row) in tokens.iter().zip(x.chunks_exact_mut(d)) {
+            embd.row(*t as usize, row);
+            if c.arch == Architecture::Gemma3 {
+                let s = (d as f32).sqrt();
+                row.iter_mut().for_each(|v| *v *= s);
+            }
+        }
+        let start = cache.len;
+        for (l, b) in self.blocks.iter().enumerate() {
+            self.block(l, b, &mut x, start, cache);
+        }
+        cache.len += n;
+        let rows: Vec<&[f32]> = if all {
+            x.chunks_exact(d).collect()
+        } else {
+            vec![&x[(n - 1) * d..]]
+        };
+        let mut normed = Vec::with_capacity(rows.len() * d);
+        for r in rows {
+            normed.extend_from_slice(r);
+        }
+        for row in normed.chunks_exact_mut(d) {
+            rms_norm(row, &self.output_norm, c.rms_eps);
+        }
+        let out_m = self.matrix(&self.output);
+        let mut logits = vec![0.0f32; normed.len() / d * c.n_vocab];
+        out_m.matmul(&normed, &mut logits);
+        Ok(logits)
+    }
+
+    fn block(&self, l: usize, b: &Block, x: &mut [f32], start: usize, cache: &mut KvCache) {
+        let c = &self.config;
+        let (d, hd) = (c.n_embd, c.head_dim);
+        let n = x.len() / d;
+        let (q_dim, kv_dim) = (c.n_head * hd, c.n_head_kv * hd);
+        let mut h = x.to_vec();
+        for row in h.chunks_exact_mut(d) {
+            rms_norm(row, &b.attn_norm, c.rms_eps);
+        }
+        let mut q = vec![0.0; n * q_dim];
+        let mut k = vec![0.0; n * kv_dim];
+        let mut v = vec![0.0; n * kv_dim];
+        self.matrix(&b.wq).matmul(&h, &mut q);
+        self.matrix(&b.wk).matmul(&h, &mut k);
+        self.matrix(&b.wv).matmul(&h, &mut v);
+        for (buf, bias) in [(&mut q, &b.bq), (&mut k, &b.bk), (&mut v, &b.bv)] {
+            if let Some(bias) = bias {
+                for row in buf.chunks_exact_mut(bias.len()) {
+                    row.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+                }
+            }
+        }
+        if let (Some(qn), Some(kn)) = (&b.q_norm, &b.k_norm) {
+            q.chunks_exact_mut(hd)
+                .for_each(|hv| rms_norm(hv, qn, c.rms_eps));
+            k.chunks_exact_mut(hd)
+                .for_each(|hv| rms_norm(hv, kn, c.rms_eps));
+        }
+        let local = c.is_local(l);
+        let base = if local {
+            c.rope_base_local
+        } else {
+            c.rope_base
+        };
+        for i in 0..n {
+            let pos = (start + i) as f32 / c.rope_scale;
+            for hv in q[i * q_dim..(i + 1) * q_dim].chunks_exact_mut(hd) {
+                rope(hv, pos, base, c.rope_dim, c.rope_neox());
+            }
+            for hv in k[i * kv_dim..(i + 1) * kv_dim].chunks_exact_mut(hd) {
+                rope(hv, pos, base, c.rope_dim, c.rope_neox());
+            }
+        }
+        cache.k[l].extend_from_slice(&k);
+        cache.v[l].extend_from_slice(&v);
+        let (kc, vc) = (&cache.k[l], &cache.v[l]);
+        let group = c.n_head / c.n_head_kv;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut attn = vec![0.0f32; n * q_dim];
+        let mut scores = Vec::new();
+        for i in 0..n {
+            let pos = start + i;
+            let first = if local && c.sliding_window > 0 {
+                (pos + 1).saturating_sub(c.sliding_window)
+            } else {
+                0
+            };
+            for head in 0..c.n_head {
+                let kvh = head / group;
+                let qv = &q[i * q_dim + head * hd..i * q_dim + (head + 1) * hd];
+                scores.clear();
+                for p in first..=pos {
+                    let kv = &kc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
+                    scores.push(qv.iter().zip(kv).map(|(a, b)| a * b).sum::<f32>() * scale);
+                }
+                softmax(&mut scores);
+                let out = &mut attn[i * q_dim + head * hd..i * q_dim + (head + 1) * hd];
+                for (j, p) in (first..=pos).enumerate() {
+                    let vv = &vc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
+                    out.iter_mut()
+                        .zip(vv)
+                        .for_each(|(o, v)| *o += scores[j] * v);
+                }
+            }
+        }
+        let mut proj = vec![0.0; n * d];
+        self.matrix(&b.wo).matmul(&attn, &mut proj);
+        if let Some(w) = &b.post_attn_norm {
+            proj.chunks_exact_mut(d)
+                .for_each(|r| rms_norm(r, w, c.rms_eps));
+        }
+        x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        let mut h = x.to_vec();
+        for row in h.chunks_exact_mut(d) {
+            rms_norm(row, &b.ffn_norm, c.rms_eps);
+        }
+        let mut gate = vec![0.0; n * c.n_ff];
+        let mut up = vec![0.0; n * c.n_ff];
+        self.matrix(&b.w_gate).matmul(&h, &mut gate);
+        self.matrix(&b.w_up).matmul(&h, &mut up);
+        let gemma = c.arch == Architecture::Gemma3;
+        gate.iter_mut().zip(&up).for_each(|(g, u)| {
+            *g = if gemma { gelu_tanh(*g) } else { silu(*g) } * u;
+        });
+        self.matrix(&b.w_down).matmul(&gate, &mut proj);
+        if let Some(w) = &b.post_ffn_norm {
+            proj.chunks_exact_mut(d)
+                .for_each(|r| rms_norm(r, w, c.rms_eps));
+        }
+        x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+    }
+
+    /// The type of the token embedding (for reports).
+    pub fn embedding_type(&self) -> GgmlType {
+        self.token_embd.info.ggml_type
+    }
+}
+
+/// RMSNorm in place: x * w / sqrt(mean(x^2) + eps).
+fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
+    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let s = 1.0 / (ms + eps).sqrt();
+    x.iter_mut().zip(w).for_each(|(v, w)| *v = *v * s * w);
+}
+
+/// Rotary position embedding of one head at position `pos`: adjacent pairs (GPT-J / llama.cpp "norm")
+/// or halves (NeoX), over the first `dim` dimensions.
+fn rope(x: &mut [f32], pos: f32, base: f32, dim: usize, neox: bool) {
+    let half = dim / 2;
+    for i in 0..half {
+        let theta = pos * base.powf(-2.0 * i as f32 / dim as f32);
+        let (sin, cos) = theta.sin_cos();
+        let (a, b) = if neox {
+            (i, i + half)
+        } else {
+            (2 * i, 2 * i + 1)
+        };
+        let (x0, x1) = (x[a], x[b]);
+        x[a] = x0 * cos - x1 * sin;
+        x[b] = x0 * sin + x1 * cos;
+    }
+}
+
+fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    x.iter_mut().for_each(|v| *v /= sum);
+}
+
+fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// GELU with the tanh approximation (ggml_gelu).
+fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+}

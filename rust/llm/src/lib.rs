@@ -13,6 +13,7 @@ pub mod ggml_type;
 pub mod gguf;
 pub mod matmul;
 pub mod model;
+pub(crate) mod quant_dot;
 
 pub use config::{Architecture, Config};
 pub use dequant::dequantize;

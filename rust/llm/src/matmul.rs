@@ -3,7 +3,11 @@
 
 use crate::dequant::block;
 use crate::ggml_type::GgmlType;
+use crate::quant_dot::{quantize_activation, row_dot, Activation};
 use rayon::prelude::*;
+
+/// Weight rows per parallel task.
+const ROWS_PER_TASK: usize = 16;
 
 /// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights.
 #[derive(Debug, Clone, Copy)]
@@ -55,18 +59,37 @@ impl QMatrix<'_> {
     }
 
     /// `out = W x` for each of the `x.len() / cols` input vectors (row-major), in parallel over rows.
+    /// Types with an integer dot product quantize each input once (as llama.cpp does); the others
+    /// are multiplied in f32.
     pub fn matmul(&self, x: &[f32], out: &mut [f32]) {
         debug_assert_eq!(out.len(), x.len() / self.cols * self.rows);
-        // One output row per weight row and input: walk the weights once per input.
-        for (xi, oi) in x
+        let rb = self.row_bytes();
+        let acts: Vec<Option<Activation>> = x
             .chunks_exact(self.cols)
-            .zip(out.chunks_exact_mut(self.rows))
-        {
-            oi.par_chunks_mut(64).enumerate().for_each(|(c, chunk)| {
-                for (k, o) in chunk.iter_mut().enumerate() {
-                    *o = self.row_dot(c * 64 + k, xi);
+            .map(|xi| quantize_activation(self.ty, xi))
+            .collect();
+        let n_in = acts.len();
+        // Rows outer, inputs inner: each weight row is read once for all inputs (prompt batches).
+        let mut transposed = vec![0.0f32; n_in * self.rows];
+        transposed
+            .par_chunks_mut(n_in * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, chunk)| {
+                for (k, slot) in chunk.chunks_exact_mut(n_in).enumerate() {
+                    let r = task * ROWS_PER_TASK + k;
+                    let row = &self.data[r * rb..(r + 1) * rb];
+                    for (i, (o, act)) in slot.iter_mut().zip(&acts).enumerate() {
+                        *o = match act {
+                            Some(a) => row_dot(self.ty, row, a),
+                            None => self.row_dot(r, &x[i * self.cols..(i + 1) * self.cols]),
+                        };
+                    }
                 }
             });
+        for (r, slot) in transposed.chunks_exact(n_in).enumerate() {
+            for (i, &v) in slot.iter().enumerate() {
+                out[i * self.rows + r] = v;
+            }
         }
     }
 }

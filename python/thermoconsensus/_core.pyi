@@ -11,6 +11,7 @@ __all__ = [
     "GpuError",
     "InvalidInputError",
     "IsingModel",
+    "NativeModel",
     "__version__",
     "active_information_storage",
     "compile_kernels",
@@ -235,3 +236,12 @@ def planted_frustrated_loops(
 
 def gguf_header(path: str) -> dict[str, Any]: ...
 def gguf_tensor(path: str, name: str) -> NDArray[np.float32]: ...
+
+@final
+class NativeModel:
+    def __new__(cls, path: str) -> NativeModel: ...
+    def config(self) -> dict[str, Any]: ...
+    def logits(self, tokens: list[int], n_threads: int | None = None) -> NDArray[np.float32]: ...
+    def greedy(
+        self, tokens: list[int], max_tokens: int, stop_ids: list[int], n_threads: int | None = None
+    ) -> list[int]: ...

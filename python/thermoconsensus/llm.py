@@ -1,5 +1,6 @@
-"""Local inference on GGUF models. This first part reads GGUF files: header, metadata, tensor infos,
-and tensors dequantised to float32 (every block format llama.cpp's CPU backend uses for these models).
+"""Local inference on GGUF models: reading GGUF files (header, metadata, tensor infos, tensors
+dequantised to float32) and running llama, qwen2 and gemma3 models on the CPU from token ids (logits
+and greedy continuation). The tokenizer, sampling and chat formatting are still to come.
 
 Files are memory-mapped and every header field is checked against the file's real size, so a
 truncated or corrupt file raises :class:`thermoconsensus.InvalidInputError` (a ValueError) naming the
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 
 from . import _core
 
-__all__ = ["GgufInfo", "TensorInfo", "load_tensor", "read_gguf"]
+__all__ = ["GgufInfo", "Model", "TensorInfo", "load_tensor", "read_gguf"]
 
 PathArg = Union[str, "os.PathLike[str]"]
 
@@ -84,3 +85,63 @@ def load_tensor(path: PathArg, name: str) -> NDArray[np.float32]:
     p = _path(path)
     info = read_gguf(p).tensor(name)
     return _core.gguf_tensor(p, name).reshape(info.shape)
+
+
+class Model:
+    """A GGUF model loaded for inference (memory-mapped; weights stay quantized).
+
+    ``Model.load(path)`` checks the architecture and every tensor's shape. Matrix products use
+    llama.cpp's CPU scheme (activations quantized to 8 bits per block, integer dot products).
+    """
+
+    def __init__(self, native: _core.NativeModel, info: GgufInfo, n_threads: int | None) -> None:
+        self._native = native
+        self.info = info
+        self.n_threads = n_threads
+
+    @classmethod
+    def load(cls, path: PathArg, n_threads: int | None = None) -> Model:
+        """Loads the model at ``path``; ``n_threads`` defaults to THERMOCONSENSUS_NUM_THREADS or all cores."""
+        from ._arrays import check_threads
+
+        p = _path(path)
+        return cls(_core.NativeModel(p), read_gguf(p), check_threads(n_threads))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Hyper-parameters (architecture, n_vocab, n_embd, n_layer, heads, rope base...)."""
+        return self._native.config()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The GGUF metadata."""
+        return self.info.metadata
+
+    @property
+    def n_vocab(self) -> int:
+        """Vocabulary size."""
+        return int(self.config["n_vocab"])
+
+    def _tokens(self, token_ids: Any) -> list[int]:
+        ids = [int(t) for t in token_ids]
+        if not ids:
+            raise _core.InvalidInputError("token_ids: empty")
+        bad = [t for t in ids if not 0 <= t < self.n_vocab]
+        if bad:
+            raise _core.InvalidInputError(f"token_ids: {bad[0]} is outside the vocabulary of {self.n_vocab}")
+        return ids
+
+    def logits(self, token_ids: Any) -> NDArray[np.float32]:
+        """Logits of every position of ``token_ids`` (positions x vocabulary)."""
+        ids = self._tokens(token_ids)
+        return self._native.logits(ids, self.n_threads).reshape(len(ids), self.n_vocab)
+
+    def greedy(self, token_ids: Any, max_tokens: int = 32, stop_at_eos: bool = True) -> list[int]:
+        """The greedy (argmax) continuation of ``token_ids``: up to ``max_tokens`` ids, ending at EOS
+        (``tokenizer.ggml.eos_token_id``) unless ``stop_at_eos=False``."""
+        from ._arrays import check_int
+
+        ids = self._tokens(token_ids)
+        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        stops = [int(eos)] if stop_at_eos and isinstance(eos, int) else []
+        return self._native.greedy(ids, check_int("max_tokens", max_tokens, 1), stops, self.n_threads)

@@ -100,5 +100,113 @@ fn gguf_tensor<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gguf_header, m)?)?;
     m.add_function(wrap_pyfunction!(gguf_tensor, m)?)?;
+    m.add_class::<NativeModel>()?;
     Ok(())
+}
+
+/// A loaded GGUF model (`thermoconsensus.llm.Model` wraps it).
+#[pyclass(frozen, module = "thermoconsensus._core")]
+pub struct NativeModel {
+    inner: std::sync::Arc<thermoconsensus_llm::Model>,
+}
+
+#[pymethods]
+impl NativeModel {
+    /// Maps and checks the model file at `path`.
+    #[new]
+    fn new(py: Python<'_>, path: &str) -> PyResult<Self> {
+        let p = path.to_string();
+        let model = run_detached(py, move || thermoconsensus_llm::Model::load(&p), llm_error)?;
+        Ok(Self {
+            inner: std::sync::Arc::new(model),
+        })
+    }
+
+    /// Hyper-parameters as a dict.
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = &self.inner.config;
+        let d = PyDict::new(py);
+        d.set_item("architecture", format!("{:?}", c.arch).to_lowercase())?;
+        d.set_item("n_vocab", c.n_vocab)?;
+        d.set_item("n_embd", c.n_embd)?;
+        d.set_item("n_layer", c.n_layer)?;
+        d.set_item("n_head", c.n_head)?;
+        d.set_item("n_head_kv", c.n_head_kv)?;
+        d.set_item("head_dim", c.head_dim)?;
+        d.set_item("n_ff", c.n_ff)?;
+        d.set_item("n_ctx_train", c.n_ctx_train)?;
+        d.set_item("rope_base", c.rope_base)?;
+        d.set_item("rms_eps", c.rms_eps)?;
+        d.set_item("sliding_window", c.sliding_window)?;
+        Ok(d)
+    }
+
+    /// Logits of every position of `tokens` run from an empty context (positions x vocabulary, flat).
+    #[pyo3(signature = (tokens, n_threads=None))]
+    fn logits<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<u32>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let m = std::sync::Arc::clone(&self.inner);
+        let out = run_detached(
+            py,
+            move || {
+                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, tokens.len().max(1));
+                thermoconsensus_info::run_with_threads(n_threads, || m.forward(&tokens, &mut cache, true))
+                    .map_err(|e| thermoconsensus_llm::Error::InvalidArgument {
+                        name: "n_threads",
+                        reason: e.to_string(),
+                    })?
+            },
+            llm_error,
+        )?;
+        Ok(PyArray1::from_vec(py, out))
+    }
+
+    /// Greedy continuation: the `max_tokens` most likely next tokens after `tokens`, stopping early at
+    /// any of `stop_ids`.
+    #[pyo3(signature = (tokens, max_tokens, stop_ids, n_threads=None))]
+    fn greedy(
+        &self,
+        py: Python<'_>,
+        tokens: Vec<u32>,
+        max_tokens: usize,
+        stop_ids: Vec<u32>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Vec<u32>> {
+        let m = std::sync::Arc::clone(&self.inner);
+        run_detached(
+            py,
+            move || {
+                let run = || -> thermoconsensus_llm::Result<Vec<u32>> {
+                    let mut cache =
+                        thermoconsensus_llm::KvCache::new(&m.config, tokens.len() + max_tokens);
+                    let mut logits = m.forward(&tokens, &mut cache, false)?;
+                    let mut out = Vec::with_capacity(max_tokens);
+                    while out.len() < max_tokens {
+                        let next = logits
+                            .iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                            .map_or(0, |(i, _)| i as u32);
+                        out.push(next);
+                        if stop_ids.contains(&next) || out.len() == max_tokens {
+                            break;
+                        }
+                        logits = m.forward(&[next], &mut cache, false)?;
+                    }
+                    Ok(out)
+                };
+                thermoconsensus_info::run_with_threads(n_threads, run).map_err(|e| {
+                    thermoconsensus_llm::Error::InvalidArgument {
+                        name: "n_threads",
+                        reason: e.to_string(),
+                    }
+                })?
+            },
+            llm_error,
+        )
+    }
 }

@@ -105,76 +105,89 @@ pub(crate) fn quantize_activation(ty: GgmlType, x: &[f32]) -> Option<Activation>
     }
 }
 
-#[inline]
+#[inline(always)]
 fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
-#[inline]
-fn idot32(a: &[i8; 32], b: &[i8; 32]) -> i32 {
-    a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
+/// The 32 products of two blocks summed into 8 lanes (lane l holds elements l, l + 8, l + 16, l + 24):
+/// a shape that vectorises into whole-register integer multiply-adds with no per-block horizontal sum.
+#[inline(always)]
+fn lanes32(a: &[i8; 32], b: &[i8; 32]) -> [i32; 8] {
+    let mut p = [0i32; 8];
+    for k in 0..4 {
+        for l in 0..8 {
+            p[l] += a[8 * k + l] as i32 * b[8 * k + l] as i32;
+        }
+    }
+    p
+}
+
+/// Adds `scale * lanes` into the float accumulator lanes.
+#[inline(always)]
+fn accumulate(acc: &mut [f32; 8], lanes: [i32; 8], scale: f32) {
+    for l in 0..8 {
+        acc[l] += lanes[l] as f32 * scale;
+    }
 }
 
 /// Dot product of one weight row (`row`: its blocks) with a quantized activation row.
+#[inline(always)]
 pub(crate) fn row_dot(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
     match (ty, act) {
-        (GgmlType::Q8_0, Activation::Q8(y)) => row
-            .chunks_exact(34)
-            .zip(y)
-            .map(|(b, yb)| {
+        (GgmlType::Q8_0, Activation::Q8(y)) => {
+            let mut acc = [0.0f32; 8];
+            for (b, yb) in row.chunks_exact(34).zip(y) {
                 let mut q = [0i8; 32];
                 for (d, &s) in q.iter_mut().zip(&b[2..34]) {
                     *d = s as i8;
                 }
-                idot32(&q, &yb.qs) as f32 * (f16_at(b, 0) * yb.d)
-            })
-            .sum(),
+                accumulate(&mut acc, lanes32(&q, &yb.qs), f16_at(b, 0) * yb.d);
+            }
+            acc.iter().sum()
+        }
         (GgmlType::Q4_0 | GgmlType::Q4_1, Activation::Q8(y)) => {
             let with_min = ty == GgmlType::Q4_1;
             let (ts, off) = if with_min { (20, 4) } else { (18, 2) };
-            row.chunks_exact(ts)
-                .zip(y)
-                .map(|(b, yb)| {
-                    let qs = &b[off..off + 16];
-                    let mut q = [0i8; 32];
-                    let bias = if with_min { 0 } else { 8 };
-                    for j in 0..16 {
-                        q[j] = (qs[j] & 0x0f) as i8 - bias;
-                        q[j + 16] = (qs[j] >> 4) as i8 - bias;
-                    }
-                    let sumi = idot32(&q, &yb.qs) as f32;
-                    if with_min {
-                        f16_at(b, 0) * yb.d * sumi + f16_at(b, 2) * yb.s
-                    } else {
-                        sumi * (f16_at(b, 0) * yb.d)
-                    }
-                })
-                .sum()
+            let mut acc = [0.0f32; 8];
+            let mut mins = 0.0f32;
+            let bias = if with_min { 0 } else { 8 };
+            for (b, yb) in row.chunks_exact(ts).zip(y) {
+                let qs = &b[off..off + 16];
+                let mut q = [0i8; 32];
+                for j in 0..16 {
+                    q[j] = (qs[j] & 0x0f) as i8 - bias;
+                    q[j + 16] = (qs[j] >> 4) as i8 - bias;
+                }
+                accumulate(&mut acc, lanes32(&q, &yb.qs), f16_at(b, 0) * yb.d);
+                if with_min {
+                    mins += f16_at(b, 2) * yb.s;
+                }
+            }
+            acc.iter().sum::<f32>() + mins
         }
         (GgmlType::Q5_0 | GgmlType::Q5_1, Activation::Q8(y)) => {
             let with_min = ty == GgmlType::Q5_1;
             let (ts, at) = if with_min { (24, 4) } else { (22, 2) };
-            row.chunks_exact(ts)
-                .zip(y)
-                .map(|(b, yb)| {
-                    let qh = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-                    let qs = &b[at + 4..at + 20];
-                    let bias = if with_min { 0 } else { 16 };
-                    let mut q = [0i8; 32];
-                    for j in 0..16 {
-                        let xh0 = (((qh >> j) << 4) & 0x10) as u8;
-                        let xh1 = ((qh >> (j + 12)) & 0x10) as u8;
-                        q[j] = ((qs[j] & 0x0f) | xh0) as i8 - bias;
-                        q[j + 16] = ((qs[j] >> 4) | xh1) as i8 - bias;
-                    }
-                    let sumi = idot32(&q, &yb.qs) as f32;
-                    if with_min {
-                        f16_at(b, 0) * yb.d * sumi + f16_at(b, 2) * yb.s
-                    } else {
-                        sumi * (f16_at(b, 0) * yb.d)
-                    }
-                })
-                .sum()
+            let mut acc = [0.0f32; 8];
+            let mut mins = 0.0f32;
+            let bias = if with_min { 0 } else { 16 };
+            for (b, yb) in row.chunks_exact(ts).zip(y) {
+                let qh = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+                let qs = &b[at + 4..at + 20];
+                let mut q = [0i8; 32];
+                for j in 0..16 {
+                    let xh0 = (((qh >> j) << 4) & 0x10) as u8;
+                    let xh1 = ((qh >> (j + 12)) & 0x10) as u8;
+                    q[j] = ((qs[j] & 0x0f) | xh0) as i8 - bias;
+                    q[j + 16] = ((qs[j] >> 4) | xh1) as i8 - bias;
+                }
+                accumulate(&mut acc, lanes32(&q, &yb.qs), f16_at(b, 0) * yb.d);
+                if with_min {
+                    mins += f16_at(b, 2) * yb.s;
+                }
+            }
+            acc.iter().sum::<f32>() + mins
         }
         (GgmlType::Q4K, Activation::Q8K(y)) => row
             .chunks_exact(144)

@@ -154,11 +154,13 @@ impl NativeModel {
             py,
             move || {
                 let mut cache = thermoconsensus_llm::KvCache::new(&m.config, tokens.len().max(1));
-                thermoconsensus_info::run_with_threads(n_threads, || m.forward(&tokens, &mut cache, true))
-                    .map_err(|e| thermoconsensus_llm::Error::InvalidArgument {
-                        name: "n_threads",
-                        reason: e.to_string(),
-                    })?
+                thermoconsensus_info::run_with_threads(n_threads, || {
+                    m.forward(&tokens, &mut cache, true)
+                })
+                .map_err(|e| thermoconsensus_llm::Error::InvalidArgument {
+                    name: "n_threads",
+                    reason: e.to_string(),
+                })?
             },
             llm_error,
         )?;

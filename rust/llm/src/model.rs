@@ -324,11 +324,16 @@ impl Model {
                 rope(hv, pos, base, c.rope_dim, c.rope_neox());
             }
         }
-        cache.k[l].extend_from_slice(&k);
-        cache.v[l].extend_from_slice(&v);
+        // llama.cpp keeps K and V in f16 and multiplies them in f16 (queries and probabilities too).
+        cache.k[l].extend(k.iter().map(|&v| f16_round(v)));
+        cache.v[l].extend(v.iter().map(|&v| f16_round(v)));
+        // Gemma 3 scales the queries before attention (kq scale 1); the others scale the products.
+        let gemma = c.arch == Architecture::Gemma3;
+        let q_scale = if gemma { 1.0 / (hd as f32).sqrt() } else { 1.0 };
+        q.iter_mut().for_each(|v| *v = f16_round(*v * q_scale));
         let (kc, vc) = (&cache.k[l], &cache.v[l]);
         let group = c.n_head / c.n_head_kv;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let scale = if gemma { 1.0 } else { 1.0 / (hd as f32).sqrt() };
         let mut attn = vec![0.0f32; n * q_dim];
         let mut scores = Vec::new();
         for i in 0..n {
@@ -347,6 +352,7 @@ impl Model {
                     scores.push(qv.iter().zip(kv).map(|(a, b)| a * b).sum::<f32>() * scale);
                 }
                 softmax(&mut scores);
+                scores.iter_mut().for_each(|p| *p = f16_round(*p));
                 let out = &mut attn[i * q_dim + head * hd..i * q_dim + (head + 1) * hd];
                 for (j, p) in (first..=pos).enumerate() {
                     let vv = &vc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
@@ -371,7 +377,6 @@ impl Model {
         let mut up = vec![0.0; n * c.n_ff];
         self.matrix(&b.w_gate).matmul(&h, &mut gate);
         self.matrix(&b.w_up).matmul(&h, &mut up);
-        let gemma = c.arch == Architecture::Gemma3;
         gate.iter_mut().zip(&up).for_each(|(g, u)| {
             *g = if gemma { gelu_tanh(*g) } else { silu(*g) } * u;
         });
@@ -389,20 +394,29 @@ impl Model {
     }
 }
 
-/// RMSNorm in place: x * w / sqrt(mean(x^2) + eps).
+/// RMSNorm in place: x * w / sqrt(mean(x^2) + eps), the sum of squares in f64 as ggml takes it.
 fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
-    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let ms = (x.iter().map(|&v| (v * v) as f64).sum::<f64>() / x.len() as f64) as f32;
     let s = 1.0 / (ms + eps).sqrt();
     x.iter_mut().zip(w).for_each(|(v, w)| *v = *v * s * w);
 }
 
+/// Rounds through f16, as llama.cpp's default f16 KV cache and f16 attention products do.
+#[inline]
+fn f16_round(x: f32) -> f32 {
+    half::f16::from_f32(x).to_f32()
+}
+
 /// Rotary position embedding of one head at position `pos`: adjacent pairs (GPT-J / llama.cpp "norm")
-/// or halves (NeoX), over the first `dim` dimensions.
+/// or halves (NeoX), over the first `dim` dimensions. Angles are built as ggml builds them: theta
+/// starts at pos and is multiplied by base^(-2/dim) for each pair, in f32.
 fn rope(x: &mut [f32], pos: f32, base: f32, dim: usize, neox: bool) {
     let half = dim / 2;
+    let theta_scale = base.powf(-2.0 / dim as f32);
+    let mut theta = pos;
     for i in 0..half {
-        let theta = pos * base.powf(-2.0 * i as f32 / dim as f32);
         let (sin, cos) = theta.sin_cos();
+        theta *= theta_scale;
         let (a, b) = if neox {
             (i, i + half)
         } else {
@@ -428,8 +442,16 @@ fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-/// GELU with the tanh approximation (ggml_gelu).
+/// GELU with the tanh approximation, as ggml's CPU backend evaluates it: through its f16 table for
+/// |x| < 10 (input and output rounded to f16), exact beyond.
 fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+    let exact = |x: f32| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh());
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        f16_round(exact(f16_round(x)))
+    }
 }

@@ -6,7 +6,8 @@ Both engines quantize activations to 8 bits per block, and their rounding decisi
 first differently-ordered sum, so logits agree to a few tenths (logit scales 10-30), not bitwise.
 Measured (printed with -s): the top token always agrees and 9-10 of the top 10; greedy continuations
 are identical for 32 tokens on 9 of the 12 prompts, and where they part, the two picks are within
-0.5 in our logits (a near-tie; measured 0.06-0.35). The issue's target of 32 identical tokens on every prompt is not met."""
+0.5 in our logits (a near-tie; measured 0.06-0.35). The issue's target of 32 identical tokens on
+every prompt is not met."""
 
 from __future__ import annotations
 

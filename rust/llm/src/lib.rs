@@ -14,6 +14,7 @@ pub mod gguf;
 pub mod matmul;
 pub mod model;
 pub(crate) mod quant_dot;
+pub mod tokenizer;
 
 pub use config::{Architecture, Config};
 pub use dequant::dequantize;
@@ -21,3 +22,4 @@ pub use error::{Error, Result};
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufFile, Header, TensorInfo, Value};
 pub use model::{KvCache, Model};
+pub use tokenizer::{StreamDecoder, Tokenizer};

@@ -108,6 +108,21 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyclass(frozen, module = "thermoconsensus._core")]
 pub struct NativeModel {
     inner: std::sync::Arc<thermoconsensus_llm::Model>,
+    tokenizer: std::result::Result<thermoconsensus_llm::Tokenizer, String>,
+}
+
+impl NativeModel {
+    fn tok(&self, py: Python<'_>) -> PyResult<&thermoconsensus_llm::Tokenizer> {
+        self.tokenizer.as_ref().map_err(|reason| {
+            llm_error(
+                py,
+                thermoconsensus_llm::Error::InvalidArgument {
+                    name: "tokenizer",
+                    reason: reason.clone(),
+                },
+            )
+        })
+    }
 }
 
 #[pymethods]
@@ -117,9 +132,37 @@ impl NativeModel {
     fn new(py: Python<'_>, path: &str) -> PyResult<Self> {
         let p = path.to_string();
         let model = run_detached(py, move || thermoconsensus_llm::Model::load(&p), llm_error)?;
+        let tokenizer = thermoconsensus_llm::Tokenizer::from_header(model.file().header())
+            .map_err(|e| e.to_string());
         Ok(Self {
             inner: std::sync::Arc::new(model),
+            tokenizer,
         })
+    }
+
+    /// Token ids of `text` (BOS first when `add_special` and the model wants it; control-token text
+    /// parsed into those tokens when `parse_special`).
+    #[pyo3(signature = (text, add_special=true, parse_special=false))]
+    fn tokenize(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+    ) -> PyResult<Vec<u32>> {
+        Ok(self.tok(py)?.encode(text, add_special, parse_special))
+    }
+
+    /// The bytes of `ids` (control tokens only when `special`).
+    #[pyo3(signature = (ids, special=false))]
+    fn detokenize_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<u32>,
+        special: bool,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let bytes = self.tok(py)?.decode_bytes(&ids, special);
+        Ok(pyo3::types::PyBytes::new(py, &bytes))
     }
 
     /// Hyper-parameters as a dict.

@@ -166,9 +166,10 @@ impl Tokenizer {
             byte_char,
             bos: id("tokenizer.ggml.bos_token_id"),
             eos: id("tokenizer.ggml.eos_token_id"),
-            add_bos: h
-                .get("tokenizer.ggml.add_bos_token")
-                .map_or(false, |v| matches!(v, Value::Bool(true))),
+            add_bos: matches!(
+                h.get("tokenizer.ggml.add_bos_token"),
+                Some(Value::Bool(true))
+            ),
         })
     }
 

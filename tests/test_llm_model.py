@@ -85,3 +85,49 @@ def test_non_model_files_are_rejected(tmp_path: Path) -> None:
         llm.Model.load(bad)
     with pytest.raises(FileNotFoundError):
         llm.Model.load(tmp_path / "absent.gguf")
+
+
+def test_generate_greedy_matches_greedy(smollm2: llm.Model) -> None:
+    ids = smollm2.tokenize("The capital of France is")
+    g = smollm2.generate(ids, max_tokens=10, temperature=0)
+    assert isinstance(g, llm.Generation)
+    assert g.token_ids == smollm2.greedy(ids, 10)
+    assert g.text == smollm2.detokenize(g.token_ids)
+    assert g.text.startswith(" Paris")
+    assert g.finish_reason == "length" and g.timings["tokens_per_second"] > 0
+
+
+def test_sampling_is_seeded(smollm2: llm.Model) -> None:
+    a = smollm2.generate("Once upon a time", max_tokens=12, seed=5, logprobs=3)
+    b = smollm2.generate("Once upon a time", max_tokens=12, seed=5)
+    c = smollm2.generate("Once upon a time", max_tokens=12, seed=6)
+    assert isinstance(a, llm.Generation) and isinstance(b, llm.Generation) and isinstance(c, llm.Generation)
+    assert a.token_ids == b.token_ids and a.seed == 5
+    assert a.token_ids != c.token_ids
+    assert len(a.logprobs) == len(a.token_ids) and all(lp <= 0 for lp in a.logprobs)
+    assert all(len(t) == 3 and t[0][1] >= t[1][1] >= t[2][1] for t in a.top_logprobs)
+    # The chosen token's log-probability is that of the model's distribution at that step.
+    first = smollm2.logits(a.prompt_ids)[-1].astype(np.float64)
+    lse = np.log(np.exp(first - first.max()).sum()) + first.max()
+    assert a.logprobs[0] == pytest.approx(first[a.token_ids[0]] - lse, abs=1e-4)
+
+
+def test_streaming_and_stop_strings(smollm2: llm.Model) -> None:
+    pieces = list(smollm2.generate("Write a haiku about the sea:", max_tokens=20, seed=2, stream=True))
+    full = smollm2.generate("Write a haiku about the sea:", max_tokens=20, seed=2)
+    assert isinstance(full, llm.Generation)
+    assert "".join(pieces) == full.text and len(pieces) > 3
+    cut = smollm2.generate("Write a haiku about the sea:", max_tokens=20, seed=2, stop=["sea"])
+    assert isinstance(cut, llm.Generation)
+    assert cut.finish_reason == "stop" and "sea" not in cut.text and full.text.startswith(cut.text)
+
+
+def test_generation_bad_arguments(smollm2: llm.Model) -> None:
+    with pytest.raises(ValueError, match="top_p"):
+        smollm2.generate("x", top_p=0.0)
+    with pytest.raises(ValueError, match="n_ctx"):
+        smollm2.generate("a b c d e f", n_ctx=2)
+    with pytest.raises(TypeError):
+        smollm2.generate("x", stop=[""])
+    with pytest.raises(ValueError, match="max_tokens"):
+        smollm2.generate("x", max_tokens=0)

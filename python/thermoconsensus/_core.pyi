@@ -11,6 +11,7 @@ __all__ = [
     "GpuError",
     "InvalidInputError",
     "IsingModel",
+    "NativeGenerator",
     "NativeModel",
     "__version__",
     "active_information_storage",
@@ -247,3 +248,24 @@ class NativeModel:
     def greedy(
         self, tokens: list[int], max_tokens: int, stop_ids: list[int], n_threads: int | None = None
     ) -> list[int]: ...
+    def start(
+        self,
+        tokens: list[int],
+        n_ctx: int,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        min_p: float,
+        repeat_penalty: float,
+        frequency_penalty: float,
+        presence_penalty: float,
+        penalty_last_n: int,
+        seed: int,
+        n_threads: int | None = None,
+    ) -> NativeGenerator: ...
+
+@final
+class NativeGenerator:
+    @property
+    def n_past(self) -> int: ...
+    def step(self, top_n: int = 0) -> tuple[int, float, list[tuple[int, float]]]: ...

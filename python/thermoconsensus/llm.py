@@ -10,8 +10,12 @@ problem and its byte offset; a missing file raises FileNotFoundError.
 
 from __future__ import annotations
 
+import codecs
 import os
-from dataclasses import dataclass
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
@@ -19,7 +23,7 @@ from numpy.typing import NDArray
 
 from . import _core
 
-__all__ = ["GgufInfo", "Model", "TensorInfo", "load_tensor", "read_gguf"]
+__all__ = ["Generation", "GgufInfo", "Model", "TensorInfo", "load_tensor", "read_gguf"]
 
 PathArg = Union[str, "os.PathLike[str]"]
 
@@ -163,3 +167,127 @@ class Model:
         eos = self.metadata.get("tokenizer.ggml.eos_token_id")
         stops = [int(eos)] if stop_at_eos and isinstance(eos, int) else []
         return self._native.greedy(ids, check_int("max_tokens", max_tokens, 1), stops, self.n_threads)
+
+    def generate(
+        self,
+        prompt: str | list[int],
+        max_tokens: int = 128,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: int | None = None,
+        stop: str | list[str] | None = None,
+        logprobs: int = 0,
+        n_ctx: int | None = None,
+        stream: bool = False,
+    ) -> Generation | Iterator[str]:
+        """Continues ``prompt`` (text, tokenized with BOS as the model wants, or token ids).
+
+        Sampling follows llama.cpp's order: penalties over the last ``penalty_last_n`` tokens, top-k,
+        top-p, min-p, temperature (``temperature=0``: greedy), a draw seeded by ``seed`` (None: a
+        random seed, recorded in the result). Stops at EOS, at any ``stop`` string (not included in
+        the text) or after ``max_tokens``. ``logprobs=n`` records each token's log-probability and
+        the n most likely alternatives. ``stream=True`` returns an iterator of text pieces (never a
+        broken UTF-8 character); otherwise a :class:`Generation`.
+        """
+        from ._arrays import check_int, check_seed
+
+        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
+        max_tokens = check_int("max_tokens", max_tokens, 1)
+        ctx = check_int("n_ctx", n_ctx, 1) if n_ctx is not None else len(ids) + max_tokens
+        if len(ids) + 1 > ctx:
+            raise _core.InvalidInputError(f"prompt of {len(ids)} tokens does not fit n_ctx = {ctx}")
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        if any(not isinstance(s, str) or not s for s in stops):
+            raise TypeError("stop: expected non-empty strings")
+        used_seed = secrets.randbits(64) if seed is None else check_seed(seed)
+        t0 = time.perf_counter()
+        gen = self._native.start(
+            ids,
+            ctx,
+            float(temperature),
+            check_int("top_k", top_k, 0),
+            float(top_p),
+            float(min_p),
+            float(repeat_penalty),
+            float(frequency_penalty),
+            float(presence_penalty),
+            check_int("penalty_last_n", penalty_last_n, 0),
+            used_seed,
+            self.n_threads,
+        )
+        result = Generation(prompt_ids=ids, seed=used_seed)
+        result.timings["prompt_seconds"] = time.perf_counter() - t0
+        pieces = self._run(gen, result, max_tokens, ctx, stops, check_int("logprobs", logprobs, 0))
+        if stream:
+            return pieces
+        for _ in pieces:
+            pass
+        return result
+
+    def _run(
+        self,
+        gen: _core.NativeGenerator,
+        out: Generation,
+        max_tokens: int,
+        ctx: int,
+        stops: list[str],
+        top_n: int,
+    ) -> Iterator[str]:
+        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        emitted = 0
+        hold = max((len(s) for s in stops), default=1) - 1  # a stop string may still be forming
+        t0 = time.perf_counter()
+        out.finish_reason = "length"
+        while len(out.token_ids) < max_tokens:
+            if gen.n_past >= ctx:
+                out.finish_reason = "context"
+                break
+            token, lp, top = gen.step(top_n)
+            if token == eos:
+                out.finish_reason = "stop"
+                break
+            out.token_ids.append(token)
+            if top_n:
+                out.logprobs.append(lp)
+                out.top_logprobs.append(top)
+            text += decoder.decode(self._native.detokenize_bytes([token], False))
+            cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+            if cut >= 0:
+                text = text[:cut]
+                out.finish_reason = "stop"
+                break
+            safe = max(emitted, len(text) - hold)
+            if safe > emitted:
+                yield text[emitted:safe]
+                emitted = safe
+        if out.finish_reason != "stop" or not stops:
+            text += decoder.decode(b"", final=True)
+        if len(text) > emitted:
+            yield text[emitted:]
+        out.text = text
+        out.timings["generation_seconds"] = time.perf_counter() - t0
+        n = max(len(out.token_ids), 1)
+        out.timings["tokens_per_second"] = n / max(out.timings["generation_seconds"], 1e-9)
+
+
+@dataclass
+class Generation:
+    """A finished generation: text, token ids, per-token log-probabilities (when asked), why it
+    stopped ("stop", "length" or "context"), the seed and timings."""
+
+    prompt_ids: list[int]
+    seed: int
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
+    finish_reason: str = ""
+    timings: dict[str, float] = field(default_factory=dict)

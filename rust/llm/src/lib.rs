@@ -14,6 +14,7 @@ pub mod gguf;
 pub mod matmul;
 pub mod model;
 pub(crate) mod quant_dot;
+pub mod sampler;
 pub mod tokenizer;
 
 pub use config::{Architecture, Config};
@@ -22,4 +23,5 @@ pub use error::{Error, Result};
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufFile, Header, TensorInfo, Value};
 pub use model::{KvCache, Model};
+pub use sampler::{Sampler, SamplerParams};
 pub use tokenizer::{StreamDecoder, Tokenizer};

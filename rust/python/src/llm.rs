@@ -101,6 +101,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gguf_header, m)?)?;
     m.add_function(wrap_pyfunction!(gguf_tensor, m)?)?;
     m.add_class::<NativeModel>()?;
+    m.add_class::<NativeGenerator>()?;
     Ok(())
 }
 
@@ -250,6 +251,141 @@ impl NativeModel {
                         reason: e.to_string(),
                     }
                 })?
+            },
+            llm_error,
+        )
+    }
+
+    /// Starts a generation: runs the prompt through a fresh context of `n_ctx` positions.
+    #[pyo3(signature = (tokens, n_ctx, temperature, top_k, top_p, min_p, repeat_penalty,
+        frequency_penalty, presence_penalty, penalty_last_n, seed, n_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        py: Python<'_>,
+        tokens: Vec<u32>,
+        n_ctx: usize,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        min_p: f32,
+        repeat_penalty: f32,
+        frequency_penalty: f32,
+        presence_penalty: f32,
+        penalty_last_n: usize,
+        seed: u64,
+        n_threads: Option<usize>,
+    ) -> PyResult<NativeGenerator> {
+        let params = thermoconsensus_llm::SamplerParams {
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            repeat_penalty,
+            frequency_penalty,
+            presence_penalty,
+            penalty_last_n,
+            seed,
+        };
+        let sampler = thermoconsensus_llm::Sampler::new(params).map_err(|e| llm_error(py, e))?;
+        let model = std::sync::Arc::clone(&self.inner);
+        let m = std::sync::Arc::clone(&model);
+        let history = tokens.clone();
+        let (cache, logits) = run_detached(
+            py,
+            move || {
+                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, n_ctx);
+                let logits = threaded(n_threads, || m.forward(&tokens, &mut cache, false))?;
+                Ok((cache, logits))
+            },
+            llm_error,
+        )?;
+        Ok(NativeGenerator {
+            model,
+            cache,
+            sampler,
+            history,
+            logits: Some(logits),
+            n_threads,
+        })
+    }
+}
+
+/// One generation in progress: its KV cache, sampler and the logits of the next position.
+#[pyclass(module = "thermoconsensus._core")]
+pub struct NativeGenerator {
+    model: std::sync::Arc<thermoconsensus_llm::Model>,
+    cache: thermoconsensus_llm::KvCache,
+    sampler: thermoconsensus_llm::Sampler,
+    history: Vec<u32>,
+    /// Logits for the next token, or None until the last sampled token has been run.
+    logits: Option<Vec<f32>>,
+    n_threads: Option<usize>,
+}
+
+fn threaded<T: Send>(
+    n_threads: Option<usize>,
+    f: impl FnOnce() -> thermoconsensus_llm::Result<T> + Send,
+) -> thermoconsensus_llm::Result<T> {
+    thermoconsensus_info::run_with_threads(n_threads, f).map_err(|e| {
+        thermoconsensus_llm::Error::InvalidArgument {
+            name: "n_threads",
+            reason: e.to_string(),
+        }
+    })?
+}
+
+#[pymethods]
+impl NativeGenerator {
+    /// Positions used in the context so far.
+    #[getter]
+    fn n_past(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Samples the next token and returns (token, its log-probability under the model, the `top_n` most
+    /// likely tokens with theirs). Runs the previous token first when needed (GIL released).
+    #[pyo3(signature = (top_n=0))]
+    #[allow(clippy::type_complexity)]
+    fn step(&mut self, py: Python<'_>, top_n: usize) -> PyResult<(u32, f32, Vec<(u32, f32)>)> {
+        let model = std::sync::Arc::clone(&self.model);
+        let n_threads = self.n_threads;
+        let (cache, sampler, history, pending) = (
+            &mut self.cache,
+            &mut self.sampler,
+            &mut self.history,
+            &mut self.logits,
+        );
+        run_detached(
+            py,
+            move || {
+                let logits = match pending.take() {
+                    Some(l) => l,
+                    None => {
+                        let last = *history.last().ok_or_else(|| {
+                            thermoconsensus_llm::Error::InvalidArgument {
+                                name: "generator",
+                                reason: "nothing to continue".into(),
+                            }
+                        })?;
+                        threaded(n_threads, || model.forward(&[last], cache, false))?
+                    }
+                };
+                let token = sampler.sample(&logits, history);
+                let lp = thermoconsensus_llm::sampler::log_softmax(&logits);
+                let mut top: Vec<(u32, f32)> = Vec::new();
+                if top_n > 0 {
+                    let mut idx: Vec<u32> = (0..lp.len() as u32).collect();
+                    let k = top_n.min(idx.len());
+                    idx.select_nth_unstable_by(k - 1, |&a, &b| {
+                        lp[b as usize].total_cmp(&lp[a as usize]).then(a.cmp(&b))
+                    });
+                    idx.truncate(k);
+                    idx.sort_by(|&a, &b| lp[b as usize].total_cmp(&lp[a as usize]).then(a.cmp(&b)));
+                    top = idx.into_iter().map(|t| (t, lp[t as usize])).collect();
+                }
+                history.push(token);
+                Ok((token, lp[token as usize], top))
             },
             llm_error,
         )

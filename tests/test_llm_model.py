@@ -131,3 +131,41 @@ def test_generation_bad_arguments(smollm2: llm.Model) -> None:
         smollm2.generate("x", stop=[""])
     with pytest.raises(ValueError, match="max_tokens"):
         smollm2.generate("x", max_tokens=0)
+
+
+def test_chat_templates_render_and_answer() -> None:
+    smol = llm.Model.load(model_path("smollm2-135m"))
+    msgs = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    assert smol.apply_chat_template(msgs) == (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        "<|im_start|>user\nWhat is the capital of France? Answer in one word.<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    g = smol.chat(msgs, max_tokens=24, temperature=0)
+    assert isinstance(g, llm.Generation)
+    assert "Paris" in g.text and g.finish_reason == "stop" and "<|im_end|>" not in g.text
+    with pytest.raises(TypeError):
+        smol.apply_chat_template("hello")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="role"):
+        smol.apply_chat_template([{"content": "no role"}])
+
+
+def test_gemma_without_template_uses_its_turn_format() -> None:
+    gemma = llm.Model.load(model_path("gemma3-270m"))
+    assert "tokenizer.chat_template" not in gemma.metadata
+    text = gemma.apply_chat_template(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    )
+    assert text == "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+
+
+def test_cli_generate_streams(capsys: pytest.CaptureFixture[str]) -> None:
+    from thermoconsensus.cli import main
+
+    path = model_path("smollm2-135m")
+    assert (
+        main(["generate", str(path), "The capital of France is", "--max-tokens", "6", "--temperature", "0"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith(" Paris")

@@ -44,6 +44,7 @@ __all__ = [
     "plugin_transfer_entropy",
     "ragwitz",
     "random_regular",
+    "render_chat_template",
     "replica_exchange",
     "resolve_device",
     "sherrington_kirkpatrick",
@@ -269,3 +270,12 @@ class NativeGenerator:
     @property
     def n_past(self) -> int: ...
     def step(self, top_n: int = 0) -> tuple[int, float, list[tuple[int, float]]]: ...
+
+def render_chat_template(
+    template: str | None,
+    messages_json: str,
+    add_generation_prompt: bool,
+    bos_token: str,
+    eos_token: str,
+    tools_json: str | None = None,
+) -> str: ...

@@ -135,6 +135,36 @@ def run_anneal(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_generate(args: argparse.Namespace) -> int:
+    """Streams the continuation of the prompt to stdout, then prints speed on stderr."""
+    from . import llm
+
+    path = models.path(args.model) if args.model in models.MODELS else args.model
+    model = llm.Model.load(path, n_threads=args.threads)
+    options = {
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "stream": True,
+    }
+    start = time.perf_counter()
+    if args.chat:
+        pieces = model.chat([{"role": "user", "content": args.prompt}], **options)
+    else:
+        pieces = model.generate(args.prompt, **options)
+    if isinstance(pieces, llm.Generation):  # stream=True always yields pieces; this keeps types exact
+        pieces = iter([pieces.text])
+    n = 0
+    for piece in pieces:
+        print(piece, end="", flush=True)
+        n += 1
+    print()
+    print(f"[{n} pieces in {time.perf_counter() - start:.2f} s]", file=sys.stderr)
+    return 0
+
+
 def run_models(action: str, names: list[str], verify: bool) -> int:
     """``models list``: each model, its source and whether it is cached; ``models fetch``: install them."""
     if action == "list":
@@ -184,6 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     p_models.add_argument("action", choices=["list", "fetch"])
     p_models.add_argument("names", nargs="*", help="models to fetch (default: all)")
     p_models.add_argument("--verify", action="store_true", help="re-hash cached files")
+    p_gen = sub.add_parser("generate", help="stream a continuation from a GGUF model (path or model name)")
+    p_gen.add_argument("model", help="a .gguf path or one of: " + ", ".join(models.MODELS))
+    p_gen.add_argument("prompt")
+    p_gen.add_argument("--max-tokens", type=int, default=128)
+    p_gen.add_argument("--temperature", type=float, default=0.8)
+    p_gen.add_argument("--top-k", type=int, default=40)
+    p_gen.add_argument("--top-p", type=float, default=0.95)
+    p_gen.add_argument("--seed", type=int, default=None)
+    p_gen.add_argument("--chat", action="store_true", help="format the prompt with the model's chat template")
+    p_gen.add_argument("--threads", type=int, default=None)
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
@@ -193,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         return demo(args.n, args.surrogates, args.seed, args.threads)
     if args.command == "anneal":
         return run_anneal(args)
+    if args.command == "generate":
+        return run_generate(args)
     if args.command == "models":
         return run_models(args.action, args.names, args.verify)
     if args.command == "devices":

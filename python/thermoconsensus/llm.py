@@ -11,6 +11,7 @@ problem and its byte offset; a missing file raises FileNotFoundError.
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import secrets
 import time
@@ -143,6 +144,48 @@ class Model:
         at the end becomes U+FFFD."""
         ids = [int(t) for t in token_ids]
         return self._native.detokenize_bytes(ids, bool(special)).decode("utf-8", errors="replace")
+
+    def apply_chat_template(
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: list[Any] | None = None,
+    ) -> str:
+        """The prompt text for ``messages`` ([{"role": ..., "content": ...}, ...]) from the Jinja template
+        stored in the GGUF file (rendered by minijinja); Gemma 3 base files, which carry none, get
+        Gemma's documented turn format (<start_of_turn>user ... <end_of_turn>)."""
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise TypeError("messages: expected a list of {'role': ..., 'content': ...} dicts")
+        for i, m in enumerate(messages):
+            if not isinstance(m.get("role"), str) or not isinstance(m.get("content", ""), str):
+                raise _core.InvalidInputError(f"messages[{i}]: needs a string 'role' and string 'content'")
+        template = self.metadata.get("tokenizer.chat_template")
+        tokens = self.metadata.get("tokenizer.ggml.tokens", [])
+
+        def token_text(key: str) -> str:
+            i = self.metadata.get(key)
+            return tokens[i] if isinstance(i, int) and 0 <= i < len(tokens) else ""
+
+        return _core.render_chat_template(
+            template if isinstance(template, str) else None,
+            json.dumps(messages),
+            bool(add_generation_prompt),
+            token_text("tokenizer.ggml.bos_token_id"),
+            token_text("tokenizer.ggml.eos_token_id"),
+            None if tools is None else json.dumps(tools),
+        )
+
+    def chat(self, messages: list[dict[str, Any]], **kwargs: Any) -> Generation | Iterator[str]:
+        """:meth:`generate` on the chat-formatted ``messages`` (the template's special tokens parsed as
+        such); stops at the end of the assistant's turn. Takes :meth:`generate`'s keyword arguments."""
+        prompt = self.apply_chat_template(messages, add_generation_prompt=True)
+        ids = self.tokenize(prompt, add_special=False, parse_special=True)
+        stops = kwargs.pop("stop", None)
+        stop_list = [stops] if isinstance(stops, str) else list(stops or [])
+        for end in ("<|im_end|>", "<end_of_turn>"):
+            if end in prompt and end not in stop_list:
+                stop_list.append(end)
+        return self.generate(ids, stop=stop_list, **kwargs)
 
     def _tokens(self, token_ids: Any) -> list[int]:
         ids = [int(t) for t in token_ids]

@@ -6,6 +6,7 @@
 //! * [`dequant`]: reference dequantisation of every supported block format.
 #![deny(missing_docs)]
 
+pub mod chat;
 pub mod config;
 pub mod dequant;
 pub mod error;

@@ -96,10 +96,34 @@ fn gguf_tensor<'py>(
     Ok(PyArray1::from_vec(py, data))
 }
 
+/// Renders a chat template (Jinja) for JSON-encoded messages (and tools); `None` template: Gemma's turns.
+#[pyfunction]
+#[pyo3(signature = (template, messages_json, add_generation_prompt, bos_token, eos_token, tools_json=None))]
+fn render_chat_template(
+    py: Python<'_>,
+    template: Option<&str>,
+    messages_json: &str,
+    add_generation_prompt: bool,
+    bos_token: &str,
+    eos_token: &str,
+    tools_json: Option<&str>,
+) -> PyResult<String> {
+    thermoconsensus_llm::chat::render(
+        template.unwrap_or(thermoconsensus_llm::chat::GEMMA_TEMPLATE),
+        messages_json,
+        add_generation_prompt,
+        bos_token,
+        eos_token,
+        tools_json,
+    )
+    .map_err(|e| llm_error(py, e))
+}
+
 /// Registers the inference functions.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gguf_header, m)?)?;
     m.add_function(wrap_pyfunction!(gguf_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(render_chat_template, m)?)?;
     m.add_class::<NativeModel>()?;
     m.add_class::<NativeGenerator>()?;
     Ok(())

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from llama_cpp import Llama, __version__ as llama_cpp_version
+from llama_cpp import Llama
+from llama_cpp import __version__ as llama_cpp_version
 
 from thermoconsensus import models
 
@@ -39,6 +40,33 @@ TRICKY = [
 ]
 TOP = 50
 GREEDY = 32
+PPL_CTX = 64
+PPL_TEXT = (
+    "The history of the printing press begins in the fifteenth century, when Johannes Gutenberg combined "
+    "movable metal type, oil-based ink and a wooden screw press into a system that could produce books "
+    "quickly and cheaply. Within decades, presses had spread across Europe, and the number of books in "
+    "circulation grew from thousands to millions. Scholars could now compare identical copies of a text, "
+    "errors could be corrected in later editions, and ideas travelled faster than ever before. The "
+    "consequences reached far beyond scholarship: pamphlets fuelled religious and political debates, "
+    "newspapers created a public sphere, and literacy slowly became an expectation rather than a privilege."
+)
+
+
+def perplexity(llm: Llama, ids: list[int], n_ctx: int, bos: int | None) -> float:
+    """llama.cpp's perplexity tool: windows of n_ctx (BOS first if the model adds one), second half scored."""
+    nll, count = 0.0, 0
+    for start in range(0, len(ids) - n_ctx + 1, n_ctx):
+        window = list(ids[start : start + n_ctx])
+        if bos is not None:
+            window[0] = bos
+        llm.reset()
+        llm.eval(window)
+        for j in range(n_ctx // 2, n_ctx - 1):
+            row = np.array(llm.scores[j], dtype=np.float64)
+            m = row.max()
+            nll += m + np.log(np.exp(row - m).sum()) - row[ids[start + j + 1]]
+            count += 1
+    return float(np.exp(nll / count))
 
 
 def record(name: str) -> dict:
@@ -68,6 +96,14 @@ def record(name: str) -> dict:
                 "greedy_text": llm.detokenize(cont).decode("utf-8", "replace"),
             }
         )
+    ppl_ids = llm.tokenize(PPL_TEXT.encode(), add_bos=False, special=False)
+    add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
+    out["perplexity"] = {
+        "text": PPL_TEXT,
+        "n_ctx": PPL_CTX,
+        "ids": ppl_ids,
+        "value": perplexity(llm, ppl_ids, PPL_CTX, llm.token_bos() if add_bos else None),
+    }
     for text in TRICKY:
         out["tricky"].append(
             {

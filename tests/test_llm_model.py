@@ -169,3 +169,20 @@ def test_cli_generate_streams(capsys: pytest.CaptureFixture[str]) -> None:
     )
     out = capsys.readouterr().out
     assert out.startswith(" Paris")
+
+
+def test_embeddings_and_entropies(smollm2: llm.Model) -> None:
+    a = smollm2.embed("The cat sat on the mat.")
+    b = smollm2.embed("A cat was sitting on a mat.")
+    c = smollm2.embed("Quarterly revenue rose by eight percent.")
+    assert a.shape == (smollm2.config["n_embd"],) and a.dtype == np.float32
+    assert float(np.linalg.norm(a)) == pytest.approx(1.0, abs=1e-5)
+    assert float(a @ b) > float(a @ c)
+    g = smollm2.generate("Hello", max_tokens=5, seed=1, temperature=0)
+    assert isinstance(g, llm.Generation)
+    first = smollm2.logits(g.prompt_ids)[-1].astype(np.float64)
+    p = np.exp(first - first.max())
+    p /= p.sum()
+    want = float(-(p * np.log(np.where(p > 0, p, 1.0))).sum())
+    assert g.entropies[0] == pytest.approx(want, rel=1e-3)
+    assert len(g.entropies) == len(g.token_ids)

@@ -201,6 +201,47 @@ class Model:
         ids = self._tokens(token_ids)
         return self._native.logits(ids, self.n_threads).reshape(len(ids), self.n_vocab)
 
+    def embed(self, text: str | list[int], normalize: bool = True) -> NDArray[np.float32]:
+        """Mean of the last layer's (final-norm) hidden states over the tokens of ``text``; unit length
+        when ``normalize``."""
+        ids = self.tokenize(text) if isinstance(text, str) else self._tokens(text)
+        h = self._native.hidden(ids, self.n_threads).reshape(len(ids), -1)
+        v: NDArray[np.float64] = h.astype(np.float64).mean(axis=0)
+        if normalize:
+            norm = float(np.linalg.norm(v))
+            v = v / norm if norm > 0 else v
+        out: NDArray[np.float32] = v.astype(np.float32)
+        return out
+
+    def perplexity(self, text: str | list[int], n_ctx: int = 512) -> float:
+        """Perplexity of ``text`` (or token ids) as llama.cpp's perplexity tool computes it: the tokens
+        are cut into windows of ``n_ctx`` (BOS first when the model uses one), and in each window only
+        the second half is scored, each token given everything before it in the window."""
+        from ._arrays import check_int
+
+        n_ctx = check_int("n_ctx", n_ctx, 4)
+        ids = self.tokenize(text, add_special=False) if isinstance(text, str) else self._tokens(text)
+        bos = self.metadata.get("tokenizer.ggml.bos_token_id")
+        add_bos = bool(self.metadata.get("tokenizer.ggml.add_bos_token", False)) and isinstance(bos, int)
+        if len(ids) < n_ctx:
+            raise _core.InvalidInputError(
+                f"text has {len(ids)} tokens, fewer than one window of n_ctx = {n_ctx}"
+            )
+        nll, count = 0.0, 0
+        first = n_ctx // 2
+        for start in range(0, len(ids) - n_ctx + 1, n_ctx):
+            window = list(ids[start : start + n_ctx])
+            if add_bos:
+                window[0] = int(bos)  # type: ignore[arg-type]
+            logits = self.logits(window).astype(np.float64)
+            for j in range(first, n_ctx - 1):
+                row = logits[j]
+                m = row.max()
+                lse = m + np.log(np.exp(row - m).sum())
+                nll += lse - row[ids[start + j + 1]]
+                count += 1
+        return float(np.exp(nll / count))
+
     def greedy(self, token_ids: Any, max_tokens: int = 32, stop_at_eos: bool = True) -> list[int]:
         """The greedy (argmax) continuation of ``token_ids``: up to ``max_tokens`` ids, ending at EOS
         (``tokenizer.ggml.eos_token_id``) unless ``stop_at_eos=False``."""
@@ -293,7 +334,8 @@ class Model:
             if gen.n_past >= ctx:
                 out.finish_reason = "context"
                 break
-            token, lp, top = gen.step(top_n)
+            token, lp, top, entropy = gen.step(top_n)
+            out.entropies.append(entropy)
             if token == eos:
                 out.finish_reason = "stop"
                 break
@@ -334,3 +376,5 @@ class Generation:
     top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
     finish_reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: Entropy (nats) of the model's next-token distribution at each step.
+    entropies: list[float] = field(default_factory=list)

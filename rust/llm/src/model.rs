@@ -223,6 +223,22 @@ impl Model {
     /// values, and returns the logits of every new position (positions x vocabulary) when `all`, else of
     /// the last one only.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, all: bool) -> Result<Vec<f32>> {
+        let d = self.config.n_embd;
+        let hidden = self.hidden(tokens, cache)?;
+        let rows = if all {
+            &hidden[..]
+        } else {
+            &hidden[hidden.len() - d..]
+        };
+        let out_m = self.matrix(&self.output);
+        let mut logits = vec![0.0f32; rows.len() / d * self.config.n_vocab];
+        out_m.matmul(rows, &mut logits);
+        Ok(logits)
+    }
+
+    /// The last layer's hidden states of the new positions after the final norm (positions x n_embd):
+    /// what the output matrix turns into logits, and what sentence embeddings pool.
+    pub fn hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
         let c = &self.config;
         if tokens.is_empty() {
             return Err(Error::InvalidArgument {
@@ -263,22 +279,10 @@ impl Model {
             self.block(l, b, &mut x, start, cache);
         }
         cache.len += n;
-        let rows: Vec<&[f32]> = if all {
-            x.chunks_exact(d).collect()
-        } else {
-            vec![&x[(n - 1) * d..]]
-        };
-        let mut normed = Vec::with_capacity(rows.len() * d);
-        for r in rows {
-            normed.extend_from_slice(r);
-        }
-        for row in normed.chunks_exact_mut(d) {
+        for row in x.chunks_exact_mut(d) {
             rms_norm(row, &self.output_norm, c.rms_eps);
         }
-        let out_m = self.matrix(&self.output);
-        let mut logits = vec![0.0f32; normed.len() / d * c.n_vocab];
-        out_m.matmul(&normed, &mut logits);
-        Ok(logits)
+        Ok(x)
     }
 
     fn block(&self, l: usize, b: &Block, x: &mut [f32], start: usize, cache: &mut KvCache) {

@@ -235,6 +235,26 @@ impl NativeModel {
         Ok(PyArray1::from_vec(py, out))
     }
 
+    /// Final-norm hidden states of every position of `tokens` (positions x n_embd, flat).
+    #[pyo3(signature = (tokens, n_threads=None))]
+    fn hidden<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<u32>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let m = std::sync::Arc::clone(&self.inner);
+        let out = run_detached(
+            py,
+            move || {
+                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, tokens.len().max(1));
+                threaded(n_threads, || m.hidden(&tokens, &mut cache))
+            },
+            llm_error,
+        )?;
+        Ok(PyArray1::from_vec(py, out))
+    }
+
     /// Greedy continuation: the `max_tokens` most likely next tokens after `tokens`, stopping early at
     /// any of `stop_ids`.
     #[pyo3(signature = (tokens, max_tokens, stop_ids, n_threads=None))]
@@ -368,10 +388,11 @@ impl NativeGenerator {
     }
 
     /// Samples the next token and returns (token, its log-probability under the model, the `top_n` most
-    /// likely tokens with theirs). Runs the previous token first when needed (GIL released).
+    /// likely tokens with theirs, the entropy of the model's distribution in nats). Runs the previous
+    /// token first when needed (GIL released).
     #[pyo3(signature = (top_n=0))]
     #[allow(clippy::type_complexity)]
-    fn step(&mut self, py: Python<'_>, top_n: usize) -> PyResult<(u32, f32, Vec<(u32, f32)>)> {
+    fn step(&mut self, py: Python<'_>, top_n: usize) -> PyResult<(u32, f32, Vec<(u32, f32)>, f32)> {
         let model = std::sync::Arc::clone(&self.model);
         let n_threads = self.n_threads;
         let (cache, sampler, history, pending) = (
@@ -409,7 +430,8 @@ impl NativeGenerator {
                     top = idx.into_iter().map(|t| (t, lp[t as usize])).collect();
                 }
                 history.push(token);
-                Ok((token, lp[token as usize], top))
+                let entropy = -lp.iter().map(|&l| (l.exp() * l) as f64).sum::<f64>() as f32;
+                Ok((token, lp[token as usize], top, entropy))
             },
             llm_error,
         )

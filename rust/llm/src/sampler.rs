@@ -121,13 +121,16 @@ impl Sampler {
             }
         }
         // Most likely first; ties by token id, so results never depend on the sort's stability.
-        cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if p.temperature <= 0.0 {
-            return cand[0].0;
+            return cand.iter().min_by(|a, b| order(a, b)).map_or(0, |c| c.0);
         }
-        if p.top_k > 0 {
-            cand.truncate(p.top_k.max(1));
+        if p.top_k > 0 && p.top_k < cand.len() {
+            // Partial selection first: sorting a 150k vocabulary every step would dominate decoding.
+            cand.select_nth_unstable_by(p.top_k - 1, order);
+            cand.truncate(p.top_k);
         }
+        cand.sort_by(order);
         let max = cand[0].1;
         let mut probs: Vec<f32> = cand.iter().map(|c| (c.1 - max).exp()).collect();
         let sum: f32 = probs.iter().sum();

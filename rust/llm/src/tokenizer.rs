@@ -1,6 +1,7 @@
 //! Tokenizers built from GGUF metadata (`tokenizer.ggml.*`): byte-level BPE (the "gpt2" model type) with
 //! each model's pre-tokenizer as llama.cpp defines it (llama-vocab.cpp), special tokens, and byte-exact
-//! decoding. SentencePiece ("llama" model type, Gemma) is not implemented yet and reports so.
+//! decoding. SentencePiece vocabularies ("llama" model type, Gemma) decode; encoding them is not
+//! implemented yet and reports so.
 
 use crate::error::{Error, Result};
 use crate::gguf::{Header, Value};
@@ -53,9 +54,20 @@ fn pre_tokenizer(pre: &str) -> Result<Vec<&'static str>> {
     })
 }
 
-/// A byte-level BPE tokenizer.
+/// The vocabulary's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Byte-level BPE ("gpt2").
+    BytePairs,
+    /// SentencePiece ("llama"): '▁' for spaces, <0xXX> byte tokens.
+    SentencePiece,
+}
+
+/// A tokenizer built from GGUF metadata.
 #[derive(Debug)]
 pub struct Tokenizer {
+    /// The vocabulary's model.
+    pub kind: Kind,
     tokens: Vec<String>,
     ids: HashMap<String, u32>,
     ranks: HashMap<(String, String), usize>,
@@ -87,11 +99,15 @@ impl Tokenizer {
             .get("tokenizer.ggml.model")
             .and_then(Value::as_str)
             .unwrap_or("");
-        if model != "gpt2" {
-            return Err(format(format!(
-                "tokenizer model {model:?} is not supported yet (byte-level BPE, \"gpt2\", is)"
-            )));
-        }
+        let kind = match model {
+            "gpt2" => Kind::BytePairs,
+            "llama" => Kind::SentencePiece,
+            other => {
+                return Err(format(format!(
+                    "tokenizer model {other:?} is not supported"
+                )))
+            }
+        };
         let tokens: Vec<String> = h
             .get("tokenizer.ggml.tokens")
             .and_then(Value::as_array)
@@ -107,10 +123,14 @@ impl Tokenizer {
             Some(t) => t.iter().map(|v| v.as_f64().unwrap_or(1.0) as i64).collect(),
             None => vec![1; tokens.len()],
         };
-        let merges = h
-            .get("tokenizer.ggml.merges")
-            .and_then(Value::as_array)
-            .ok_or_else(|| format("tokenizer.ggml.merges is missing"))?;
+        let merges = match (
+            kind,
+            h.get("tokenizer.ggml.merges").and_then(Value::as_array),
+        ) {
+            (_, Some(m)) => m,
+            (Kind::SentencePiece, None) => &[][..],
+            (Kind::BytePairs, None) => return Err(format("tokenizer.ggml.merges is missing")),
+        };
         let mut ranks = HashMap::with_capacity(merges.len());
         for (rank, m) in merges.iter().enumerate() {
             let s = m
@@ -121,10 +141,13 @@ impl Tokenizer {
                 .ok_or_else(|| format(format!("merge {s:?} is not two symbols")))?;
             ranks.entry((a.to_string(), b.to_string())).or_insert(rank);
         }
-        let pre_name = h
-            .get("tokenizer.ggml.pre")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
+        let pre_name = match kind {
+            Kind::BytePairs => h
+                .get("tokenizer.ggml.pre")
+                .and_then(Value::as_str)
+                .unwrap_or("default"),
+            Kind::SentencePiece => "default",
+        };
         let pre = pre_tokenizer(pre_name)?
             .into_iter()
             .map(|r| Regex::new(r).map_err(|e| format(format!("pre-tokenizer regex: {e}"))))
@@ -148,6 +171,7 @@ impl Tokenizer {
         };
         let byte_char = byte_chars();
         Ok(Self {
+            kind,
             ids: tokens
                 .iter()
                 .enumerate()
@@ -191,7 +215,15 @@ impl Tokenizer {
     /// Token ids of `text`. `add_special` prepends BOS when the model asks for it; `parse_special`
     /// turns the text of control tokens (such as `<|im_start|>`) into those tokens instead of
     /// spelling them out.
-    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
+    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        if self.kind == Kind::SentencePiece {
+            return Err(Error::InvalidArgument {
+                name: "text",
+                reason: "encoding with a SentencePiece vocabulary (Gemma) is not implemented yet; \
+                         pass token ids"
+                    .into(),
+            });
+        }
         let mut out = Vec::new();
         if add_special && self.add_bos {
             out.extend(self.bos);
@@ -218,7 +250,7 @@ impl Tokenizer {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {
@@ -291,6 +323,18 @@ impl Tokenizer {
             if self.control.get(id as usize).copied().unwrap_or(false) {
                 if special {
                     out.extend_from_slice(tok.as_bytes());
+                }
+                continue;
+            }
+            if self.kind == Kind::SentencePiece {
+                let byte = tok
+                    .strip_prefix("<0x")
+                    .and_then(|r| r.strip_suffix('>'))
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match byte {
+                    Some(b) => out.push(b),
+                    None => out.extend_from_slice(tok.replace('\u{2581}', " ").as_bytes()),
                 }
                 continue;
             }

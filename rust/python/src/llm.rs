@@ -175,7 +175,9 @@ impl NativeModel {
         add_special: bool,
         parse_special: bool,
     ) -> PyResult<Vec<u32>> {
-        Ok(self.tok(py)?.encode(text, add_special, parse_special))
+        self.tok(py)?
+            .encode(text, add_special, parse_special)
+            .map_err(|e| llm_error(py, e))
     }
 
     /// The bytes of `ids` (control tokens only when `special`).

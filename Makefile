@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export THERMOCONSENSUS_NUM_THREADS ?=
 
-.PHONY: help venv install demo test test-rust test-nvrtc test-python lint bench bench-python bench-rust clean
+.PHONY: help venv install demo test test-rust test-nvrtc test-python lint bench bench-python bench-rust bench-llm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -56,7 +56,11 @@ bench-python: install ## thermoconsensus vs scikit-learn, dwave-samplers (and Op
 	$(PIP) install -q openjij || echo "OpenJij did not install: its column is skipped"
 	$(PY) benches/bench_anneal.py
 
-bench: bench-python bench-rust ## all benchmarks
+bench-llm: install ## local inference vs llama-cpp-python (builds llama.cpp from source: ~10 minutes)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(PIP) install -q llama-cpp-python
+	$(PY) benches/bench_llm.py
+
+bench: bench-python bench-rust bench-llm ## all benchmarks
 
 clean: ## remove build outputs and the virtual environment
 	cargo clean

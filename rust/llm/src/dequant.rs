@@ -24,6 +24,18 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
+/// The four 6-bit values (minus 32) that a Q6_K half-block keeps at `l`, `l + 32`, `l + 64`, `l + 96`
+/// (`ql`: its 64 low-nibble bytes, `qh`: its 32 high-bit bytes).
+#[inline(always)]
+pub(crate) fn q6k_values(ql: &[u8], qh: &[u8], l: usize) -> [i32; 4] {
+    [
+        ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) as i32 - 32,
+        ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32,
+        ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32,
+        ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32,
+    ]
+}
+
 /// The sixteen signed 6-bit scales of a Q3_K super-block (stored as 12 bytes), minus nothing: the
 /// caller subtracts 32.
 fn q3k_scales(packed: &[u8]) -> [i8; 16] {
@@ -197,10 +209,7 @@ pub(crate) fn block(ty: GgmlType, b: &[u8], y: &mut [f32]) {
                 let y = &mut y[128 * n..128 * n + 128];
                 for l in 0..32 {
                     let is = l / 16;
-                    let q1 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) as i32 - 32;
-                    let q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-                    let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-                    let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+                    let [q1, q2, q3, q4] = q6k_values(ql, qh, l);
                     y[l] = d * (sc[is] as i8) as f32 * q1 as f32;
                     y[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
                     y[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;

@@ -3,7 +3,7 @@
 //! Q8_K (ggml's `vec_dot_type` for the weight type), each block's products are summed in integers and
 //! scaled once. Matching the quantization, not only the algebra, keeps logits close to llama.cpp's.
 
-use crate::dequant::scale_min_k4;
+use crate::dequant::{q6k_values, scale_min_k4};
 use crate::ggml_type::GgmlType;
 use half::f16;
 
@@ -226,10 +226,7 @@ pub(crate) fn row_dot(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
                     let mut acc = [0i32; 8];
                     for l in 0..32 {
                         let is = l / 16;
-                        let q1 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) as i32 - 32;
-                        let q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-                        let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-                        let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+                        let [q1, q2, q3, q4] = q6k_values(ql, qh, l);
                         acc[is] += q1 * y8[l] as i32;
                         acc[is + 2] += q2 * y8[l + 32] as i32;
                         acc[is + 4] += q3 * y8[l + 64] as i32;

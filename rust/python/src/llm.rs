@@ -136,7 +136,34 @@ pub struct NativeModel {
     tokenizer: std::result::Result<thermoconsensus_llm::Tokenizer, String>,
 }
 
+/// A model pass over `tokens` from an empty context.
+type Pass = fn(
+    &thermoconsensus_llm::Model,
+    &[u32],
+    &mut thermoconsensus_llm::KvCache,
+) -> thermoconsensus_llm::Result<Vec<f32>>;
+
 impl NativeModel {
+    /// Runs `pass` over `tokens` in a fresh cache, GIL released, on `n_threads`.
+    fn fresh_run<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<u32>,
+        n_threads: Option<usize>,
+        pass: Pass,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let m = std::sync::Arc::clone(&self.inner);
+        let out = run_detached(
+            py,
+            move || {
+                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, tokens.len().max(1));
+                threaded(n_threads, || pass(&m, &tokens, &mut cache))
+            },
+            llm_error,
+        )?;
+        Ok(PyArray1::from_vec(py, out))
+    }
+
     fn tok(&self, py: Python<'_>) -> PyResult<&thermoconsensus_llm::Tokenizer> {
         self.tokenizer.as_ref().map_err(|reason| {
             llm_error(
@@ -219,22 +246,7 @@ impl NativeModel {
         tokens: Vec<u32>,
         n_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let m = std::sync::Arc::clone(&self.inner);
-        let out = run_detached(
-            py,
-            move || {
-                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, tokens.len().max(1));
-                thermoconsensus_info::run_with_threads(n_threads, || {
-                    m.forward(&tokens, &mut cache, true)
-                })
-                .map_err(|e| thermoconsensus_llm::Error::InvalidArgument {
-                    name: "n_threads",
-                    reason: e.to_string(),
-                })?
-            },
-            llm_error,
-        )?;
-        Ok(PyArray1::from_vec(py, out))
+        self.fresh_run(py, tokens, n_threads, |m, t, c| m.forward(t, c, true))
     }
 
     /// Final-norm hidden states of every position of `tokens` (positions x n_embd, flat).
@@ -245,16 +257,7 @@ impl NativeModel {
         tokens: Vec<u32>,
         n_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let m = std::sync::Arc::clone(&self.inner);
-        let out = run_detached(
-            py,
-            move || {
-                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, tokens.len().max(1));
-                threaded(n_threads, || m.hidden(&tokens, &mut cache))
-            },
-            llm_error,
-        )?;
-        Ok(PyArray1::from_vec(py, out))
+        self.fresh_run(py, tokens, n_threads, |m, t, c| m.hidden(t, c))
     }
 
     /// Greedy continuation: the `max_tokens` most likely next tokens after `tokens`, stopping early at

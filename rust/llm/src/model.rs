@@ -5,7 +5,6 @@ use crate::config::{Architecture, Config};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::matmul::QMatrix;
-use crate::GgmlType;
 use std::path::Path;
 
 /// One matrix of the model: where its bytes are and its shape.
@@ -390,11 +389,6 @@ impl Model {
                 .for_each(|r| rms_norm(r, w, c.rms_eps));
         }
         x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-    }
-
-    /// The type of the token embedding (for reports).
-    pub fn embedding_type(&self) -> GgmlType {
-        self.token_embd.info.ggml_type
     }
 }
 

@@ -294,12 +294,7 @@ impl NativeModel {
                     }
                     Ok(out)
                 };
-                thermoconsensus_info::run_with_threads(n_threads, run).map_err(|e| {
-                    thermoconsensus_llm::Error::InvalidArgument {
-                        name: "n_threads",
-                        reason: e.to_string(),
-                    }
-                })?
+                threaded(n_threads, run)
             },
             llm_error,
         )

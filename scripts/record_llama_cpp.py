@@ -7,11 +7,17 @@ Run in an environment with llama-cpp-python (it builds llama.cpp from source) an
 Writes tests/fixtures/llama_cpp_<model>.json with, for each prompt: llama.cpp's token ids (BOS as the
 model's metadata says), the top-50 last-position logits, and the greedy 32-token continuation; and the
 token ids of tricky strings (for the tokenizer). Single thread, so the run is reproducible.
+
+Also writes tests/fixtures/llama_cpp_tokens_<model>.json: llama.cpp's token ids for random strings built
+from pieces that stress tokenizers (whitespace runs, digits, quotes, emoji, CJK, the control and
+user-defined tokens of all three vocabularies), with and without special-token parsing. Pass
+--tokens-only to record just those.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -38,6 +44,14 @@ TRICKY = [
     "日本語のテキスト",
     "",
 ]
+# Pieces for the random tokenizer strings: characters plus whole tokens of the three vocabularies.
+PIECES = [
+    *"abcXYZ  \t\n\n019.,!?'\"()[]{}<>|_-=*#@éüñß日本語🙂🚀",
+    *["<start_of_turn>", "<end_of_turn>", "<|im_start|>", "<|im_end|>", "<bos>", "  ", "\n\n"],
+    *["<|endoftext|>", "<table>", "</td>", "<tool_call>", "```python\n", "    return", " don't", "I'm"],
+    "1234567",
+]
+N_RANDOM = 200
 TOP = 50
 GREEDY = 32
 PPL_CTX = 64
@@ -115,10 +129,35 @@ def record(name: str) -> dict:
     return out
 
 
+def record_tokens(name: str) -> dict:
+    llm = Llama(model_path=str(models.path(name)), vocab_only=True, verbose=False)
+    rng = random.Random(20261130)
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 25))) for _ in range(N_RANDOM)]
+    return {
+        "model": name,
+        "llama_cpp_python": llama_cpp_version,
+        "strings": [
+            {
+                "text": t,
+                "ids": llm.tokenize(t.encode(), add_bos=False, special=False),
+                "ids_special_bos": llm.tokenize(t.encode(), add_bos=True, special=True),
+            }
+            for t in texts
+        ],
+    }
+
+
 def main() -> None:
-    names = sys.argv[1:] or list(models.MODELS)
+    args = sys.argv[1:]
+    tokens_only = "--tokens-only" in args
+    names = [a for a in args if not a.startswith("--")] or list(models.MODELS)
     target = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
     for name in names:
+        f = target / f"llama_cpp_tokens_{name}.json"
+        f.write_text(json.dumps(record_tokens(name), ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {f}")
+        if tokens_only:
+            continue
         data = record(name)
         f = target / f"llama_cpp_{name}.json"
         f.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,7 +1,8 @@
 """Local inference on GGUF models: reading GGUF files (header, metadata, tensor infos, tensors
 dequantised to float32), tokenizing with the model's byte-level BPE, and running llama, qwen2 and gemma3
-models on the CPU (logits and greedy continuation). SentencePiece (Gemma's tokenizer), sampling and chat
-formatting are still to come.
+models on the CPU: logits, generation with sampling and streaming, chat formatting from the model's
+own template, perplexity and embeddings. Tokenizers follow llama.cpp's: byte-level BPE with each model's
+pre-tokenizer (SmolLM2, Qwen2.5) and SentencePiece merging by score (Gemma 3).
 
 Files are memory-mapped and every header field is checked against the file's real size, so a
 truncated or corrupt file raises :class:`thermoconsensus.InvalidInputError` (a ValueError) naming the
@@ -129,11 +130,12 @@ class Model:
         return int(self.config["n_vocab"])
 
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
-        """Token ids of ``text`` with the model's own tokenizer (byte-level BPE with its pre-tokenizer).
+        """Token ids of ``text`` with the model's own tokenizer (byte-level BPE with its pre-tokenizer,
+        or SentencePiece), giving the ids llama.cpp gives.
 
-        ``add_special`` prepends BOS when the model's metadata asks for it; ``parse_special`` turns the
-        text of control tokens (``<|im_start|>``...) into those tokens. Raises InvalidInputError for a
-        tokenizer type not supported yet (SentencePiece, Gemma's).
+        ``add_special`` adds BOS/EOS where the model's metadata asks for them; ``parse_special`` turns the
+        text of control tokens (``<|im_start|>``, ``<start_of_turn>``...) into those tokens instead of
+        spelling them out. User-defined tokens are always matched whole, as llama.cpp does.
         """
         if not isinstance(text, str):
             raise TypeError(f"text: expected a str, got {type(text).__name__}")

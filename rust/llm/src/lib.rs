@@ -16,6 +16,7 @@ pub mod matmul;
 pub mod model;
 pub(crate) mod quant_dot;
 pub mod sampler;
+mod spm;
 pub mod tokenizer;
 
 pub use config::{Architecture, Config};

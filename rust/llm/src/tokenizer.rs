@@ -1,14 +1,17 @@
 //! Tokenizers built from GGUF metadata (`tokenizer.ggml.*`): byte-level BPE (the "gpt2" model type) with
 //! each model's pre-tokenizer as llama.cpp defines it (llama-vocab.cpp), special tokens, and byte-exact
-//! decoding. SentencePiece vocabularies ("llama" model type, Gemma) decode; encoding them is not
-//! implemented yet and reports so.
+//! decoding, and SentencePiece vocabularies (the "llama" model type, Gemma) merged by score (see
+//! [`crate::spm`]). Control and user-defined tokens are split out of the text first, exactly as
+//! llama.cpp's `tokenizer_st_partition` does.
 
 use crate::error::{Error, Result};
 use crate::gguf::{Header, Value};
+use crate::spm;
 use fancy_regex::Regex;
 use std::collections::HashMap;
 
 /// llama.cpp's token types (tokenizer.ggml.token_type).
+const TOKEN_UNKNOWN: i64 = 2;
 const TOKEN_CONTROL: i64 = 3;
 const TOKEN_USER_DEFINED: i64 = 4;
 
@@ -71,9 +74,11 @@ pub struct Tokenizer {
     tokens: Vec<String>,
     ids: HashMap<String, u32>,
     ranks: HashMap<(String, String), usize>,
+    scores: Vec<f32>,
     pre: Vec<Regex>,
-    /// Control and user-defined tokens, longest first, matched before BPE when parsing specials.
-    specials: Vec<(String, u32)>,
+    /// Control, unknown and user-defined tokens, longest first, split out of the text before merging
+    /// (user-defined ones always; the others when parsing specials).
+    specials: Vec<Special>,
     control: Vec<bool>,
     byte_char: [char; 256],
     char_byte: HashMap<char, u8>,
@@ -83,6 +88,27 @@ pub struct Tokenizer {
     pub eos: Option<u32>,
     /// Whether `encode(add_special = true)` prepends BOS (tokenizer.ggml.add_bos_token).
     pub add_bos: bool,
+    /// Whether `encode(add_special = true)` appends EOS (tokenizer.ggml.add_eos_token).
+    pub add_eos: bool,
+    /// SentencePiece: whether a space is put before text that starts the input or follows a special
+    /// token (tokenizer.ggml.add_space_prefix; true unless the file says otherwise).
+    pub add_space_prefix: bool,
+    unk: Option<u32>,
+}
+
+/// A token matched as literal text before merging.
+#[derive(Debug)]
+struct Special {
+    text: String,
+    id: u32,
+    /// Control or unknown: only matched when parsing specials.
+    parse_only: bool,
+}
+
+/// A piece of the input after special tokens are split out.
+enum Fragment<'t> {
+    Text(&'t str),
+    Token(u32),
 }
 
 fn format(reason: impl Into<String>) -> Error {
@@ -123,6 +149,13 @@ impl Tokenizer {
             Some(t) => t.iter().map(|v| v.as_f64().unwrap_or(1.0) as i64).collect(),
             None => vec![1; tokens.len()],
         };
+        let scores: Vec<f32> = match h.get("tokenizer.ggml.scores").and_then(Value::as_array) {
+            Some(s) => s.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect(),
+            None if kind == Kind::SentencePiece => {
+                return Err(format("tokenizer.ggml.scores is missing"))
+            }
+            None => Vec::new(),
+        };
         let merges = match (
             kind,
             h.get("tokenizer.ggml.merges").and_then(Value::as_array),
@@ -152,16 +185,20 @@ impl Tokenizer {
             .into_iter()
             .map(|r| Regex::new(r).map_err(|e| format(format!("pre-tokenizer regex: {e}"))))
             .collect::<Result<_>>()?;
-        let mut specials: Vec<(String, u32)> = tokens
+        let mut specials: Vec<Special> = tokens
             .iter()
             .zip(&types)
             .enumerate()
             .filter(|(_, (t, &ty))| {
-                (ty == TOKEN_CONTROL || ty == TOKEN_USER_DEFINED) && !t.is_empty()
+                matches!(ty, TOKEN_CONTROL | TOKEN_USER_DEFINED | TOKEN_UNKNOWN) && !t.is_empty()
             })
-            .map(|(i, (t, _))| (t.clone(), i as u32))
+            .map(|(i, (t, &ty))| Special {
+                text: t.clone(),
+                id: i as u32,
+                parse_only: ty != TOKEN_USER_DEFINED,
+            })
             .collect();
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        specials.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
         let n_tokens = tokens.len();
         let id = |key: &str| {
             h.get(key)
@@ -180,6 +217,7 @@ impl Tokenizer {
             control: types.iter().map(|&t| t == TOKEN_CONTROL).collect(),
             tokens,
             ranks,
+            scores,
             pre,
             specials,
             char_byte: byte_char
@@ -194,6 +232,15 @@ impl Tokenizer {
                 h.get("tokenizer.ggml.add_bos_token"),
                 Some(Value::Bool(true))
             ),
+            add_eos: matches!(
+                h.get("tokenizer.ggml.add_eos_token"),
+                Some(Value::Bool(true))
+            ),
+            add_space_prefix: !matches!(
+                h.get("tokenizer.ggml.add_space_prefix"),
+                Some(Value::Bool(false))
+            ),
+            unk: id("tokenizer.ggml.unknown_token_id"),
         })
     }
 
@@ -216,41 +263,92 @@ impl Tokenizer {
     /// turns the text of control tokens (such as `<|im_start|>`) into those tokens instead of
     /// spelling them out.
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
-        if self.kind == Kind::SentencePiece {
-            return Err(Error::InvalidArgument {
-                name: "text",
-                reason: "encoding with a SentencePiece vocabulary (Gemma) is not implemented yet; \
-                         pass token ids"
-                    .into(),
-            });
-        }
         let mut out = Vec::new();
         if add_special && self.add_bos {
             out.extend(self.bos);
         }
-        let mut rest = text;
-        while !rest.is_empty() {
-            let hit = if parse_special {
-                self.specials
-                    .iter()
-                    .filter_map(|(s, id)| rest.find(s.as_str()).map(|at| (at, s.len(), *id)))
-                    .min_by_key(|&(at, len, _)| (at, std::cmp::Reverse(len)))
-            } else {
-                None
-            };
-            match hit {
-                Some((at, len, id)) => {
-                    self.encode_plain(&rest[..at], &mut out);
-                    out.push(id);
-                    rest = &rest[at + len..];
+        let fragments = self.partition(text, parse_special);
+        match self.kind {
+            Kind::BytePairs => {
+                for f in fragments {
+                    match f {
+                        Fragment::Text(t) => self.encode_plain(t, &mut out),
+                        Fragment::Token(id) => out.push(id),
+                    }
                 }
-                None => {
-                    self.encode_plain(rest, &mut out);
-                    break;
+            }
+            Kind::SentencePiece => {
+                let vocab = spm::Vocab {
+                    ids: &self.ids,
+                    scores: &self.scores,
+                    unk: self.unk,
+                };
+                // The space prefix goes before the first text and before text that follows a special.
+                let mut after_special = true;
+                for f in fragments {
+                    match f {
+                        Fragment::Text(t) => {
+                            let prefix = if self.add_space_prefix && after_special {
+                                "\u{2581}"
+                            } else {
+                                ""
+                            };
+                            let escaped = format!("{prefix}{}", t.replace(' ', "\u{2581}"));
+                            spm::encode(&vocab, &escaped, &mut out);
+                            after_special = false;
+                        }
+                        Fragment::Token(id) => {
+                            out.push(id);
+                            after_special = true;
+                        }
+                    }
                 }
             }
         }
+        if add_special && self.add_eos {
+            out.extend(self.eos);
+        }
         Ok(out)
+    }
+
+    /// Splits the special tokens out of `text`: each token in turn, longest first, cuts every text
+    /// fragment at its leftmost non-overlapping occurrences (llama.cpp's order, so results agree where
+    /// special tokens overlap).
+    fn partition<'t>(&self, text: &'t str, parse_special: bool) -> Vec<Fragment<'t>> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let mut fragments = vec![Fragment::Text(text)];
+        for sp in &self.specials {
+            if sp.parse_only && !parse_special {
+                continue;
+            }
+            if !fragments
+                .iter()
+                .any(|f| matches!(f, Fragment::Text(t) if t.contains(sp.text.as_str())))
+            {
+                continue;
+            }
+            let mut next = Vec::with_capacity(fragments.len() + 2);
+            for f in fragments {
+                let Fragment::Text(mut rest) = f else {
+                    next.push(f);
+                    continue;
+                };
+                while let Some(at) = rest.find(sp.text.as_str()) {
+                    if at > 0 {
+                        next.push(Fragment::Text(&rest[..at]));
+                    }
+                    next.push(Fragment::Token(sp.id));
+                    rest = &rest[at + sp.text.len()..];
+                }
+                if !rest.is_empty() {
+                    next.push(Fragment::Text(rest));
+                }
+            }
+            fragments = next;
+        }
+        fragments
     }
 
     fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {

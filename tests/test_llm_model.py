@@ -36,6 +36,18 @@ PROMPTS = {
 }
 
 
+def test_gemma_encodes_and_continues_text() -> None:
+    gemma = llm.Model.load(model_path("gemma3-270m"))
+    ids = gemma.tokenize("The capital of France is")
+    vocab = gemma.metadata["tokenizer.ggml.tokens"]
+    assert [vocab[i] for i in ids] == ["<bos>", "The", "▁capital", "▁of", "▁France", "▁is"]
+    g = gemma.generate("The capital of France is", max_tokens=8, temperature=0)
+    assert isinstance(g, llm.Generation) and "France" in g.text
+    assert gemma.tokenize("<start_of_turn>user", add_special=False, parse_special=True)[0] == vocab.index(
+        "<start_of_turn>"
+    )
+
+
 @pytest.mark.parametrize("name", sorted(PROMPTS))
 def test_the_capital_of_france(name: str) -> None:
     model = llm.Model.load(model_path(name))
@@ -186,3 +198,31 @@ def test_embeddings_and_entropies(smollm2: llm.Model) -> None:
     want = float(-(p * np.log(np.where(p > 0, p, 1.0))).sum())
     assert g.entropies[0] == pytest.approx(want, rel=1e-3)
     assert len(g.entropies) == len(g.token_ids)
+
+
+def test_context_length_limits_and_truncation() -> None:
+    path = model_path("smollm2-135m")
+    model = llm.Model.load(path, n_ctx=32)
+    assert model.n_ctx == 32
+    assert llm.Model.load(path).n_ctx == min(int(model.config["n_ctx_train"]), llm.Model.DEFAULT_N_CTX)
+    with pytest.raises(ValueError, match="trained on"):
+        llm.Model.load(path, n_ctx=10**7)
+    with pytest.raises(ValueError, match="n_ctx"):
+        llm.Model.load(path, n_ctx=0)
+    long_prompt = "one two three four five six seven eight nine ten " * 8
+    with pytest.raises(ValueError, match="truncate=True"):
+        model.generate(long_prompt, max_tokens=4, temperature=0)
+    with pytest.raises(ValueError, match="n_ctx = 32"):
+        model.logits(list(range(40)))
+    g = model.generate(long_prompt, max_tokens=4, temperature=0, truncate=True)
+    assert isinstance(g, llm.Generation)
+    full = model.tokenize(long_prompt)
+    assert len(g.prompt_ids) == 28 and g.truncated == len(full) - 28
+    assert g.prompt_ids == full[len(full) - 28 :]  # SmolLM2 adds no BOS: the most recent tokens
+    # The truncated prompt continues exactly as the same tokens given directly.
+    assert g.token_ids == model.greedy(g.prompt_ids, 4)[: len(g.token_ids)]
+    # More new tokens than room: half the context for the prompt, then it stops at the context.
+    g = model.generate(long_prompt, max_tokens=100, temperature=0, truncate=True)
+    assert isinstance(g, llm.Generation)
+    assert len(g.prompt_ids) == 16 and g.finish_reason in ("context", "stop")
+    assert len(g.prompt_ids) + len(g.token_ids) <= 32

@@ -140,8 +140,9 @@ def run_generate(args: argparse.Namespace) -> int:
     from . import llm
 
     path = models.path(args.model) if args.model in models.MODELS else args.model
-    model = llm.Model.load(path, n_threads=args.threads)
+    model = llm.Model.load(path, n_threads=args.threads, n_ctx=args.n_ctx)
     options = {
+        "truncate": args.truncate,
         "max_tokens": args.max_tokens,
         "temperature": args.temperature,
         "top_k": args.top_k,
@@ -224,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.add_argument("--seed", type=int, default=None)
     p_gen.add_argument("--chat", action="store_true", help="format the prompt with the model's chat template")
     p_gen.add_argument("--threads", type=int, default=None)
+    p_gen.add_argument("--n-ctx", type=int, default=None, help="context length (default: training, <= 4096)")
+    p_gen.add_argument("--truncate", action="store_true", help="drop the oldest prompt tokens to fit n_ctx")
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)

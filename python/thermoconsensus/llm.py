@@ -101,18 +101,36 @@ class Model:
     llama.cpp's CPU scheme (activations quantized to 8 bits per block, integer dot products).
     """
 
-    def __init__(self, native: _core.NativeModel, info: GgufInfo, n_threads: int | None) -> None:
+    #: The context length used when ``n_ctx`` is not given: the training length, capped here.
+    DEFAULT_N_CTX = 4096
+
+    def __init__(
+        self, native: _core.NativeModel, info: GgufInfo, n_threads: int | None, n_ctx: int | None = None
+    ) -> None:
+        from ._arrays import check_int
+
         self._native = native
         self.info = info
         self.n_threads = n_threads
+        n_train = int(self.config["n_ctx_train"])
+        if n_ctx is None:
+            n_ctx = min(n_train, self.DEFAULT_N_CTX)
+        n_ctx = check_int("n_ctx", n_ctx, 2)
+        if n_ctx > n_train:
+            raise _core.InvalidInputError(
+                f"n_ctx = {n_ctx} is longer than the {n_train} tokens the model was trained on"
+            )
+        #: The context length (prompt plus generated tokens) this model instance accepts.
+        self.n_ctx = n_ctx
 
     @classmethod
-    def load(cls, path: PathArg, n_threads: int | None = None) -> Model:
-        """Loads the model at ``path``; ``n_threads`` defaults to THERMOCONSENSUS_NUM_THREADS or all cores."""
+    def load(cls, path: PathArg, n_threads: int | None = None, n_ctx: int | None = None) -> Model:
+        """Loads the model at ``path``; ``n_threads`` defaults to THERMOCONSENSUS_NUM_THREADS or all cores;
+        ``n_ctx`` (prompt plus generated tokens) defaults to the training context, at most 4096."""
         from ._arrays import check_threads
 
         p = _path(path)
-        return cls(_core.NativeModel(p), read_gguf(p), check_threads(n_threads))
+        return cls(_core.NativeModel(p), read_gguf(p), check_threads(n_threads), n_ctx)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -193,6 +211,10 @@ class Model:
         ids = [int(t) for t in token_ids]
         if not ids:
             raise _core.InvalidInputError("token_ids: empty")
+        if len(ids) > self.n_ctx:
+            raise _core.InvalidInputError(
+                f"token_ids: {len(ids)} tokens do not fit the context of n_ctx = {self.n_ctx}"
+            )
         bad = [t for t in ids if not 0 <= t < self.n_vocab]
         if bad:
             raise _core.InvalidInputError(f"token_ids: {bad[0]} is outside the vocabulary of {self.n_vocab}")
@@ -206,7 +228,7 @@ class Model:
     def embed(self, text: str | list[int], normalize: bool = True) -> NDArray[np.float32]:
         """Mean of the last layer's (final-norm) hidden states over the tokens of ``text``; unit length
         when ``normalize``."""
-        ids = self.tokenize(text) if isinstance(text, str) else self._tokens(text)
+        ids = self._tokens(self.tokenize(text)) if isinstance(text, str) else self._tokens(text)
         h = self._native.hidden(ids, self.n_threads).reshape(len(ids), -1)
         v: NDArray[np.float64] = h.astype(np.float64).mean(axis=0)
         if normalize:
@@ -270,6 +292,7 @@ class Model:
         stop: str | list[str] | None = None,
         logprobs: int = 0,
         n_ctx: int | None = None,
+        truncate: bool = False,
         stream: bool = False,
     ) -> Generation | Iterator[str]:
         """Continues ``prompt`` (text, tokenized with BOS as the model wants, or token ids).
@@ -280,14 +303,35 @@ class Model:
         the text) or after ``max_tokens``. ``logprobs=n`` records each token's log-probability and
         the n most likely alternatives. ``stream=True`` returns an iterator of text pieces (never a
         broken UTF-8 character); otherwise a :class:`Generation`.
+
+        The prompt and the generated tokens share ``n_ctx`` positions (default: the model's
+        :attr:`n_ctx`); generation that reaches it ends with ``finish_reason == "context"``. A prompt
+        that does not fit raises InvalidInputError, unless ``truncate=True``: then its oldest tokens
+        are dropped (BOS kept) so that it leaves room for ``max_tokens``, or for half the context when
+        ``max_tokens`` is larger; ``Generation.truncated`` counts what was dropped.
         """
         from ._arrays import check_int, check_seed
 
-        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
         max_tokens = check_int("max_tokens", max_tokens, 1)
-        ctx = check_int("n_ctx", n_ctx, 1) if n_ctx is not None else len(ids) + max_tokens
+        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
+        if ctx > self.n_ctx:
+            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than the model's n_ctx = {self.n_ctx}")
+        if isinstance(prompt, str):
+            ids = self.tokenize(prompt)
+        else:
+            ids = [int(t) for t in prompt]
+            if len(ids) <= self.n_ctx:
+                ids = self._tokens(ids)
+        dropped = 0
         if len(ids) + 1 > ctx:
-            raise _core.InvalidInputError(f"prompt of {len(ids)} tokens does not fit n_ctx = {ctx}")
+            if not truncate:
+                raise _core.InvalidInputError(
+                    f"prompt of {len(ids)} tokens does not fit n_ctx = {ctx} "
+                    "(pass truncate=True to keep its most recent tokens)"
+                )
+            ids, dropped = self._truncate(ids, max(ctx - max_tokens, ctx // 2))
+            ids = self._tokens(ids)
+        ctx = min(ctx, len(ids) + max_tokens)  # the cache never needs more than this
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         if any(not isinstance(s, str) or not s for s in stops):
             raise TypeError("stop: expected non-empty strings")
@@ -307,7 +351,7 @@ class Model:
             used_seed,
             self.n_threads,
         )
-        result = Generation(prompt_ids=ids, seed=used_seed)
+        result = Generation(prompt_ids=ids, seed=used_seed, truncated=dropped)
         result.timings["prompt_seconds"] = time.perf_counter() - t0
         pieces = self._run(gen, result, max_tokens, ctx, stops, check_int("logprobs", logprobs, 0))
         if stream:
@@ -315,6 +359,13 @@ class Model:
         for _ in pieces:
             pass
         return result
+
+    def _truncate(self, ids: list[int], keep: int) -> tuple[list[int], int]:
+        """The last ``keep`` tokens of ``ids`` (BOS, when it leads, stays first) and how many went."""
+        bos = self.metadata.get("tokenizer.ggml.bos_token_id")
+        head = ids[:1] if ids and isinstance(bos, int) and ids[0] == bos else []
+        tail = ids[len(ids) - (keep - len(head)) :]
+        return head + tail, len(ids) - len(head) - len(tail)
 
     def _run(
         self,
@@ -380,3 +431,5 @@ class Generation:
     timings: dict[str, float] = field(default_factory=dict)
     #: Entropy (nats) of the model's next-token distribution at each step.
     entropies: list[float] = field(default_factory=list)
+    #: Prompt tokens dropped to fit the context (``generate(..., truncate=True)``).
+    truncated: int = 0

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import thermoconsensus as tc
 from thermoconsensus import llm, models
@@ -226,3 +228,32 @@ def test_context_length_limits_and_truncation() -> None:
     assert isinstance(g, llm.Generation)
     assert len(g.prompt_ids) == 16 and g.finish_reason in ("context", "stop")
     assert len(g.prompt_ids) + len(g.token_ids) <= 32
+
+
+@pytest.fixture(scope="module", params=sorted(models.MODELS))
+def any_model(request: pytest.FixtureRequest) -> llm.Model:
+    return llm.Model.load(model_path(request.param))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_tokenize_then_detokenize_gives_the_text_back(any_model: llm.Model, text: str) -> None:
+    ids = any_model.tokenize(text, add_special=False)
+    assert all(0 <= i < any_model.n_vocab for i in ids)
+    missing = missing_bytes(any_model)
+    # A byte with no token of its own is dropped, as llama.cpp drops it (SmolLM2's vocabulary lacks a
+    # few, e.g. 0xF1, the first byte of U+40000..U+7FFFF); every other text comes back unchanged.
+    want = bytes(b for b in text.encode() if b not in missing).decode("utf-8", errors="replace")
+    assert any_model.detokenize(ids) == want
+
+
+def missing_bytes(model: llm.Model) -> set[int]:
+    """Bytes for which a byte-level BPE vocabulary has no single-byte token."""
+    if model.metadata["tokenizer.ggml.model"] != "gpt2":
+        return set()  # SentencePiece vocabularies carry <0x00>..<0xFF>
+    vocab = set(model.metadata["tokenizer.ggml.tokens"])
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    chars = {b: chr(b) for b in printable}
+    extra = [b for b in range(256) if b not in chars]
+    chars.update({b: chr(256 + i) for i, b in enumerate(extra)})
+    return {b for b, c in chars.items() if c not in vocab}

@@ -15,6 +15,8 @@ pub mod gguf;
 pub mod matmul;
 pub mod model;
 pub(crate) mod quant_dot;
+#[cfg(target_arch = "x86_64")]
+mod quant_dot_avx2;
 pub mod sampler;
 mod spm;
 pub mod tokenizer;

@@ -3,7 +3,7 @@
 
 use crate::dequant::block;
 use crate::ggml_type::GgmlType;
-use crate::quant_dot::{quantize_activation, row_dot, Activation};
+use crate::quant_dot::{quantize_activation, row_dot_fast, Activation};
 use rayon::prelude::*;
 
 /// Weight rows per parallel task.
@@ -114,7 +114,7 @@ fn quantized_rows(
     for (row, slot) in rows.chunks_exact(rb).zip(out.chunks_exact_mut(n_in)) {
         for (o, act) in slot.iter_mut().zip(acts) {
             if let Some(a) = act {
-                *o = row_dot(ty, row, a);
+                *o = row_dot_fast(ty, row, a);
             }
         }
     }

@@ -10,17 +10,17 @@ use half::f16;
 /// 32 activations quantized to 8 bits with one scale (and, for Q8_1, the scaled sum).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Block {
-    d: f32,
-    s: f32,
-    qs: [i8; 32],
+    pub(crate) d: f32,
+    pub(crate) s: f32,
+    pub(crate) qs: [i8; 32],
 }
 
 /// 256 activations quantized to 8 bits, with sums of each 16.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8KBlock {
-    d: f32,
-    qs: [i8; 256],
-    bsums: [i16; 16],
+    pub(crate) d: f32,
+    pub(crate) qs: [i8; 256],
+    pub(crate) bsums: [i16; 16],
 }
 
 /// An activation row in the form its weight type's dot product wants.
@@ -131,7 +131,42 @@ fn accumulate(acc: &mut [f32; 8], lanes: [i32; 8], scale: f32) {
     }
 }
 
-/// Dot product of one weight row (`row`: its blocks) with a quantized activation row.
+/// Whether the AVX2 kernels run here (checked once). `THERMOCONSENSUS_PORTABLE_KERNELS=1` turns
+/// them off, to compare against the portable reference end to end.
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::env::var_os("THERMOCONSENSUS_PORTABLE_KERNELS").is_none_or(|v| v != "1")
+            && crate::quant_dot_avx2::available()
+    })
+}
+
+/// [`row_dot`] with the fastest kernel this CPU has (AVX2 on x86-64; the portable loop elsewhere).
+#[inline]
+pub(crate) fn row_dot_fast(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        use crate::quant_dot_avx2 as k;
+        // SAFETY: avx2() checked that the CPU has AVX2, FMA and F16C.
+        return unsafe {
+            match (ty, act) {
+                (GgmlType::Q8_0, Activation::Q8(y)) => k::dot_q8_0(row, y),
+                (GgmlType::Q4_0, Activation::Q8(y)) => k::dot_q4(row, y, false),
+                (GgmlType::Q4_1, Activation::Q8(y)) => k::dot_q4(row, y, true),
+                (GgmlType::Q5_0, Activation::Q8(y)) => k::dot_q5(row, y, false),
+                (GgmlType::Q5_1, Activation::Q8(y)) => k::dot_q5(row, y, true),
+                (GgmlType::Q4K, Activation::Q8K(y)) => k::dot_q4k(row, y),
+                (GgmlType::Q6K, Activation::Q8K(y)) => k::dot_q6k(row, y),
+                _ => row_dot(ty, row, act),
+            }
+        };
+    }
+    row_dot(ty, row, act)
+}
+
+/// Dot product of one weight row (`row`: its blocks) with a quantized activation row: the portable
+/// reference the SIMD kernels are tested against.
 #[inline(always)]
 pub(crate) fn row_dot(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
     match (ty, act) {
@@ -259,6 +294,49 @@ mod tests {
                 (s >> 33) as u8
             })
             .collect()
+    }
+
+    #[test]
+    fn fast_kernels_agree_with_the_portable_dot() {
+        for ty in [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q8_0,
+            GgmlType::Q4K,
+            GgmlType::Q6K,
+        ] {
+            for seed in 0..20u64 {
+                let n = 1024;
+                let mut row = bytes(
+                    n / ty.block_size() * ty.type_size(),
+                    seed * 31 + ty.id() as u64,
+                );
+                for blk in row.chunks_exact_mut(ty.type_size()) {
+                    let at = if ty == GgmlType::Q6K { 208 } else { 0 };
+                    blk[at..at + 2].copy_from_slice(&f16::from_f32(0.01).to_le_bytes());
+                    if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K) {
+                        blk[2..4].copy_from_slice(&f16::from_f32(-0.004).to_le_bytes());
+                    }
+                }
+                // Extremes included: -128 can come out of Q8_K's rounding of the largest value.
+                let x: Vec<f32> = bytes(n, seed)
+                    .iter()
+                    .map(|&b| (b as f32 - 128.0) / 16.0)
+                    .collect();
+                let act = quantize_activation(ty, &x).unwrap();
+                let (slow, fast) = (row_dot(ty, &row, &act), row_dot_fast(ty, &row, &act));
+                // Only the float summation order differs: error relative to the sum of |terms|.
+                let mut w = vec![0.0; n];
+                dequantize(ty, &row, &mut w).unwrap();
+                let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+                assert!(
+                    (slow - fast).abs() <= 1e-6 * scale,
+                    "{ty} seed {seed}: {slow} vs {fast}"
+                );
+            }
+        }
     }
 
     #[test]

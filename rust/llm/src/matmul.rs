@@ -3,7 +3,7 @@
 
 use crate::dequant::block;
 use crate::ggml_type::GgmlType;
-use crate::quant_dot::{quantize_activation, row_dot_fast, Activation};
+use crate::quant_dot::{quantize_activation, row_dots_fast, Activation};
 use rayon::prelude::*;
 
 /// Weight rows per parallel task.
@@ -69,6 +69,7 @@ impl QMatrix<'_> {
             .map(|xi| quantize_activation(self.ty, xi))
             .collect();
         let n_in = acts.len();
+        let quantized: Option<Vec<&Activation>> = acts.iter().map(Option::as_ref).collect();
         // Rows outer, inputs inner: each weight row is read once for all inputs (prompt batches).
         let mut transposed = vec![0.0f32; n_in * self.rows];
         transposed
@@ -76,9 +77,9 @@ impl QMatrix<'_> {
             .enumerate()
             .for_each(|(task, chunk)| {
                 let first = task * ROWS_PER_TASK;
-                if acts.iter().all(Option::is_some) {
+                if let Some(acts) = &quantized {
                     let rows = &self.data[first * rb..(first + chunk.len() / n_in) * rb];
-                    quantized_rows(self.ty, rows, rb, &acts, chunk);
+                    quantized_rows(self.ty, rows, rb, acts, chunk);
                     return;
                 }
                 for (k, slot) in chunk.chunks_exact_mut(n_in).enumerate() {
@@ -103,19 +104,8 @@ impl QMatrix<'_> {
     "x86_64+avx512f+avx512bw+avx512vl+avx512vnni+avx2+f16c",
     "x86_64+avx2+f16c",
 ))]
-fn quantized_rows(
-    ty: GgmlType,
-    rows: &[u8],
-    rb: usize,
-    acts: &[Option<Activation>],
-    out: &mut [f32],
-) {
-    let n_in = acts.len();
-    for (row, slot) in rows.chunks_exact(rb).zip(out.chunks_exact_mut(n_in)) {
-        for (o, act) in slot.iter_mut().zip(acts) {
-            if let Some(a) = act {
-                *o = row_dot_fast(ty, row, a);
-            }
-        }
+fn quantized_rows(ty: GgmlType, rows: &[u8], rb: usize, acts: &[&Activation], out: &mut [f32]) {
+    for (row, slot) in rows.chunks_exact(rb).zip(out.chunks_exact_mut(acts.len())) {
+        row_dots_fast(ty, row, acts, slot);
     }
 }

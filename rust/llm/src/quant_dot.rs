@@ -142,27 +142,18 @@ fn avx2() -> bool {
     })
 }
 
-/// [`row_dot`] with the fastest kernel this CPU has (AVX2 on x86-64; the portable loop elsewhere).
+/// Dots of one weight row with each activation row, into `out`: the AVX2 kernels where the CPU has
+/// them (several activations per unpacked weight block), the portable loop elsewhere.
 #[inline]
-pub(crate) fn row_dot_fast(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
+pub(crate) fn row_dots_fast(ty: GgmlType, row: &[u8], acts: &[&Activation], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        use crate::quant_dot_avx2 as k;
-        // SAFETY: avx2() checked that the CPU has AVX2, FMA and F16C.
-        return unsafe {
-            match (ty, act) {
-                (GgmlType::Q8_0, Activation::Q8(y)) => k::dot_q8_0(row, y),
-                (GgmlType::Q4_0, Activation::Q8(y)) => k::dot_q4(row, y, false),
-                (GgmlType::Q4_1, Activation::Q8(y)) => k::dot_q4(row, y, true),
-                (GgmlType::Q5_0, Activation::Q8(y)) => k::dot_q5(row, y, false),
-                (GgmlType::Q5_1, Activation::Q8(y)) => k::dot_q5(row, y, true),
-                (GgmlType::Q4K, Activation::Q8K(y)) => k::dot_q4k(row, y),
-                (GgmlType::Q6K, Activation::Q8K(y)) => k::dot_q6k(row, y),
-                _ => row_dot(ty, row, act),
-            }
-        };
+    // SAFETY: avx2() checked that the CPU has AVX2, FMA and F16C.
+    if avx2() && unsafe { crate::quant_dot_avx2::row_dots(ty, row, acts, out) } {
+        return;
     }
-    row_dot(ty, row, act)
+    for (o, a) in out.iter_mut().zip(acts) {
+        *o = row_dot(ty, row, a);
+    }
 }
 
 /// Dot product of one weight row (`row`: its blocks) with a quantized activation row: the portable
@@ -325,16 +316,28 @@ mod tests {
                     .iter()
                     .map(|&b| (b as f32 - 128.0) / 16.0)
                     .collect();
-                let act = quantize_activation(ty, &x).unwrap();
-                let (slow, fast) = (row_dot(ty, &row, &act), row_dot_fast(ty, &row, &act));
-                // Only the float summation order differs: error relative to the sum of |terms|.
+                // 1 + seed % 7 activation rows: full tiles of four and every remainder.
+                let xs: Vec<Vec<f32>> = (0..1 + seed as usize % 7)
+                    .map(|k| x.iter().map(|v| v * (1.0 + k as f32) - k as f32).collect())
+                    .collect();
+                let acts: Vec<Activation> = xs
+                    .iter()
+                    .map(|x| quantize_activation(ty, x).unwrap())
+                    .collect();
+                let refs: Vec<&Activation> = acts.iter().collect();
+                let mut fast = vec![0.0f32; acts.len()];
+                row_dots_fast(ty, &row, &refs, &mut fast);
                 let mut w = vec![0.0; n];
                 dequantize(ty, &row, &mut w).unwrap();
-                let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
-                assert!(
-                    (slow - fast).abs() <= 1e-6 * scale,
-                    "{ty} seed {seed}: {slow} vs {fast}"
-                );
+                for ((x, act), fast) in xs.iter().zip(&acts).zip(fast) {
+                    let slow = row_dot(ty, &row, act);
+                    // Only the float summation order differs: error relative to the sum of |terms|.
+                    let scale: f32 = w.iter().zip(x).map(|(a, b)| (a * b).abs()).sum();
+                    assert!(
+                        (slow - fast).abs() <= 1e-6 * scale,
+                        "{ty} seed {seed}: {slow} vs {fast}"
+                    );
+                }
             }
         }
     }

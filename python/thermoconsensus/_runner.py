@@ -87,7 +87,8 @@ class EngineRunner:
         """Token ids of a raw prompt (BOS as the model wants it)."""
         return self.model.tokenize(text)
 
-    def _options(self, ids: list[int], options: dict[str, Any]) -> dict[str, Any]:
+    def options_for(self, ids: list[int], options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with the context size for ``ids``; InvalidInputError when the prompt does not fit."""
         if len(ids) >= self.context_length:
             raise InvalidInputError(
                 f"prompt of {len(ids)} tokens does not fit the context of {self.context_length} tokens"
@@ -98,7 +99,7 @@ class EngineRunner:
 
     async def generate(self, ids: list[int], **options: Any) -> Generation:
         """A finished generation (options: :meth:`thermoconsensus.llm.Model.generate`'s)."""
-        opts = self._options(ids, options)
+        opts = self.options_for(ids, options)
 
         def work() -> Generation:
             from .llm import Generation
@@ -111,12 +112,16 @@ class EngineRunner:
 
         return await self._run(work)
 
-    async def stream(self, ids: list[int], **options: Any) -> AsyncIterator[str]:
-        """Text pieces as the engine produces them. Closing the iterator early stops the engine."""
-        opts = self._options(ids, options)
+    async def stream(self, ids: list[int], **options: Any) -> AsyncIterator[str | Generation]:
+        """Text pieces as the engine produces them, then the finished :class:`Generation` (token
+        counts, finish reason) as the last item. Closing the iterator early stops the engine."""
+        from .llm import Generation
+
+        opts = self.options_for(ids, options)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         cancel = threading.Event()
+        results: list[Generation] = []
 
         def post(kind: str, value: Any) -> None:
             try:
@@ -124,11 +129,9 @@ class EngineRunner:
             except RuntimeError:  # the loop closed under us: nobody is listening any more
                 cancel.set()
 
-        from .llm import Generation
-
         def work() -> None:
             try:
-                pieces = self.model.generate(ids, stream=True, **opts)
+                pieces = self.model.generate(ids, stream=True, on_result=results.append, **opts)
                 assert not isinstance(pieces, Generation)
                 for piece in pieces:
                     if cancel.is_set():
@@ -137,7 +140,7 @@ class EngineRunner:
             except Exception as exc:
                 post("error", exc)
             else:
-                post("end", None)
+                post("end", results[0] if results else None)
 
         async with self._turn():
             task = asyncio.ensure_future(asyncio.to_thread(self._locked, work))
@@ -149,6 +152,8 @@ class EngineRunner:
                     elif kind == "error":
                         raise value
                     else:
+                        if value is not None:
+                            yield value
                         break
             finally:
                 cancel.set()
@@ -171,10 +176,6 @@ class EngineRunner:
             return out
 
         return await self._run(work)
-
-    async def count_tokens(self, text: str) -> int:
-        """Tokens in ``text`` (no BOS)."""
-        return len(await asyncio.to_thread(self.model.tokenize, text, False))
 
     def token_text(self, token_id: int) -> str:
         """The text of one token (control tokens included)."""

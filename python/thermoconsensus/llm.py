@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -269,6 +269,7 @@ class Model:
         logprobs: int = 0,
         n_ctx: int | None = None,
         stream: bool = False,
+        on_result: Callable[[Generation], object] | None = None,
     ) -> Generation | Iterator[str]:
         """Continues ``prompt`` (text, tokenized with BOS as the model wants, or token ids).
 
@@ -277,7 +278,9 @@ class Model:
         random seed, recorded in the result). Stops at EOS, at any ``stop`` string (not included in
         the text) or after ``max_tokens``. ``logprobs=n`` records each token's log-probability and
         the n most likely alternatives. ``stream=True`` returns an iterator of text pieces (never a
-        broken UTF-8 character); otherwise a :class:`Generation`.
+        broken UTF-8 character); otherwise a :class:`Generation`. ``on_result`` is called at once with
+        the :class:`Generation` a stream fills in (token ids, logprobs, finish reason: complete when
+        the stream is exhausted), for callers that need counts as well as text.
         """
         from ._arrays import check_int, check_seed
 
@@ -306,6 +309,8 @@ class Model:
             self.n_threads,
         )
         result = Generation(prompt_ids=ids, seed=used_seed)
+        if on_result is not None:
+            on_result(result)
         result.timings["prompt_seconds"] = time.perf_counter() - t0
         pieces = self._run(gen, result, max_tokens, ctx, stops, check_int("logprobs", logprobs, 0))
         if stream:

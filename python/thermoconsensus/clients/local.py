@@ -108,14 +108,19 @@ class LocalClient(LLMClient):
         options = sampling(request)
         state.prompt_tokens = len(ids)
         try:
-            async for piece in self.runner.stream(ids, stop=stops, **options):
-                yield piece
+            async for item in self.runner.stream(ids, stop=stops, **options):
+                if isinstance(item, str):
+                    yield item
+                else:  # the finished generation comes last
+                    state.completion_tokens = len(item.token_ids)
+                    state.finish_reason = "length" if item.finish_reason in ("length", "context") else "stop"
+                    state.raw = {
+                        "seed": item.seed,
+                        "timings": item.timings,
+                        "finish_reason": item.finish_reason,
+                    }
         except ValueError as exc:
             raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
-        # The engine's stream yields text, not ids: the completion is counted by re-tokenizing it.
-        text = "".join(state.text)
-        state.completion_tokens = await self.runner.count_tokens(text) if text else 0
-        state.finish_reason = "length" if state.completion_tokens >= options["max_tokens"] else "stop"
         state.done = True
 
     async def embed(self, texts: str | list[str]) -> list[list[float]]:

@@ -172,7 +172,7 @@ class LLMClient:
             self.breaker.failure()
         delay = self.retry.delay(attempt, error, self._rng)
         if delay is not None:
-            log.warning("%s: %s; retry %d in %.2f s", self.name, error, attempt + 1, delay)
+            log.warning("%s; retry %d in %.2f s", error, attempt + 1, delay)
         return delay
 
     async def chat(self, prompt: str | list[Message], **options: Any) -> LLMResponse:

@@ -15,7 +15,12 @@ import threading
 import time
 from types import TracebackType
 
-import uvicorn
+try:
+    import uvicorn
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "thermoconsensus.server needs the server extra: pip install 'thermoconsensus[server]'"
+    ) from exc
 
 from .._runner import EngineRunner
 from ..clients.local import ModelArg, load_runner

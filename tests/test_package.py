@@ -29,7 +29,9 @@ def test_import_is_lazy():
         "import sys, thermoconsensus as tc; heavy = ('numpy', 'httpx', 'starlette', 'uvicorn'); "
         "print([m for m in heavy if m in sys.modules]); tc.info; print('numpy' in sys.modules)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )  # noqa: E501
     assert proc.stdout.split("\n")[:2] == ["[]", "True"]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         thermoconsensus.nope  # noqa: B018

@@ -31,7 +31,7 @@ def test_import_is_lazy():
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )  # noqa: E501
+    )
     assert proc.stdout.split("\n")[:2] == ["[]", "True"]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         thermoconsensus.nope  # noqa: B018

@@ -108,8 +108,8 @@ async def client_overhead(n: int = 2000, rounds: int = 5) -> None:
     after = fds()
     print(f"== leaks: 10000 calls, 16 concurrent, {elapsed:.2f} s ({10000 / elapsed:.0f} calls/s)")
     print(
-        f"open fds before {before}, after the calls {during} (<= 16 pooled), after close {after}; "
-        f"pooled httpx clients left {_pool.open_count()}"
+        f"open fds before {before}, after the calls {during} (client + in-process stub sockets), "
+        f"after close {after}; pooled httpx clients left {_pool.open_count()}"
     )
     server.close()
     await server.wait_closed()
@@ -120,6 +120,16 @@ async def server_throughput(concurrency: int = 32, tokens: int = 16) -> None:
     from thermoconsensus.server import ServerThread
 
     path = models.path("smollm2-135m")
+    from thermoconsensus import llm
+
+    model = llm.Model.load(path)
+    direct = []
+    for i in range(3):
+        t0 = time.perf_counter()
+        msg = [{"role": "user", "content": f"Tell me a fact about the number {i}."}]
+        model.chat(msg, max_tokens=tokens, temperature=0)
+        direct.append(time.perf_counter() - t0)
+    del model
     with ServerThread(path, name="smollm2", max_queue=64) as srv:
         async with OpenAICompatibleClient("smollm2", base_url=srv.base_url, timeout=600) as c:
             await c.chat("warm up", max_tokens=4)
@@ -143,7 +153,9 @@ async def server_throughput(concurrency: int = 32, tokens: int = 16) -> None:
     lat.sort()
     p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
     print(f"== server: SmolLM2-135M, {concurrency} concurrent chat requests of {tokens} tokens (one engine)")
-    print(f"one request alone: {single:.3f} s ({tokens / single:.1f} tokens/s)")
+    engine = statistics.median(direct)
+    print(f"engine alone (model.chat in-process, no HTTP): {engine:.3f} s ({tokens / engine:.1f} tokens/s)")
+    print(f"one request through the server: {single:.3f} s (server / engine {single / engine:.2f}x)")
     print(
         f"{concurrency} concurrent: wall {wall:.2f} s, {concurrency / wall:.2f} requests/s, "
         f"{sum(done) / wall:.1f} generated tokens/s, p50 {statistics.median(lat):.2f} s, p95 {p95:.2f} s"

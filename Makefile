@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export THERMOCONSENSUS_NUM_THREADS ?=
 
-.PHONY: help venv install demo test test-rust test-nvrtc test-python lint bench bench-python bench-rust bench-llm clean
+.PHONY: help venv install demo test test-rust test-nvrtc test-python lint bench bench-python bench-rust bench-llm bench-server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -60,7 +60,10 @@ bench-llm: install ## local inference vs llama-cpp-python (builds llama.cpp from
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(PIP) install -q llama-cpp-python
 	$(PY) benches/bench_llm.py
 
-bench: bench-python bench-rust bench-llm ## all benchmarks
+bench-server: install ## client overhead, leak check, import time, server under 32 concurrent requests (SmolLM2)
+	$(PY) benches/bench_server.py
+
+bench: bench-python bench-rust bench-llm bench-server ## all benchmarks
 
 clean: ## remove build outputs and the virtual environment
 	cargo clean

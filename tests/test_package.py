@@ -23,6 +23,20 @@ def test_public_names_exist():
         assert hasattr(info, name), name
 
 
+def test_import_is_lazy():
+    # numpy, httpx and the server stack load only when a submodule that needs them is used.
+    code = (
+        "import sys, thermoconsensus as tc; heavy = ('numpy', 'httpx', 'starlette', 'uvicorn'); "
+        "print([m for m in heavy if m in sys.modules]); tc.info; print('numpy' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.split("\n")[:2] == ["[]", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        thermoconsensus.nope  # noqa: B018
+
+
 def test_version_matches_cargo_workspace_and_metadata():
     assert re.fullmatch(r"\d+\.\d+\.\d+([-.]?(a|b|rc|dev)\d*)?", thermoconsensus.__version__)
     cargo = (ROOT / "Cargo.toml").read_text()

@@ -1,21 +1,29 @@
 """thermoconsensus: one trustworthy answer from several LLMs, with a Rust core for information theory.
 
-The public face of the package; the native module ``thermoconsensus._core`` is private.
+The public face of the package; the native module ``thermoconsensus._core`` is private. Submodules load
+on first use (``thermoconsensus.info``...), so ``import thermoconsensus`` stays fast: numpy, httpx and the
+server stack are imported only by the parts that need them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._cuda_env import configure_cuda_library_dirs
 
 # NVRTC from the optional `nvidia-cuda-nvrtc-cu12` wheel must be made known before the first GPU probe.
 configure_cuda_library_dirs()
 
-from . import _core, anneal, info, llm, models  # noqa: E402
+from . import _core  # noqa: E402
 from ._core import Error, GpuError, InvalidInputError  # noqa: E402
 
+if TYPE_CHECKING:
+    from . import anneal, clients, info, llm, models, routing, server
+
 __version__: str = _core.__version__
+
+_SUBMODULES = frozenset({"anneal", "clients", "info", "llm", "models", "routing", "server"})
 
 __all__ = [
     "Error",
@@ -23,6 +31,7 @@ __all__ = [
     "InvalidInputError",
     "__version__",
     "anneal",
+    "clients",
     "devices",
     "gpu_available",
     "gpu_unavailable_reason",
@@ -30,7 +39,22 @@ __all__ = [
     "llm",
     "models",
     "resolve_device",
+    "routing",
+    "server",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: a submodule is imported the first time it is asked for, then cached in the namespace.
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBMODULES)
 
 
 def gpu_available() -> bool:

@@ -1,4 +1,8 @@
-"""Command line: ``thermoconsensus demo`` (the main job for now), ``anneal``, ``models``, ``devices``."""
+"""Command line: ``thermoconsensus demo`` (the main job for now), ``anneal``, ``models``, ``devices``,
+``generate``, and the LLM commands ``serve``, ``ask`` and ``route``.
+
+Heavy modules (numpy, the engines, httpx, the server stack) are imported by the commands that use them,
+so ``thermoconsensus ask`` starts quickly."""
 
 from __future__ import annotations
 
@@ -6,14 +10,20 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
+from . import __version__, devices, gpu_available, gpu_unavailable_reason, models
 
-from . import __version__, anneal, devices, gpu_available, gpu_unavailable_reason, info, models
+if TYPE_CHECKING:
+    import numpy as np
+
+    from . import anneal
 
 
 def coupled_system(n: int, coupling: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """X drives Y: x_t = 0.6 x_{t-1} + e, y_t = 0.5 y_{t-1} + coupling * x_{t-1} + e'."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     e = rng.standard_normal((n, 2))
     x, y = np.zeros(n), np.zeros(n)
@@ -28,6 +38,8 @@ def analytic_te(coupling: float) -> float:
 
     TE = 1/2 ln(1 + c^2 Var(x_{t-1} | y_{t-1})), with the stationary covariance of the VAR(1) process.
     """
+    import numpy as np
+
     a = np.array([[0.6, 0.0], [coupling, 0.5]])
     cov = np.eye(2)
     for _ in range(500):  # fixed point of cov = A cov A^T + I (spectral radius 0.6: converges fast)
@@ -38,6 +50,8 @@ def analytic_te(coupling: float) -> float:
 
 def demo(n: int, surrogates: int, seed: int, threads: int | None) -> int:
     """Estimates MI and TE on a coupled pair, with permutation tests, and prints them."""
+    from . import info
+
     print(f"thermoconsensus {__version__} demo: X drives Y (coupling 0.5), N = {n}, seed = {seed}")
     x, y = coupled_system(n, 0.5, seed)
     t0 = time.perf_counter()
@@ -61,6 +75,8 @@ def demo(n: int, surrogates: int, seed: int, threads: int | None) -> int:
 
 def load_problem(path: str) -> anneal.IsingProblem:
     """A problem from JSON: ``{"h": [...], "J": [[i, j, v], ...], "offset": 0}`` or ``{"Q": [[i, j, v]]}``."""
+    from . import anneal
+
     with open(path, encoding="utf-8") as f:
         spec = json.load(f)
     if not isinstance(spec, dict) or ("J" not in spec and "Q" not in spec and "h" not in spec):
@@ -77,6 +93,8 @@ def load_problem(path: str) -> anneal.IsingProblem:
 
 def run_anneal(args: argparse.Namespace) -> int:
     """Solves a built-in or user problem with the chosen samplers and prints what each found."""
+    from . import anneal
+
     ground = None
     if args.problem:
         problem, what = load_problem(args.problem), args.problem
@@ -227,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.add_argument("--threads", type=int, default=None)
     p_gen.add_argument("--n-ctx", type=int, default=None, help="context length (default: training, <= 4096)")
     p_gen.add_argument("--truncate", action="store_true", help="drop the oldest prompt tokens to fit n_ctx")
+    from ._cli_llm import add_parsers
+
+    add_parsers(sub)
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
@@ -238,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_anneal(args)
     if args.command == "generate":
         return run_generate(args)
+    if args.command in ("serve", "ask", "route"):
+        from . import _cli_llm
+
+        run = {"serve": _cli_llm.run_serve, "ask": _cli_llm.run_ask, "route": _cli_llm.run_route}
+        return run[args.command](args)
     if args.command == "models":
         return run_models(args.action, args.names, args.verify)
     if args.command == "devices":

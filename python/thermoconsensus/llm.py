@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -294,6 +294,7 @@ class Model:
         n_ctx: int | None = None,
         truncate: bool = False,
         stream: bool = False,
+        on_result: Callable[[Generation], object] | None = None,
     ) -> Generation | Iterator[str]:
         """Continues ``prompt`` (text, tokenized with BOS as the model wants, or token ids).
 
@@ -309,6 +310,9 @@ class Model:
         that does not fit raises InvalidInputError, unless ``truncate=True``: then its oldest tokens
         are dropped (BOS kept) so that it leaves room for ``max_tokens``, or for half the context when
         ``max_tokens`` is larger; ``Generation.truncated`` counts what was dropped.
+        ``on_result`` is called at once with the :class:`Generation` a stream fills in (token ids,
+        logprobs, finish reason: complete when the stream is exhausted), for callers that need counts
+        as well as text.
         """
         from ._arrays import check_int, check_seed
 
@@ -352,6 +356,8 @@ class Model:
             self.n_threads,
         )
         result = Generation(prompt_ids=ids, seed=used_seed, truncated=dropped)
+        if on_result is not None:
+            on_result(result)
         result.timings["prompt_seconds"] = time.perf_counter() - t0
         pieces = self._run(gen, result, max_tokens, ctx, stops, check_int("logprobs", logprobs, 0))
         if stream:

@@ -1,0 +1,189 @@
+"""Client overhead, server throughput and import time, each printed as medians and ratios.
+
+1. Client overhead per call: ``OpenAICompatibleClient.chat`` against a minimal keep-alive HTTP stub on
+   loopback, beside a bare ``httpx.AsyncClient.post`` + ``.json()`` to the same stub in the same run;
+   the difference is what the client adds (request building, pipeline, parsing). Target < 1 ms.
+2. Leaks: 10,000 calls (16 at a time), then the open file descriptors and pooled clients are counted.
+3. Server: ``thermoconsensus serve`` (in a thread) with SmolLM2 under 32 concurrent chat requests of
+   16 tokens: requests/s, generated tokens/s, latency p50/p95, against one request alone.
+4. ``python -c "import thermoconsensus"`` wall time minus ``python -c pass`` (target < 0.3 s).
+
+Run: ``python benches/bench_server.py`` (``make bench-server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+
+from thermoconsensus.clients import OpenAICompatibleClient, _pool
+
+REPLY = json.dumps(
+    {
+        "id": "x",
+        "model": "stub",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+    }
+).encode()
+RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(REPLY),
+    REPLY,
+)
+
+
+class Stub(asyncio.Protocol):
+    """Answers every HTTP/1.1 request on the connection with the same chat completion (keep-alive)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            if len(rest) < length:
+                return
+            self.buf = rest[length:]
+            self.transport.write(RESPONSE)
+
+
+def fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+
+
+async def client_overhead(n: int = 2000, rounds: int = 5) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Stub, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v1"
+    body = {"model": "stub", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    raw_t, ours_t = [], []
+    async with httpx.AsyncClient(base_url=base) as raw, OpenAICompatibleClient("stub", base_url=base) as ours:
+        for _ in range(200):  # warm both connections up
+            (await raw.post("/chat/completions", json=body)).json()
+            await ours.chat("hi", max_tokens=4)
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                (await raw.post("/chat/completions", json=body)).json()
+            raw_t.append((time.perf_counter() - t0) / n)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await ours.chat("hi", max_tokens=4)
+            ours_t.append((time.perf_counter() - t0) / n)
+        raw_m, ours_m = statistics.median(raw_t), statistics.median(ours_t)
+        print(f"== client overhead per call (stub on loopback, {n} sequential calls x {rounds}, median)")
+        print(f"bare httpx post + json      {raw_m * 1e3:7.3f} ms")
+        print(f"OpenAICompatibleClient.chat {ours_m * 1e3:7.3f} ms")
+        print(
+            f"overhead {(ours_m - raw_m) * 1e3:.3f} ms per call (target < 1 ms); ratio {ours_m / raw_m:.2f}x"
+        )
+
+        before = fds()
+        t0 = time.perf_counter()
+
+        async def worker(k: int) -> None:
+            for _ in range(k):
+                await ours.chat("hi", max_tokens=4)
+
+        await asyncio.gather(*(worker(625) for _ in range(16)))
+        during = fds()
+        elapsed = time.perf_counter() - t0
+    after = fds()
+    print(f"== leaks: 10000 calls, 16 concurrent, {elapsed:.2f} s ({10000 / elapsed:.0f} calls/s)")
+    print(
+        f"open fds before {before}, after the calls {during} (client + in-process stub sockets), "
+        f"after close {after}; pooled httpx clients left {_pool.open_count()}"
+    )
+    server.close()
+    await server.wait_closed()
+
+
+async def server_throughput(concurrency: int = 32, tokens: int = 16) -> None:
+    from thermoconsensus import models
+    from thermoconsensus.server import ServerThread
+
+    path = models.path("smollm2-135m")
+    from thermoconsensus import llm
+
+    model = llm.Model.load(path)
+    direct = []
+    for i in range(3):
+        t0 = time.perf_counter()
+        msg = [{"role": "user", "content": f"Tell me a fact about the number {i}."}]
+        model.chat(msg, max_tokens=tokens, temperature=0)
+        direct.append(time.perf_counter() - t0)
+    del model
+    with ServerThread(path, name="smollm2", max_queue=64) as srv:
+        async with OpenAICompatibleClient("smollm2", base_url=srv.base_url, timeout=600) as c:
+            await c.chat("warm up", max_tokens=4)
+            singles = []
+            for i in range(3):
+                t0 = time.perf_counter()
+                await c.chat(f"Tell me a fact about the number {i}.", max_tokens=tokens, temperature=0)
+                singles.append(time.perf_counter() - t0)
+            single = statistics.median(singles)
+            lat: list[float] = []
+
+            async def one(i: int) -> int:
+                t0 = time.perf_counter()
+                r = await c.chat(f"Tell me a fact about the number {i}.", max_tokens=tokens, temperature=0)
+                lat.append(time.perf_counter() - t0)
+                return r.completion_tokens
+
+            t0 = time.perf_counter()
+            done = await asyncio.gather(*(one(i) for i in range(concurrency)))
+            wall = time.perf_counter() - t0
+    lat.sort()
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    print(f"== server: SmolLM2-135M, {concurrency} concurrent chat requests of {tokens} tokens (one engine)")
+    engine = statistics.median(direct)
+    print(f"engine alone (model.chat in-process, no HTTP): {engine:.3f} s ({tokens / engine:.1f} tokens/s)")
+    print(f"one request through the server: {single:.3f} s (server / engine {single / engine:.2f}x)")
+    print(
+        f"{concurrency} concurrent: wall {wall:.2f} s, {concurrency / wall:.2f} requests/s, "
+        f"{sum(done) / wall:.1f} generated tokens/s, p50 {statistics.median(lat):.2f} s, p95 {p95:.2f} s"
+    )
+    print(
+        f"throughput ratio (concurrent / one alone, tokens/s): {(sum(done) / wall) / (tokens / single):.2f}x"
+    )
+
+
+def import_time(runs: int = 7) -> None:
+    def wall(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - t0
+
+    base = statistics.median(wall("pass") for _ in range(runs))
+    full = statistics.median(wall("import thermoconsensus") for _ in range(runs))
+    numpy = statistics.median(wall("import numpy") for _ in range(runs))
+    print(f"== import (median of {runs} fresh interpreters)")
+    print(f"python -c 'import thermoconsensus': {full:.3f} s wall, {full - base:.3f} s over 'pass'")
+    print(f"(import numpy alone: {numpy - base:.3f} s over an empty interpreter; target for ours < 0.3 s)")
+
+
+def main() -> None:
+    asyncio.run(client_overhead())
+    import_time()
+    asyncio.run(server_throughput())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The in-process client: the local GGUF engine behind the same interface as the remote clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Union
+
+from .._runner import EngineRunner
+from .base import LLMClient, StreamState
+from .errors import BadRequestError
+from .types import ChatRequest, LLMResponse, TokenLogprob
+
+if TYPE_CHECKING:
+    from ..llm import Generation, Model
+
+__all__ = ["LocalClient"]
+
+ModelArg = Union[str, "os.PathLike[str]", "Model", EngineRunner]
+
+
+def load_runner(model: ModelArg, name: str | None = None, n_threads: int | None = None) -> EngineRunner:
+    """An :class:`EngineRunner` for a runner, a loaded model, a .gguf path or a model name of
+    :mod:`thermoconsensus.models` ("smollm2-135m")."""
+    if isinstance(model, EngineRunner):
+        return model
+    from .. import llm, models
+
+    if isinstance(model, llm.Model):
+        return EngineRunner(model, name or os.path.basename(model.info.path))
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model: expected a path, a model name or an llm.Model, got {type(model).__name__}")
+    text = os.fspath(model)
+    path = models.path(text) if text in models.MODELS else text
+    label = name or (text if text in models.MODELS else os.path.basename(text).removesuffix(".gguf"))
+    return EngineRunner(llm.Model.load(path, n_threads=n_threads), label)
+
+
+def sampling(request: ChatRequest, default_max_tokens: int = 256) -> dict[str, Any]:
+    """Engine options for ``request`` (OpenAI's defaults where it says nothing: temperature 1, top_p 1)."""
+    return {
+        "max_tokens": request.max_tokens or default_max_tokens,
+        "temperature": 1.0 if request.temperature is None else float(request.temperature),
+        "top_p": 1.0 if request.top_p is None else float(request.top_p),
+        "top_k": int(request.extra.get("top_k", 0)),
+        "min_p": float(request.extra.get("min_p", 0.0)),
+        "seed": request.seed,
+        "logprobs": 0 if request.logprobs is None else max(request.logprobs, 1),
+    }
+
+
+def logprobs_of(runner: EngineRunner, gen: Generation, top_n: int) -> list[TokenLogprob]:
+    """The generation's per-token log-probabilities with ``top_n`` alternatives, as text."""
+    return [
+        TokenLogprob(
+            runner.token_text(tok), float(lp), tuple((runner.token_text(a), float(b)) for a, b in top[:top_n])
+        )
+        for tok, lp, top in zip(gen.token_ids, gen.logprobs, gen.top_logprobs)
+    ]
+
+
+class LocalClient(LLMClient):
+    """``LocalClient("smollm2-135m")`` (or a .gguf path, or a loaded :class:`~thermoconsensus.llm.Model`):
+    chat and streaming on the in-process engine, with the pipeline of every client (cache,
+    concurrency cap, cost 0). Calls are serialised per model and run off the event loop.
+
+    Sampling options beyond :meth:`chat`'s go in ``extra``: ``top_k``, ``min_p``.
+    """
+
+    provider = "local"
+
+    def __init__(
+        self, model: ModelArg, *, name: str | None = None, n_threads: int | None = None, **options: Any
+    ) -> None:
+        self.runner = load_runner(model, name, n_threads)
+        options.setdefault("timeout", 600.0)
+        super().__init__(self.runner.name, **options)
+
+    def _cost(self, response: LLMResponse) -> float | None:
+        return 0.0
+
+    def _prompt(self, request: ChatRequest) -> tuple[list[int], list[str]]:
+        try:
+            ids, stops = self.runner.chat_prompt(request.messages, request.tools)
+        except ValueError as exc:
+            raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
+        return ids, [*stops, *request.stop]
+
+    async def _attempt(self, request: ChatRequest) -> LLMResponse:
+        ids, stops = self._prompt(request)
+        try:
+            gen = await self.runner.generate(ids, stop=stops, **sampling(request))
+        except ValueError as exc:
+            raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
+        return LLMResponse(
+            text=gen.text,
+            model=self.model,
+            provider=self.provider,
+            prompt_tokens=len(gen.prompt_ids),
+            completion_tokens=len(gen.token_ids),
+            finish_reason="length" if gen.finish_reason in ("length", "context") else "stop",
+            logprobs=None if request.logprobs is None else logprobs_of(self.runner, gen, request.logprobs),
+            raw={"seed": gen.seed, "timings": gen.timings, "finish_reason": gen.finish_reason},
+        )
+
+    async def _attempt_stream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
+        ids, stops = self._prompt(request)
+        options = sampling(request)
+        state.prompt_tokens = len(ids)
+        try:
+            async for item in self.runner.stream(ids, stop=stops, **options):
+                if isinstance(item, str):
+                    yield item
+                else:  # the finished generation comes last
+                    state.completion_tokens = len(item.token_ids)
+                    state.finish_reason = "length" if item.finish_reason in ("length", "context") else "stop"
+                    state.raw = {
+                        "seed": item.seed,
+                        "timings": item.timings,
+                        "finish_reason": item.finish_reason,
+                    }
+        except ValueError as exc:
+            raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
+        state.done = True
+
+    async def embed(self, texts: str | list[str]) -> list[list[float]]:
+        """Mean-pooled, unit-length embeddings of ``texts`` from the local model."""
+        items = [texts] if isinstance(texts, str) else texts
+        if not isinstance(items, list) or not items or not all(isinstance(t, str) for t in items):
+            raise TypeError("texts: expected a string or a non-empty list of strings")
+        return [vec for vec, _ in await self.runner.embed(items)]

@@ -1,0 +1,178 @@
+"""A local OpenAI- and llama.cpp-compatible HTTP server over the GGUF engine.
+
+``thermoconsensus serve MODEL.gguf`` runs :func:`serve`; :class:`ServerThread` runs the same server in a
+background thread (tests, benchmarks, notebooks) and stops it cleanly. Routes: ``/v1/chat/completions``
+(SSE streaming), ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``, ``/completion``, ``/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import sys
+import threading
+import time
+from types import TracebackType
+
+try:
+    import uvicorn
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "thermoconsensus.server needs the server extra: pip install 'thermoconsensus[server]'"
+    ) from exc
+
+from .._runner import EngineRunner
+from ..clients.local import ModelArg, load_runner
+from .app import create_app
+
+__all__ = ["ServerThread", "create_app", "free_port", "serve"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _config(
+    model: ModelArg,
+    host: str,
+    port: int,
+    api_key: str | None,
+    max_queue: int,
+    name: str | None,
+    n_threads: int | None,
+    log_level: str,
+) -> tuple[uvicorn.Config, EngineRunner]:
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValueError(f"port: expected an integer in 0..65535, got {port!r}")
+    runner = load_runner(model, name, n_threads)
+    app = create_app(runner, api_key=api_key, max_queue=max_queue)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        lifespan="off",
+    )
+    return config, runner
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(
+    model: ModelArg,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    api_key: str | None = None,
+    max_queue: int = 16,
+    name: str | None = None,
+    n_threads: int | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serves ``model`` (a .gguf path, a model name such as "smollm2-135m", or a loaded model) until
+    interrupted (Ctrl-C / SIGTERM finish in-flight requests, then stop)."""
+    config, runner = _config(model, host, port, api_key, max_queue, name, n_threads, log_level)
+    if not _loopback(host) and api_key is None:
+        print(
+            f"warning: serving on {host} without --api-key: anyone who can reach it can use it",
+            file=sys.stderr,
+        )
+    print(
+        f"thermoconsensus: serving {runner.name} on http://{host}:{config.port}/v1",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.Server(config).run()
+
+
+class ServerThread:
+    """The server in a background thread: ``with ServerThread("smollm2-135m") as srv: srv.base_url``.
+
+    Binds 127.0.0.1 on a free port by default; ``stop()`` (or leaving the block) asks uvicorn to shut
+    down, waits for in-flight requests (5 s at most) and joins the thread.
+    """
+
+    def __init__(
+        self,
+        model: ModelArg,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        api_key: str | None = None,
+        max_queue: int = 16,
+        name: str | None = None,
+        n_threads: int | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        config, self.runner = _config(
+            model, host, port or free_port(host), api_key, max_queue, name, n_threads, log_level
+        )
+        self.host, self.port = host, config.port
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"ServerThread({self.runner.name!r}, {self.url!r})"
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible root, ``http://host:port/v1``."""
+        return self.url + "/v1"
+
+    def _run(self) -> None:
+        try:
+            # Off the main thread uvicorn installs no signal handlers: stop() ends this server.
+            asyncio.run(self._server.serve())
+        except BaseException as exc:  # reported by start()/stop() in the caller's thread
+            self._error = exc
+
+    def start(self, timeout: float = 30.0) -> ServerThread:
+        """Starts the server and waits until it accepts connections."""
+        self._thread = threading.Thread(
+            target=self._run, name=f"thermoconsensus-server-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"server on {self.url} failed to start: {self._error!r}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server on {self.url} did not start within {timeout} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shuts the server down and joins its thread."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -12,7 +12,7 @@ fn chain_len(values: &[f64], chains: usize, min_len: usize) -> Result<usize> {
             format!("need at least 2 chains, got {chains}"),
         ));
     }
-    if values.len() % chains != 0 {
+    if !values.len().is_multiple_of(chains) {
         return Err(invalid(
             "chains",
             format!(

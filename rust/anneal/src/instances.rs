@@ -31,7 +31,7 @@ pub fn sherrington_kirkpatrick(n: usize, seed: u64) -> Result<IsingProblem> {
 
 /// The edges of a uniformly random simple d-regular graph (configuration model with rejection).
 pub fn regular_graph(n: usize, degree: usize, seed: u64) -> Result<Vec<(usize, usize)>> {
-    if degree == 0 || degree >= n || (n * degree) % 2 != 0 {
+    if degree == 0 || degree >= n || !(n * degree).is_multiple_of(2) {
         return Err(invalid(
             "degree",
             format!("need 0 < degree < n and n * degree even, got n = {n}, degree = {degree}"),

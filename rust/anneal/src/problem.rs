@@ -299,7 +299,7 @@ impl IsingProblem {
     /// Energies of many states stored row-major (states x num_variables); checks every entry is +-1.
     pub fn energies(&self, states: &[i8]) -> Result<Vec<f64>> {
         let n = self.num_variables();
-        if states.len() % n != 0 {
+        if !states.len().is_multiple_of(n) {
             return Err(invalid(
                 "states",
                 format!("{} values do not make rows of {n} spins", states.len()),

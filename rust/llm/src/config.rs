@@ -101,7 +101,8 @@ impl Config {
         let head_dim = get(h, &k("attention.key_length"))
             .and_then(Value::as_u64)
             .map_or(n_embd / n_head, |v| v as usize);
-        if n_head_kv == 0 || n_head % n_head_kv != 0 || head_dim == 0 || head_dim % 2 != 0 {
+        if n_head_kv == 0 || n_head % n_head_kv != 0 || head_dim == 0 || !head_dim.is_multiple_of(2)
+        {
             return Err(Error::Format {
                 path: "<header>".into(),
                 reason: format!(
@@ -150,7 +151,9 @@ impl Config {
 
     /// True when `layer` attends through the sliding window (Gemma 3's local layers).
     pub fn is_local(&self, layer: usize) -> bool {
-        self.sliding_window > 0 && self.global_every > 0 && (layer + 1) % self.global_every != 0
+        self.sliding_window > 0
+            && self.global_every > 0
+            && !(layer + 1).is_multiple_of(self.global_every)
     }
 
     /// True when RoPE rotates (i, i + d/2) pairs (NeoX) rather than adjacent ones.

@@ -230,7 +230,7 @@ pub(crate) fn block(ty: GgmlType, b: &[u8], y: &mut [f32]) {
 /// weights they hold.
 pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
     let (bs, ts) = (ty.block_size(), ty.type_size());
-    if bytes.len() % ts != 0 || bytes.len() / ts * bs != out.len() {
+    if !bytes.len().is_multiple_of(ts) || bytes.len() / ts * bs != out.len() {
         return Err(Error::InvalidArgument {
             name: "bytes",
             reason: format!(

@@ -113,7 +113,7 @@ impl GgmlType {
     /// Bytes taken by `n` weights (None when `n` is not a whole number of blocks or overflows).
     pub fn bytes_for(self, n: u64) -> Option<u64> {
         let block = self.block_size() as u64;
-        if n % block != 0 {
+        if !n.is_multiple_of(block) {
             return None;
         }
         (n / block).checked_mul(self.type_size() as u64)

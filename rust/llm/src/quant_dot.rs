@@ -131,13 +131,13 @@ fn accumulate(acc: &mut [f32; 8], lanes: [i32; 8], scale: f32) {
     }
 }
 
-/// Whether the AVX2 kernels run here (checked once). `THERMOCONSENSUS_PORTABLE_KERNELS=1` turns
-/// them off, to compare against the portable reference end to end.
+/// Whether the AVX2 kernels run here (checked once). `THERMOCONSENSUS_KERNELS=portable` turns them
+/// off, to compare against the portable reference end to end.
 #[cfg(target_arch = "x86_64")]
 fn avx2() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| {
-        std::env::var_os("THERMOCONSENSUS_PORTABLE_KERNELS").is_none_or(|v| v != "1")
+        std::env::var("THERMOCONSENSUS_KERNELS").map_or(true, |v| v != "portable")
             && crate::quant_dot_avx2::available()
     })
 }

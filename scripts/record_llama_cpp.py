@@ -8,7 +8,8 @@ Writes tests/fixtures/llama_cpp_<model>.json with, for each prompt: llama.cpp's 
 model's metadata says), the top-50 last-position logits, and the greedy 32-token continuation; and the
 token ids of tricky strings (for the tokenizer). Single thread, so the run is reproducible.
 
-Also writes tests/fixtures/llama_cpp_tokens_<model>.json: llama.cpp's token ids for random strings built
+Also records the perplexity of a ~1,000-token text (--perplexity-only adds just that to existing
+fixtures), and writes tests/fixtures/llama_cpp_tokens_<model>.json: llama.cpp's token ids for random strings built
 from pieces that stress tokenizers (whitespace runs, digits, quotes, emoji, CJK, the control and
 user-defined tokens of all three vocabularies), with and without special-token parsing. Pass
 --tokens-only to record just those.
@@ -64,6 +65,55 @@ PPL_TEXT = (
     "consequences reached far beyond scholarship: pamphlets fuelled religious and political debates, "
     "newspapers created a public sphere, and literacy slowly became an expectation rather than a privilege."
 )
+
+# A longer text for a steadier perplexity: about 1,000 tokens in windows of 128, so ~440 tokens are
+# scored (the short text above scores 31, where one token's rounding noise moves the result by 1%).
+PPL_LONG_CTX = 128
+PPL_LONG_TEXT = """Lighthouses are among the oldest instruments of public safety. Long before anyone could \
+measure a ship's position from the sky, sailors learned coastlines by their landmarks, and where the \
+land offered none, people built them. The Pharos of Alexandria, finished in the third century before \
+the common era, stood more than a hundred metres tall and burned a fire whose light, reflected by \
+polished metal, could be seen far out at sea. For centuries it was counted among the wonders of the \
+world, and its name still means lighthouse in several languages.
+
+For most of their history lighthouses were simple: a tower, a fire of wood or coal, and a keeper who \
+fed it through the night. The light was weak and smoky, and in bad weather it vanished altogether. \
+Candles and oil lamps improved matters only a little, because most of the light they gave went up \
+into the sky or back towards the land, where nobody needed it. The problem was not making light but \
+sending it where the ships were.
+
+The solution came from optics. In the eighteenth century, engineers placed parabolic mirrors behind \
+the lamps, gathering the light into a beam. Mirrors tarnished, however, and had to be polished every \
+day. In 1822 the French physicist Augustin Fresnel proposed a lens made of concentric rings of glass, \
+each ring bending light by just the right amount. A Fresnel lens was far thinner and lighter than a \
+solid lens of the same power, and it could capture most of the light of a lamp and send it out in a \
+narrow, intense beam. Within a few decades, Fresnel lenses stood in lighthouses all over the world.
+
+Every lighthouse also needed an identity. A sailor who saw a light at night had to know which light \
+it was, or it could lead him onto the rocks instead of away from them. Engineers therefore gave each \
+station a characteristic: a fixed light, a flash every five seconds, two flashes and a pause, a red \
+sector over a dangerous shoal. Printed lists described these patterns, and navigators learned to \
+count the seconds between flashes with a watch in one hand and the chart in the other.
+
+The keepers themselves lived lives of routine and isolation. They trimmed wicks, wound the clockwork \
+that turned the lens, cleaned the glass, painted the tower and recorded the weather in a logbook. On \
+remote rocks, supplies arrived by boat when the sea allowed it, and storms could cut a station off \
+for weeks. Some keepers brought their families; others served in rotating crews of three, so that \
+one could sleep while another kept watch and a third rested on the mainland.
+
+Electricity changed everything again. Electric lamps were brighter and needed no wick, and by the \
+middle of the twentieth century many lights could be switched on and off by a timer or a light \
+sensor. Radio beacons and later satellite navigation gave ships their positions without any light \
+at all. One by one, the keepers were withdrawn, and the towers were left to run themselves, watched \
+over from a control room far away.
+
+Today a modern ship carries several independent ways of knowing where it is, and the lighthouse is \
+rarely the first of them. Yet the lights still burn. Electronic systems fail, batteries run flat and \
+antennas break in heavy seas, and a light on a headland needs nothing but a pair of eyes to be \
+understood. Many old towers have become museums, hotels or nature reserves, but most of them still \
+flash their old characteristic every night, exactly as printed in the list, for anyone who happens \
+to be looking.
+"""
 
 
 def perplexity(llm: Llama, ids: list[int], n_ctx: int, bos: int | None) -> float:
@@ -147,11 +197,32 @@ def record_tokens(name: str) -> dict:
     }
 
 
+def record_long_perplexity(name: str) -> dict:
+    llm = Llama(model_path=str(models.path(name)), n_ctx=512, n_threads=1, logits_all=True, verbose=False)
+    add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
+    ids = llm.tokenize(PPL_LONG_TEXT.encode(), add_bos=False, special=False)
+    return {
+        "text": PPL_LONG_TEXT,
+        "n_ctx": PPL_LONG_CTX,
+        "ids": ids,
+        "value": perplexity(llm, ids, PPL_LONG_CTX, llm.token_bos() if add_bos else None),
+    }
+
+
 def main() -> None:
     args = sys.argv[1:]
     tokens_only = "--tokens-only" in args
     names = [a for a in args if not a.startswith("--")] or list(models.MODELS)
     target = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+    if "--perplexity-only" in args:
+        # Adds the long-text perplexity to the existing fixtures without re-recording the rest.
+        for name in names:
+            f = target / f"llama_cpp_{name}.json"
+            data = json.loads(f.read_text(encoding="utf-8"))
+            data["perplexity_long"] = record_long_perplexity(name)
+            f.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            print(f"wrote {f}: long-text perplexity {data['perplexity_long']['value']:.4f}")
+        return
     for name in names:
         f = target / f"llama_cpp_tokens_{name}.json"
         f.write_text(json.dumps(record_tokens(name), ensure_ascii=False) + "\n", encoding="utf-8")
@@ -159,6 +230,7 @@ def main() -> None:
         if tokens_only:
             continue
         data = record(name)
+        data["perplexity_long"] = record_long_perplexity(name)
         f = target / f"llama_cpp_{name}.json"
         f.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {f}: {[p['greedy_text'][:40] for p in data['prompts']]}")

@@ -5,6 +5,7 @@ use crate::config::{Architecture, Config};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::matmul::QMatrix;
+use rayon::prelude::*;
 use std::path::Path;
 
 /// One matrix of the model: where its bytes are and its shape.
@@ -338,33 +339,35 @@ impl Model {
         let group = c.n_head / c.n_head_kv;
         let scale = if gemma { 1.0 } else { 1.0 / (hd as f32).sqrt() };
         let mut attn = vec![0.0f32; n * q_dim];
-        let mut scores = Vec::new();
-        for i in 0..n {
-            let pos = start + i;
-            let first = if local && c.sliding_window > 0 {
-                (pos + 1).saturating_sub(c.sliding_window)
-            } else {
-                0
-            };
-            for head in 0..c.n_head {
+        // One task per (position, head): each writes its own `hd` outputs.
+        attn.par_chunks_mut(hd)
+            .enumerate()
+            .for_each_init(Vec::new, |scores, (task, out)| {
+                let (i, head) = (task / c.n_head, task % c.n_head);
+                let pos = start + i;
+                let first = if local && c.sliding_window > 0 {
+                    (pos + 1).saturating_sub(c.sliding_window)
+                } else {
+                    0
+                };
                 let kvh = head / group;
                 let qv = &q[i * q_dim + head * hd..i * q_dim + (head + 1) * hd];
                 scores.clear();
+                // A running sum, not lanes: measured closer to llama.cpp's perplexity (0.1-0.5% vs
+                // up to 1.1% on the long fixture text).
                 for p in first..=pos {
                     let kv = &kc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
                     scores.push(qv.iter().zip(kv).map(|(a, b)| a * b).sum::<f32>() * scale);
                 }
-                softmax(&mut scores);
+                softmax(scores);
                 scores.iter_mut().for_each(|p| *p = f16_round(*p));
-                let out = &mut attn[i * q_dim + head * hd..i * q_dim + (head + 1) * hd];
                 for (j, p) in (first..=pos).enumerate() {
                     let vv = &vc[p * kv_dim + kvh * hd..p * kv_dim + (kvh + 1) * hd];
                     out.iter_mut()
                         .zip(vv)
                         .for_each(|(o, v)| *o += scores[j] * v);
                 }
-            }
-        }
+            });
         let mut proj = vec![0.0; n * d];
         self.matrix(&b.wo).matmul(&attn, &mut proj);
         if let Some(w) = &b.post_attn_norm {
@@ -450,6 +453,13 @@ fn gelu_tanh(x: f32) -> f32 {
     } else if x >= 10.0 {
         x
     } else {
-        f16_round(exact(f16_round(x)))
+        // The table holds exact(f16 value) rounded to f16 for every f16 bit pattern, built once.
+        static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            (0..=u16::MAX)
+                .map(|bits| f16_round(exact(half::f16::from_bits(bits).to_f32())))
+                .collect()
+        });
+        table[half::f16::from_f32(x).to_bits() as usize]
     }
 }

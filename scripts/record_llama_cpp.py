@@ -9,8 +9,8 @@ model's metadata says), the top-50 last-position logits, and the greedy 32-token
 token ids of tricky strings (for the tokenizer). Single thread, so the run is reproducible.
 
 Also records the perplexity of a ~1,000-token text (--perplexity-only adds just that to existing
-fixtures), and writes tests/fixtures/llama_cpp_tokens_<model>.json: llama.cpp's token ids for random strings built
-from pieces that stress tokenizers (whitespace runs, digits, quotes, emoji, CJK, the control and
+fixtures), and writes tests/fixtures/llama_cpp_tokens_<model>.json: llama.cpp's token ids for random
+strings built from pieces that stress tokenizers (whitespace runs, digits, quotes, emoji, CJK, the control and
 user-defined tokens of all three vocabularies), with and without special-token parsing. Pass
 --tokens-only to record just those.
 """

@@ -34,6 +34,9 @@ fn round_f16(x: f32) -> f32 {
 }
 
 /// quantize_row_q8_0 / q8_1: d = max|x| / 127, q = round(x / d) (ties away from zero), d kept as f16.
+// Compiled for AVX2 too, where rounding is an instruction instead of a libm call (same results:
+// Rust never contracts a multiply and an add into an FMA).
+#[multiversion::multiversion(targets("x86_64+avx2+fma+f16c"))]
 fn quantize_q8(x: &[f32], with_sum: bool) -> Vec<Q8Block> {
     x.chunks_exact(32)
         .map(|xs| {
@@ -61,6 +64,9 @@ fn quantize_q8(x: &[f32], with_sum: bool) -> Vec<Q8Block> {
 
 /// quantize_row_q8_K_ref: scale from the value of largest magnitude (sign kept), q = nearest(x * -127 /
 /// max) clamped to 127, d = 1 / iscale in f32, sums of each 16.
+// Compiled for AVX2 too, where rounding is an instruction instead of a libm call (same results:
+// Rust never contracts a multiply and an add into an FMA).
+#[multiversion::multiversion(targets("x86_64+avx2+fma+f16c"))]
 fn quantize_q8k(x: &[f32]) -> Vec<Q8KBlock> {
     x.chunks_exact(256)
         .map(|xs| {

@@ -65,33 +65,46 @@ impl QMatrix<'_> {
         debug_assert_eq!(out.len(), x.len() / self.cols * self.rows);
         let rb = self.row_bytes();
         let acts: Vec<Option<Activation>> = x
-            .chunks_exact(self.cols)
+            .par_chunks_exact(self.cols)
             .map(|xi| quantize_activation(self.ty, xi))
             .collect();
         let n_in = acts.len();
         let quantized: Option<Vec<&Activation>> = acts.iter().map(Option::as_ref).collect();
+        // Rows `first..` into `chunk` (row-major: each row's results for every input).
+        let rows_into = |first: usize, chunk: &mut [f32]| {
+            if let Some(acts) = &quantized {
+                let rows = &self.data[first * rb..(first + chunk.len() / n_in) * rb];
+                quantized_rows(self.ty, rows, rb, acts, chunk);
+                return;
+            }
+            for (k, slot) in chunk.chunks_exact_mut(n_in).enumerate() {
+                for (i, o) in slot.iter_mut().enumerate() {
+                    *o = self.row_dot(first + k, &x[i * self.cols..(i + 1) * self.cols]);
+                }
+            }
+        };
+        if n_in == 1 {
+            // One input: rows-major is already the output's layout.
+            out.par_chunks_mut(ROWS_PER_TASK)
+                .enumerate()
+                .for_each(|(task, chunk)| rows_into(task * ROWS_PER_TASK, chunk));
+            return;
+        }
         // Rows outer, inputs inner: each weight row is read once for all inputs (prompt batches).
-        let mut transposed = vec![0.0f32; n_in * self.rows];
-        transposed
+        let mut by_row = vec![0.0f32; n_in * self.rows];
+        by_row
             .par_chunks_mut(n_in * ROWS_PER_TASK)
             .enumerate()
-            .for_each(|(task, chunk)| {
-                let first = task * ROWS_PER_TASK;
-                if let Some(acts) = &quantized {
-                    let rows = &self.data[first * rb..(first + chunk.len() / n_in) * rb];
-                    quantized_rows(self.ty, rows, rb, acts, chunk);
-                    return;
-                }
-                for (k, slot) in chunk.chunks_exact_mut(n_in).enumerate() {
-                    let r = first + k;
-                    for (i, o) in slot.iter_mut().enumerate() {
-                        *o = self.row_dot(r, &x[i * self.cols..(i + 1) * self.cols]);
+            .for_each(|(task, chunk)| rows_into(task * ROWS_PER_TASK, chunk));
+        // Transpose in tiles of 32 x 32 so that reads and writes both stay within a few cache lines.
+        const T: usize = 32;
+        for r0 in (0..self.rows).step_by(T) {
+            for i0 in (0..n_in).step_by(T) {
+                for r in r0..(r0 + T).min(self.rows) {
+                    for i in i0..(i0 + T).min(n_in) {
+                        out[i * self.rows + r] = by_row[r * n_in + i];
                     }
                 }
-            });
-        for (r, slot) in transposed.chunks_exact(n_in).enumerate() {
-            for (i, &v) in slot.iter().enumerate() {
-                out[i * self.rows + r] = v;
             }
         }
     }

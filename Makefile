@@ -46,9 +46,10 @@ lint: install ## fmt, clippy -D warnings, ruff, mypy and stubtest
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest thermoconsensus._core
 
-bench-rust: ## criterion benches (KSG at N = 1e3..1e5; annealing flips/s on SK 1024 and 3-regular 2000)
+bench-rust: ## criterion benches (KSG at N = 1e3..1e5; annealing flips/s; quantized matmul per block type)
 	cargo bench -p thermoconsensus-info --bench ksg
 	cargo bench -p thermoconsensus-anneal --bench anneal
+	cargo bench -p thermoconsensus-llm --bench matmul
 
 bench-python: install ## thermoconsensus vs scikit-learn, dwave-samplers (and OpenJij) on the same data
 	$(PY) benches/bench_info.py

@@ -163,3 +163,10 @@ def test_bundled_kernels_compile_through_nvrtc_when_available():
     if not thermoconsensus._core.nvrtc_available():
         pytest.skip("no NVRTC library (pip install nvidia-cuda-nvrtc-cu12)")
     assert thermoconsensus._core.compile_kernels() == ["selftest"]
+
+
+def test_cli_reports_bad_input_in_one_line():
+    proc = _run_cli("anneal", "--problem", "/nonexistent/problem.json")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("thermoconsensus: error:") and "Traceback" not in proc.stderr
+    assert "problem.json" in proc.stderr

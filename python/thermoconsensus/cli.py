@@ -277,5 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The console script: :func:`main` with bad input, missing files and Ctrl-C reported in one line
+    on stderr (exit status 2, or 130 for Ctrl-C) instead of a traceback."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("thermoconsensus: interrupted", file=sys.stderr)
+        code = 130
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"thermoconsensus: error: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

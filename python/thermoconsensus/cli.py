@@ -188,7 +188,7 @@ def run_models(action: str, names: list[str], verify: bool) -> int:
     """``models list``: each model, its source and whether it is cached; ``models fetch``: install them."""
     if action == "list":
         print(f"cache: {models.cache_dir()}")
-        for spec in models.MODELS.values():
+        for spec in [*models.MODELS.values(), *models.EMBEDDING_MODELS.values()]:
             state = "cached" if models.is_cached(spec.name) else "not cached"
             print(f"  {spec.name:20s} {spec.architecture:7s} {spec.size_bytes / 2**20:6.1f} MiB  {state}")
         return 0

@@ -258,7 +258,7 @@ class Orchestrator:
         )
         sel = select(d, sol.weights, answers, self.agreement_radius)
         timings["anneal_s"] = timings.get("anneal_s", 0.0) + time.perf_counter() - t0
-        return {"distances": d, "solution": sol, "selection": sel}
+        return {"distances": d, "h": h, "solution": sol, "selection": sel}
 
     async def consensus(
         self, prompt: str | Messages, answer_extractor: str | Extractor | None = None
@@ -337,6 +337,7 @@ class Orchestrator:
             causal=causal,
             privacy=None if self.privacy is None else self.privacy.report(),
             timings=timings,
+            h=state["h"],
         )
 
     def consensus_sync(

@@ -94,6 +94,7 @@ class Consensus:
     causal: dict[str, Any] | None = None
     privacy: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    h: NDArray[np.float64] | None = None
 
     @property
     def effective_agreeing(self) -> float:
@@ -164,6 +165,7 @@ class Consensus:
                         {**r.to_dict(), "weight": float(w)} for r, w in zip(self.responses, self.weights)
                     ],
                     "distances": self.distances,
+                    "fields": self.h,
                     "curve": self.curve,
                     "trace": {
                         "calls": self.calls,

@@ -222,14 +222,14 @@ async def main(args: argparse.Namespace) -> int:
         f"(first greedy), max_tokens {args.max_tokens}, T = {args.temperature}; {wall:.0f} s in all"
     )
     head = ("method", "accuracy [95% CI]", "AUROC(-F*)", "calls/q", "tokens/q", "s/q")
-    print(f"{head[0]:32s} {head[1]:>22s} {head[2]:>10s} {head[3]:>8s} {head[4]:>9s} {head[5]:>7s}")
+    print(f"{head[0]:40s} {head[1]:>22s} {head[2]:>10s} {head[3]:>8s} {head[4]:>9s} {head[5]:>7s}")
     for m in order:
         r = rows[m]
         acc, lo, hi = bootstrap(r["ok"], seed=args.seed)
         au = auroc([-f for f in r["f"]], r["ok"]) if r["f"] else None
         label = m + (" (best)" if m == best else "")
         print(
-            f"{label:32s} {acc:6.2f} [{lo:4.2f}, {hi:4.2f}]      "
+            f"{label:40s} {acc:6.2f} [{lo:4.2f}, {hi:4.2f}]      "
             f"{'-' if au is None else f'{au:.2f}':>10s} {np.mean(r['calls']):8.1f} "
             f"{np.mean(r['tokens']):9.0f} {np.mean(r['seconds']):7.1f}"
         )
@@ -249,7 +249,7 @@ if __name__ == "__main__":
     p.add_argument("--samples", type=int, default=2, help="samples per model (default 2: greedy + 1)")
     p.add_argument("--max-tokens", type=int, default=96)
     p.add_argument("--temperature", type=float, default=0.1, help="T of the free energy")
-    p.add_argument("--refine", type=float, default=0.6, help="debate when F* is above this")
+    p.add_argument("--refine", type=float, default=0.66, help="debate when F* is above this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     sys.exit(asyncio.run(main(p.parse_args())))

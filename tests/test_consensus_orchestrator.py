@@ -178,7 +178,8 @@ def test_debate_refinement_spends_a_bounded_budget_and_builds_a_causal_graph() -
     ref = c.refinement
     assert ref["used"] == 3 and ref["rounds"] == 1 and len(ref["free_energy"]) == 2
     assert ref["free_energy"][1] < ref["free_energy"][0]
-    assert c.extracted_answer == "12" and c.answer_weight == pytest.approx(1.0)
+    assert c.extracted_answer == "12" and c.answer_weight > 0.9
+    assert len(c.responses) == 6 and [r.round for r in c.responses] == [0, 0, 0, 1, 1, 1]
     # Each model saw the others' answers in its debate prompt.
     assert "It is 15 apples." in clients[0].prompts[1][-1]["content"]
     assert c.causal is not None and len(c.causal["edges"]) == 6

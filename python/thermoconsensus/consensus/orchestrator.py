@@ -83,8 +83,9 @@ class Orchestrator:
     seconds; once they have, stragglers get ``grace`` more seconds (None: until the timeout).
 
     Refinement: when F* > ``refine_threshold``, spend up to ``refine_budget`` more calls on
-    ``refine_strategy`` ("debate": every model sees the others' answers and may revise; "samples": more
-    samples from the models holding the most weight entropy). ``synthesizer``: a client that writes a
+    ``refine_strategy`` ("debate": every model sees the others' latest answers and may revise, the
+    revisions joining the earlier responses; "samples": more samples from the models holding the most
+    weight entropy), re-annealing after each round. ``synthesizer``: a client that writes a
     final answer from the top-weighted responses. ``privacy``: a
     :class:`~thermoconsensus.consensus.privacy.GaussianMechanism` applied to the embeddings.
     ``quality``/``state_path``: the per-model Beta posteriors (a router's ``quality`` can be shared), kept
@@ -381,7 +382,10 @@ class Orchestrator:
             rnd = refinement["rounds"] + 1
             weights = state["solution"].weights
             if self.refine_strategy == "debate":
-                latest = {r.model: r for r in responses}
+                last = max(r.round for r in responses)
+                # Each model's heaviest response of the last round speaks for it.
+                ranked = sorted(zip(weights, range(len(responses))), key=lambda wi: (wi[0], -wi[1]))
+                latest = {responses[i].model: responses[i] for _, i in ranked if responses[i].round == last}
                 models = sorted(
                     latest, key=lambda m: -sum(w for r, w in zip(responses, weights) if r.model == m)
                 )
@@ -390,9 +394,11 @@ class Orchestrator:
                     for m in models[:left]
                 ]
                 new, new_calls = await self._ask(jobs, timings, 1)
-                responses = new
                 new_vectors = await self._embed(new, timings)
-                vectors = new_vectors
+                # Revised answers join the earlier ones instead of replacing them: a debate that goes
+                # astray (weak models copy noise) cannot erase the first round's agreement.
+                responses = responses + new
+                vectors = np.vstack([vectors, new_vectors])
             else:
                 share = self._entropy_share(responses, weights)
                 models = sorted(share, key=lambda m: (-share[m], m))[: min(left, len(self.names))]

@@ -11,12 +11,13 @@
 //! Tokenisation is WordPiece through the `tokenizers` crate from the model's `tokenizer.json`, with the
 //! file's own padding switched off and its truncation replaced by `max_seq_length`.
 //!
-//! Each sentence runs unpadded as its own rayon task. Hugging Face pads a batch and masks the padding
-//! keys to -inf before the softmax and the padding rows out of the mean; running every sentence at its
-//! own length computes exactly the unmasked part of that, so no mask is needed and a sentence's vector
-//! does not depend on the batch it came in (nor on the thread count). Matrix products use the
-//! `matrixmultiply` f32 GEMM, whose arbitrary strides read PyTorch's `[out, in]` weights as their
-//! transposes without a copy.
+//! Batches are stacked, not padded: the token rows of all sentences go through each dense layer as one
+//! matrix product (row blocks on the rayon pool) and attention runs per sentence. Hugging Face pads a
+//! batch and masks the padding keys to -inf before the softmax and the padding rows out of the mean;
+//! attending within each sentence computes exactly the unmasked part of that, so no mask is needed and
+//! a sentence's vector does not depend on the batch it came in (nor on the thread count). Matrix
+//! products use the `matrixmultiply` f32 GEMM (pure Rust, runtime-detected AVX2/FMA kernels), whose
+//! arbitrary strides read PyTorch's `[out, in]` weights as their transposes without a copy.
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -98,16 +99,24 @@ struct Linear {
 }
 
 impl Linear {
-    /// `x`: rows x n_in -> rows x n_out.
+    /// `x`: rows x n_in -> rows x n_out, in row blocks on the rayon pool. A row's result does not
+    /// depend on the blocking (the GEMM accumulates each output over k in the same order), so the
+    /// output is the same for any thread count.
     fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let mut y = vec![0.0f32; rows * self.n_out];
-        for r in y.chunks_exact_mut(self.n_out) {
-            r.copy_from_slice(&self.b);
-        }
-        gemm(
-            rows, self.n_in, self.n_out, x, self.n_in, 1, &self.w, 1, self.n_in, 1.0, &mut y,
-            self.n_out,
-        );
+        let block = rows.div_ceil(rayon::current_num_threads().max(1)).max(16);
+        y.par_chunks_mut(block * self.n_out)
+            .zip(x[..rows * self.n_in].par_chunks(block * self.n_in))
+            .for_each(|(yb, xb)| {
+                let r = xb.len() / self.n_in;
+                for row in yb.chunks_exact_mut(self.n_out) {
+                    row.copy_from_slice(&self.b);
+                }
+                gemm(
+                    r, self.n_in, self.n_out, xb, self.n_in, 1, &self.w, 1, self.n_in, 1.0, yb,
+                    self.n_out,
+                );
+            });
         y
     }
 }
@@ -395,19 +404,59 @@ impl BertModel {
 
     /// Last hidden states (ids.len() x hidden, row-major) of one unpadded sequence, token type 0.
     pub fn forward(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.forward_batch(&[ids])
+    }
+
+    /// Last hidden states of several unpadded sequences, stacked (total tokens x hidden). Their rows
+    /// go through each dense layer as one product (amortising the GEMM's packing of the weights) and
+    /// attention runs per sequence, so no padding or mask is needed and each sequence's states are the
+    /// same as when it runs alone.
+    pub fn forward_batch(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
         let c = &self.config;
-        let (rows, hd) = (ids.len(), c.hidden_size);
-        if rows > c.max_position_embeddings {
+        let hd = c.hidden_size;
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let rows: usize = lens.iter().sum();
+        let mut x = vec![0.0f32; rows * hd];
+        let mut start = 0;
+        for ids in seqs {
+            self.embed_tokens(ids, &mut x[start * hd..(start + ids.len()) * hd])?;
+            start += ids.len();
+        }
+        self.emb_norm.forward(&mut x);
+        for layer in &self.layers {
+            let q = layer.query.forward(&x, rows);
+            let k = layer.key.forward(&x, rows);
+            let v = layer.value.forward(&x, rows);
+            let ctx = attention_batch(&q, &k, &v, &lens, hd, c.num_heads);
+            let attn = layer.attn_out.forward(&ctx, rows);
+            x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
+            layer.attn_norm.forward(&mut x);
+            let mut inter = layer.up.forward(&x, rows);
+            inter
+                .par_chunks_mut(4096)
+                .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = gelu(*v)));
+            let out = layer.down.forward(&inter, rows);
+            x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
+            layer.out_norm.forward(&mut x);
+        }
+        Ok(x)
+    }
+
+    /// Word + position + token-type-0 embeddings of `ids` into `out` (ids.len() x hidden).
+    fn embed_tokens(&self, ids: &[u32], out: &mut [f32]) -> Result<()> {
+        let c = &self.config;
+        let hd = c.hidden_size;
+        if ids.len() > c.max_position_embeddings {
             return Err(Error::InvalidArgument {
                 name: "ids",
                 reason: format!(
-                    "{rows} tokens exceed the model's {} positions",
+                    "{} tokens exceed the model's {} positions",
+                    ids.len(),
                     c.max_position_embeddings
                 ),
             });
         }
-        let mut x = vec![0.0f32; rows * hd];
-        for (pos, (&id, row)) in ids.iter().zip(x.chunks_exact_mut(hd)).enumerate() {
+        for (pos, (&id, row)) in ids.iter().zip(out.chunks_exact_mut(hd)).enumerate() {
             let id = id as usize;
             if id >= c.vocab_size {
                 return Err(Error::InvalidArgument {
@@ -429,23 +478,30 @@ impl BertModel {
                 *v = w + p + t;
             }
         }
-        self.emb_norm.forward(&mut x);
-        for layer in &self.layers {
-            let q = layer.query.forward(&x, rows);
-            let k = layer.key.forward(&x, rows);
-            let v = layer.value.forward(&x, rows);
-            let ctx = attention(&q, &k, &v, rows, hd, c.num_heads);
-            let attn = layer.attn_out.forward(&ctx, rows);
-            x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
-            layer.attn_norm.forward(&mut x);
-            let mut inter = layer.up.forward(&x, rows);
-            inter.iter_mut().for_each(|v| *v = gelu(*v));
-            let out = layer.down.forward(&inter, rows);
-            x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
-            layer.out_norm.forward(&mut x);
-        }
-        Ok(x)
+        Ok(())
     }
+}
+
+/// [`attention`] of each sequence of a stacked batch (sequence lengths `lens`), in parallel.
+fn attention_batch(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    lens: &[usize],
+    hidden: usize,
+    heads: usize,
+) -> Vec<f32> {
+    let mut spans = Vec::with_capacity(lens.len());
+    let mut start = 0;
+    for &len in lens {
+        spans.push((start * hidden, (start + len) * hidden, len));
+        start += len;
+    }
+    let parts: Vec<Vec<f32>> = spans
+        .par_iter()
+        .map(|&(a, b, len)| attention(&q[a..b], &k[a..b], &v[a..b], len, hidden, heads))
+        .collect();
+    parts.concat()
 }
 
 /// A sentence embedder: tokenizer + BERT encoder + mean pooling + L2 normalisation.
@@ -586,21 +642,39 @@ impl SentenceEmbedder {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// The unit-length sentence vector of each text, flat (texts.len() x dim, row-major); sentences
-    /// run in parallel on the current rayon pool.
+    /// The unit-length sentence vector of each text, flat (texts.len() x dim, row-major), computed in
+    /// stacked batches on the current rayon pool; a text's vector does not depend on its batch.
     pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<f32>> {
         let dim = self.dim();
-        let rows: Vec<Vec<f32>> = texts
+        let ids: Vec<Vec<u32>> = texts
             .par_iter()
-            .map(|t| {
-                let ids = self.tokenize(t.as_ref())?;
-                let hidden = self.model.forward(&ids)?;
-                Ok(mean_pool_normalize(&hidden, ids.len(), dim))
-            })
+            .map(|t| self.tokenize(t.as_ref()))
             .collect::<Result<_>>()?;
-        Ok(rows.concat())
+        let mut out = Vec::with_capacity(texts.len() * dim);
+        let mut batch: Vec<&[u32]> = Vec::new();
+        let mut tokens = 0;
+        for (n, seq) in ids.iter().enumerate() {
+            batch.push(seq);
+            tokens += seq.len();
+            // Batches of about BATCH_TOKENS rows bound the memory of the stacked activations.
+            if tokens >= BATCH_TOKENS || n + 1 == ids.len() {
+                let hidden = self.model.forward_batch(&batch)?;
+                let mut start = 0;
+                for seq in &batch {
+                    let rows = &hidden[start * dim..(start + seq.len()) * dim];
+                    out.extend(mean_pool_normalize(rows, seq.len(), dim));
+                    start += seq.len();
+                }
+                batch.clear();
+                tokens = 0;
+            }
+        }
+        Ok(out)
     }
 }
+
+/// Tokens per stacked batch in [`SentenceEmbedder::embed`].
+const BATCH_TOKENS: usize = 2048;
 
 #[cfg(test)]
 mod tests {

@@ -65,9 +65,20 @@ fn minilm_matches_sentence_transformers() {
     }
     eprintln!("all-MiniLM-L6-v2: largest |difference| from sentence-transformers {worst:.2e}");
     assert!(worst < 1e-4, "largest difference {worst}");
-    // A sentence's vector does not depend on the batch it is embedded in.
+    // A sentence's vector does not depend on the batch it is embedded in, nor on the thread count.
     let alone = model.embed(&texts[3..4]).unwrap();
     assert_eq!(alone, vectors[3 * dim..4 * dim].to_vec());
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        assert_eq!(
+            pool.install(|| model.embed(&texts)).unwrap(),
+            vectors,
+            "{threads} threads"
+        );
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ import pytest
 
 import thermoconsensus as tc
 from thermoconsensus import models
-from thermoconsensus.embeddings import ClientEmbedder, MiniLM, as_embedder, unit_rows
+from thermoconsensus.embeddings import ClientEmbedder, MiniLM, ModelEmbedder, as_embedder, unit_rows
 
 REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text("utf-8"))
 
@@ -95,3 +95,17 @@ def test_client_embedder_scales_to_unit_length_and_rejects_bad_vectors() -> None
         unit_rows([[1.0, 0.0]], 2)
     with pytest.raises(TypeError, match="embedder"):
         as_embedder(42)  # type: ignore[arg-type]
+
+
+class SyncModel:
+    """Like llm.Model: a synchronous embed of one text."""
+
+    def embed(self, text: str) -> np.ndarray:
+        return np.array([len(text), 1.0], dtype=np.float32)
+
+
+def test_a_synchronous_model_is_adapted() -> None:
+    emb = as_embedder(SyncModel())
+    assert isinstance(emb, ModelEmbedder)
+    out = asyncio.run(emb.aembed(["abc", ""]))
+    np.testing.assert_allclose(out, [[3 / np.sqrt(10), 1 / np.sqrt(10)], [0.0, 1.0]])

@@ -15,9 +15,10 @@ or an OpenAI-compatible ``/v1/embeddings`` endpoint through
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import Awaitable, Sequence
-from typing import Protocol, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,7 +26,15 @@ from numpy.typing import NDArray
 from . import _core
 from ._arrays import check_threads
 
-__all__ = ["ClientEmbedder", "Embedder", "MiniLM", "SupportsEmbed", "as_embedder", "unit_rows"]
+__all__ = [
+    "ClientEmbedder",
+    "Embedder",
+    "MiniLM",
+    "ModelEmbedder",
+    "SupportsEmbed",
+    "as_embedder",
+    "unit_rows",
+]
 
 PathArg = Union[str, "os.PathLike[str]"]
 
@@ -149,12 +158,38 @@ class ClientEmbedder:
         return unit_rows(await self.client.embed(items), len(items))
 
 
-def as_embedder(obj: Embedder | SupportsEmbed | None) -> Embedder:
-    """``obj`` as an :class:`Embedder`: None loads :class:`MiniLM`; a client with ``embed`` is wrapped."""
+class ModelEmbedder:
+    """An :class:`Embedder` over a synchronous ``embed(text) -> vector``, such as a loaded
+    :class:`thermoconsensus.llm.Model` (mean-pooled final hidden states); runs off the event loop."""
+
+    def __init__(self, model: Any) -> None:
+        if not callable(getattr(model, "embed", None)):
+            raise TypeError(f"model: {type(model).__name__} has no embed method")
+        self.model = model
+
+    def __repr__(self) -> str:
+        return f"ModelEmbedder({self.model!r})"
+
+    async def aembed(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """The model's vector of each text, checked and scaled to unit length."""
+        items = _texts(texts)
+        if not items:
+            return np.zeros((0, 0))
+        rows = await asyncio.to_thread(
+            lambda: [np.asarray(self.model.embed(t), dtype=np.float64) for t in items]
+        )
+        return unit_rows(np.stack(rows), len(items))
+
+
+def as_embedder(obj: Any) -> Embedder:
+    """``obj`` as an :class:`Embedder`: None loads :class:`MiniLM`; an object with an async ``embed``
+    (a client) is wrapped in :class:`ClientEmbedder`, one with a synchronous ``embed(text)`` (a local
+    :class:`~thermoconsensus.llm.Model`) in :class:`ModelEmbedder`."""
     if obj is None:
         return MiniLM.load()
     if isinstance(obj, Embedder):
         return obj
-    if callable(getattr(obj, "embed", None)):
-        return ClientEmbedder(obj)
+    embed = getattr(obj, "embed", None)
+    if callable(embed):
+        return ClientEmbedder(obj) if inspect.iscoroutinefunction(embed) else ModelEmbedder(obj)
     raise TypeError(f"embedder: expected an Embedder or a client with embed(), got {type(obj).__name__}")

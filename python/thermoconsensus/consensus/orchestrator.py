@@ -75,7 +75,8 @@ class Orchestrator:
     """Thermodynamic consensus over several LLM clients.
 
     ``clients``: LLM clients (anything with a ``name`` and an async ``chat``); ``embedder``: None for
-    all-MiniLM-L6-v2, any :class:`~thermoconsensus.embeddings.Embedder`, or a client with ``embed``.
+    all-MiniLM-L6-v2, any :class:`~thermoconsensus.embeddings.Embedder`, a client with an async
+    ``embed`` (LocalClient, OpenAICompatibleClient's ``/v1/embeddings``) or a loaded ``llm.Model``.
     ``samples_per_model`` calls per client (the first greedy, the others at ``sampling_temperature``);
     ``temperature``: T of the free energy, or a schedule of temperatures; ``J``, ``alpha``, ``beta``,
     ``lam``: the Hamiltonian's coupling, prior and confidence strengths and the answer mix of the
@@ -96,7 +97,7 @@ class Orchestrator:
         self,
         clients: Sequence[ChatClient],
         *,
-        embedder: Embedder | SupportsEmbed | None = None,
+        embedder: Embedder | SupportsEmbed | Any = None,
         samples_per_model: int = 1,
         temperature: Schedule = 0.1,
         J: float = 1.0,
@@ -456,11 +457,9 @@ class Orchestrator:
             },
         ]
         name = getattr(self.synthesizer, "name", "synthesizer")
-        job = Job(-1, f"{name} (synthesis)", prompt, {"max_tokens": self.max_tokens, "temperature": 0.0})
+        job = Job(0, f"{name} (synthesis)", prompt, {"max_tokens": self.max_tokens, "temperature": 0.0})
         try:
-            out, records = await gather(
-                [self.synthesizer], [Job(0, job.name, prompt, job.options)], quorum=1, timeout=self.timeout
-            )
+            out, records = await gather([self.synthesizer], [job], quorum=1, timeout=self.timeout)
         except Exception as exc:  # the selected answer stands without a synthesis
             calls.append(
                 {

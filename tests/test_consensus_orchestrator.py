@@ -48,6 +48,20 @@ class FakeClient:
         )
 
 
+class FailsAfter(FakeClient):
+    """Answers its first ``n`` calls, then fails."""
+
+    def __init__(self, name: str, text: str, n: int) -> None:
+        super().__init__(name, [text])
+        self.n = n
+
+    async def chat(self, prompt: Any, **options: Any) -> LLMResponse:
+        if len(self.prompts) >= self.n:
+            self.prompts.append(prompt)
+            raise ConnectionError(f"{self.name} went away")
+        return await super().chat(prompt, **options)
+
+
 class WordEmbedder:
     """Bag of hashed words: texts with the same words get the same unit vector."""
 
@@ -251,3 +265,12 @@ def test_sync_wrapper_refuses_a_running_loop() -> None:
             o.consensus_sync("q")
 
     asyncio.run(inside())
+
+
+def test_a_failed_refinement_round_keeps_the_first_consensus() -> None:
+    clients = [FailsAfter("a", "The answer is 2.", 1), FailsAfter("b", "The answer is 3.", 1)]
+    o = orch(clients, quorum=2, refine_threshold=-10.0, refine_budget=2)
+    c = o.consensus_sync("q", answer_extractor="number")
+    assert len(c.responses) == 2 and "no model answered" in c.refinement["stopped"]
+    assert c.refinement["used"] == 2 and len(c.failures) == 2
+    assert c.extracted_answer in ("2", "3")

@@ -21,9 +21,12 @@ Progress = Callable[[str, str, dict[str, Any]], object]
 class QuorumError(Error, RuntimeError):
     """Fewer models answered than the quorum asks for; ``failures`` lists why each one did not."""
 
-    def __init__(self, message: str, failures: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, message: str, failures: list[dict[str, Any]], records: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.failures = failures
+        self.records = failures if records is None else records
 
 
 class ChatClient(Protocol):
@@ -164,6 +167,6 @@ async def gather(
         why = "; ".join(f"{r['model']}: {r['error_type']}: {r['error']}" for r in failures) or "no calls"
         asked = len({j.name for j in jobs})
         raise QuorumError(
-            f"only {len(answered)} of {asked} models answered, quorum is {quorum} ({why})", failures
+            f"only {len(answered)} of {asked} models answered, quorum is {quorum} ({why})", failures, records
         )
     return [results[i] for i in sorted(results)], records

@@ -22,7 +22,7 @@ from ..embeddings import Embedder, SupportsEmbed, as_embedder
 from ..routing.learning import QualityModel
 from .distances import answer_distances, cosine_distances
 from .extractors import Extractor, resolve_extractor
-from .gather import ChatClient, Job, Progress, gather
+from .gather import ChatClient, Job, Progress, QuorumError, gather
 from .hamiltonian import Hamiltonian, fields
 from .privacy import GaussianMechanism
 from .solve import Schedule, anneal, select, temperature_schedule
@@ -299,7 +299,7 @@ class Orchestrator:
             synthesis = await self._synthesise(messages, responses, sol.weights, calls)
             timings["models_s"] = timings.get("models_s", 0.0) + time.perf_counter() - t0
         causal = None
-        if self.causal and len(rounds) >= 2:
+        if self.causal and len(rounds) >= 2 and self.refine_strategy == "debate":
             from .causal import debate_graph
 
             t0 = time.perf_counter()
@@ -394,7 +394,13 @@ class Orchestrator:
                     self._job(index[m], self._debate_messages(messages, latest, m), 0, rnd)
                     for m in models[:left]
                 ]
-                new, new_calls = await self._ask(jobs, timings, 1)
+                try:
+                    new, new_calls = await self._ask(jobs, timings, 1)
+                except QuorumError as exc:
+                    refinement["stopped"] = f"no model answered the debate round: {exc}"
+                    calls = calls + exc.records
+                    refinement["used"] += len(jobs)
+                    break
                 new_vectors = await self._embed(new, timings)
                 # Revised answers join the earlier ones instead of replacing them: a debate that goes
                 # astray (weak models copy noise) cannot erase the first round's agreement.
@@ -405,7 +411,13 @@ class Orchestrator:
                 models = sorted(share, key=lambda m: (-share[m], m))[: min(left, len(self.names))]
                 first = 1 + max(r.sample for r in responses)
                 jobs = [self._job(index[m], messages, first + k, 0) for k, m in enumerate(models)]
-                new, new_calls = await self._ask(jobs, timings, 1)
+                try:
+                    new, new_calls = await self._ask(jobs, timings, 1)
+                except QuorumError as exc:
+                    refinement["stopped"] = f"no model answered the extra samples: {exc}"
+                    calls = calls + exc.records
+                    refinement["used"] += len(jobs)
+                    break
                 new_vectors = await self._embed(new, timings)
                 responses = responses + new
                 vectors = np.vstack([vectors, new_vectors])

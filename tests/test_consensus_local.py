@@ -3,6 +3,7 @@ cached), answers short and greedy so the test stays quick. Skips when a model ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -48,3 +49,26 @@ def test_two_real_models_agree_on_a_fact() -> None:
     assert all(r.confidence is not None and r.confidence <= 0 for r in c.responses)
     assert c.distances[0, 1] < 0.5  # both name Paris: close in MiniLM space
     json.loads(c.to_json())
+
+
+def test_consensus_over_a_served_model_with_its_embeddings_endpoint() -> None:
+    need("smollm2-135m")
+    from thermoconsensus.clients import OpenAICompatibleClient
+    from thermoconsensus.embeddings import ClientEmbedder
+    from thermoconsensus.server import ServerThread
+
+    with ServerThread(models.path("smollm2-135m", quiet=True), name="smollm2") as srv:
+
+        async def go() -> None:
+            async with OpenAICompatibleClient("smollm2", base_url=srv.base_url) as remote:
+                local = LocalClient("smollm2-135m")
+                orch = Orchestrator([remote, local], embedder=remote, max_tokens=8, quorum=2)
+                assert isinstance(orch.embedder, ClientEmbedder)
+                c = await orch.consensus("Name one colour.")
+                assert len(c.responses) == 2 and not c.failures
+                # Both run the same greedy model: the same text, distance 0 in the /v1/embeddings space.
+                assert c.responses[0].text == c.responses[1].text
+                assert c.distances[0, 1] < 1e-6
+                assert c.effective_agreeing > 1.9
+
+        asyncio.run(go())

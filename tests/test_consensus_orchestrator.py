@@ -274,3 +274,14 @@ def test_a_failed_refinement_round_keeps_the_first_consensus() -> None:
     assert len(c.responses) == 2 and "no model answered" in c.refinement["stopped"]
     assert c.refinement["used"] == 2 and len(c.failures) == 2
     assert c.extracted_answer in ("2", "3")
+
+
+def test_a_temperature_schedule_is_recorded_in_the_trace() -> None:
+    from thermoconsensus.consensus import geometric_schedule
+
+    clients = [FakeClient("a", ["Paris."]), FakeClient("b", ["Paris."]), FakeClient("c", ["Rome."])]
+    temps = geometric_schedule(2.0, 0.05, 4)
+    c = orch(clients, temperature=temps).consensus_sync("Capital?")
+    assert [p["temperature"] for p in c.curve] == temps and c.temperature == temps[-1]
+    assert c.parameters["temperature"] == temps
+    assert c.weights_per_model["a"] + c.weights_per_model["b"] > 0.9

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export THERMOCONSENSUS_NUM_THREADS ?=
 
-.PHONY: help venv install demo test test-rust test-nvrtc test-python lint bench bench-python bench-rust bench-llm bench-server clean
+.PHONY: help venv install demo demo-info test test-rust test-nvrtc test-python lint bench bench-python bench-rust bench-llm bench-server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -21,7 +21,12 @@ install: $(PY) ## build the Rust core and install the package with test/dev tool
 	$(PIP) install -q "maturin>=1.9.4,<2"
 	$(PIP) install -q -e ".[dev]"
 
-demo: install ## the main job: estimate MI and TE on a coupled system with significance tests
+QUESTION ?= What is the capital of France?
+
+demo: install ## the main job: ask three local models (installed on first use) and print their consensus
+	$(VENV)/bin/thermoconsensus consensus "$(QUESTION)" --local smollm2-135m --local qwen2.5-coder-0.5b --local gemma3-270m
+
+demo-info: install ## estimate MI and TE on a coupled system with significance tests
 	$(VENV)/bin/thermoconsensus demo
 
 test-rust: ## Rust unit, property and integration tests (no Python needed)
@@ -41,8 +46,8 @@ lint: install ## fmt, clippy -D warnings, ruff, mypy and stubtest
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p thermoconsensus-gpu --all-targets --features cuda -- -D warnings
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches scripts
+	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest thermoconsensus._core
 

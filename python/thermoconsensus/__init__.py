@@ -19,11 +19,13 @@ from . import _core  # noqa: E402
 from ._core import Error, GpuError, InvalidInputError  # noqa: E402
 
 if TYPE_CHECKING:
-    from . import anneal, clients, info, llm, models, routing, server
+    from . import anneal, clients, consensus, embeddings, info, llm, models, routing, server
 
 __version__: str = _core.__version__
 
-_SUBMODULES = frozenset({"anneal", "clients", "info", "llm", "models", "routing", "server"})
+_SUBMODULES = frozenset(
+    {"anneal", "clients", "consensus", "embeddings", "info", "llm", "models", "routing", "server"}
+)
 
 __all__ = [
     "Error",
@@ -32,7 +34,9 @@ __all__ = [
     "__version__",
     "anneal",
     "clients",
+    "consensus",
     "devices",
+    "embeddings",
     "gpu_available",
     "gpu_unavailable_reason",
     "info",

@@ -11,6 +11,7 @@ __all__ = [
     "GpuError",
     "InvalidInputError",
     "IsingModel",
+    "NativeEmbedder",
     "NativeGenerator",
     "NativeModel",
     "__version__",
@@ -280,3 +281,13 @@ def render_chat_template(
     eos_token: str,
     tools_json: str | None = None,
 ) -> str: ...
+
+@final
+class NativeEmbedder:
+    def __new__(cls, path: str) -> NativeEmbedder: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def max_seq_length(self) -> int: ...
+    def tokenize(self, text: str) -> list[int]: ...
+    def embed(self, texts: list[str], n_threads: int | None = None) -> NDArray[np.float32]: ...

@@ -1,5 +1,6 @@
-"""Command line: ``thermoconsensus demo`` (the main job for now), ``anneal``, ``models``, ``devices``,
-``generate``, and the LLM commands ``serve``, ``ask`` and ``route``.
+"""Command line: ``thermoconsensus consensus`` (the main job: several models' thermodynamic consensus),
+``demo`` (MI and TE with significance), ``anneal``, ``models``, ``devices``, ``generate``, and the LLM
+commands ``serve``, ``ask`` and ``route``.
 
 Heavy modules (numpy, the engines, httpx, the server stack) are imported by the commands that use them,
 so ``thermoconsensus ask`` starts quickly."""
@@ -188,7 +189,7 @@ def run_models(action: str, names: list[str], verify: bool) -> int:
     """``models list``: each model, its source and whether it is cached; ``models fetch``: install them."""
     if action == "list":
         print(f"cache: {models.cache_dir()}")
-        for spec in models.MODELS.values():
+        for spec in [*models.MODELS.values(), *models.EMBEDDING_MODELS.values()]:
             state = "cached" if models.is_cached(spec.name) else "not cached"
             print(f"  {spec.name:20s} {spec.architecture:7s} {spec.size_bytes / 2**20:6.1f} MiB  {state}")
         return 0
@@ -245,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.add_argument("--threads", type=int, default=None)
     p_gen.add_argument("--n-ctx", type=int, default=None, help="context length (default: training, <= 4096)")
     p_gen.add_argument("--truncate", action="store_true", help="drop the oldest prompt tokens to fit n_ctx")
+    from ._cli_consensus import add_parser as add_consensus_parser
     from ._cli_llm import add_parsers
 
+    add_consensus_parser(sub)
     add_parsers(sub)
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
@@ -255,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             args = parser.parse_args(["demo"])
         return demo(args.n, args.surrogates, args.seed, args.threads)
+    if args.command == "consensus":
+        from ._cli_consensus import run_consensus
+
+        return run_consensus(args)
     if args.command == "anneal":
         return run_anneal(args)
     if args.command == "generate":

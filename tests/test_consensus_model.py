@@ -1,0 +1,214 @@
+"""The consensus model on constructed responses: the free-energy minimiser's weights (a big tight
+cluster beats a small one, priors tilt ties, T -> infinity uniform, T -> 0 one response), distances
+(hypothesis: symmetric, zero diagonal, weights on the simplex), the answer rules and the extractors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import thermoconsensus as tc
+from thermoconsensus.consensus import (
+    GaussianMechanism,
+    Hamiltonian,
+    RDPAccountant,
+    anneal,
+    answer_distances,
+    cosine_distances,
+    extract_number,
+    extract_option,
+    extract_yesno,
+    fields,
+    geometric_schedule,
+    resolve_extractor,
+    select,
+    weighted_medoid,
+    weighted_vote,
+)
+
+
+def clustered(sizes: list[int], spread: float, rng: np.random.Generator, dim: int = 16) -> np.ndarray:
+    """Unit vectors in tight clusters of the given sizes around orthogonal centres."""
+    rows = []
+    for c, n in enumerate(sizes):
+        centre = np.zeros(dim)
+        centre[c] = 1.0
+        for _ in range(n):
+            v = centre + spread * rng.standard_normal(dim)
+            rows.append(v / np.linalg.norm(v))
+    return np.array(rows)
+
+
+def test_a_big_tight_cluster_beats_a_small_one(rng: np.random.Generator) -> None:
+    d = cosine_distances(clustered([4, 2], 0.05, rng))
+    sol = anneal(Hamiltonian(d, np.zeros(6)), 0.1, seed=1)
+    assert sol.weights[:4].sum() > 0.95
+    assert math.isclose(sol.weights.sum(), 1.0, abs_tol=1e-9)
+    sel = select(d, sol.weights)
+    assert sel.index < 4 and sel.answer_weight > 0.95
+    # F of the cluster is about J * spread - T ln |C|: below the one-hot value 0.
+    assert sol.free_energy < -0.1 * math.log(4) + d[:4, :4].mean() + 1e-6
+    assert 3.0 < sol.effective_number <= 4.0 + 1e-6
+
+
+def test_priors_tilt_a_tie(rng: np.random.Generator) -> None:
+    d = cosine_distances(clustered([2, 2], 0.02, rng))
+    models = ["a", "a", "b", "b"]
+    h = fields(models, {"a": 0.9, "b": 0.2}, [None] * 4, alpha=1.0)
+    sol = anneal(Hamiltonian(d, h), 0.1, seed=0)
+    assert sol.weights[:2].sum() > 0.9
+    h = fields(models, {"a": 0.2, "b": 0.9}, [None] * 4, alpha=1.0)
+    assert anneal(Hamiltonian(d, h), 0.1, seed=0).weights[2:].sum() > 0.9
+    # Self-confidence tilts the same way: higher mean logprob, more weight.
+    h = fields(models, {}, [-2.0, -2.0, -0.1, -0.1], alpha=1.0, beta=1.0)
+    assert anneal(Hamiltonian(d, h), 0.1, seed=0).weights[2:].sum() > 0.9
+
+
+def test_temperature_limits(rng: np.random.Generator) -> None:
+    d = cosine_distances(clustered([3, 2, 1], 0.1, rng))
+    h = np.array([0.0, 0.3, 0.3, 0.3, 0.3, 0.3])
+    hot = anneal(Hamiltonian(d, h), 1e6, seed=0)
+    np.testing.assert_allclose(hot.weights, np.full(6, 1 / 6), atol=1e-4)
+    assert math.isclose(hot.entropy, math.log(6), abs_tol=1e-6)
+    cold = anneal(Hamiltonian(d, h), 1e-4, seed=0)
+    assert cold.weights.max() > 0.999 and int(np.argmax(cold.weights)) == 0  # the lowest field
+    assert cold.effective_number < 1.01
+
+
+def test_a_schedule_records_the_free_energy_curve(rng: np.random.Generator) -> None:
+    d = cosine_distances(clustered([3, 3], 0.1, rng))
+    temps = geometric_schedule(1.0, 0.05, 5)
+    assert temps[0] == pytest.approx(1.0) and temps[-1] == pytest.approx(0.05)
+    sol = anneal(Hamiltonian(d, np.zeros(6)), temps, seed=0)
+    assert [p["temperature"] for p in sol.curve] == temps and sol.temperature == temps[-1]
+    f = [p["free_energy"] for p in sol.curve]
+    assert all(a < b for a, b in zip(f, f[1:]))  # F = E - T S rises as T falls (S > 0 here)
+    with pytest.raises(ValueError, match="temperature"):
+        anneal(Hamiltonian(d, np.zeros(6)), [0.1, -1.0])
+    with pytest.raises(ValueError, match="empty"):
+        anneal(Hamiltonian(d, np.zeros(6)), [])
+
+
+def test_one_response_takes_all_the_weight() -> None:
+    sol = anneal(Hamiltonian(np.zeros((1, 1)), np.array([0.3])), 0.1)
+    assert sol.weights.tolist() == [1.0] and sol.free_energy == pytest.approx(0.3)
+
+
+def test_vote_and_medoid() -> None:
+    d = np.array([[0, 0.1, 0.9], [0.1, 0, 0.8], [0.9, 0.8, 0]])
+    w = np.array([0.3, 0.3, 0.4])
+    assert weighted_medoid(d, w) == 1
+    assert weighted_vote(["7", "7", "8"], w) == {"7": 0.6, "8": 0.4}
+    sel = select(d, w, ["7", "7", "8"])
+    assert sel.answer == "7" and sel.answer_weight == pytest.approx(0.6) and sel.index in (0, 1)
+    assert select(d, w, [None, None, None]).answer is None
+
+
+unit_rows = hnp.arrays(
+    np.float64, st.tuples(st.integers(1, 8), st.integers(2, 6)), elements=st.floats(-1, 1, width=32)
+).filter(lambda a: bool(np.all(np.linalg.norm(a, axis=1) > 1e-3)))
+
+
+@given(unit_rows, st.floats(0, 1), st.data())
+def test_distance_matrices_are_symmetric_with_zero_diagonal(
+    e: np.ndarray, lam: float, data: st.DataObject
+) -> None:
+    answers = data.draw(st.lists(st.sampled_from(["1", "2", None]), min_size=len(e), max_size=len(e)))
+    for d in (cosine_distances(e), answer_distances(cosine_distances(e), answers, lam)):
+        np.testing.assert_array_equal(d, d.T)
+        assert np.all(np.diag(d) == 0) and np.all(d >= 0) and np.all(d <= 2)
+
+
+@given(unit_rows, st.floats(0.01, 10), st.integers(0, 2**32 - 1))
+def test_weights_are_on_the_simplex(e: np.ndarray, temperature: float, seed: int) -> None:
+    d = cosine_distances(e)
+    sol = anneal(Hamiltonian(d, np.zeros(len(e))), temperature, seed=seed, chains=2, langevin_steps=20)
+    assert np.all(sol.weights >= 0) and math.isclose(float(sol.weights.sum()), 1.0, abs_tol=1e-9)
+    assert 0.0 <= sol.entropy <= math.log(len(e)) + 1e-9
+
+
+def test_bad_input_is_named() -> None:
+    with pytest.raises(tc.InvalidInputError, match="NaN"):
+        cosine_distances([[np.nan, 1.0], [1.0, 0.0]])
+    with pytest.raises(tc.InvalidInputError, match="zero vector"):
+        cosine_distances([[0.0, 0.0], [1.0, 0.0]])
+    with pytest.raises(tc.InvalidInputError, match="non-empty"):
+        cosine_distances(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="lam"):
+        answer_distances(np.zeros((2, 2)), ["1", "2"], 1.5)
+    with pytest.raises(tc.InvalidInputError, match="answers"):
+        answer_distances(np.zeros((2, 2)), ["1"], 0.5)
+    with pytest.raises(tc.InvalidInputError, match="distances"):
+        Hamiltonian(np.array([[0.0, np.nan], [np.nan, 0.0]]), np.zeros(2))
+    with pytest.raises(tc.InvalidInputError, match="h"):
+        Hamiltonian(np.zeros((2, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="J"):
+        Hamiltonian(np.zeros((2, 2)), np.zeros(2), J=-1.0)
+    with pytest.raises(tc.InvalidInputError, match="quality"):
+        fields(["a"], {"a": 0.0}, [None])
+    with pytest.raises(ValueError, match="alpha"):
+        fields(["a"], {}, [None], alpha=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("She has 3 apples, then 5 more.\n#### 8", "8"),
+        ("The total is 1,250 dollars.", "1250"),
+        ("So the answer is $42.", "42"),
+        ("x = \\boxed{3.50}", "3.5"),
+        ("12 then 7 and finally -4", "-4"),
+        ("no digits here", None),
+        ("#### 6/3", "2"),
+    ],
+)
+def test_number_extractor(text: str, want: str | None) -> None:
+    assert extract_number(text) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("The answer is (C).", "C"), ("B) Paris", "B"), ("answer: d", "D"), ("I think so", None), ("A", "A")],
+)
+def test_option_extractor(text: str, want: str | None) -> None:
+    assert extract_option(text) == want
+
+
+def test_yes_no_extractor_and_resolution() -> None:
+    assert extract_yesno("Yes, it is.") == "yes"
+    assert extract_yesno("No. It is not.") == "no"
+    assert extract_yesno("That is false") == "no"
+    assert extract_yesno("Maybe") is None
+    assert resolve_extractor("number") is extract_number
+    assert resolve_extractor(None) is None
+    assert resolve_extractor(str.strip) is str.strip
+    with pytest.raises(ValueError, match="unknown name"):
+        resolve_extractor("letters")
+    with pytest.raises(TypeError, match="answer_extractor"):
+        resolve_extractor(3)  # type: ignore[arg-type]
+
+
+def test_gaussian_mechanism_and_rdp_composition() -> None:
+    mech = GaussianMechanism(epsilon=1.0, delta=1e-5, seed=3)
+    assert mech.sigma == pytest.approx(2.0 * math.sqrt(2 * math.log(1.25e5)))
+    e = np.eye(3)
+    noisy = mech.privatize(e)
+    np.testing.assert_allclose(np.linalg.norm(noisy, axis=1), 1.0)
+    first = mech.report()["epsilon_spent"]
+    mech.privatize(e)
+    second = mech.report()["epsilon_spent"]
+    # Composition grows sub-linearly under RDP but strictly.
+    assert 0 < first < second < 2 * first + 1e-9
+    acc = RDPAccountant()
+    assert acc.epsilon(1e-5) == 0.0
+    acc.spend_gaussian(sigma=1.0, sensitivity=1.0)
+    # One Gaussian release at sigma = 1: min_a [a/2 + ln(1e5)/(a-1)] is near a = 1 + sqrt(2 ln 1e5).
+    a = 1 + math.sqrt(2 * math.log(1e5))
+    assert acc.epsilon(1e-5) == pytest.approx(a / 2 + math.log(1e5) / (a - 1), rel=0.02)
+    with pytest.raises(ValueError, match="epsilon"):
+        GaussianMechanism(epsilon=0.0)

@@ -63,26 +63,14 @@ impl QMatrix<'_> {
     /// are multiplied in f32.
     pub fn matmul(&self, x: &[f32], out: &mut [f32]) {
         debug_assert_eq!(out.len(), x.len() / self.cols * self.rows);
-        let rb = self.row_bytes();
         let acts: Vec<Option<Activation>> = x
             .par_chunks_exact(self.cols)
             .map(|xi| quantize_activation(self.ty, xi))
             .collect();
         let n_in = acts.len();
         let quantized: Option<Vec<&Activation>> = acts.iter().map(Option::as_ref).collect();
-        // Rows `first..` into `chunk` (row-major: each row's results for every input).
-        let rows_into = |first: usize, chunk: &mut [f32]| {
-            if let Some(acts) = &quantized {
-                let rows = &self.data[first * rb..(first + chunk.len() / n_in) * rb];
-                quantized_rows(self.ty, rows, rb, acts, chunk);
-                return;
-            }
-            for (k, slot) in chunk.chunks_exact_mut(n_in).enumerate() {
-                for (i, o) in slot.iter_mut().enumerate() {
-                    *o = self.row_dot(first + k, &x[i * self.cols..(i + 1) * self.cols]);
-                }
-            }
-        };
+        let rows_into =
+            |first: usize, chunk: &mut [f32]| self.rows_into(x, quantized.as_deref(), first, chunk);
         if n_in == 1 {
             // One input: rows-major is already the output's layout.
             out.par_chunks_mut(ROWS_PER_TASK)
@@ -108,6 +96,49 @@ impl QMatrix<'_> {
             }
         }
     }
+}
+
+impl QMatrix<'_> {
+    /// Rows `first..` times every input of `x`, into `chunk` (row-major: each row's results for every
+    /// input); `acts` holds the quantized inputs for types with an integer dot product.
+    fn rows_into(&self, x: &[f32], acts: Option<&[&Activation]>, first: usize, chunk: &mut [f32]) {
+        let n_in = x.len() / self.cols;
+        let rb = self.row_bytes();
+        if let Some(acts) = acts {
+            let rows = &self.data[first * rb..(first + chunk.len() / n_in) * rb];
+            quantized_rows(self.ty, rows, rb, acts, chunk);
+            return;
+        }
+        for (k, slot) in chunk.chunks_exact_mut(n_in).enumerate() {
+            for (i, o) in slot.iter_mut().enumerate() {
+                *o = self.row_dot(first + k, &x[i * self.cols..(i + 1) * self.cols]);
+            }
+        }
+    }
+}
+
+/// `outs[i] = mats[i] x` for matrices that share their input (a layer's query, key and value
+/// projections). For a single input vector every matrix's rows go to the thread pool in one pass: a
+/// generated token's products are small, and one dispatch instead of three saves the pool's wake-ups.
+pub fn matmul_shared_input(mats: &[QMatrix<'_>], x: &[f32], outs: &mut [&mut [f32]]) {
+    if mats.iter().any(|m| m.cols != x.len()) {
+        for (m, o) in mats.iter().zip(outs.iter_mut()) {
+            m.matmul(x, o);
+        }
+        return;
+    }
+    let acts: Vec<Option<Activation>> = mats.iter().map(|m| quantize_activation(m.ty, x)).collect();
+    let mut tasks = Vec::new();
+    for (i, o) in outs.iter_mut().enumerate() {
+        for (t, chunk) in o.chunks_mut(ROWS_PER_TASK).enumerate() {
+            tasks.push((i, t * ROWS_PER_TASK, chunk));
+        }
+    }
+    let refs: Vec<Option<[&Activation; 1]>> =
+        acts.iter().map(|a| a.as_ref().map(|a| [a])).collect();
+    tasks.into_par_iter().for_each(|(i, first, chunk)| {
+        mats[i].rows_into(x, refs[i].as_ref().map(|a| &a[..]), first, chunk);
+    });
 }
 
 /// Dots of consecutive weight rows (`rb` bytes each) with every quantized input, compiled for AVX2 and

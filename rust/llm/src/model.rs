@@ -4,7 +4,7 @@
 use crate::config::{Architecture, Config};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::matmul::QMatrix;
+use crate::matmul::{matmul_shared_input, QMatrix};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -300,9 +300,11 @@ impl Model {
         let mut q = vec![0.0; n * q_dim];
         let mut k = vec![0.0; n * kv_dim];
         let mut v = vec![0.0; n * kv_dim];
-        self.matrix(&b.wq).matmul(&h, &mut q);
-        self.matrix(&b.wk).matmul(&h, &mut k);
-        self.matrix(&b.wv).matmul(&h, &mut v);
+        matmul_shared_input(
+            &[self.matrix(&b.wq), self.matrix(&b.wk), self.matrix(&b.wv)],
+            &h,
+            &mut [&mut q, &mut k, &mut v],
+        );
         for (buf, bias) in [(&mut q, &b.bq), (&mut k, &b.bk), (&mut v, &b.bv)] {
             if let Some(bias) = bias {
                 for row in buf.chunks_exact_mut(bias.len()) {
@@ -383,8 +385,11 @@ impl Model {
         }
         let mut gate = vec![0.0; n * c.n_ff];
         let mut up = vec![0.0; n * c.n_ff];
-        self.matrix(&b.w_gate).matmul(&h, &mut gate);
-        self.matrix(&b.w_up).matmul(&h, &mut up);
+        matmul_shared_input(
+            &[self.matrix(&b.w_gate), self.matrix(&b.w_up)],
+            &h,
+            &mut [&mut gate, &mut up],
+        );
         gate.iter_mut().zip(&up).for_each(|(g, u)| {
             *g = if gemma { gelu_tanh(*g) } else { silu(*g) } * u;
         });

@@ -394,33 +394,25 @@ class Orchestrator:
                     self._job(index[m], self._debate_messages(messages, latest, m), 0, rnd)
                     for m in models[:left]
                 ]
-                try:
-                    new, new_calls = await self._ask(jobs, timings, 1)
-                except QuorumError as exc:
-                    refinement["stopped"] = f"no model answered the debate round: {exc}"
-                    calls = calls + exc.records
-                    refinement["used"] += len(jobs)
-                    break
-                new_vectors = await self._embed(new, timings)
-                # Revised answers join the earlier ones instead of replacing them: a debate that goes
-                # astray (weak models copy noise) cannot erase the first round's agreement.
-                responses = responses + new
-                vectors = np.vstack([vectors, new_vectors])
+                what = "the debate round"
             else:
                 share = self._entropy_share(responses, weights)
                 models = sorted(share, key=lambda m: (-share[m], m))[: min(left, len(self.names))]
                 first = 1 + max(r.sample for r in responses)
                 jobs = [self._job(index[m], messages, first + k, 0) for k, m in enumerate(models)]
-                try:
-                    new, new_calls = await self._ask(jobs, timings, 1)
-                except QuorumError as exc:
-                    refinement["stopped"] = f"no model answered the extra samples: {exc}"
-                    calls = calls + exc.records
-                    refinement["used"] += len(jobs)
-                    break
-                new_vectors = await self._embed(new, timings)
-                responses = responses + new
-                vectors = np.vstack([vectors, new_vectors])
+                what = "the extra samples"
+            try:
+                new, new_calls = await self._ask(jobs, timings, 1)
+            except QuorumError as exc:
+                refinement["stopped"] = f"no model answered {what}: {exc}"
+                calls = calls + exc.records
+                refinement["used"] += len(jobs)
+                break
+            new_vectors = await self._embed(new, timings)
+            # New answers (debate revisions included) join the earlier ones instead of replacing them:
+            # a debate that goes astray (weak models copy noise) cannot erase the first round's agreement.
+            responses = responses + new
+            vectors = np.vstack([vectors, new_vectors])
             rounds.append((new, new_vectors))
             calls = calls + new_calls
             refinement["used"] += len(jobs)

@@ -293,6 +293,20 @@ mod tests {
             .collect()
     }
 
+    /// A row of `n` weights in random blocks with sane f16 scales (random bytes could be NaN): 0.01,
+    /// and `min` for the types that keep one.
+    fn random_row(ty: GgmlType, n: usize, seed: u64, min: f32) -> Vec<u8> {
+        let mut row = bytes(n / ty.block_size() * ty.type_size(), seed);
+        for blk in row.chunks_exact_mut(ty.type_size()) {
+            let at = if ty == GgmlType::Q6K { 208 } else { 0 };
+            blk[at..at + 2].copy_from_slice(&f16::from_f32(0.01).to_le_bytes());
+            if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K) {
+                blk[2..4].copy_from_slice(&f16::from_f32(min).to_le_bytes());
+            }
+        }
+        row
+    }
+
     #[test]
     fn fast_kernels_agree_with_the_portable_dot() {
         for ty in [
@@ -306,17 +320,7 @@ mod tests {
         ] {
             for seed in 0..20u64 {
                 let n = 1024;
-                let mut row = bytes(
-                    n / ty.block_size() * ty.type_size(),
-                    seed * 31 + ty.id() as u64,
-                );
-                for blk in row.chunks_exact_mut(ty.type_size()) {
-                    let at = if ty == GgmlType::Q6K { 208 } else { 0 };
-                    blk[at..at + 2].copy_from_slice(&f16::from_f32(0.01).to_le_bytes());
-                    if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K) {
-                        blk[2..4].copy_from_slice(&f16::from_f32(-0.004).to_le_bytes());
-                    }
-                }
+                let row = random_row(ty, n, seed * 31 + ty.id() as u64, -0.004);
                 // Extremes included: -128 can come out of Q8_K's rounding of the largest value.
                 let x: Vec<f32> = bytes(n, seed)
                     .iter()
@@ -360,15 +364,7 @@ mod tests {
             GgmlType::Q6K,
         ] {
             let n = 512;
-            let mut row = bytes(n / ty.block_size() * ty.type_size(), ty.id() as u64);
-            // Sane f16 scales in every block (random bytes could be NaN).
-            for blk in row.chunks_exact_mut(ty.type_size()) {
-                let at = if ty == GgmlType::Q6K { 208 } else { 0 };
-                blk[at..at + 2].copy_from_slice(&f16::from_f32(0.01).to_le_bytes());
-                if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K) {
-                    blk[2..4].copy_from_slice(&f16::from_f32(0.005).to_le_bytes());
-                }
-            }
+            let row = random_row(ty, n, ty.id() as u64, 0.005);
             let x: Vec<f32> = (0..n)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
                 .collect();

@@ -125,6 +125,32 @@ fn dot_q8_0<const N: usize>(row: &[u8], ys: [&[Q8Block]; N]) -> [f32; N] {
     hsums(acc)
 }
 
+/// Adds one block of 32 weights `x` (scale `dx`, min `mx`) times each activation block into the
+/// accumulators: unsigned weights with a min when `MIN` (Q4_1, Q5_1), signed ones otherwise, whose
+/// sign moves onto the activations so that the product still takes unsigned x signed bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn block_into<const N: usize, const MIN: bool>(
+    x: __m256i,
+    dx: f32,
+    mx: f32,
+    ys: [&Q8Block; N],
+    acc: &mut [__m256; N],
+    mins: &mut [f32; N],
+) {
+    let ax = if MIN { x } else { _mm256_sign_epi8(x, x) };
+    for ((a, m), yb) in acc.iter_mut().zip(mins.iter_mut()).zip(ys) {
+        let y8 = load_i8(&yb.qs);
+        let p = if MIN {
+            *m += mx * yb.s;
+            dot_u8_i8(ax, y8)
+        } else {
+            dot_u8_i8(ax, _mm256_sign_epi8(y8, x))
+        };
+        *a = _mm256_fmadd_ps(_mm256_set1_ps(dx * yb.d), _mm256_cvtepi32_ps(p), *a);
+    }
+}
+
 /// Q4_0 (18-byte blocks) or, with `MIN`, Q4_1 (20-byte blocks) row with Q8_0/Q8_1 activations.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q4<const N: usize, const MIN: bool>(row: &[u8], ys: [&[Q8Block]; N]) -> [f32; N] {
@@ -140,20 +166,8 @@ fn dot_q4<const N: usize, const MIN: bool>(row: &[u8], ys: [&[Q8Block]; N]) -> [
         } else {
             _mm256_sub_epi8(q, _mm256_set1_epi8(8))
         };
-        let ax = if MIN { x } else { _mm256_sign_epi8(x, x) };
-        let dx = f16_at(b, 0);
         let mx = if MIN { f16_at(b, 2) } else { 0.0 };
-        for ((a, m), y) in acc.iter_mut().zip(&mut mins).zip(ys) {
-            let yb = &y[i];
-            let y8 = load_i8(&yb.qs);
-            let p = if MIN {
-                *m += mx * yb.s;
-                dot_u8_i8(ax, y8)
-            } else {
-                dot_u8_i8(ax, _mm256_sign_epi8(y8, x))
-            };
-            *a = _mm256_fmadd_ps(_mm256_set1_ps(dx * yb.d), _mm256_cvtepi32_ps(p), *a);
-        }
+        block_into::<N, MIN>(x, f16_at(b, 0), mx, ys.map(|y| &y[i]), &mut acc, &mut mins);
     }
     let mut out = hsums(acc);
     for (o, m) in out.iter_mut().zip(mins) {
@@ -179,20 +193,8 @@ fn dot_q5<const N: usize, const MIN: bool>(row: &[u8], ys: [&[Q8Block]; N]) -> [
             // nibble - 16 where the fifth bit is clear: 0xF0 | nibble read as a signed byte.
             _mm256_or_si256(lo, _mm256_andnot_si256(high, _mm256_set1_epi8(-16)))
         };
-        let ax = if MIN { x } else { _mm256_sign_epi8(x, x) };
-        let dx = f16_at(b, 0);
         let mx = if MIN { f16_at(b, 2) } else { 0.0 };
-        for ((a, m), y) in acc.iter_mut().zip(&mut mins).zip(ys) {
-            let yb = &y[i];
-            let y8 = load_i8(&yb.qs);
-            let p = if MIN {
-                *m += mx * yb.s;
-                dot_u8_i8(ax, y8)
-            } else {
-                dot_u8_i8(ax, _mm256_sign_epi8(y8, x))
-            };
-            *a = _mm256_fmadd_ps(_mm256_set1_ps(dx * yb.d), _mm256_cvtepi32_ps(p), *a);
-        }
+        block_into::<N, MIN>(x, f16_at(b, 0), mx, ys.map(|y| &y[i]), &mut acc, &mut mins);
     }
     let mut out = hsums(acc);
     for (o, m) in out.iter_mut().zip(mins) {

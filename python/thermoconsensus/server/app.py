@@ -188,6 +188,24 @@ class Server:
         except InvalidInputError as exc:
             raise HTTPError(400, str(exc)) from None
 
+    async def generate_admitted(self, ids: list[int], **options: Any) -> Any:
+        """:meth:`generate` for an admitted request, freeing its slot when it returns or fails."""
+        try:
+            return await self.generate(ids, **options)
+        finally:
+            self.done()
+
+    async def stream_admitted(
+        self, ids: list[int], options: dict[str, Any], frame: Any, final: Any
+    ) -> StreamingResponse:
+        """:meth:`sse` for an admitted request: the stream frees the slot when it ends, and this frees it
+        when the stream cannot start."""
+        try:
+            return await self.sse(ids, options, frame, final)
+        except BaseException:
+            self.done()
+            raise
+
     async def sse(
         self,
         ids: list[int],
@@ -289,16 +307,8 @@ def create_app(
                     lines.append(_sse({**chunk, "choices": [], "usage": usage}))
                 return [*lines, "data: [DONE]\n\n"]
 
-            try:
-                response = await srv.sse(ids, options, frame, final)
-            except BaseException:
-                srv.done()
-                raise
-            return response
-        try:
-            gen = await srv.generate(ids, **options)
-        finally:
-            srv.done()
+            return await srv.stream_admitted(ids, options, frame, final)
+        gen = await srv.generate_admitted(ids, **options)
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": gen.text},
@@ -339,15 +349,8 @@ def create_app(
                 usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
                 return [_sse({**head, "choices": [last], "usage": usage}), "data: [DONE]\n\n"]
 
-            try:
-                return await srv.sse(ids, options, frame, final)
-            except BaseException:
-                srv.done()
-                raise
-        try:
-            gen = await srv.generate(ids, **options)
-        finally:
-            srv.done()
+            return await srv.stream_admitted(ids, options, frame, final)
+        gen = await srv.generate_admitted(ids, **options)
         logprobs = None
         if top_n is not None:
             tt = srv.runner.token_text
@@ -421,15 +424,8 @@ def create_app(
                     )
                 ]
 
-            try:
-                return await srv.sse(ids, options, frame, final)
-            except BaseException:
-                srv.done()
-                raise
-        try:
-            gen = await srv.generate(ids, **options)
-        finally:
-            srv.done()
+            return await srv.stream_admitted(ids, options, frame, final)
+        gen = await srv.generate_admitted(ids, **options)
         out: dict[str, Any] = {
             "content": gen.text,
             "model": name,

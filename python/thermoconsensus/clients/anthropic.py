@@ -62,10 +62,7 @@ class AnthropicClient(HTTPClient):
         }
         if system:
             body["system"] = "\n\n".join(system)
-        for name in ("temperature", "top_p", "tools", "tool_choice"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
+        request.copy_set_fields(body, {n: n for n in ("temperature", "top_p", "tools", "tool_choice")})
         if request.stop:
             body["stop_sequences"] = list(request.stop)
         if stream:

@@ -52,15 +52,10 @@ class GeminiClient(HTTPClient):
         if not contents:
             raise ValueError(f"{self.name}: needs at least one user message")
         config: dict[str, Any] = {}
-        for ours, theirs in (
-            ("max_tokens", "maxOutputTokens"),
-            ("temperature", "temperature"),
-            ("top_p", "topP"),
-            ("seed", "seed"),
-        ):
-            value = getattr(request, ours)
-            if value is not None:
-                config[theirs] = value
+        request.copy_set_fields(
+            config,
+            {"max_tokens": "maxOutputTokens", "temperature": "temperature", "top_p": "topP", "seed": "seed"},
+        )
         if request.stop:
             config["stopSequences"] = list(request.stop)
         if request.logprobs is not None:

@@ -72,10 +72,7 @@ class LlamaCppClient(HTTPClient):
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         """The JSON body of a /completion request."""
         body: dict[str, Any] = {"prompt": self.transcript(request), "n_predict": request.max_tokens or -1}
-        for name in ("temperature", "top_p", "seed"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
+        request.copy_set_fields(body, {n: n for n in ("temperature", "top_p", "seed")})
         if request.stop:
             body["stop"] = list(request.stop)
         if request.logprobs is not None:

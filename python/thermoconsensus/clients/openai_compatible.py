@@ -54,12 +54,8 @@ class OpenAICompatibleClient(HTTPClient):
     def chat_body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         """The JSON body of a chat request."""
         body: dict[str, Any] = {"model": self.model, "messages": request.messages}
-        if request.max_tokens is not None:
-            body["max_tokens"] = request.max_tokens
-        for name in ("temperature", "top_p", "seed", "tools", "tool_choice"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
+        names = ("max_tokens", "temperature", "top_p", "seed", "tools", "tool_choice")
+        request.copy_set_fields(body, {n: n for n in names})
         if request.stop:
             body["stop"] = list(request.stop)
         if request.logprobs is not None:

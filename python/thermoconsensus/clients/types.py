@@ -139,6 +139,13 @@ class ChatRequest:
         """All message text joined, for token estimates and routing."""
         return "\n".join(content_text(m.get("content")) for m in self.messages)
 
+    def copy_set_fields(self, body: dict[str, Any], names: dict[str, str]) -> None:
+        """Copies each field in ``names`` (our name -> the vendor's key) that is set into ``body``."""
+        for ours, theirs in names.items():
+            value = getattr(self, ours)
+            if value is not None:
+                body[theirs] = value
+
     def cache_key_material(self) -> str:
         """A canonical JSON form of the request (everything that changes the answer)."""
         return json.dumps(asdict(self), sort_keys=True, default=str, separators=(",", ":"))

@@ -32,6 +32,15 @@ pub enum Error {
         /// NVRTC's compile log (or the failure that stopped compilation).
         log: String,
     },
+    /// The driver failed: context creation, allocation, copy, or a launch (carries the driver's message).
+    #[error("CUDA driver error: {0}")]
+    Driver(String),
+    /// A kernel could not be found or launched.
+    #[error("kernel launch failed: {0}")]
+    Launch(String),
+    /// The host emulator could not build or load the kernels.
+    #[error("CUDA emulator: {0}")]
+    Emulator(String),
 }
 
 /// `Result` with this crate's [`Error`].

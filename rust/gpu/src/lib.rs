@@ -34,10 +34,27 @@ mod dummy;
 use dummy as backend;
 
 mod device;
+mod emulator;
 mod error;
+mod runtime;
 
 pub use device::{resolve, Device};
 pub use error::{Error, Result};
+pub use runtime::{Arg, BufRef, Buffer, Executor, Grid, Pod};
+
+/// Set to `1` to run every CUDA path on the host emulator (`cuda/emulator.hpp`) instead of a GPU: the probe
+/// then reports one emulated device and [`Executor`] compiles the kernels with the system C++ compiler. For
+/// testing the GPU twins on machines without a GPU; read once, at the first probe.
+pub const EMULATOR_ENV: &str = "THERMOCONSENSUS_CUDA_EMULATOR";
+
+/// The name the emulated device reports.
+pub const EMULATOR_NAME: &str = "thermoconsensus CUDA emulator (host threads)";
+
+/// `true` when [`EMULATOR_ENV`] is `1` (read once per process).
+pub fn emulator_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var(EMULATOR_ENV).is_ok_and(|v| v.trim() == "1"))
+}
 
 /// Every kernel source under `cuda/`, as `(name, CUDA C source)`, embedded at build time so the wheel carries
 /// them; [`compile_all`] compiles each (CI runs it wherever an NVRTC library exists).
@@ -81,7 +98,18 @@ fn guarded<T>(
 /// answer cannot change without a restart of the driver.
 fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
-    PROBE.get_or_init(|| guarded("CUDA driver probe", backend::probe_devices))
+    PROBE.get_or_init(|| {
+        if emulator_enabled() {
+            return Ok(vec![DeviceInfo {
+                ordinal: 0,
+                name: EMULATOR_NAME.to_string(),
+                total_memory: 0,
+                compute_capability: (0, 0),
+                multiprocessors: 1,
+            }]);
+        }
+        guarded("CUDA driver probe", backend::probe_devices)
+    })
 }
 
 /// `true` only when the crate was built with the `cuda` feature, the driver library is present, `cuInit`

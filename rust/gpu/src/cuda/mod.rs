@@ -2,6 +2,7 @@
 //! Every function first makes sure cudarc can load its library (cudarc panics when it cannot), then talks to
 //! it; the callers in `lib.rs` add `catch_unwind` and caching.
 
+pub(crate) mod exec;
 mod libs;
 
 use cudarc::driver::{result as drv, sys as drv_sys};

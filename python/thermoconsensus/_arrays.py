@@ -91,3 +91,10 @@ def add_noise(arrays: list[NDArray[np.float64]], noise: float, seed: int) -> lis
         return arrays
     rng = np.random.default_rng(seed)
     return [a + noise * rng.standard_normal(a.shape) for a in arrays]
+
+
+def check_device(device: str) -> str:
+    """A ``device`` argument: "auto", "cpu", "cuda" or "cuda:N" (checked further by the native module)."""
+    if not isinstance(device, str):
+        raise TypeError(f'device: expected "auto", "cpu", "cuda" or "cuda:N", got {type(device).__name__}')
+    return device

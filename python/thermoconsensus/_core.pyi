@@ -63,9 +63,11 @@ class GpuError(Error, RuntimeError): ...
 _F2 = NDArray[np.float64]
 _Embedding = tuple[int, int, int, int, int]
 
-def mutual_information(x: _F2, y: _F2, k: int, algorithm: int, n_threads: int | None = None) -> float: ...
+def mutual_information(
+    x: _F2, y: _F2, k: int, algorithm: int, n_threads: int | None = None, device: str = "auto"
+) -> float: ...
 def conditional_mutual_information(
-    x: _F2, y: _F2, z: _F2, k: int, algorithm: int, n_threads: int | None = None
+    x: _F2, y: _F2, z: _F2, k: int, algorithm: int, n_threads: int | None = None, device: str = "auto"
 ) -> float: ...
 def transfer_entropy(
     source: _F2,
@@ -76,6 +78,7 @@ def transfer_entropy(
     conditionals: _F2 | None = None,
     cond_delays: list[int] = ...,
     n_threads: int | None = None,
+    device: str = "auto",
 ) -> float: ...
 def active_information_storage(
     x: _F2, k_history: int, k_tau: int, k: int, algorithm: int, n_threads: int | None = None
@@ -92,6 +95,7 @@ def significance(
     cond_delays: list[int] = ...,
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+    device: str = "auto",
 ) -> tuple[float, float, float, float, int, NDArray[np.float64]]: ...
 def ragwitz(
     x: _F2,

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import add_noise, as_samples, check_int, check_seed, check_threads
+from ._arrays import add_noise, as_samples, check_device, check_int, check_seed, check_threads
 from ._discrete import (
     cross_entropy,
     entropy_from_logits,
@@ -101,6 +101,7 @@ def mutual_information(
     noise: float = 0.0,
     seed: int = 0,
     n_threads: int | None = None,
+    device: str = "auto",
 ) -> float:
     """KSG estimate of the mutual information I(X; Y) in nats.
 
@@ -111,14 +112,24 @@ def mutual_information(
         noise: standard deviation of Gaussian noise added to every value first (0: none).
         seed: seed of that noise.
         n_threads: threads to use (default: ``THERMOCONSENSUS_NUM_THREADS`` or all cores).
+        device: where the neighbour searches run: "auto" (a GPU when present and N >= 10,000), "cpu",
+            "cuda" or "cuda:N". The GPU path finds the same neighbours, so the estimate differs from the
+            CPU's only in summation order.
 
     Raises:
-        InvalidInputError (ValueError): mismatched lengths, NaN/Inf, N <= k, k < 1, bad algorithm.
+        InvalidInputError (ValueError): mismatched lengths, NaN/Inf, N <= k, k < 1, bad algorithm, a malformed
+            device, or (on a GPU) k > 64 or more than 16 joint dimensions.
+        GpuError: "cuda" was asked for and no usable GPU is present (the message says why).
         TypeError: complex, object or string data; non-integer k.
     """
     xa, ya = _prepare([("x", x), ("y", y)], noise, seed)
     return _core.mutual_information(
-        xa, ya, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads)
+        xa,
+        ya,
+        check_int("k", k, 1),
+        _algorithm(algorithm),
+        check_threads(n_threads),
+        check_device(device),
     )
 
 
@@ -132,6 +143,7 @@ def conditional_mutual_information(
     noise: float = 0.0,
     seed: int = 0,
     n_threads: int | None = None,
+    device: str = "auto",
 ) -> float:
     """KSG (Frenzel-Pompe) estimate of the conditional mutual information I(X; Y | Z) in nats.
 
@@ -139,7 +151,13 @@ def conditional_mutual_information(
     """
     xa, ya, za = _prepare([("x", x), ("y", y), ("z", z)], noise, seed)
     return _core.conditional_mutual_information(
-        xa, ya, za, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads)
+        xa,
+        ya,
+        za,
+        check_int("k", k, 1),
+        _algorithm(algorithm),
+        check_threads(n_threads),
+        check_device(device),
     )
 
 
@@ -183,6 +201,7 @@ def transfer_entropy(
     noise: float = 0.0,
     seed: int = 0,
     n_threads: int | None = None,
+    device: str = "auto",
 ) -> float:
     """KSG transfer entropy TE(source -> target) in nats.
 
@@ -192,7 +211,7 @@ def transfer_entropy(
     X_{t+1-delay}) and the next value Y_{t+1}; t runs from max((k_history-1)k_tau,
     (l_history-1)l_tau + delay - 1) to T-2, so N = T - 1 - that start. Multi-column source/target
     series embed every column. Each column of ``conditionals`` (T x m) adds C_{t+1-d} to the conditioning
-    set, with d from ``cond_delays`` (default 1 each).
+    set, with d from ``cond_delays`` (default 1 each). ``device`` as in :func:`mutual_information`.
 
     Raises:
         InvalidInputError: histories/delays < 1 or too long for the series, and the errors of
@@ -212,6 +231,7 @@ def transfer_entropy(
         arrays[2] if cond is not None else None,
         delays,
         check_threads(n_threads),
+        check_device(device),
     )
 
 
@@ -301,6 +321,7 @@ def significance(
     noise: float = 0.0,
     n_threads: int | None = None,
     progress: ProgressArg = False,
+    device: str = "auto",
 ) -> SignificanceResult:
     """Permutation test of an estimate against the null hypothesis of no dependence.
 
@@ -312,6 +333,7 @@ def significance(
 
     ``progress=True`` draws a progress bar on stderr; a callable is called as ``progress(done, total)``
     (surrogates). Ctrl-C stops the computation within one surrogate and raises KeyboardInterrupt.
+    ``device`` as in :func:`mutual_information`: the surrogates are the same permutations on every device.
     """
     expected = {"mi": 2, "cmi": 3, "te": 2, "ais": 1}
     if measure not in expected:
@@ -343,6 +365,7 @@ def significance(
         delays,
         check_threads(n_threads),
         resolve_progress(progress, f"significance({measure!r})"),
+        check_device(device),
     )
     return SignificanceResult(*r)
 

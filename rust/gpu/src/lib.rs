@@ -58,8 +58,10 @@ pub fn emulator_enabled() -> bool {
 
 /// Every kernel source under `cuda/`, as `(name, CUDA C source)`, embedded at build time so the wheel carries
 /// them; [`compile_all`] compiles each (CI runs it wherever an NVRTC library exists).
-pub const KERNEL_SOURCES: &[(&str, &str)] =
-    &[("selftest", include_str!("../../../cuda/selftest.cu"))];
+pub const KERNEL_SOURCES: &[(&str, &str)] = &[
+    ("selftest", include_str!("../../../cuda/selftest.cu")),
+    ("ksg", include_str!("../../../cuda/ksg.cu")),
+];
 
 /// One CUDA device as the driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,6 +44,9 @@ pub enum Error {
     /// The computation was cancelled through its [`crate::progress::Progress`] handle.
     #[error("cancelled")]
     Cancelled,
+    /// The GPU path failed (driver, launch or emulator error; carries the message).
+    #[error("GPU: {0}")]
+    Gpu(String),
     /// The rayon thread pool could not be built.
     #[error("could not start a thread pool: {0}")]
     ThreadPool(String),

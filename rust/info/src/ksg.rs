@@ -16,6 +16,7 @@
 use crate::counts::{box_counts, RankedAxis};
 use crate::digamma::{digamma, integer_table};
 use crate::error::{invalid, Error, Result};
+use crate::gpu::{neighbour_counts_on, Compute};
 use crate::grid::AxisOrder;
 use crate::kdtree::Neighbour;
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
@@ -151,6 +152,21 @@ pub(crate) fn neighbour_counts(
     out
 }
 
+/// [`neighbour_counts`] on the CPU or on a device. The two orders of points differ (the CPU's searcher order,
+/// the input order on a device); the estimates only average over the rows.
+pub(crate) fn counts_on(
+    joint: MatrixRef<'_>,
+    problem: &KsgProblem<'_>,
+    k: usize,
+    algorithm: Algorithm,
+    compute: &Compute,
+) -> Result<Vec<u32>> {
+    match compute {
+        Compute::Cpu => Ok(neighbour_counts(joint, problem, k, algorithm)),
+        Compute::Device(exec) => neighbour_counts_on(exec, joint, problem, k, algorithm),
+    }
+}
+
 /// Common argument checks: equal lengths, finite values, 1 <= k < N.
 pub(crate) fn check_inputs(inputs: &[(&'static str, MatrixRef<'_>)], k: usize) -> Result<usize> {
     let n = check_same_rows(inputs)?;
@@ -184,12 +200,27 @@ pub fn mutual_information(
 ) -> Result<f64> {
     check_inputs(&[("x", x), ("y", y)], k)?;
     let joint = Matrix::hstack(&[x, y]);
-    Ok(mi_of_joint(
+    mi_of_joint(
         joint.view(),
         [x.cols(), y.cols()],
         k,
         algorithm,
-    ))
+        &Compute::Cpu,
+    )
+}
+
+/// [`mutual_information`] with the neighbour searches on `compute` (same counts, hence the same value up to
+/// the order of summation).
+pub fn mutual_information_on(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+    compute: &Compute,
+) -> Result<f64> {
+    check_inputs(&[("x", x), ("y", y)], k)?;
+    let joint = Matrix::hstack(&[x, y]);
+    mi_of_joint(joint.view(), [x.cols(), y.cols()], k, algorithm, compute)
 }
 
 /// KSG conditional mutual information I(X; Y | Z) in nats (Frenzel-Pompe form).
@@ -202,16 +233,53 @@ pub fn conditional_mutual_information(
 ) -> Result<f64> {
     check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
     let joint = Matrix::hstack(&[x, y, z]);
-    Ok(cmi_of_joint(
+    cmi_of_joint(
         joint.view(),
         [x.cols(), y.cols(), z.cols()],
         k,
         algorithm,
-    ))
+        &Compute::Cpu,
+    )
+}
+
+/// [`conditional_mutual_information`] with the neighbour searches on `compute`.
+pub fn conditional_mutual_information_on(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    z: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+    compute: &Compute,
+) -> Result<f64> {
+    check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
+    let joint = Matrix::hstack(&[x, y, z]);
+    cmi_of_joint(
+        joint.view(),
+        [x.cols(), y.cols(), z.cols()],
+        k,
+        algorithm,
+        compute,
+    )
 }
 
 /// CMI over an already assembled joint matrix `[X | Y | Z]` with the given column widths.
 pub(crate) fn cmi_of_joint(
+    joint: MatrixRef<'_>,
+    widths: [usize; 3],
+    k: usize,
+    algorithm: Algorithm,
+    compute: &Compute,
+) -> Result<f64> {
+    let problem = KsgProblem {
+        group_dims: widths.to_vec(),
+        marginals: &[&[0, 2], &[1, 2], &[2]],
+    };
+    let counts = counts_on(joint, &problem, k, algorithm, compute)?;
+    Ok(cmi_from_counts(&counts, k, algorithm))
+}
+
+/// [`cmi_of_joint`] on the CPU, which cannot fail.
+pub(crate) fn cmi_of_joint_cpu(
     joint: MatrixRef<'_>,
     widths: [usize; 3],
     k: usize,
@@ -221,20 +289,24 @@ pub(crate) fn cmi_of_joint(
         group_dims: widths.to_vec(),
         marginals: &[&[0, 2], &[1, 2], &[2]],
     };
-    let counts = neighbour_counts(joint, &problem, k, algorithm);
+    cmi_from_counts(&neighbour_counts(joint, &problem, k, algorithm), k, algorithm)
+}
+
+/// The Frenzel-Pompe estimate from the counts in the (X,Z), (Y,Z) and Z spaces.
+fn cmi_from_counts(counts: &[u32], k: usize, algorithm: Algorithm) -> f64 {
     // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
     let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let psi_k = digamma(k as f64);
     match algorithm {
         Algorithm::One => {
             psi_k
-                - mean_rows(&counts, 3, |c| {
+                - mean_rows(counts, 3, |c| {
                     psi[c[0] as usize + 1] + psi[c[1] as usize + 1] - psi[c[2] as usize + 1]
                 })
         }
         Algorithm::Two => {
             psi_k - 2.0 / k as f64
-                + mean_rows(&counts, 3, |c| {
+                + mean_rows(counts, 3, |c| {
                     let (xz, yz, z) = (c[0] as f64, c[1] as f64, c[2] as usize);
                     psi[z] - psi[c[0] as usize] - psi[c[1] as usize] + 1.0 / xz + 1.0 / yz
                 })
@@ -248,25 +320,31 @@ pub(crate) fn mi_of_joint(
     widths: [usize; 2],
     k: usize,
     algorithm: Algorithm,
-) -> f64 {
+    compute: &Compute,
+) -> Result<f64> {
     let n = joint.rows();
     let problem = KsgProblem {
         group_dims: widths.to_vec(),
         marginals: &[&[0], &[1]],
     };
-    let counts = neighbour_counts(joint, &problem, k, algorithm);
+    let counts = counts_on(joint, &problem, k, algorithm, compute)?;
+    Ok(mi_from_counts(&counts, n, k, algorithm))
+}
+
+/// The KSG estimate from the counts in the X and Y spaces of `n` points.
+fn mi_from_counts(counts: &[u32], n: usize, k: usize, algorithm: Algorithm) -> f64 {
     // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
     let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let base = digamma(k as f64) + digamma(n as f64);
     match algorithm {
         Algorithm::One => {
-            base - mean_rows(&counts, 2, |c| {
+            base - mean_rows(counts, 2, |c| {
                 psi[c[0] as usize + 1] + psi[c[1] as usize + 1]
             })
         }
         Algorithm::Two => {
             base - 1.0 / k as f64
-                - mean_rows(&counts, 2, |c| psi[c[0] as usize] + psi[c[1] as usize])
+                - mean_rows(counts, 2, |c| psi[c[0] as usize] + psi[c[1] as usize])
         }
     }
 }

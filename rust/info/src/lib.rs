@@ -16,6 +16,7 @@ pub mod discrete;
 pub mod embed;
 pub mod entropy;
 pub mod error;
+pub mod gpu;
 pub(crate) mod grid;
 pub mod kdtree;
 pub mod ksg;
@@ -31,7 +32,11 @@ pub mod te;
 pub use embed::TeEmbedding;
 pub use entropy::entropy;
 pub use error::{Error, Result};
-pub use ksg::{conditional_mutual_information, mutual_information, Algorithm};
+pub use gpu::Compute;
+pub use ksg::{
+    conditional_mutual_information, conditional_mutual_information_on, mutual_information,
+    mutual_information_on, Algorithm,
+};
 pub use matrix::{Matrix, MatrixRef};
 pub use network::{te_network, te_network_with_progress, TeNetwork};
 pub use pool::run_with_threads;

@@ -9,6 +9,7 @@
 //!   reproducible and independent of the thread count.
 
 use crate::error::{invalid, Result};
+use crate::gpu::Compute;
 use crate::ksg::{cmi_of_joint, mi_of_joint, Algorithm};
 use crate::matrix::{Matrix, MatrixRef};
 use crate::progress::Progress;
@@ -58,14 +59,27 @@ pub struct JointSamples {
 
 impl JointSamples {
     /// The estimate over `joint` (which has this object's group widths).
-    pub fn estimate_on(&self, joint: MatrixRef<'_>, k: usize, algorithm: Algorithm) -> f64 {
+    pub fn estimate_on(
+        &self,
+        joint: MatrixRef<'_>,
+        k: usize,
+        algorithm: Algorithm,
+        compute: &Compute,
+    ) -> Result<f64> {
         match self.statistic {
-            Statistic::Mi => mi_of_joint(joint, [self.widths[0], self.widths[1]], k, algorithm),
+            Statistic::Mi => mi_of_joint(
+                joint,
+                [self.widths[0], self.widths[1]],
+                k,
+                algorithm,
+                compute,
+            ),
             Statistic::Cmi => cmi_of_joint(
                 joint,
                 [self.widths[0], self.widths[1], self.widths[2]],
                 k,
                 algorithm,
+                compute,
             ),
         }
     }
@@ -92,11 +106,13 @@ impl JointSamples {
         n_surrogates: usize,
         seed: u64,
     ) -> Result<SignificanceResult> {
-        self.test_with_progress(k, algorithm, n_surrogates, seed, None)
+        self.test_with_progress(k, algorithm, n_surrogates, seed, None, &Compute::Cpu)
     }
 
     /// [`JointSamples::test`], advancing `progress` once per surrogate and stopping with
-    /// [`crate::Error::Cancelled`] when it is cancelled.
+    /// [`crate::Error::Cancelled`] when it is cancelled; the estimates run on `compute`. The surrogates are the
+    /// same permutations on every device (seeded per surrogate), so a device changes only summation order.
+    /// On a device they run one after another, each a pair of launches over a freshly permuted upload.
     pub fn test_with_progress(
         &self,
         k: usize,
@@ -104,6 +120,7 @@ impl JointSamples {
         n_surrogates: usize,
         seed: u64,
         progress: Option<&Progress>,
+        compute: &Compute,
     ) -> Result<SignificanceResult> {
         if n_surrogates < 1 {
             return Err(invalid("n_surrogates", "must be at least 1"));
@@ -118,25 +135,30 @@ impl JointSamples {
                 reason: format!("needs more than k = {k} samples, got {n}"),
             });
         }
-        let value = self.estimate_on(self.joint.view(), k, algorithm);
-        let null: Vec<f64> = (0..n_surrogates)
-            .into_par_iter()
-            .map(|s| {
-                if let Some(p) = progress {
-                    p.check()?;
-                }
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                rng.set_stream(s as u64);
-                let mut perm: Vec<usize> = (0..n).collect();
-                perm.shuffle(&mut rng);
-                let shuffled = self.permuted_copy(&perm);
-                let v = self.estimate_on(shuffled.view(), k, algorithm);
-                if let Some(p) = progress {
-                    p.advance();
-                }
-                Ok(v)
-            })
-            .collect::<Result<_>>()?;
+        let value = self.estimate_on(self.joint.view(), k, algorithm, compute)?;
+        let surrogate = |s: usize| {
+            if let Some(p) = progress {
+                p.check()?;
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(s as u64);
+            let mut perm: Vec<usize> = (0..n).collect();
+            perm.shuffle(&mut rng);
+            let shuffled = self.permuted_copy(&perm);
+            let v = self.estimate_on(shuffled.view(), k, algorithm, compute)?;
+            if let Some(p) = progress {
+                p.advance();
+            }
+            Ok(v)
+        };
+        let null: Vec<f64> = match compute {
+            Compute::Cpu => (0..n_surrogates)
+                .into_par_iter()
+                .map(surrogate)
+                .collect::<Result<_>>()?,
+            // One device: its launches queue anyway, and each surrogate already fills it.
+            Compute::Device(_) => (0..n_surrogates).map(surrogate).collect::<Result<_>>()?,
+        };
         Ok(summarise(value, null))
     }
 }

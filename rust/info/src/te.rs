@@ -6,7 +6,8 @@
 
 use crate::embed::{check_length, embed_past, TeEmbedding};
 use crate::error::{invalid, Result};
-use crate::ksg::{check_inputs, cmi_of_joint, mutual_information, Algorithm};
+use crate::gpu::Compute;
+use crate::ksg::{check_inputs, cmi_of_joint, cmi_of_joint_cpu, mutual_information, Algorithm};
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
 
 /// Conditioning series for a conditional transfer entropy: one value per series at `t + 1 - delay`.
@@ -95,7 +96,12 @@ impl TeSamples {
 
     /// KSG estimate of the conditional MI over these samples.
     pub fn estimate(&self, k: usize, algorithm: Algorithm) -> f64 {
-        cmi_of_joint(self.joint.view(), self.widths, k, algorithm)
+        cmi_of_joint_cpu(self.joint.view(), self.widths, k, algorithm)
+    }
+
+    /// [`TeSamples::estimate`] with the neighbour searches on `compute`.
+    pub fn estimate_on(&self, k: usize, algorithm: Algorithm, compute: &Compute) -> Result<f64> {
+        cmi_of_joint(self.joint.view(), self.widths, k, algorithm, compute)
     }
 }
 

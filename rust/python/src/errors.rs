@@ -74,6 +74,7 @@ pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
     use thermoconsensus_info::Error as E;
     match err {
         E::ThreadPool(_) | E::Cancelled => Error::new_err(err.to_string()),
+        E::Gpu(_) => raise(gpu_error_type(py), err.to_string()),
         E::InvalidArgument { .. }
         | E::LengthMismatch { .. }
         | E::NonFinite { .. }

@@ -74,3 +74,32 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_device, m)?)?;
     Ok(())
 }
+
+/// The executor for a user's `device` string, or `None` for the CPU. `"auto"` takes the GPU only when
+/// `large_enough`, and falls back to the CPU if the GPU cannot be set up; an explicit `"cuda"` reports why not.
+pub fn executor_for(
+    py: Python<'_>,
+    device: &str,
+    large_enough: bool,
+) -> PyResult<Option<std::sync::Arc<gpu::Executor>>> {
+    let auto = device.trim().eq_ignore_ascii_case("auto");
+    match gpu::resolve(device, large_enough).map_err(|e| crate::errors::gpu_error(py, e))? {
+        gpu::Device::Cpu => Ok(None),
+        d => match py.detach(|| gpu::Executor::get(d)) {
+            Ok(e) => Ok(Some(e)),
+            Err(_) if auto => Ok(None),
+            Err(e) => Err(crate::errors::gpu_error(py, e)),
+        },
+    }
+}
+
+/// [`executor_for`] as the information engine's [`Compute`](thermoconsensus_info::Compute).
+pub fn info_compute(
+    py: Python<'_>,
+    device: &str,
+    n_samples: usize,
+) -> PyResult<thermoconsensus_info::Compute> {
+    let large = n_samples >= thermoconsensus_info::gpu::GPU_MIN_SAMPLES;
+    Ok(executor_for(py, device, large)?
+        .map_or(thermoconsensus_info::Compute::Cpu, thermoconsensus_info::Compute::Device))
+}

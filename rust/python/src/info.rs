@@ -6,6 +6,7 @@
 use crate::convert::{compute, view};
 use crate::detach::run_with_progress;
 use crate::errors::info_error;
+use crate::gpu::info_compute;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2};
 use pyo3::prelude::*;
 use thermoconsensus_info as info;
@@ -17,7 +18,7 @@ fn algorithm(n: i64) -> PyResult<Algorithm> {
 
 /// KSG mutual information I(X; Y) in nats.
 #[pyfunction]
-#[pyo3(signature = (x, y, k, algorithm, n_threads=None))]
+#[pyo3(signature = (x, y, k, algorithm, n_threads=None, device="auto"))]
 fn mutual_information(
     py: Python<'_>,
     x: PyReadonlyArray2<'_, f64>,
@@ -25,14 +26,17 @@ fn mutual_information(
     k: usize,
     algorithm: i64,
     n_threads: Option<usize>,
+    device: &str,
 ) -> PyResult<f64> {
     let (x, y, alg) = (view("x", &x)?, view("y", &y)?, self::algorithm(algorithm)?);
-    compute(py, n_threads, || info::mutual_information(x, y, k, alg))
+    let on = info_compute(py, device, x.rows())?;
+    compute(py, n_threads, || info::mutual_information_on(x, y, k, alg, &on))
 }
 
 /// KSG conditional mutual information I(X; Y | Z) in nats.
 #[pyfunction]
-#[pyo3(signature = (x, y, z, k, algorithm, n_threads=None))]
+#[pyo3(signature = (x, y, z, k, algorithm, n_threads=None, device="auto"))]
+#[allow(clippy::too_many_arguments)]
 fn conditional_mutual_information(
     py: Python<'_>,
     x: PyReadonlyArray2<'_, f64>,
@@ -41,11 +45,13 @@ fn conditional_mutual_information(
     k: usize,
     algorithm: i64,
     n_threads: Option<usize>,
+    device: &str,
 ) -> PyResult<f64> {
     let (x, y, z) = (view("x", &x)?, view("y", &y)?, view("z", &z)?);
     let alg = self::algorithm(algorithm)?;
+    let on = info_compute(py, device, x.rows())?;
     compute(py, n_threads, || {
-        info::conditional_mutual_information(x, y, z, k, alg)
+        info::conditional_mutual_information_on(x, y, z, k, alg, &on)
     })
 }
 
@@ -80,7 +86,7 @@ fn te_samples(
 
 /// KSG transfer entropy TE(source -> target) in nats.
 #[pyfunction]
-#[pyo3(signature = (source, target, k, embedding, algorithm, conditionals=None, cond_delays=Vec::new(), n_threads=None))]
+#[pyo3(signature = (source, target, k, embedding, algorithm, conditionals=None, cond_delays=Vec::new(), n_threads=None, device="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn transfer_entropy(
     py: Python<'_>,
@@ -92,6 +98,7 @@ fn transfer_entropy(
     conditionals: Option<PyReadonlyArray2<'_, f64>>,
     cond_delays: Vec<usize>,
     n_threads: Option<usize>,
+    device: &str,
 ) -> PyResult<f64> {
     let (s, t) = (view("source", &source)?, view("target", &target)?);
     let c = conditionals
@@ -99,8 +106,9 @@ fn transfer_entropy(
         .map(|c| view("conditionals", c))
         .transpose()?;
     let alg = self::algorithm(algorithm)?;
+    let on = info_compute(py, device, t.rows())?;
     compute(py, n_threads, || {
-        Ok(te_samples(s, t, embedding, c, &cond_delays, k)?.estimate(k, alg))
+        te_samples(s, t, embedding, c, &cond_delays, k)?.estimate_on(k, alg, &on)
     })
 }
 
@@ -140,7 +148,7 @@ type SignificanceTuple<'py> = (f64, f64, f64, f64, usize, Bound<'py, PyArray1<f6
 
 /// Permutation test of MI ("mi"), CMI ("cmi"), TE ("te") or AIS ("ais").
 #[pyfunction]
-#[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, progress=None))]
+#[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, progress=None, device="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn significance<'py>(
     py: Python<'py>,
@@ -154,6 +162,7 @@ fn significance<'py>(
     cond_delays: Vec<usize>,
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
+    device: &str,
 ) -> PyResult<SignificanceTuple<'py>> {
     const NAMES: [&[&str]; 4] = [
         &["x", "y"],
@@ -197,6 +206,7 @@ fn significance<'py>(
         pyo3::exceptions::PyValueError::new_err(format!("{name}: required for measure {measure:?}"))
     };
     let first = views[0].ok_or_else(|| missing(if measure == "te" { "source" } else { "x" }))?;
+    let on = info_compute(py, device, first.rows())?;
     let r = run_with_progress(py, n_surrogates, progress.as_ref(), |prog| {
         info::run_with_threads(n_threads, || {
             let samples = match measure {
@@ -217,7 +227,7 @@ fn significance<'py>(
                 )?),
                 _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
             };
-            samples.test_with_progress(k, alg, n_surrogates, seed, Some(prog))
+            samples.test_with_progress(k, alg, n_surrogates, seed, Some(prog), &on)
         })?
     })?;
     let null = PyArray1::from_vec(py, r.null);

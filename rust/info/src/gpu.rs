@@ -1,0 +1,143 @@
+//! KSG neighbour counts on a CUDA device: the GPU twin of [`crate::ksg`]'s `neighbour_counts`, running
+//! `cuda/ksg.cu` (tiled exact brute force in the max-norm). Same distances in double precision, same radii, same
+//! strict/inclusive comparisons, hence the same counts: the estimates differ from the CPU's only in the order
+//! the digamma terms are summed. Brute force costs O(N^2 dim) on the device against the CPU's k-d tree, so it
+//! wins from about 10^4 samples up ([`GPU_MIN_SAMPLES`]).
+
+use std::sync::Arc;
+
+use thermoconsensus_gpu::{Arg, Executor, Grid};
+
+use crate::error::{invalid, Error, Result};
+use crate::ksg::{Algorithm, KsgProblem};
+use crate::matrix::MatrixRef;
+
+/// Where the neighbour searches of an estimate run.
+#[derive(Clone, Default)]
+pub enum Compute {
+    /// The CPU engines (k-d tree / grid searches on the rayon pool).
+    #[default]
+    Cpu,
+    /// A CUDA device (or the host emulator of one).
+    Device(Arc<Executor>),
+}
+
+impl std::fmt::Debug for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compute::Cpu => f.write_str("Cpu"),
+            Compute::Device(e) => write!(f, "Device({})", e.name()),
+        }
+    }
+}
+
+/// Below this many samples `device="auto"` stays on the CPU: the transfer and the O(N^2) scan do not pay.
+pub const GPU_MIN_SAMPLES: usize = 10_000;
+
+/// Kernel limits, matching the `#define`s of `cuda/ksg.cu`.
+const TILE: u32 = 128;
+const MAX_DIM: usize = 16;
+const MAX_K: usize = 64;
+const MAX_MARGINALS: usize = 8;
+
+fn gpu(e: thermoconsensus_gpu::Error) -> Error {
+    Error::Gpu(e.to_string())
+}
+
+/// Counts of every point (in the input's row order) in every marginal space of `problem`, self excluded;
+/// row `i` holds `problem.marginals.len()` values.
+pub(crate) fn neighbour_counts_on(
+    exec: &Executor,
+    joint: MatrixRef<'_>,
+    problem: &KsgProblem<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<Vec<u32>> {
+    let n = joint.rows();
+    let dim = joint.cols();
+    if dim > MAX_DIM {
+        return Err(invalid(
+            "device",
+            format!("the GPU path handles at most {MAX_DIM} joint dimensions, got {dim}; use device=\"cpu\""),
+        ));
+    }
+    if k > MAX_K {
+        return Err(invalid(
+            "k",
+            format!("the GPU path handles k up to {MAX_K}, got {k}; use device=\"cpu\""),
+        ));
+    }
+    let m = problem.marginals.len();
+    if m > MAX_MARGINALS {
+        return Err(invalid(
+            "device",
+            format!("the GPU path handles at most {MAX_MARGINALS} marginal spaces, got {m}"),
+        ));
+    }
+    let groups = problem.group_dims.len();
+    let col_group: Vec<u32> = problem
+        .group_dims
+        .iter()
+        .enumerate()
+        .flat_map(|(g, &w)| std::iter::repeat_n(g as u32, w))
+        .collect();
+    let masks: Vec<u32> = problem
+        .marginals
+        .iter()
+        .map(|vars| {
+            col_group
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| vars.contains(&(**g as usize)))
+                .fold(0u32, |acc, (c, _)| acc | (1 << c))
+        })
+        .collect();
+    let pts = exec.upload(joint.data()).map_err(gpu)?;
+    let col_group_d = exec.upload(&col_group).map_err(gpu)?;
+    let masks_d = exec.upload(&masks).map_err(gpu)?;
+    let radii = exec.zeros::<f64>(n * groups).map_err(gpu)?;
+    let counts = exec.zeros::<u32>(n * m).map_err(gpu)?;
+    let grid = Grid::cover(n, TILE);
+    let per_variable = (algorithm == Algorithm::Two) as u32;
+    let strict = (algorithm == Algorithm::One) as u32;
+    // SAFETY: argument lists match `ksg_radii` and `ksg_counts` in cuda/ksg.cu; pts holds n x dim doubles,
+    // col_group dim entries, masks m, radii n x groups, counts n x m; dim, k and m are within the kernel limits
+    // checked above, and the block size is the kernel's tile.
+    unsafe {
+        exec.launch(
+            "ksg",
+            "ksg_radii",
+            grid,
+            &[
+                pts.arg(),
+                Arg::U64(n as u64),
+                Arg::U32(dim as u32),
+                col_group_d.arg(),
+                Arg::U32(groups as u32),
+                Arg::U32(k as u32),
+                Arg::U32(per_variable),
+                radii.arg(),
+            ],
+        )
+        .map_err(gpu)?;
+        exec.launch(
+            "ksg",
+            "ksg_counts",
+            grid,
+            &[
+                pts.arg(),
+                Arg::U64(n as u64),
+                Arg::U32(dim as u32),
+                col_group_d.arg(),
+                Arg::U32(groups as u32),
+                radii.arg(),
+                masks_d.arg(),
+                Arg::U32(m as u32),
+                Arg::U32(strict),
+                counts.arg(),
+            ],
+        )
+        .map_err(gpu)?;
+    }
+    exec.download(&counts).map_err(gpu)
+}

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export THERMOCONSENSUS_NUM_THREADS ?=
 
-.PHONY: help venv install demo demo-info test test-rust test-nvrtc test-python lint bench bench-python bench-rust bench-llm bench-server clean
+.PHONY: help venv install demo demo-info test test-rust test-nvrtc test-python test-gpu-emulated lint bench bench-python bench-rust bench-llm bench-server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -40,7 +40,10 @@ test-nvrtc: install ## every cuda/*.cu kernel compiles through NVRTC (from PyPI;
 test-python: install ## pytest over the installed package
 	$(PY) -m pytest
 
-test: test-rust test-nvrtc test-python ## every test: cargo test (engines, NVRTC kernel compilation) + pytest
+test-gpu-emulated: install ## pytest -m gpu with "cuda" being the host emulator of the kernels (no GPU needed)
+	THERMOCONSENSUS_CUDA_EMULATOR=1 $(PY) -m pytest -m gpu -p no:cacheprovider
+
+test: test-rust test-nvrtc test-python test-gpu-emulated ## every test: cargo test (engines, NVRTC kernel compilation), pytest, GPU twins on the emulator
 
 lint: install ## fmt, clippy -D warnings, ruff, mypy and stubtest
 	cargo fmt --all -- --check

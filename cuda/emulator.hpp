@@ -1,22 +1,27 @@
 // Host C++ stand-ins for the CUDA built-ins the kernels in cuda/*.cu use, so the same kernel source compiles
-// with a host C++20 compiler and runs on CPU threads. Used only by the test emulator in rust/gpu
-// (src/emulator.rs), which lets CI without a GPU execute every kernel and compare it with its CPU twin.
+// with a host C++20 compiler and runs on the CPU. Used only by the test emulator in rust/gpu (src/emulator.rs),
+// which lets CI without a GPU execute every kernel and compare it with its CPU twin.
 //
-// Semantics: a launch runs its blocks one after another; the threads of a block are real OS threads, so
-// __syncthreads() and warp shuffles are genuine barriers. __shared__ becomes `static`, which is correct
-// because only one block runs at a time and every thread waits at the end of a block before the next starts.
-// Not emulated: dynamic (extern) shared memory, cooperative groups, texture memory, partial-warp masks.
+// Semantics: a launch runs its blocks one after another. The threads of a block are fibers (ucontext) on one
+// OS thread, switched only at __syncthreads() and warp operations, so barriers are cheap and exact: a block
+// barrier releases when every live thread of the block waits at it, a warp barrier when every live thread of
+// the warp does; a barrier that can never release (divergent __syncthreads) fails the launch. __shared__
+// becomes `static`, which is correct because one block runs at a time.
+// Not emulated: dynamic (extern) shared memory, cooperative groups, textures, partial-warp masks, and any
+// timing: data races that a GPU would expose may go unnoticed here.
 #pragma once
 
+#include <ucontext.h>
+
+#include <algorithm>
 #include <atomic>
-#include <barrier>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -27,45 +32,50 @@ struct dim3 {
 
 namespace tc_emu {
 
-struct Warp {
-    std::unique_ptr<std::barrier<>> bar;
-    unsigned long long slots[32];
-    unsigned size;
+enum class Wait { None, Block, Warp, Done };
+
+struct Fiber {
+    ucontext_t ctx;
+    dim3 idx;
+    unsigned linear = 0;
+    Wait wait = Wait::None;
+    std::unique_ptr<char[]> stack;
 };
 
-struct Block {
-    std::unique_ptr<std::barrier<>> bar;
-    std::vector<std::unique_ptr<Warp>> warps;
-};
+// Each fiber's stack; kernels keep their per-thread arrays here.
+constexpr std::size_t STACK_BYTES = 256 * 1024;
 
-inline thread_local dim3 thread_idx;
-inline thread_local dim3 block_idx;
-inline thread_local unsigned linear_idx;
+inline ucontext_t scheduler;
+inline Fiber *cur = nullptr;
+inline dim3 block_idx;
 inline dim3 block_dim;
 inline dim3 grid_dim;
-inline Block *block = nullptr;
+inline unsigned long long warp_slots[32 * 32];
+inline std::function<void()> body;
 
-inline Warp &my_warp() { return *block->warps[linear_idx / 32]; }
+inline void wait_at(Wait w) {
+    cur->wait = w;
+    swapcontext(&cur->ctx, &scheduler);
+}
 
-template <class T> T shuffle_from(T v, int src, bool valid) {
+template <class T> T shuffle_from(T v, int src) {
     static_assert(sizeof(T) <= 8, "warp shuffles move at most 8 bytes");
-    Warp &w = my_warp();
-    unsigned lane = linear_idx % 32;
+    const unsigned lane = cur->linear % 32, warp = cur->linear / 32;
+    const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
+    const unsigned warp_size = std::min(32u, threads - warp * 32);
     unsigned long long raw = 0;
     std::memcpy(&raw, &v, sizeof(T));
-    w.slots[lane] = raw;
-    w.bar->arrive_and_wait();
+    warp_slots[(warp % 32) * 32 + lane] = raw;
+    wait_at(Wait::Warp);
     T out = v;
-    if (valid && src >= 0 && static_cast<unsigned>(src) < w.size) {
-        std::memcpy(&out, &w.slots[src], sizeof(T));
-    }
-    w.bar->arrive_and_wait();
+    if (src >= 0 && static_cast<unsigned>(src) < warp_size) std::memcpy(&out, &warp_slots[(warp % 32) * 32 + src], sizeof(T));
+    wait_at(Wait::Warp);
     return out;
 }
 
 } // namespace tc_emu
 
-#define threadIdx (tc_emu::thread_idx)
+#define threadIdx (tc_emu::cur->idx)
 #define blockIdx (tc_emu::block_idx)
 #define blockDim (tc_emu::block_dim)
 #define gridDim (tc_emu::grid_dim)
@@ -78,17 +88,17 @@ template <class T> T shuffle_from(T v, int src, bool valid) {
 #define __launch_bounds__(...)
 #define __constant__ static const
 
-inline void __syncthreads() { tc_emu::block->bar->arrive_and_wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { tc_emu::my_warp().bar->arrive_and_wait(); }
+inline void __syncthreads() { tc_emu::wait_at(tc_emu::Wait::Block); }
+inline void __syncwarp(unsigned = 0xffffffffu) { tc_emu::wait_at(tc_emu::Wait::Warp); }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 template <class T> T __shfl_xor_sync(unsigned, T v, int mask, int = 32) {
-    return tc_emu::shuffle_from(v, static_cast<int>((tc_emu::linear_idx % 32) ^ mask), true);
+    return tc_emu::shuffle_from(v, static_cast<int>((tc_emu::cur->linear % 32) ^ mask));
 }
 template <class T> T __shfl_down_sync(unsigned, T v, unsigned delta, int = 32) {
-    return tc_emu::shuffle_from(v, static_cast<int>(tc_emu::linear_idx % 32 + delta), true);
+    return tc_emu::shuffle_from(v, static_cast<int>(tc_emu::cur->linear % 32 + delta));
 }
-template <class T> T __shfl_sync(unsigned, T v, int src, int = 32) { return tc_emu::shuffle_from(v, src, true); }
+template <class T> T __shfl_sync(unsigned, T v, int src, int = 32) { return tc_emu::shuffle_from(v, src); }
 
 template <class T> T atomicAdd(T *p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
 template <class T> T atomicMin(T *p, T v) {
@@ -145,7 +155,62 @@ void invoke(void (*kernel)(A...), void **args, std::index_sequence<I...>) {
     kernel(*static_cast<std::remove_cv_t<A> *>(args[I])...);
 }
 
-// Runs every block of the grid on one team of blockDim OS threads; returns 0, or 1 with `err` filled.
+inline void fiber_entry() {
+    body();
+    cur->wait = Wait::Done;
+    swapcontext(&cur->ctx, &scheduler);
+}
+
+// Runs one block to completion; false (with `err`) when a barrier can never release.
+inline bool run_block(std::vector<Fiber> &team, char *err, std::size_t err_len) {
+    for (auto &f : team) {
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = f.stack.get();
+        f.ctx.uc_stack.ss_size = STACK_BYTES;
+        f.ctx.uc_link = nullptr;
+        makecontext(&f.ctx, fiber_entry, 0);
+        f.wait = Wait::None;
+    }
+    for (;;) {
+        for (auto &f : team) {
+            if (f.wait != Wait::None) continue;
+            cur = &f;
+            swapcontext(&scheduler, &f.ctx);
+        }
+        // Nobody can run: release a warp whose live threads all wait at a warp barrier, else the block barrier.
+        bool released = false, live = false, all_at_block = true;
+        for (std::size_t w0 = 0; w0 < team.size(); w0 += 32) {
+            const std::size_t w1 = std::min(team.size(), w0 + 32);
+            bool warp_ready = false, warp_live = false;
+            for (std::size_t t = w0; t < w1; ++t) {
+                if (team[t].wait == Wait::Done) continue;
+                warp_live = true;
+                warp_ready = team[t].wait == Wait::Warp;
+                if (!warp_ready) break;
+            }
+            if (warp_live && warp_ready) {
+                for (std::size_t t = w0; t < w1; ++t)
+                    if (team[t].wait == Wait::Warp) team[t].wait = Wait::None;
+                released = true;
+            }
+        }
+        if (released) continue;
+        for (auto &f : team) {
+            if (f.wait == Wait::Done) continue;
+            live = true;
+            if (f.wait != Wait::Block) all_at_block = false;
+        }
+        if (!live) return true;
+        if (!all_at_block) {
+            std::snprintf(err, err_len, "block (%u, %u, %u): threads wait at different barriers (divergent "
+                          "__syncthreads or warp operation)", block_idx.x, block_idx.y, block_idx.z);
+            return false;
+        }
+        for (auto &f : team) f.wait = f.wait == Wait::Block ? Wait::None : f.wait;
+    }
+}
+
+// Runs every block of the grid; returns 0, or 1 with `err` filled.
 template <class... A>
 int launch(void (*kernel)(A...), const unsigned *dims, void **args, char *err, std::size_t err_len) {
     dim3 grid{dims[0], dims[1], dims[2]};
@@ -158,33 +223,20 @@ int launch(void (*kernel)(A...), const unsigned *dims, void **args, char *err, s
     }
     grid_dim = grid;
     block_dim = blk;
-    Block b;
-    b.bar = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(threads));
-    for (unsigned w0 = 0; w0 < threads; w0 += 32) {
-        auto w = std::make_unique<Warp>();
-        w->size = static_cast<unsigned>(std::min<unsigned long long>(32, threads - w0));
-        w->bar = std::make_unique<std::barrier<>>(w->size);
-        b.warps.push_back(std::move(w));
-    }
-    block = &b;
-    std::vector<std::thread> team;
-    team.reserve(threads);
+    body = [&] { invoke(kernel, args, std::index_sequence_for<A...>{}); };
+    std::vector<Fiber> team(threads);
     for (unsigned t = 0; t < threads; ++t) {
-        team.emplace_back([&, t] {
-            linear_idx = t;
-            thread_idx = dim3{t % blk.x, (t / blk.x) % blk.y, t / (blk.x * blk.y)};
-            for (unsigned z = 0; z < grid.z; ++z)
-                for (unsigned y = 0; y < grid.y; ++y)
-                    for (unsigned x = 0; x < grid.x; ++x) {
-                        block_idx = dim3{x, y, z};
-                        invoke(kernel, args, std::index_sequence_for<A...>{});
-                        // No thread may start the next block while another still uses this one's __shared__.
-                        b.bar->arrive_and_wait();
-                    }
-        });
+        team[t].linear = t;
+        team[t].idx = dim3{t % blk.x, (t / blk.x) % blk.y, t / (blk.x * blk.y)};
+        team[t].stack.reset(new char[STACK_BYTES]);
     }
-    for (auto &t : team) t.join();
-    block = nullptr;
+    for (unsigned z = 0; z < grid.z; ++z)
+        for (unsigned y = 0; y < grid.y; ++y)
+            for (unsigned x = 0; x < grid.x; ++x) {
+                block_idx = dim3{x, y, z};
+                if (!run_block(team, err, err_len)) return 1;
+            }
+    cur = nullptr;
     return 0;
 }
 

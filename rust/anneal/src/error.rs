@@ -17,6 +17,9 @@ pub enum Error {
     /// The rayon thread pool could not be built.
     #[error("could not start a thread pool: {0}")]
     ThreadPool(String),
+    /// The GPU path failed (driver, launch or emulator error; carries the message).
+    #[error("GPU: {0}")]
+    Gpu(String),
 }
 
 /// Result alias of this crate.

@@ -18,6 +18,7 @@
 
 pub mod diagnostics;
 pub mod error;
+pub mod gpu;
 pub mod instances;
 pub mod pimc;
 pub mod problem;
@@ -31,6 +32,7 @@ pub mod simplex;
 
 pub use diagnostics::{effective_sample_size, gelman_rubin};
 pub use error::{Error, Result};
+pub use gpu::{replica_exchange_on, simulated_annealing_on, Compute};
 pub use pimc::{path_integral_annealing, PimcParams, PimcResult};
 pub use problem::{Coupling, IsingProblem};
 pub use replica::{replica_exchange, Keep, PtParams, PtResult};

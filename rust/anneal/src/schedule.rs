@@ -122,6 +122,22 @@ impl Schedule {
     }
 
     /// Validates the schedule and turns it into a driver for `num_sweeps` sweeps over `beta_range`.
+    /// One beta per sweep for the deterministic schedules (all but adaptive and Langevin), checked as
+    /// [`crate::simulated_annealing`] checks them.
+    ///
+    /// # Errors
+    /// The schedule's own errors, and [`crate::Error::InvalidArgument`] naming `schedule` for the adaptive and
+    /// Langevin schedules, which steer each read separately.
+    pub fn fixed_betas(&self, beta_range: (f64, f64), num_sweeps: usize) -> Result<Vec<f64>> {
+        match self.driver(beta_range, num_sweeps)? {
+            Driver::Fixed(betas) => Ok(betas),
+            _ => Err(invalid(
+                "schedule",
+                "adaptive and Langevin schedules have no fixed betas",
+            )),
+        }
+    }
+
     pub(crate) fn driver(&self, beta_range: (f64, f64), num_sweeps: usize) -> Result<Driver> {
         let sweeps = self.sweeps(num_sweeps);
         if sweeps == 0 {

@@ -61,6 +61,7 @@ pub fn emulator_enabled() -> bool {
 pub const KERNEL_SOURCES: &[(&str, &str)] = &[
     ("selftest", include_str!("../../../cuda/selftest.cu")),
     ("ksg", include_str!("../../../cuda/ksg.cu")),
+    ("anneal", include_str!("../../../cuda/anneal.cu")),
 ];
 
 /// One CUDA device as the driver reports it.

@@ -108,10 +108,12 @@ impl<T: Pod> Buffer<T> {
 }
 
 /// A borrowed device buffer inside an [`Arg`]; opaque.
+#[derive(Clone, Copy)]
 pub struct BufRef<'a>(pub(crate) &'a RawBuffer);
 
 /// One kernel argument. Scalars must match the kernel's parameter type exactly (`unsigned long long` is
 /// [`Arg::U64`], `unsigned int` [`Arg::U32`], `int` [`Arg::I32`], `float` [`Arg::F32`], `double` [`Arg::F64`]).
+#[derive(Clone, Copy)]
 pub enum Arg<'a> {
     /// A device pointer (from [`Buffer::arg`]).
     Buf(BufRef<'a>),

@@ -47,3 +47,31 @@ fn unknown_kernels_and_bad_shapes_are_errors() {
     .unwrap_err();
     assert!(e.to_string().contains("invalid launch"), "{e}");
 }
+
+#[test]
+fn barriers_and_warp_shuffles_reduce_exactly() {
+    let exec = Executor::emulator().unwrap();
+    let n = 1000usize;
+    // Small integers: every partial sum is exact, so any order gives the same answer.
+    let x: Vec<f64> = (0..n).map(|i| (i % 17) as f64).collect();
+    let threads = 256u32;
+    let blocks = n.div_ceil(threads as usize);
+    let xd = exec.upload(&x).unwrap();
+    let out = exec.zeros::<f64>(blocks).unwrap();
+    unsafe {
+        exec.launch(
+            "selftest",
+            "block_sums_f64",
+            Grid::linear(blocks as u32, threads),
+            &[xd.arg(), out.arg(), Arg::U64(n as u64)],
+        )
+    }
+    .unwrap();
+    let got = exec.download(&out).unwrap();
+    for (b, g) in got.iter().enumerate() {
+        let want: f64 = x[b * threads as usize..((b + 1) * threads as usize).min(n)]
+            .iter()
+            .sum();
+        assert_eq!(*g, want, "block {b}");
+    }
+}

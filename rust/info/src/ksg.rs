@@ -289,7 +289,11 @@ pub(crate) fn cmi_of_joint_cpu(
         group_dims: widths.to_vec(),
         marginals: &[&[0, 2], &[1, 2], &[2]],
     };
-    cmi_from_counts(&neighbour_counts(joint, &problem, k, algorithm), k, algorithm)
+    cmi_from_counts(
+        &neighbour_counts(joint, &problem, k, algorithm),
+        k,
+        algorithm,
+    )
 }
 
 /// The Frenzel-Pompe estimate from the counts in the (X,Z), (Y,Z) and Z spaces.

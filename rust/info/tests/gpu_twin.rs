@@ -30,7 +30,11 @@ fn data(n: usize, cols: usize, seed: u64, levels: f64) -> Vec<Vec<f64>> {
         let common: f64 = rng.random::<f64>() - 0.5;
         for col in out.iter_mut() {
             let v = common + 0.7 * (rng.random::<f64>() - 0.5);
-            col.push(if levels > 0.0 { (v * levels).round() / levels } else { v });
+            col.push(if levels > 0.0 {
+                (v * levels).round() / levels
+            } else {
+                v
+            });
         }
     }
     out
@@ -38,12 +42,17 @@ fn data(n: usize, cols: usize, seed: u64, levels: f64) -> Vec<Vec<f64>> {
 
 fn rows(cols: &[Vec<f64>]) -> Vec<f64> {
     let n = cols[0].len();
-    (0..n).flat_map(|i| cols.iter().map(move |c| c[i])).collect()
+    (0..n)
+        .flat_map(|i| cols.iter().map(move |c| c[i]))
+        .collect()
 }
 
 fn close(a: f64, b: f64, what: &str) {
     // Equal counts leave only the summation order: a count off by one moves the estimate by > 1e-7 here.
-    assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{what}: cpu {a} vs device {b}");
+    assert!(
+        (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+        "{what}: cpu {a} vs device {b}"
+    );
 }
 
 #[test]
@@ -69,7 +78,11 @@ fn mi_and_cmi_match_the_cpu_for_both_algorithms() {
                 let cmi = conditional_mutual_information(xm, ym, zm, k, alg).unwrap();
                 for c in &computes {
                     let what = format!("{c:?} {alg:?} k={k} levels={levels}");
-                    close(mi, mutual_information_on(xm, ym, k, alg, c).unwrap(), &format!("MI {what}"));
+                    close(
+                        mi,
+                        mutual_information_on(xm, ym, k, alg, c).unwrap(),
+                        &format!("MI {what}"),
+                    );
                     close(
                         cmi,
                         conditional_mutual_information_on(xm, ym, zm, k, alg, c).unwrap(),

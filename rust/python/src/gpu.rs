@@ -100,6 +100,8 @@ pub fn info_compute(
     n_samples: usize,
 ) -> PyResult<thermoconsensus_info::Compute> {
     let large = n_samples >= thermoconsensus_info::gpu::GPU_MIN_SAMPLES;
-    Ok(executor_for(py, device, large)?
-        .map_or(thermoconsensus_info::Compute::Cpu, thermoconsensus_info::Compute::Device))
+    Ok(executor_for(py, device, large)?.map_or(
+        thermoconsensus_info::Compute::Cpu,
+        thermoconsensus_info::Compute::Device,
+    ))
 }

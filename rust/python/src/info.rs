@@ -30,7 +30,9 @@ fn mutual_information(
 ) -> PyResult<f64> {
     let (x, y, alg) = (view("x", &x)?, view("y", &y)?, self::algorithm(algorithm)?);
     let on = info_compute(py, device, x.rows())?;
-    compute(py, n_threads, || info::mutual_information_on(x, y, k, alg, &on))
+    compute(py, n_threads, || {
+        info::mutual_information_on(x, y, k, alg, &on)
+    })
 }
 
 /// KSG conditional mutual information I(X; Y | Z) in nats.

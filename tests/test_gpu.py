@@ -1,9 +1,9 @@
 """Every GPU path against its CPU twin on identical inputs (``pytest -m gpu``).
 
-On a machine with a GPU these run on it. Without one they skip, except under ``THERMOCONSENSUS_CUDA_EMULATOR=1``
-(``make test-gpu-emulated``, part of ``make test``), where "cuda" is the host emulator of the CUDA kernels:
-the same kernel sources, compiled as host C++ and run on CPU threads, so CI checks the kernels' logic and the
-whole dispatch path without a GPU (but not their speed, the driver, or PTX).
+On a machine with a GPU these run on it. Without one they skip, except under
+``THERMOCONSENSUS_CUDA_EMULATOR=1`` (``make test-gpu-emulated``, part of ``make test``), where "cuda" is the
+host emulator of the CUDA kernels: the same kernel sources, compiled as host C++ and run on CPU threads, so CI
+checks the kernels' logic and the whole dispatch path without a GPU (but not their speed, the driver, or PTX).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import thermoconsensus as tc
-from thermoconsensus import info
+from thermoconsensus import anneal, info
 
 pytestmark = pytest.mark.gpu
 
@@ -73,3 +73,96 @@ def test_gpu_limits_raise_invalid_input() -> None:
         info.mutual_information(x, x[:, :1], device="cuda")
     with pytest.raises(tc.InvalidInputError, match="k up to 64"):
         info.mutual_information(x[:, :1], x[:, 1:2], k=65, device="cuda")
+
+
+def _exact_levels(problem: anneal.IsingProblem, beta: float) -> dict[float, float]:
+    """Boltzmann probability of every energy level, by enumeration (small problems)."""
+    n = problem.num_variables
+    states = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
+    energies = np.round(problem.energy(states), 9)
+    weights = np.exp(-beta * (energies - energies.min()))
+    levels: dict[float, float] = {}
+    for e, w in zip(energies, weights):
+        levels[float(e)] = levels.get(float(e), 0.0) + float(w)
+    z = sum(levels.values())
+    return {e: w / z for e, w in levels.items()}
+
+
+def _chi2(levels: dict[float, float], samples: anneal.SampleSet) -> tuple[float, int]:
+    """Pearson's chi-square over energy bins (consecutive levels merged until each expects >= 10 reads)."""
+    total = samples.num_reads
+    sampled: dict[float, int] = {}
+    for e, c in zip(np.round(samples.energies, 9), samples.num_occurrences):
+        sampled[float(e)] = sampled.get(float(e), 0) + int(c)
+    bins: list[list[float]] = [[0.0, 0.0]]  # (expected, observed)
+    for e in sorted(levels):
+        if bins[-1][0] >= 10:
+            bins.append([0.0, 0.0])
+        bins[-1][0] += total * levels[e]
+        bins[-1][1] += sampled.pop(e, 0)
+    assert not sampled, f"energies that are no level: {sampled}"
+    if len(bins) > 1 and bins[-1][0] < 10:
+        last = bins.pop()
+        bins[-1][0] += last[0]
+        bins[-1][1] += last[1]
+    chi2 = sum((o - x) ** 2 / x for x, o in bins)
+    return chi2, len(bins) - 1
+
+
+def _chi2_999(dof: int) -> float:
+    """99.9% quantile of chi-square (Wilson-Hilferty)."""
+    return dof * (1 - 2 / (9 * dof) + 3.090232 * (2 / (9 * dof)) ** 0.5) ** 3
+
+
+def _gaussian_problem(edges: list[tuple[int, int]], n: int, seed: int) -> anneal.IsingProblem:
+    # Continuous couplings and fields: no zero-energy moves, whose certain acceptance makes sequential
+    # sweeps periodic on symmetric instances.
+    rng = np.random.default_rng(seed)
+    return anneal.IsingProblem(h=0.2 * rng.normal(size=n), J={e: float(rng.normal()) for e in edges})
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        [(i, (i + 1) % 10) for i in range(10)],  # a ring: sparse, one thread per chain
+        [(i, j) for i in range(8) for j in range(i + 1, 8)],  # complete: dense, one block per chain
+    ],
+    ids=["ring", "complete"],
+)
+def test_sa_on_device_samples_boltzmann_like_the_cpu(edges: list[tuple[int, int]]) -> None:
+    problem = _gaussian_problem(edges, max(max(e) for e in edges) + 1, seed=3)
+    beta = 0.6
+    levels = _exact_levels(problem, beta)
+    for device in ("cpu", "cuda"):
+        s = anneal.simulated_annealing(
+            problem, num_reads=3000, schedule="custom", beta_schedule=np.full(25, beta), seed=1, device=device
+        )
+        assert (s.info["device"] == "cpu") == (device == "cpu")
+        chi2, dof = _chi2(levels, s)
+        assert chi2 < _chi2_999(dof), (device, chi2, dof)
+        # Control: the same samples are rejected as draws at twice the temperature.
+        wrong, wrong_dof = _chi2(_exact_levels(problem, beta / 2), s)
+        assert wrong > _chi2_999(wrong_dof), (device, wrong, wrong_dof)
+
+
+def test_sa_and_pt_on_device_reach_the_cpu_ground_state() -> None:
+    problem = anneal.sherrington_kirkpatrick(18, seed=5)
+    cpu = anneal.simulated_annealing(problem, num_reads=32, num_sweeps=500, seed=2, device="cpu")
+    dev = anneal.simulated_annealing(problem, num_reads=32, num_sweeps=500, seed=2, device="cuda")
+    assert dev.info["device"] != "cpu"
+    assert dev.best[1] == pytest.approx(cpu.best[1], abs=1e-9)
+    again = anneal.simulated_annealing(problem, num_reads=32, num_sweeps=500, seed=2, device="cuda")
+    np.testing.assert_array_equal(again.states, dev.states)
+    pt = anneal.replica_exchange(
+        problem, num_replicas=8, num_sweeps=300, num_reads=4, keep="best", seed=3, device="cuda"
+    )
+    assert pt.best[1] == pytest.approx(cpu.best[1], abs=1e-9)
+    assert len(pt.info["swap_acceptance"]) == 7
+
+
+def test_cpu_only_options_say_so_on_the_device_and_auto_stays_on_the_cpu() -> None:
+    problem = anneal.sherrington_kirkpatrick(300, seed=1)
+    with pytest.raises(tc.InvalidInputError, match="schedule"):
+        anneal.simulated_annealing(problem, num_reads=2, num_sweeps=5, schedule="adaptive", device="cuda")
+    s = anneal.simulated_annealing(problem, num_reads=256, num_sweeps=2, schedule="adaptive", device="auto")
+    assert s.info["device"] == "cpu"

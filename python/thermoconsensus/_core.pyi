@@ -193,6 +193,7 @@ def simulated_annealing(
     trace_every: int,
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+    device: str = "auto",
 ) -> _Sampled: ...
 def path_integral_annealing(
     model: IsingModel,
@@ -219,6 +220,7 @@ def replica_exchange(
     trace_every: int,
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+    device: str = "auto",
 ) -> _Sampled: ...
 def minimize_free_energy(
     coupling: NDArray[np.float64],

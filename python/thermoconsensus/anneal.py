@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import check_int, check_seed, check_threads
+from ._arrays import check_device, check_int, check_seed, check_threads
 from ._progress import ProgressArg, resolve_progress
 
 __all__ = [
@@ -347,6 +347,7 @@ def simulated_annealing(
     trace_every: int = 0,
     n_threads: int | None = None,
     progress: ProgressArg = False,
+    device: str = "auto",
 ) -> SampleSet:
     """Simulated annealing with Metropolis single-spin flips (each read returns its final state).
 
@@ -364,6 +365,11 @@ def simulated_annealing(
     * ``"custom"``: the betas of ``beta_schedule``, one per sweep.
 
     ``trace_every=k`` records each read's energy every k sweeps in ``info["trace"]`` (reads x points).
+
+    ``device``: "auto" (a GPU when present, the problem is large enough — reads x spins >= 65,536 — and the
+    options run there), "cpu", "cuda" or "cuda:N". On a GPU the chains use Philox random numbers, so a seed
+    reproduces a run on that device but not the CPU's samples (the distribution is the same); the adaptive and
+    Langevin schedules and ``trace_every`` are CPU-only. ``info["device"]`` names where it ran.
     """
     p = _problem(problem)
     s = _seed(seed)
@@ -399,6 +405,7 @@ def simulated_annealing(
         check_int("trace_every", trace_every, 0),
         check_threads(n_threads),
         resolve_progress(progress, "simulated_annealing"),
+        check_device(device),
     )
     return _sampleset(p, raw, s)
 
@@ -459,6 +466,7 @@ def replica_exchange(
     trace_every: int = 0,
     n_threads: int | None = None,
     progress: ProgressArg = False,
+    device: str = "auto",
 ) -> SampleSet:
     """Replica exchange (parallel tempering) on a geometric beta ladder over ``beta_range``.
 
@@ -468,6 +476,11 @@ def replica_exchange(
     lowest-energy one it held). ``adaptive=True`` tunes the ladder spacing towards equal swap
     acceptance during the first half. ``info`` carries ``betas``, ``swap_acceptance`` per pair and
     ``round_trips``.
+
+    ``device``: "auto" (a GPU when present, the problem is large enough — reads x replicas x spins >= 65,536 —
+    and the options run there), "cpu", "cuda" or "cuda:N". On a GPU the chains use Philox random numbers, so a
+    seed reproduces a run on that device but not the CPU's samples (the distribution is the same);
+    ``adaptive`` and ``trace_every`` are CPU-only. ``info["device"]`` names where it ran.
     """
     p = _problem(problem)
     s = _seed(seed)
@@ -488,6 +501,7 @@ def replica_exchange(
         check_int("trace_every", trace_every, 0),
         check_threads(n_threads),
         resolve_progress(progress, "replica_exchange"),
+        check_device(device),
     )
     return _sampleset(p, raw, s)
 

@@ -6,6 +6,7 @@
 
 use crate::detach::{run_detached, run_with_progress_map};
 use crate::errors::anneal_error;
+use crate::gpu::executor_for;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use numpy::{PyUntypedArrayMethods, ToPyArray};
 use pyo3::prelude::*;
@@ -249,10 +250,15 @@ fn sample<T: Send>(
     )
 }
 
+/// "cpu", or the name of the device that ran the chains.
+fn device_name(exec: Option<&thermoconsensus_gpu::Executor>) -> String {
+    exec.map_or_else(|| "cpu".to_string(), |e| e.name().to_string())
+}
+
 /// Simulated annealing; `schedule` names the schedule and the other arguments feed it.
 #[pyfunction]
 #[pyo3(signature = (model, num_reads, num_sweeps, schedule, beta_range, beta_schedule,
-    acceptance_range, gamma, eta, seed, trace_every, n_threads=None, progress=None))]
+    acceptance_range, gamma, eta, seed, trace_every, n_threads=None, progress=None, device="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn simulated_annealing<'py>(
     py: Python<'py>,
@@ -269,6 +275,7 @@ fn simulated_annealing<'py>(
     trace_every: usize,
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
+    device: &str,
 ) -> PyResult<Sampled<'py>> {
     let schedule = match schedule {
         "geometric" => an::Schedule::Geometric,
@@ -308,10 +315,25 @@ fn simulated_annealing<'py>(
     };
     let total = num_reads.saturating_mul(params.schedule.sweeps(num_sweeps));
     let p = Arc::clone(&model.inner);
-    let r = sample(py, total, n_threads, progress.as_ref(), |prog| {
-        an::simulated_annealing(&p, &params, Some(prog))
-    })?;
+    let on_device = !matches!(
+        params.schedule,
+        an::Schedule::Adaptive { .. } | an::Schedule::Langevin { .. }
+    ) && trace_every == 0;
+    let large =
+        on_device && num_reads.saturating_mul(p.num_variables()) >= an::gpu::GPU_MIN_SPIN_UPDATES;
+    let exec = executor_for(py, device, large)?;
+    let r = sample(
+        py,
+        total,
+        n_threads,
+        progress.as_ref(),
+        |prog| match &exec {
+            Some(e) => an::simulated_annealing_on(e, &p, &params, Some(prog)),
+            None => an::simulated_annealing(&p, &params, Some(prog)),
+        },
+    )?;
     let out = sampled(py, r.samples, r.stats)?;
+    out.3.set_item("device", device_name(exec.as_deref()))?;
     out.3.set_item("beta_range", r.beta_range)?;
     out.3
         .set_item("final_betas", PyArray1::from_vec(py, r.final_betas))?;
@@ -364,7 +386,7 @@ fn path_integral_annealing<'py>(
 /// Replica exchange (parallel tempering).
 #[pyfunction]
 #[pyo3(signature = (model, num_reads, num_replicas, num_sweeps, beta_range, adaptive, keep, seed,
-    trace_every, n_threads=None, progress=None))]
+    trace_every, n_threads=None, progress=None, device="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn replica_exchange<'py>(
     py: Python<'py>,
@@ -379,6 +401,7 @@ fn replica_exchange<'py>(
     trace_every: usize,
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
+    device: &str,
 ) -> PyResult<Sampled<'py>> {
     let keep = match keep {
         "last" => an::Keep::Last,
@@ -402,10 +425,25 @@ fn replica_exchange<'py>(
     };
     let p = Arc::clone(&model.inner);
     let total = num_reads.saturating_mul(num_sweeps);
-    let r = sample(py, total, n_threads, progress.as_ref(), |prog| {
-        an::replica_exchange(&p, &params, Some(prog))
-    })?;
+    let large = !adaptive
+        && trace_every == 0
+        && num_reads
+            .saturating_mul(num_replicas)
+            .saturating_mul(p.num_variables())
+            >= an::gpu::GPU_MIN_SPIN_UPDATES;
+    let exec = executor_for(py, device, large)?;
+    let r = sample(
+        py,
+        total,
+        n_threads,
+        progress.as_ref(),
+        |prog| match &exec {
+            Some(e) => an::replica_exchange_on(e, &p, &params, Some(prog)),
+            None => an::replica_exchange(&p, &params, Some(prog)),
+        },
+    )?;
     let out = sampled(py, r.samples, r.stats)?;
+    out.3.set_item("device", device_name(exec.as_deref()))?;
     out.3.set_item("betas", PyArray1::from_vec(py, r.betas))?;
     out.3
         .set_item("swap_acceptance", PyArray1::from_vec(py, r.swap_acceptance))?;

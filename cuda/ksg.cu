@@ -11,6 +11,8 @@
 //   points inside the box whose half-width along column c is the radius of c's variable, with `<` (strict,
 //   algorithm 1) or `<=` (algorithm 2).
 
+// +infinity without <cmath> (NVRTC has none).
+#define TC_INF __int_as_float(0x7f800000)
 #define KSG_TILE 128
 #define KSG_MAX_DIM 16
 #define KSG_MAX_K 64
@@ -30,7 +32,7 @@ extern "C" __global__ void ksg_radii(const double *__restrict__ pts, const unsig
     double best_d[KSG_MAX_K];
     unsigned long long best_j[KSG_MAX_K];
     for (unsigned q = 0; q < k; ++q) {
-        best_d[q] = INFINITY;
+        best_d[q] = TC_INF;
         best_j[q] = ~0ull;
     }
     for (unsigned long long base = 0; base < n; base += KSG_TILE) {

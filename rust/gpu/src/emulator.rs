@@ -82,6 +82,7 @@ fn build_module(dir: &Path, name: &str, source: &str) -> Result<PathBuf> {
         .args([
             "-std=c++20",
             "-O2",
+            "-ffp-contract=off",
             "-shared",
             "-fPIC",
             "-pthread",

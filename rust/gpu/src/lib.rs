@@ -62,6 +62,7 @@ pub const KERNEL_SOURCES: &[(&str, &str)] = &[
     ("selftest", include_str!("../../../cuda/selftest.cu")),
     ("ksg", include_str!("../../../cuda/ksg.cu")),
     ("anneal", include_str!("../../../cuda/anneal.cu")),
+    ("llm", include_str!("../../../cuda/llm.cu")),
 ];
 
 /// One CUDA device as the driver reports it.

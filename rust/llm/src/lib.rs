@@ -3,7 +3,8 @@
 //! * [`gguf`]: the GGUF v2/v3 reader (metadata, tensor infos, memory-mapped data), hardened against
 //!   corrupt and hostile files;
 //! * [`ggml_type`]: the tensor types and their block layouts;
-//! * [`dequant`]: reference dequantisation of every supported block format.
+//! * [`dequant`]: reference dequantisation of every supported block format;
+//! * [`model`]: the forward pass on the CPU, and [`gpu`] its twin on a CUDA device.
 #![deny(missing_docs)]
 
 pub mod chat;
@@ -13,6 +14,7 @@ pub mod embed;
 pub mod error;
 pub mod ggml_type;
 pub mod gguf;
+pub mod gpu;
 pub mod matmul;
 pub mod model;
 pub(crate) mod quant_dot;

@@ -4,37 +4,40 @@
 use crate::config::{Architecture, Config};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
+use crate::gpu::{DeviceKv, DeviceWeights};
 use crate::matmul::{matmul_shared_input, QMatrix};
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::Arc;
+use thermoconsensus_gpu::Executor;
 
 /// One matrix of the model: where its bytes are and its shape.
 #[derive(Debug, Clone)]
-struct Weight {
-    info: TensorInfo,
-    rows: usize,
-    cols: usize,
+pub(crate) struct Weight {
+    pub(crate) info: TensorInfo,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
 }
 
 /// The tensors of one transformer block.
 #[derive(Debug, Clone)]
-struct Block {
-    attn_norm: Vec<f32>,
-    wq: Weight,
-    wk: Weight,
-    wv: Weight,
-    wo: Weight,
-    bq: Option<Vec<f32>>,
-    bk: Option<Vec<f32>>,
-    bv: Option<Vec<f32>>,
-    q_norm: Option<Vec<f32>>,
-    k_norm: Option<Vec<f32>>,
-    post_attn_norm: Option<Vec<f32>>,
-    ffn_norm: Vec<f32>,
-    w_gate: Weight,
-    w_up: Weight,
-    w_down: Weight,
-    post_ffn_norm: Option<Vec<f32>>,
+pub(crate) struct Block {
+    pub(crate) attn_norm: Vec<f32>,
+    pub(crate) wq: Weight,
+    pub(crate) wk: Weight,
+    pub(crate) wv: Weight,
+    pub(crate) wo: Weight,
+    pub(crate) bq: Option<Vec<f32>>,
+    pub(crate) bk: Option<Vec<f32>>,
+    pub(crate) bv: Option<Vec<f32>>,
+    pub(crate) q_norm: Option<Vec<f32>>,
+    pub(crate) k_norm: Option<Vec<f32>>,
+    pub(crate) post_attn_norm: Option<Vec<f32>>,
+    pub(crate) ffn_norm: Vec<f32>,
+    pub(crate) w_gate: Weight,
+    pub(crate) w_up: Weight,
+    pub(crate) w_down: Weight,
+    pub(crate) post_ffn_norm: Option<Vec<f32>>,
 }
 
 /// A loaded model: the mapped file, its configuration and the layout of its tensors.
@@ -43,22 +46,26 @@ pub struct Model {
     file: GgufFile,
     /// Hyper-parameters.
     pub config: Config,
-    token_embd: Weight,
-    output: Weight,
-    output_norm: Vec<f32>,
-    blocks: Vec<Block>,
+    pub(crate) token_embd: Weight,
+    pub(crate) output: Weight,
+    pub(crate) output_norm: Vec<f32>,
+    pub(crate) blocks: Vec<Block>,
+    /// The weights on a CUDA device, when the model runs there.
+    device: Option<DeviceWeights>,
 }
 
 /// Keys and values of the positions processed so far, per layer. Keys are stored transposed (per KV
 /// head, one row of `capacity` positions for each dimension) so that a query's dot products with every
 /// position run along contiguous rows; values are stored position by position.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KvCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     len: usize,
     capacity: usize,
     kv_dim: usize,
+    /// The cache of a model on a device (then `k` and `v` stay empty).
+    device: Option<DeviceKv>,
 }
 
 impl KvCache {
@@ -72,6 +79,7 @@ impl KvCache {
             len: 0,
             capacity,
             kv_dim,
+            device: None,
         }
     }
 
@@ -205,7 +213,42 @@ impl Model {
             output,
             output_norm,
             blocks,
+            device: None,
         })
+    }
+
+    /// Moves the weights to the device of `exec` (the model then runs there; see [`crate::gpu`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `device` when a weight type has no GPU kernel or the device fails.
+    pub fn to_device(mut self, exec: Arc<Executor>) -> Result<Self> {
+        self.device = Some(DeviceWeights::upload(&self, exec)?);
+        Ok(self)
+    }
+
+    /// The name of the device the model runs on, or "cpu".
+    pub fn device_name(&self) -> String {
+        self.device
+            .as_ref()
+            .map_or_else(|| "cpu".to_string(), |d| d.executor().name().to_string())
+    }
+
+    /// An empty cache for `capacity` positions, on the model's device.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `device` when device memory cannot be allocated.
+    pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
+        match &self.device {
+            None => Ok(KvCache::new(&self.config, capacity)),
+            Some(dev) => Ok(KvCache {
+                k: Vec::new(),
+                v: Vec::new(),
+                len: 0,
+                capacity,
+                kv_dim: self.config.n_head_kv * self.config.head_dim,
+                device: Some(dev.new_cache(self, capacity)?),
+            }),
+        }
     }
 
     /// The mapped file (metadata for the tokenizer and templates).
@@ -213,7 +256,7 @@ impl Model {
         &self.file
     }
 
-    fn matrix(&self, w: &Weight) -> QMatrix<'_> {
+    pub(crate) fn matrix(&self, w: &Weight) -> QMatrix<'_> {
         QMatrix {
             ty: w.info.ggml_type,
             rows: w.rows,
@@ -226,6 +269,14 @@ impl Model {
     /// values, and returns the logits of every new position (positions x vocabulary) when `all`, else of
     /// the last one only.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, all: bool) -> Result<Vec<f32>> {
+        if let Some(dev) = &self.device {
+            self.check_tokens(tokens, cache)?;
+            let kv = device_cache(cache)?;
+            let hidden = self.hidden_on_device(dev, kv, cache.capacity, tokens, cache.len)?;
+            let logits = self.logits_on_device(dev, &hidden, all)?;
+            cache.len += tokens.len();
+            return Ok(logits);
+        }
         let d = self.config.n_embd;
         let hidden = self.hidden(tokens, cache)?;
         let rows = if all {
@@ -242,6 +293,45 @@ impl Model {
     /// The last layer's hidden states of the new positions after the final norm (positions x n_embd):
     /// what the output matrix turns into logits, and what sentence embeddings pool.
     pub fn hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        self.check_tokens(tokens, cache)?;
+        if let Some(dev) = &self.device {
+            let kv = device_cache(cache)?;
+            let hidden = self.hidden_on_device(dev, kv, cache.capacity, tokens, cache.len)?;
+            cache.len += tokens.len();
+            return dev
+                .executor()
+                .download(&hidden)
+                .map_err(|e| Error::InvalidArgument {
+                    name: "device",
+                    reason: format!("GPU: {e}"),
+                });
+        }
+        let c = &self.config;
+        let n = tokens.len();
+        let d = c.n_embd;
+        let embd = self.matrix(&self.token_embd);
+        let mut x = vec![0.0f32; n * d];
+        for (t, row) in tokens.iter().zip(x.chunks_exact_mut(d)) {
+            embd.row(*t as usize, row);
+            if c.arch == Architecture::Gemma3 {
+                let s = (d as f32).sqrt();
+                row.iter_mut().for_each(|v| *v *= s);
+            }
+        }
+        let start = cache.len;
+        for (l, b) in self.blocks.iter().enumerate() {
+            self.block(l, b, &mut x, start, cache);
+        }
+        cache.len += n;
+        for row in x.chunks_exact_mut(d) {
+            rms_norm(row, &self.output_norm, c.rms_eps);
+        }
+        Ok(x)
+    }
+
+    /// The checks every pass makes: tokens present, in the vocabulary, and fitting the cache, and a cache
+    /// on the model's device.
+    fn check_tokens(&self, tokens: &[u32], cache: &KvCache) -> Result<()> {
         let c = &self.config;
         if tokens.is_empty() {
             return Err(Error::InvalidArgument {
@@ -266,26 +356,14 @@ impl Model {
                 ),
             });
         }
-        let n = tokens.len();
-        let d = c.n_embd;
-        let embd = self.matrix(&self.token_embd);
-        let mut x = vec![0.0f32; n * d];
-        for (t, row) in tokens.iter().zip(x.chunks_exact_mut(d)) {
-            embd.row(*t as usize, row);
-            if c.arch == Architecture::Gemma3 {
-                let s = (d as f32).sqrt();
-                row.iter_mut().for_each(|v| *v *= s);
-            }
+        if self.device.is_some() != cache.device.is_some() {
+            return Err(Error::InvalidArgument {
+                name: "cache",
+                reason: "the cache is not on the model's device; make it with Model::new_cache"
+                    .into(),
+            });
         }
-        let start = cache.len;
-        for (l, b) in self.blocks.iter().enumerate() {
-            self.block(l, b, &mut x, start, cache);
-        }
-        cache.len += n;
-        for row in x.chunks_exact_mut(d) {
-            rms_norm(row, &self.output_norm, c.rms_eps);
-        }
-        Ok(x)
+        Ok(())
     }
 
     fn block(&self, l: usize, b: &Block, x: &mut [f32], start: usize, cache: &mut KvCache) {
@@ -518,4 +596,12 @@ fn gelu_tanh(x: f32) -> f32 {
         });
         table[half::f16::from_f32(x).to_bits() as usize]
     }
+}
+
+/// The device half of a cache made by [`Model::new_cache`] (checked by `check_tokens`).
+fn device_cache(cache: &KvCache) -> Result<&DeviceKv> {
+    cache.device.as_ref().ok_or_else(|| Error::InvalidArgument {
+        name: "cache",
+        reason: "the cache is not on the model's device; make it with Model::new_cache".into(),
+    })
 }

@@ -87,8 +87,14 @@ pub(crate) fn probe_nvrtc() -> Result<(i32, i32), String> {
 
 /// Compiles one kernel to PTX; the error is the NVRTC log followed by the NVRTC status.
 pub(crate) fn compile(name: &str, source: &str) -> Result<String, String> {
+    // No fused multiply-adds, IEEE division and square roots, no flush to zero: the kernels round as their
+    // CPU twins do (Rust never contracts a*b+c), so the twins differ only where the order of sums does.
     let opts = nvrtc::CompileOptions {
         name: Some(format!("{name}.cu")),
+        fmad: Some(false),
+        ftz: Some(false),
+        prec_div: Some(true),
+        prec_sqrt: Some(true),
         ..Default::default()
     };
     match nvrtc::compile_ptx_with_opts(source, opts) {

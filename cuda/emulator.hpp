@@ -2,15 +2,18 @@
 // with a host C++20 compiler and runs on the CPU. Used only by the test emulator in rust/gpu (src/emulator.rs),
 // which lets CI without a GPU execute every kernel and compare it with its CPU twin.
 //
-// Semantics: a launch runs its blocks one after another. The threads of a block are fibers (ucontext) on one
-// OS thread, switched only at __syncthreads() and warp operations, so barriers are cheap and exact: a block
-// barrier releases when every live thread of the block waits at it, a warp barrier when every live thread of
-// the warp does; a barrier that can never release (divergent __syncthreads) fails the launch. __shared__
+// Semantics: a launch runs its blocks one after another. The threads of a block are fibers on one OS thread
+// (stacks made with ucontext, switched with _setjmp/_longjmp, which skip the signal-mask system calls), switched
+// only at __syncthreads() and warp operations, so barriers are cheap and exact: a block barrier releases when
+// every thread still running the block waits at it, a warp barrier when every such thread of the warp does; a
+// barrier that can never release (divergent __syncthreads) fails the launch. The same fibers run every block
+// of a launch. __shared__
 // becomes `static`, which is correct because one block runs at a time.
 // Not emulated: dynamic (extern) shared memory, cooperative groups, textures, partial-warp masks, and any
 // timing: data races that a GPU would expose may go unnoticed here.
 #pragma once
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -32,30 +35,43 @@ struct dim3 {
 
 namespace tc_emu {
 
-enum class Wait { None, Block, Warp, Done };
+// None: runnable; Block/Warp: at a barrier; BlockEnd: finished the current block; Done: finished the launch.
+enum class Wait { None, Block, Warp, BlockEnd, Done };
 
 struct Fiber {
-    ucontext_t ctx;
+    jmp_buf jb;
+    ucontext_t boot;
     dim3 idx;
     unsigned linear = 0;
     Wait wait = Wait::None;
-    std::unique_ptr<char[]> stack;
+    char *stack = nullptr;
 };
 
-// Each fiber's stack; kernels keep their per-thread arrays here.
+// Each fiber's stack; kernels keep their per-thread arrays here. Kept between launches.
 constexpr std::size_t STACK_BYTES = 256 * 1024;
+inline std::vector<std::unique_ptr<char[]>> stacks;
 
-inline ucontext_t scheduler;
+inline jmp_buf scheduler;
+inline ucontext_t boot_return;
+inline bool launch_over = false;
 inline Fiber *cur = nullptr;
 inline dim3 block_idx;
 inline dim3 block_dim;
 inline dim3 grid_dim;
-inline unsigned long long warp_slots[32 * 32];
+// Two banks, used alternately: a lane can be one shuffle ahead of the slowest of its warp (it waits at the
+// next one), never two, so one barrier per shuffle is enough.
+inline unsigned long long warp_slots[2][32 * 32];
+inline unsigned lane_calls[1024];
 inline std::function<void()> body;
 
 inline void wait_at(Wait w) {
     cur->wait = w;
-    swapcontext(&cur->ctx, &scheduler);
+    if (!_setjmp(cur->jb)) _longjmp(scheduler, 1);
+}
+
+inline void resume(Fiber &f) {
+    cur = &f;
+    if (!_setjmp(scheduler)) _longjmp(f.jb, 1);
 }
 
 template <class T> T shuffle_from(T v, int src) {
@@ -65,11 +81,13 @@ template <class T> T shuffle_from(T v, int src) {
     const unsigned warp_size = std::min(32u, threads - warp * 32);
     unsigned long long raw = 0;
     std::memcpy(&raw, &v, sizeof(T));
-    warp_slots[(warp % 32) * 32 + lane] = raw;
+    // Every lane of the warp counts its shuffles alike, so the bank a lane uses is the one its warp uses.
+    unsigned &calls = lane_calls[cur->linear];
+    unsigned long long *slots = warp_slots[calls++ % 2] + (warp % 32) * 32;
+    slots[lane] = raw;
     wait_at(Wait::Warp);
     T out = v;
-    if (src >= 0 && static_cast<unsigned>(src) < warp_size) std::memcpy(&out, &warp_slots[(warp % 32) * 32 + src], sizeof(T));
-    wait_at(Wait::Warp);
+    if (src >= 0 && static_cast<unsigned>(src) < warp_size) std::memcpy(&out, &slots[src], sizeof(T));
     return out;
 }
 
@@ -155,40 +173,38 @@ void invoke(void (*kernel)(A...), void **args, std::index_sequence<I...>) {
     kernel(*static_cast<std::remove_cv_t<A> *>(args[I])...);
 }
 
-inline void fiber_entry() {
-    body();
+// A fiber's life: parked once at creation, then every block of the launch, then Done.
+inline void fiber_main() {
+    Fiber *f = cur;
+    if (!_setjmp(f->jb)) swapcontext(&f->boot, &boot_return);
+    while (!launch_over) {
+        body();
+        wait_at(Wait::BlockEnd);
+    }
     cur->wait = Wait::Done;
-    swapcontext(&cur->ctx, &scheduler);
+    _longjmp(scheduler, 1);
 }
 
-// Runs one block to completion; false (with `err`) when a barrier can never release.
+// Runs the current block to completion; false (with `err`) when a barrier can never release.
 inline bool run_block(std::vector<Fiber> &team, char *err, std::size_t err_len) {
     for (auto &f : team) {
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = f.stack.get();
-        f.ctx.uc_stack.ss_size = STACK_BYTES;
-        f.ctx.uc_link = nullptr;
-        makecontext(&f.ctx, fiber_entry, 0);
         f.wait = Wait::None;
+        lane_calls[f.linear] = 0;
     }
     for (;;) {
-        for (auto &f : team) {
-            if (f.wait != Wait::None) continue;
-            cur = &f;
-            swapcontext(&scheduler, &f.ctx);
-        }
-        // Nobody can run: release a warp whose live threads all wait at a warp barrier, else the block barrier.
-        bool released = false, live = false, all_at_block = true;
+        for (auto &f : team)
+            if (f.wait == Wait::None) resume(f);
+        // Nobody can run: release a warp whose running threads all wait at a warp barrier, else the block.
+        bool released = false, running = false, all_at_block = true;
         for (std::size_t w0 = 0; w0 < team.size(); w0 += 32) {
             const std::size_t w1 = std::min(team.size(), w0 + 32);
-            bool warp_ready = false, warp_live = false;
+            bool warp_ready = true, warp_running = false;
             for (std::size_t t = w0; t < w1; ++t) {
-                if (team[t].wait == Wait::Done) continue;
-                warp_live = true;
-                warp_ready = team[t].wait == Wait::Warp;
-                if (!warp_ready) break;
+                if (team[t].wait == Wait::BlockEnd) continue;
+                warp_running = true;
+                if (team[t].wait != Wait::Warp) warp_ready = false;
             }
-            if (warp_live && warp_ready) {
+            if (warp_running && warp_ready) {
                 for (std::size_t t = w0; t < w1; ++t)
                     if (team[t].wait == Wait::Warp) team[t].wait = Wait::None;
                 released = true;
@@ -196,11 +212,11 @@ inline bool run_block(std::vector<Fiber> &team, char *err, std::size_t err_len) 
         }
         if (released) continue;
         for (auto &f : team) {
-            if (f.wait == Wait::Done) continue;
-            live = true;
+            if (f.wait == Wait::BlockEnd) continue;
+            running = true;
             if (f.wait != Wait::Block) all_at_block = false;
         }
-        if (!live) return true;
+        if (!running) return true;
         if (!all_at_block) {
             std::snprintf(err, err_len, "block (%u, %u, %u): threads wait at different barriers (divergent "
                           "__syncthreads or warp operation)", block_idx.x, block_idx.y, block_idx.z);
@@ -224,11 +240,21 @@ int launch(void (*kernel)(A...), const unsigned *dims, void **args, char *err, s
     grid_dim = grid;
     block_dim = blk;
     body = [&] { invoke(kernel, args, std::index_sequence_for<A...>{}); };
+    while (stacks.size() < threads) stacks.emplace_back(new char[STACK_BYTES]);
     std::vector<Fiber> team(threads);
+    launch_over = false;
     for (unsigned t = 0; t < threads; ++t) {
-        team[t].linear = t;
-        team[t].idx = dim3{t % blk.x, (t / blk.x) % blk.y, t / (blk.x * blk.y)};
-        team[t].stack.reset(new char[STACK_BYTES]);
+        Fiber &f = team[t];
+        f.linear = t;
+        f.idx = dim3{t % blk.x, (t / blk.x) % blk.y, t / (blk.x * blk.y)};
+        f.stack = stacks[t].get();
+        getcontext(&f.boot);
+        f.boot.uc_stack.ss_sp = f.stack;
+        f.boot.uc_stack.ss_size = STACK_BYTES;
+        f.boot.uc_link = nullptr;
+        makecontext(&f.boot, fiber_main, 0);
+        cur = &f;
+        swapcontext(&boot_return, &f.boot); // parks at its first _setjmp
     }
     for (unsigned z = 0; z < grid.z; ++z)
         for (unsigned y = 0; y < grid.y; ++y)
@@ -236,6 +262,9 @@ int launch(void (*kernel)(A...), const unsigned *dims, void **args, char *err, s
                 block_idx = dim3{x, y, z};
                 if (!run_block(team, err, err_len)) return 1;
             }
+    // Let every fiber leave its loop, so no frame is abandoned mid-kernel.
+    launch_over = true;
+    for (auto &f : team) resume(f);
     cur = nullptr;
     return 0;
 }

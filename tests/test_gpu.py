@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import thermoconsensus as tc
-from thermoconsensus import anneal, info
+from thermoconsensus import anneal, info, llm, models
 
 pytestmark = pytest.mark.gpu
 
@@ -166,3 +166,36 @@ def test_cpu_only_options_say_so_on_the_device_and_auto_stays_on_the_cpu() -> No
         anneal.simulated_annealing(problem, num_reads=2, num_sweeps=5, schedule="adaptive", device="cuda")
     s = anneal.simulated_annealing(problem, num_reads=256, num_sweeps=2, schedule="adaptive", device="auto")
     assert s.info["device"] == "cpu"
+
+
+# Logit gap between the CPU's two most likely tokens above which both devices must pick the same token:
+# the quantized products' rounding moves logits by up to ~1 on these models (as between the CPU's own AVX2 and
+# portable kernels), but the top of the distribution by far less.
+CLEAR_GAP = 0.5
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_model_forward_matches_cpu(name: str) -> None:
+    try:
+        path = models.path(name, quiet=True)
+    except models.ModelUnavailableError as exc:
+        pytest.skip(str(exc))
+    cpu = llm.Model.load(path, device="cpu")
+    dev = llm.Model.load(path, device="cuda")
+    assert dev.config["device"] != "cpu"
+    prompt = cpu._native.tokenize("1, 2, 3, 4, 5, 6,", True, False)
+    cont = cpu._native.greedy(prompt, 4, [])
+    seq = prompt + cont
+    lc = cpu._native.logits(seq).reshape(len(seq), -1)
+    ld = dev._native.logits(seq).reshape(len(seq), -1)
+    diff = np.abs(lc - ld).max(axis=1)
+    assert diff.max() < 1.5, diff
+    top2 = np.sort(lc, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > CLEAR_GAP
+    np.testing.assert_array_equal(ld.argmax(axis=1)[clear], lc.argmax(axis=1)[clear])
+    # Greedy decoding on the device, through its KV cache, up to the first near-tie of the CPU's choices.
+    gaps = (top2[:, 1] - top2[:, 0])[len(prompt) - 1 : len(seq) - 1]
+    n_clear = int(np.argmin(gaps > CLEAR_GAP)) if not (gaps > CLEAR_GAP).all() else len(cont)
+    if n_clear:
+        assert dev._native.greedy(prompt, n_clear, []) == cont[:n_clear]
+    print(f"{name}: max |logit diff| {diff.max():.3f}, greedy agrees on {n_clear} clear steps")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+import warnings
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._core import InvalidInputError
+from ._core import GpuError, InvalidInputError
 
 _NUMERIC_KINDS = "biuf"
 #: Largest integer parameter accepted (the native layer counts in 64 bits).
@@ -98,3 +99,19 @@ def check_device(device: str) -> str:
     if not isinstance(device, str):
         raise TypeError(f'device: expected "auto", "cpu", "cuda" or "cuda:N", got {type(device).__name__}')
     return device
+
+
+_T = TypeVar("_T")
+
+
+def on_device(call: Callable[[str], _T], device: str, what: str) -> _T:
+    """``call(device)``; under "auto" a failing GPU warns (RuntimeWarning) and the call is rerun on the CPU,
+    so "auto" never fails where the CPU would succeed. An explicit "cuda" raises the GpuError."""
+    device = check_device(device)
+    try:
+        return call(device)
+    except GpuError as e:
+        if device.strip().lower() != "auto":
+            raise
+        warnings.warn(f"{what}: the GPU failed ({e}); ran on the CPU instead", RuntimeWarning, stacklevel=3)
+        return call("cpu")

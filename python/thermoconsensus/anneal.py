@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import check_device, check_int, check_seed, check_threads
+from ._arrays import check_int, check_seed, check_threads, on_device
 from ._progress import ProgressArg, resolve_progress
 
 __all__ = [
@@ -391,7 +391,7 @@ def simulated_annealing(
         sweeps = 1000 if num_sweeps is None else check_int("num_sweeps", num_sweeps, 1)
     acc = _pair("acceptance_range", acceptance_range)
     assert acc is not None
-    raw = _core.simulated_annealing(
+    args = (
         p._model,
         check_int("num_reads", num_reads, 1),
         sweeps,
@@ -405,8 +405,8 @@ def simulated_annealing(
         check_int("trace_every", trace_every, 0),
         check_threads(n_threads),
         resolve_progress(progress, "simulated_annealing"),
-        check_device(device),
     )
+    raw = on_device(lambda dev: _core.simulated_annealing(*args, dev), device, "simulated_annealing")
     return _sampleset(p, raw, s)
 
 
@@ -489,7 +489,7 @@ def replica_exchange(
         raise _INVALID(f"num_replicas: must be at least 2, got {replicas}")
     if keep not in ("last", "best"):
         raise _INVALID(f"keep: must be 'last' or 'best', got {keep!r}")
-    raw = _core.replica_exchange(
+    args = (
         p._model,
         check_int("num_reads", num_reads, 1),
         replicas,
@@ -501,8 +501,8 @@ def replica_exchange(
         check_int("trace_every", trace_every, 0),
         check_threads(n_threads),
         resolve_progress(progress, "replica_exchange"),
-        check_device(device),
     )
+    raw = on_device(lambda dev: _core.replica_exchange(*args, dev), device, "replica_exchange")
     return _sampleset(p, raw, s)
 
 

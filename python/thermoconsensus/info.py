@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import add_noise, as_samples, check_device, check_int, check_seed, check_threads
+from ._arrays import add_noise, as_samples, check_int, check_seed, check_threads, on_device
 from ._discrete import (
     cross_entropy,
     entropy_from_logits,
@@ -123,14 +123,8 @@ def mutual_information(
         TypeError: complex, object or string data; non-integer k.
     """
     xa, ya = _prepare([("x", x), ("y", y)], noise, seed)
-    return _core.mutual_information(
-        xa,
-        ya,
-        check_int("k", k, 1),
-        _algorithm(algorithm),
-        check_threads(n_threads),
-        check_device(device),
-    )
+    args = (xa, ya, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads))
+    return on_device(lambda dev: _core.mutual_information(*args, dev), device, "mutual_information")
 
 
 def conditional_mutual_information(
@@ -150,14 +144,9 @@ def conditional_mutual_information(
     Arguments and errors as in :func:`mutual_information`; ``z`` is the conditioning variable.
     """
     xa, ya, za = _prepare([("x", x), ("y", y), ("z", z)], noise, seed)
-    return _core.conditional_mutual_information(
-        xa,
-        ya,
-        za,
-        check_int("k", k, 1),
-        _algorithm(algorithm),
-        check_threads(n_threads),
-        check_device(device),
+    args = (xa, ya, za, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads))
+    return on_device(
+        lambda dev: _core.conditional_mutual_information(*args, dev), device, "conditional_mutual_information"
     )
 
 
@@ -222,16 +211,18 @@ def transfer_entropy(
     if cond is not None:
         named.append(("conditionals", cond))
     arrays = _prepare(named, noise, seed)
-    return _core.transfer_entropy(
-        arrays[0],
-        arrays[1],
+    k_checked, emb, alg = (
         check_int("k", k, 1),
         _embedding(k_history, k_tau, l_history, l_tau, delay),
         _algorithm(algorithm),
-        arrays[2] if cond is not None else None,
-        delays,
-        check_threads(n_threads),
-        check_device(device),
+    )
+    threads, cond_array = check_threads(n_threads), arrays[2] if cond is not None else None
+    return on_device(
+        lambda dev: _core.transfer_entropy(
+            arrays[0], arrays[1], k_checked, emb, alg, cond_array, delays, threads, dev
+        ),
+        device,
+        "transfer_entropy",
     )
 
 
@@ -354,7 +345,7 @@ def significance(
     if measure == "te" and len(prepared) == 2:
         prepared.append(None)
     emb = _embedding(k_history, k_tau, l_history, l_tau, delay)
-    r = _core.significance(
+    args = (
         measure,
         prepared,
         check_int("k", k, 1),
@@ -365,8 +356,8 @@ def significance(
         delays,
         check_threads(n_threads),
         resolve_progress(progress, f"significance({measure!r})"),
-        check_device(device),
     )
+    r = on_device(lambda dev: _core.significance(*args, dev), device, "significance")
     return SignificanceResult(*r)
 
 

@@ -124,13 +124,21 @@ class Model:
         self.n_ctx = n_ctx
 
     @classmethod
-    def load(cls, path: PathArg, n_threads: int | None = None, n_ctx: int | None = None) -> Model:
+    def load(
+        cls, path: PathArg, n_threads: int | None = None, n_ctx: int | None = None, device: str = "auto"
+    ) -> Model:
         """Loads the model at ``path``; ``n_threads`` defaults to THERMOCONSENSUS_NUM_THREADS or all cores;
-        ``n_ctx`` (prompt plus generated tokens) defaults to the training context, at most 4096."""
-        from ._arrays import check_threads
+        ``n_ctx`` (prompt plus generated tokens) defaults to the training context, at most 4096.
+
+        ``device``: "auto" (a GPU when one is present), "cpu", "cuda" or "cuda:N". On a GPU the quantized
+        weights are copied there once and the whole forward pass and the KV cache stay there; the logits come
+        back for sampling. Under "auto" a GPU that cannot take the model leaves it on the CPU with a
+        RuntimeWarning. ``config["device"]`` names where it runs."""
+        from ._arrays import check_threads, on_device
 
         p = _path(path)
-        return cls(_core.NativeModel(p), read_gguf(p), check_threads(n_threads), n_ctx)
+        native = on_device(lambda dev: _core.NativeModel(p, dev), device, "Model.load")
+        return cls(native, read_gguf(p), check_threads(n_threads), n_ctx)
 
     @property
     def config(self) -> dict[str, Any]:

@@ -28,6 +28,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The GPU path failed (driver, launch or emulator error; carries the message).
+    #[error("GPU: {0}")]
+    Gpu(String),
 }
 
 /// Result alias of this crate.

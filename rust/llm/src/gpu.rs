@@ -32,10 +32,7 @@ const THREADS: u32 = 256;
 const ATTENTION_ROWS: usize = 256;
 
 fn gpu(e: thermoconsensus_gpu::Error) -> Error {
-    Error::InvalidArgument {
-        name: "device",
-        reason: format!("GPU: {e}"),
-    }
+    Error::Gpu(e.to_string())
 }
 
 /// A weight matrix on the device, in its GGUF encoding.
@@ -99,13 +96,10 @@ impl std::fmt::Debug for DeviceKv {
 fn upload_matrix(exec: &Executor, model: &Model, w: &Weight, name: &str) -> Result<DeviceMatrix> {
     let ty = w.info.ggml_type;
     if !SUPPORTED.contains(&ty) {
-        return Err(Error::InvalidArgument {
-            name: "device",
-            reason: format!(
-                "tensor {name} is {ty}, which the GPU kernels do not multiply (supported: Q4_0, Q4_1, \
-                 Q5_0, Q5_1, Q8_0, Q4_K, Q6_K); use device=\"cpu\""
-            ),
-        });
+        return Err(Error::Gpu(format!(
+            "tensor {name} is {ty}, which the GPU kernels do not multiply (supported: Q4_0, Q4_1, Q5_0, \
+             Q5_1, Q8_0, Q4_K, Q6_K); use device=\"cpu\""
+        )));
     }
     Ok(DeviceMatrix {
         ty,

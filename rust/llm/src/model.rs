@@ -220,7 +220,7 @@ impl Model {
     /// Moves the weights to the device of `exec` (the model then runs there; see [`crate::gpu`]).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming `device` when a weight type has no GPU kernel or the device fails.
+    /// [`Error::Gpu`] when a weight type has no GPU kernel or the device fails.
     pub fn to_device(mut self, exec: Arc<Executor>) -> Result<Self> {
         self.device = Some(DeviceWeights::upload(&self, exec)?);
         Ok(self)
@@ -236,7 +236,7 @@ impl Model {
     /// An empty cache for `capacity` positions, on the model's device.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming `device` when device memory cannot be allocated.
+    /// [`Error::Gpu`] when device memory cannot be allocated.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         match &self.device {
             None => Ok(KvCache::new(&self.config, capacity)),

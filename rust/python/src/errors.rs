@@ -104,6 +104,7 @@ pub fn llm_error(py: Python<'_>, err: thermoconsensus_llm::Error) -> PyErr {
         E::Format { .. } | E::InvalidArgument { .. } => {
             raise(invalid_input_type(py), err.to_string())
         }
+        E::Gpu(_) => raise(gpu_error_type(py), err.to_string()),
     }
 }
 

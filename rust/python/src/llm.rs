@@ -156,7 +156,7 @@ impl NativeModel {
         let out = run_detached(
             py,
             move || {
-                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, tokens.len().max(1));
+                let mut cache = m.new_cache(tokens.len().max(1))?;
                 threaded(n_threads, || pass(&m, &tokens, &mut cache))
             },
             llm_error,
@@ -179,11 +179,24 @@ impl NativeModel {
 
 #[pymethods]
 impl NativeModel {
-    /// Maps and checks the model file at `path`.
+    /// Maps and checks the model file at `path`; with a CUDA `device` ("auto" takes a GPU when present),
+    /// copies the weights there.
     #[new]
-    fn new(py: Python<'_>, path: &str) -> PyResult<Self> {
+    #[pyo3(signature = (path, device="cpu"))]
+    fn new(py: Python<'_>, path: &str, device: &str) -> PyResult<Self> {
         let p = path.to_string();
-        let model = run_detached(py, move || thermoconsensus_llm::Model::load(&p), llm_error)?;
+        let exec = crate::gpu::executor_for(py, device, true)?;
+        let model = run_detached(
+            py,
+            move || {
+                let m = thermoconsensus_llm::Model::load(&p)?;
+                match exec {
+                    Some(e) => m.to_device(e),
+                    None => Ok(m),
+                }
+            },
+            llm_error,
+        )?;
         let tokenizer = thermoconsensus_llm::Tokenizer::from_header(model.file().header())
             .map_err(|e| e.to_string());
         Ok(Self {
@@ -235,6 +248,7 @@ impl NativeModel {
         d.set_item("rope_base", c.rope_base)?;
         d.set_item("rms_eps", c.rms_eps)?;
         d.set_item("sliding_window", c.sliding_window)?;
+        d.set_item("device", self.inner.device_name())?;
         Ok(d)
     }
 
@@ -276,8 +290,7 @@ impl NativeModel {
             py,
             move || {
                 let run = || -> thermoconsensus_llm::Result<Vec<u32>> {
-                    let mut cache =
-                        thermoconsensus_llm::KvCache::new(&m.config, tokens.len() + max_tokens);
+                    let mut cache = m.new_cache(tokens.len() + max_tokens)?;
                     let mut logits = m.forward(&tokens, &mut cache, false)?;
                     let mut out = Vec::with_capacity(max_tokens);
                     while out.len() < max_tokens {
@@ -338,7 +351,7 @@ impl NativeModel {
         let (cache, logits) = run_detached(
             py,
             move || {
-                let mut cache = thermoconsensus_llm::KvCache::new(&m.config, n_ctx);
+                let mut cache = m.new_cache(n_ctx)?;
                 let logits = threaded(n_threads, || m.forward(&tokens, &mut cache, false))?;
                 Ok((cache, logits))
             },

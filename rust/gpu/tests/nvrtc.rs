@@ -49,6 +49,20 @@ fn every_kernel_compiles_to_ptx() {
             "{name}: not PTX:\n{ptx}"
         );
     }
+    // Every `extern "C" __global__` function of every source is an unmangled entry of its PTX.
+    for ((name, src), ptx) in KERNEL_SOURCES.iter().zip(&ptx) {
+        for part in src.split("extern \"C\" __global__ void").skip(1) {
+            let kernel: String = part
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                ptx.contains(&format!(".entry {kernel}(")),
+                "{name}: no PTX entry for kernel {kernel}"
+            );
+        }
+    }
     let selftest = KERNEL_SOURCES
         .iter()
         .position(|(n, _)| *n == "selftest")

@@ -520,7 +520,7 @@ pub fn matmul_on_device(
             reason: format!("{} has no GPU kernel", w.ty),
         });
     }
-    if w.cols == 0 || x.len() % w.cols != 0 || w.data.len() != w.rows * w.row_bytes() {
+    if w.cols == 0 || !x.len().is_multiple_of(w.cols) || w.data.len() != w.rows * w.row_bytes() {
         return Err(Error::InvalidArgument {
             name: "x",
             reason: format!(

@@ -162,7 +162,7 @@ def test_bundled_kernels_compile_through_nvrtc_when_available():
     # `make test` installs NVRTC from PyPI, and the package finds it without any setting.
     if not thermoconsensus._core.nvrtc_available():
         pytest.skip("no NVRTC library (pip install nvidia-cuda-nvrtc-cu12)")
-    assert thermoconsensus._core.compile_kernels() == ["selftest"]
+    assert thermoconsensus._core.compile_kernels() == ["selftest", "ksg", "anneal", "llm"]
 
 
 def test_cli_reports_bad_input_in_one_line():

@@ -4,8 +4,9 @@
 //! (looked up on the CPU) and downloads only the logits (or hidden states) it returns. Every step rounds as
 //! the CPU engine does (see the kernel file), so the two agree to float summation order.
 //!
-//! Not done on the device: the embedding lookup (one row per token), sampling other than greedy (the logits
-//! are downloaded and the CPU sampler runs), and launch-overhead removal with CUDA graphs.
+//! Not done on the device: the embedding lookup (one row per token), sampling (the logits of the last position
+//! are downloaded, one vocabulary of floats per token, and the CPU picks the token, greedy or sampled), and
+//! launch-overhead removal with CUDA graphs.
 
 use std::sync::Arc;
 

@@ -18,6 +18,15 @@
 #define KSG_MAX_K 64
 #define KSG_MAX_MARGINALS 8
 
+// Points base .. base + KSG_TILE (fewer at the end) into shared memory, by the whole block; returns how many.
+__device__ unsigned long long load_tile(double *tile, const double *__restrict__ pts, const unsigned long long n,
+                                        const unsigned dim, const unsigned long long base) {
+    const unsigned long long count = n - base < KSG_TILE ? n - base : KSG_TILE;
+    for (unsigned long long e = threadIdx.x; e < count * dim; e += KSG_TILE) tile[e] = pts[base * dim + e];
+    __syncthreads();
+    return count;
+}
+
 // Block size must be KSG_TILE. pts: n x dim row-major; col_group[dim]: variable of each column;
 // radii: n x groups out.
 extern "C" __global__ void ksg_radii(const double *__restrict__ pts, const unsigned long long n,
@@ -36,9 +45,7 @@ extern "C" __global__ void ksg_radii(const double *__restrict__ pts, const unsig
         best_j[q] = ~0ull;
     }
     for (unsigned long long base = 0; base < n; base += KSG_TILE) {
-        const unsigned long long count = n - base < KSG_TILE ? n - base : KSG_TILE;
-        for (unsigned long long e = threadIdx.x; e < count * dim; e += KSG_TILE) tile[e] = pts[base * dim + e];
-        __syncthreads();
+        const unsigned long long count = load_tile(tile, pts, n, dim, base);
         if (active) {
             for (unsigned t = 0; t < count; ++t) {
                 const unsigned long long j = base + t;
@@ -98,9 +105,7 @@ extern "C" __global__ void ksg_counts(const double *__restrict__ pts, const unsi
         cnt[q] = 0;
     }
     for (unsigned long long base = 0; base < n; base += KSG_TILE) {
-        const unsigned long long count = n - base < KSG_TILE ? n - base : KSG_TILE;
-        for (unsigned long long e = threadIdx.x; e < count * dim; e += KSG_TILE) tile[e] = pts[base * dim + e];
-        __syncthreads();
+        const unsigned long long count = load_tile(tile, pts, n, dim, base);
         if (active) {
             for (unsigned t = 0; t < count; ++t) {
                 if (base + t == i) continue;

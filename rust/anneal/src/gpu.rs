@@ -9,7 +9,6 @@
 //! noise), the adaptive replica-exchange ladder, and energy traces; asking for them is an error naming the
 //! option, so `device="auto"` callers can stay on the CPU.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use thermoconsensus_gpu::{Arg, Buffer, Executor, Grid};
@@ -22,24 +21,8 @@ use crate::sa::{SaParams, SaResult};
 use crate::sampleset::{RunStats, SampleSet};
 use crate::schedule::{geometric, Schedule};
 
-/// Where the chains of a sampler run.
-#[derive(Clone, Default)]
-pub enum Compute {
-    /// The CPU samplers (rayon over reads).
-    #[default]
-    Cpu,
-    /// A CUDA device (or the host emulator of one).
-    Device(Arc<Executor>),
-}
-
-impl std::fmt::Debug for Compute {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Compute::Cpu => f.write_str("Cpu"),
-            Compute::Device(e) => write!(f, "Device({})", e.name()),
-        }
-    }
-}
+/// Where the work runs: the CPU engines or a device (one type for every engine).
+pub use thermoconsensus_gpu::Compute;
 
 /// `device="auto"` uses a GPU from this many spin updates per sweep over all chains (chains x spins).
 pub const GPU_MIN_SPIN_UPDATES: usize = 1 << 16;
@@ -394,17 +377,7 @@ pub fn replica_exchange_on(
             "energy traces are recorded on the CPU only; use device=\"cpu\"",
         ));
     }
-    let (hot, cold) = params
-        .beta_range
-        .unwrap_or_else(|| problem.default_beta_range());
-    crate::error::positive("beta_range", hot)?;
-    crate::error::positive("beta_range", cold)?;
-    if cold < hot {
-        return Err(invalid(
-            "beta_range",
-            format!("must be (hot, cold) with hot <= cold, got ({hot}, {cold})"),
-        ));
-    }
+    let (hot, cold) = crate::replica::ladder_ends(problem, params.beta_range)?;
     let n = problem.num_variables();
     let start = Instant::now();
     let betas = geometric(hot, cold, r);

@@ -95,6 +95,23 @@ const ADAPT_EVERY: usize = 50;
 /// Walkers swept in parallel when a run holds at least this many spins in total.
 const PARALLEL_SPINS: usize = 8192;
 
+/// The (hot, cold) ends of the ladder: `beta_range`, or the problem's default range; both positive, hot <= cold.
+pub(crate) fn ladder_ends(
+    problem: &IsingProblem,
+    beta_range: Option<(f64, f64)>,
+) -> Result<(f64, f64)> {
+    let (hot, cold) = beta_range.unwrap_or_else(|| problem.default_beta_range());
+    crate::error::positive("beta_range", hot)?;
+    crate::error::positive("beta_range", cold)?;
+    if cold < hot {
+        return Err(crate::error::invalid(
+            "beta_range",
+            format!("must be (hot, cold) with hot <= cold, got ({hot}, {cold})"),
+        ));
+    }
+    Ok((hot, cold))
+}
+
 /// Runs replica exchange; reads (and, for large problems, replicas) run in parallel, and results do
 /// not depend on the thread count. `progress` counts sweeps (num_reads x num_sweeps).
 pub fn replica_exchange(
@@ -111,17 +128,7 @@ pub fn replica_exchange(
             format!("must be at least 2, got {r}"),
         ));
     }
-    let (hot, cold) = params
-        .beta_range
-        .unwrap_or_else(|| problem.default_beta_range());
-    crate::error::positive("beta_range", hot)?;
-    crate::error::positive("beta_range", cold)?;
-    if cold < hot {
-        return Err(crate::error::invalid(
-            "beta_range",
-            format!("must be (hot, cold) with hot <= cold, got ({hot}, {cold})"),
-        ));
-    }
+    let (hot, cold) = ladder_ends(problem, params.beta_range)?;
     let n = problem.num_variables();
     let every = params.trace_every;
     let adapt_until = if params.adaptive { sweeps / 2 } else { 0 };

@@ -8,21 +8,6 @@ use thermoconsensus_anneal::*;
 
 const CHI2_15_999: f64 = 37.70;
 
-fn tiny() -> IsingProblem {
-    IsingProblem::new(
-        vec![0.3, -0.2, 0.1, 0.0],
-        &[
-            (0, 1, 1.0),
-            (1, 2, 1.0),
-            (0, 2, 1.0),
-            (2, 3, -0.5),
-            (0, 3, 0.4),
-        ],
-        0.0,
-    )
-    .unwrap()
-}
-
 fn chi_square(p: &IsingProblem, beta: f64, samples: &SampleSet) -> f64 {
     let energies = common::all_energies(p);
     let z: f64 = energies.iter().map(|e| (-beta * e).exp()).sum();
@@ -44,7 +29,7 @@ fn chi_square(p: &IsingProblem, beta: f64, samples: &SampleSet) -> f64 {
 
 #[test]
 fn metropolis_at_fixed_beta_samples_the_boltzmann_distribution() {
-    let p = tiny();
+    let p = common::tiny();
     let beta = 0.8;
     let params = SaParams {
         num_reads: 20_000,
@@ -59,7 +44,7 @@ fn metropolis_at_fixed_beta_samples_the_boltzmann_distribution() {
 
 #[test]
 fn replica_exchange_coldest_replica_samples_its_beta() {
-    let p = tiny();
+    let p = common::tiny();
     let params = PtParams {
         num_reads: 10_000,
         num_replicas: 4,
@@ -77,7 +62,7 @@ fn replica_exchange_coldest_replica_samples_its_beta() {
 #[test]
 fn chi_square_detects_the_wrong_temperature() {
     // The check is not vacuous: the same samples fail against a different beta.
-    let p = tiny();
+    let p = common::tiny();
     let params = SaParams {
         num_reads: 20_000,
         schedule: Schedule::Custom(vec![0.8; 30]),
@@ -92,7 +77,7 @@ fn chi_square_detects_the_wrong_temperature() {
 fn path_integral_without_transverse_field_is_classical_boltzmann() {
     // Gamma -> 0 locks the slices together (J_perp -> infinity); world-line moves then sample the
     // classical distribution at beta, which checks the Trotter action's classical part and its 1/P.
-    let p = tiny();
+    let p = common::tiny();
     let beta = 0.8;
     let params = PimcParams {
         num_reads: 20_000,

@@ -18,22 +18,6 @@ fn executors() -> Vec<std::sync::Arc<Executor>> {
         .collect()
 }
 
-/// Four spins, five couplings: dense enough for the one-block-per-chain kernel.
-fn tiny() -> IsingProblem {
-    IsingProblem::new(
-        vec![0.3, -0.2, 0.1, 0.0],
-        &[
-            (0, 1, 1.0),
-            (1, 2, 1.0),
-            (0, 2, 1.0),
-            (2, 3, -0.5),
-            (0, 3, 0.4),
-        ],
-        0.0,
-    )
-    .unwrap()
-}
-
 /// A frustrated ring of 12 spins with a field: sparse, so the one-thread-per-chain CSR kernel runs.
 fn ring() -> IsingProblem {
     let n = 12;
@@ -156,7 +140,7 @@ fn sa_finds_exact_ground_states() {
 fn sa_at_fixed_beta_samples_the_boltzmann_distribution() {
     for exec in executors() {
         for (name, p, beta) in [
-            ("tiny (dense kernel)", tiny(), 0.8),
+            ("tiny (dense kernel)", common::tiny(), 0.8),
             ("ring (CSR kernel)", ring(), 0.7),
         ] {
             let params = SaParams {
@@ -240,7 +224,7 @@ fn cpu_only_options_are_named_errors() {
     let Some(exec) = executors().into_iter().next() else {
         return;
     };
-    let p = tiny();
+    let p = common::tiny();
     let adaptive = SaParams {
         schedule: Schedule::Adaptive {
             initial_acceptance: 0.5,

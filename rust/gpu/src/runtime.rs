@@ -313,3 +313,23 @@ pub(crate) fn module_source(module: &str) -> Result<&'static str> {
         .map(|(_, src)| *src)
         .ok_or_else(|| Error::Launch(format!("no kernel module `{module}`")))
 }
+
+/// Where an engine runs its parallel work: the CPU engines, or a device through its [`Executor`]. The engines
+/// take it as an argument (`mutual_information_on`, `simulated_annealing_on`...).
+#[derive(Clone, Default)]
+pub enum Compute {
+    /// The CPU engines (rayon).
+    #[default]
+    Cpu,
+    /// A CUDA device (or the host emulator of one).
+    Device(Arc<Executor>),
+}
+
+impl std::fmt::Debug for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compute::Cpu => f.write_str("Cpu"),
+            Compute::Device(e) => write!(f, "Device({})", e.name()),
+        }
+    }
+}

@@ -4,32 +4,14 @@
 //! the digamma terms are summed. Brute force costs O(N^2 dim) on the device against the CPU's k-d tree, so it
 //! wins from about 10^4 samples up ([`GPU_MIN_SAMPLES`]).
 
-use std::sync::Arc;
-
 use thermoconsensus_gpu::{Arg, Executor, Grid};
 
 use crate::error::{invalid, Error, Result};
 use crate::ksg::{Algorithm, KsgProblem};
 use crate::matrix::MatrixRef;
 
-/// Where the neighbour searches of an estimate run.
-#[derive(Clone, Default)]
-pub enum Compute {
-    /// The CPU engines (k-d tree / grid searches on the rayon pool).
-    #[default]
-    Cpu,
-    /// A CUDA device (or the host emulator of one).
-    Device(Arc<Executor>),
-}
-
-impl std::fmt::Debug for Compute {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Compute::Cpu => f.write_str("Cpu"),
-            Compute::Device(e) => write!(f, "Device({})", e.name()),
-        }
-    }
-}
+/// Where the work runs: the CPU engines or a device (one type for every engine).
+pub use thermoconsensus_gpu::Compute;
 
 /// Below this many samples `device="auto"` stays on the CPU: the transfer and the O(N^2) scan do not pay.
 pub const GPU_MIN_SAMPLES: usize = 10_000;

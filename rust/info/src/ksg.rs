@@ -198,15 +198,7 @@ pub fn mutual_information(
     k: usize,
     algorithm: Algorithm,
 ) -> Result<f64> {
-    check_inputs(&[("x", x), ("y", y)], k)?;
-    let joint = Matrix::hstack(&[x, y]);
-    mi_of_joint(
-        joint.view(),
-        [x.cols(), y.cols()],
-        k,
-        algorithm,
-        &Compute::Cpu,
-    )
+    mutual_information_on(x, y, k, algorithm, &Compute::Cpu)
 }
 
 /// [`mutual_information`] with the neighbour searches on `compute` (same counts, hence the same value up to
@@ -231,15 +223,7 @@ pub fn conditional_mutual_information(
     k: usize,
     algorithm: Algorithm,
 ) -> Result<f64> {
-    check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
-    let joint = Matrix::hstack(&[x, y, z]);
-    cmi_of_joint(
-        joint.view(),
-        [x.cols(), y.cols(), z.cols()],
-        k,
-        algorithm,
-        &Compute::Cpu,
-    )
+    conditional_mutual_information_on(x, y, z, k, algorithm, &Compute::Cpu)
 }
 
 /// [`conditional_mutual_information`] with the neighbour searches on `compute`.
@@ -270,12 +254,16 @@ pub(crate) fn cmi_of_joint(
     algorithm: Algorithm,
     compute: &Compute,
 ) -> Result<f64> {
-    let problem = KsgProblem {
+    let counts = counts_on(joint, &cmi_problem(widths), k, algorithm, compute)?;
+    Ok(cmi_from_counts(&counts, k, algorithm))
+}
+
+/// The (X,Z), (Y,Z) and Z spaces of a CMI over `[X | Y | Z]`.
+fn cmi_problem(widths: [usize; 3]) -> KsgProblem<'static> {
+    KsgProblem {
         group_dims: widths.to_vec(),
         marginals: &[&[0, 2], &[1, 2], &[2]],
-    };
-    let counts = counts_on(joint, &problem, k, algorithm, compute)?;
-    Ok(cmi_from_counts(&counts, k, algorithm))
+    }
 }
 
 /// [`cmi_of_joint`] on the CPU, which cannot fail.
@@ -285,15 +273,8 @@ pub(crate) fn cmi_of_joint_cpu(
     k: usize,
     algorithm: Algorithm,
 ) -> f64 {
-    let problem = KsgProblem {
-        group_dims: widths.to_vec(),
-        marginals: &[&[0, 2], &[1, 2], &[2]],
-    };
-    cmi_from_counts(
-        &neighbour_counts(joint, &problem, k, algorithm),
-        k,
-        algorithm,
-    )
+    let counts = neighbour_counts(joint, &cmi_problem(widths), k, algorithm);
+    cmi_from_counts(&counts, k, algorithm)
 }
 
 /// The Frenzel-Pompe estimate from the counts in the (X,Z), (Y,Z) and Z spaces.

@@ -38,6 +38,18 @@ pub enum GgmlType {
 }
 
 impl GgmlType {
+    /// The weight types multiplied by integer block dot products against 8-bit activations, as llama.cpp's
+    /// CPU backend does: on the CPU ([`crate::matmul`]) and on a GPU ([`crate::gpu`]) alike.
+    pub const INTEGER_DOT: [GgmlType; 7] = [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4K,
+        GgmlType::Q6K,
+    ];
+
     /// The type with GGUF id `id`, or None for ids this reader does not handle.
     pub fn from_id(id: u32) -> Option<Self> {
         Some(match id {

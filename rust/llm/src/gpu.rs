@@ -17,17 +17,6 @@ use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
 use crate::model::{Block, Model, Weight};
 
-/// Block types the kernels multiply (the three shipped models use Q4_1, Q5_0, Q8_0, Q4_K and Q6_K).
-const SUPPORTED: [GgmlType; 7] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4K,
-    GgmlType::Q6K,
-];
-
 const THREADS: u32 = 256;
 /// Rows of a prompt whose attention runs in one launch (bounds the score scratch: rows x heads x context).
 const ATTENTION_ROWS: usize = 256;
@@ -96,7 +85,7 @@ impl std::fmt::Debug for DeviceKv {
 
 fn upload_matrix(exec: &Executor, model: &Model, w: &Weight, name: &str) -> Result<DeviceMatrix> {
     let ty = w.info.ggml_type;
-    if !SUPPORTED.contains(&ty) {
+    if !GgmlType::INTEGER_DOT.contains(&ty) {
         return Err(Error::Gpu(format!(
             "tensor {name} is {ty}, which the GPU kernels do not multiply (supported: Q4_0, Q4_1, Q5_0, \
              Q5_1, Q8_0, Q4_K, Q6_K); use device=\"cpu\""
@@ -515,7 +504,7 @@ pub fn matmul_on_device(
     w: &crate::matmul::QMatrix<'_>,
     x: &[f32],
 ) -> Result<Vec<f32>> {
-    if !SUPPORTED.contains(&w.ty) {
+    if !GgmlType::INTEGER_DOT.contains(&w.ty) {
         return Err(Error::InvalidArgument {
             name: "w",
             reason: format!("{} has no GPU kernel", w.ty),

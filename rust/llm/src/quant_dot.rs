@@ -293,17 +293,6 @@ mod tests {
             .collect()
     }
 
-    /// Every weight type with an integer dot product.
-    const INTEGER_DOT_TYPES: [GgmlType; 7] = [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q5_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4K,
-        GgmlType::Q6K,
-    ];
-
     /// A row of `n` weights in random blocks with sane f16 scales (random bytes could be NaN): 0.01,
     /// and `min` for the types that keep one.
     fn random_row(ty: GgmlType, n: usize, seed: u64, min: f32) -> Vec<u8> {
@@ -320,7 +309,7 @@ mod tests {
 
     #[test]
     fn fast_kernels_agree_with_the_portable_dot() {
-        for ty in INTEGER_DOT_TYPES {
+        for ty in GgmlType::INTEGER_DOT {
             for seed in 0..20u64 {
                 let n = 1024;
                 let row = random_row(ty, n, seed * 31 + ty.id() as u64, -0.004);
@@ -357,7 +346,7 @@ mod tests {
 
     #[test]
     fn quantized_dots_track_the_f32_dot() {
-        for ty in INTEGER_DOT_TYPES {
+        for ty in GgmlType::INTEGER_DOT {
             let n = 512;
             let row = random_row(ty, n, ty.id() as u64, 0.005);
             let x: Vec<f32> = (0..n)

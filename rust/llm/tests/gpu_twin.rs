@@ -44,15 +44,7 @@ fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 
 #[test]
 fn quantized_products_match_the_cpu_for_every_type() {
-    let types = [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q5_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4K,
-        GgmlType::Q6K,
-    ];
+    let types = GgmlType::INTEGER_DOT;
     for exec in executors() {
         for (t, ty) in types.into_iter().enumerate() {
             let (rows, cols) = (37, 1024);

@@ -57,3 +57,19 @@ pub fn state_index(s: &[i8]) -> usize {
         .map(|(i, _)| 1usize << i)
         .sum()
 }
+
+/// Four spins, five couplings: a small frustrated system whose Boltzmann law is checked exactly.
+pub fn tiny() -> IsingProblem {
+    IsingProblem::new(
+        vec![0.3, -0.2, 0.1, 0.0],
+        &[
+            (0, 1, 1.0),
+            (1, 2, 1.0),
+            (0, 2, 1.0),
+            (2, 3, -0.5),
+            (0, 3, 0.4),
+        ],
+        0.0,
+    )
+    .expect("valid instance")
+}

@@ -8,6 +8,8 @@ checks the kernels' logic and the whole dispatch path without a GPU (but not the
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +223,18 @@ def test_tiny_model_of_each_architecture_matches_cpu(arch: str, tmp_path: Path) 
     assert np.abs(hc - hd).max() <= 1e-5 * np.abs(hc).max()
     # Decoding through the device cache, one position at a time, gives the same tokens.
     assert dev._native.greedy(ids, 6, []) == cpu._native.greedy(ids, 6, [])
+
+
+def test_cli_runs_the_annealers_on_the_device() -> None:
+    args = "anneal --sk 32 --sampler all --reads 4 --sweeps 20 --replicas 4 --device cuda".split()
+    proc = subprocess.run(
+        [sys.executable, "-m", "thermoconsensus", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    name = tc.devices()[0]["name"]
+    assert f"simulated annealing (geometric, 4 reads x 20 sweeps) on {name}" in proc.stdout
+    assert f"replica exchange (4 replicas, 4 reads x 20 sweeps) on {name}" in proc.stdout

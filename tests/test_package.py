@@ -170,3 +170,11 @@ def test_cli_reports_bad_input_in_one_line():
     assert proc.returncode == 2
     assert proc.stderr.startswith("thermoconsensus: error:") and "Traceback" not in proc.stderr
     assert "problem.json" in proc.stderr
+
+
+def test_cli_device_names_are_checked_in_one_line():
+    proc = _run_cli(
+        "anneal", "--sk", "16", "--sampler", "sa", "--reads", "2", "--sweeps", "5", "--device", "tpu"
+    )
+    assert proc.returncode == 2
+    assert "device" in proc.stderr and "Traceback" not in proc.stderr

@@ -120,7 +120,7 @@ def run_anneal(args: argparse.Namespace) -> int:
     for name in samplers:
         if name == "sa":
             ss = anneal.simulated_annealing(
-                problem, args.reads, args.sweeps, schedule=args.schedule, **common
+                problem, args.reads, args.sweeps, schedule=args.schedule, device=args.device, **common
             )
             label = f"simulated annealing ({args.schedule}, {args.reads} reads x {args.sweeps} sweeps)"
         elif name == "pimc":
@@ -135,7 +135,9 @@ def run_anneal(args: argparse.Namespace) -> int:
                 args.sweeps,
                 num_reads=args.reads,
                 keep="best",
-                adaptive=True,
+                # The adaptive ladder is CPU-only: an explicit GPU request runs the fixed geometric one.
+                adaptive=args.device in ("auto", "cpu"),
+                device=args.device,
                 **common,
             )
             label = f"replica exchange ({args.replicas} replicas, {args.reads} reads x {args.sweeps} sweeps)"
@@ -146,7 +148,8 @@ def run_anneal(args: argparse.Namespace) -> int:
             if ground is None
             else ("  = ground" if abs(best - ground) < 1e-9 else f"  (ground {ground:g})")
         )
-        print(f"  {label}")
+        where = ss.info.get("device", "cpu")
+        print(f"  {label}" + ("" if where == "cpu" else f" on {where}"))
         print(
             f"    best energy {best:g} in {found}/{ss.num_reads} reads{flag}; "
             f"{ss.info['elapsed_seconds']:.3f} s, {ss.info['flips_per_second'] / 1e6:.1f} M flips/s"
@@ -159,7 +162,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from . import llm
 
     path = models.path(args.model) if args.model in models.MODELS else args.model
-    model = llm.Model.load(path, n_threads=args.threads, n_ctx=args.n_ctx)
+    model = llm.Model.load(path, n_threads=args.threads, n_ctx=args.n_ctx, device=args.device)
     options = {
         "truncate": args.truncate,
         "max_tokens": args.max_tokens,
@@ -230,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     p_an.add_argument("--seed", type=int, default=1)
     p_an.add_argument("--threads", type=int, default=None)
     p_an.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    p_an.add_argument(
+        "--device", default="auto", help='"auto" (default), "cpu", "cuda" or "cuda:N" for sa and pt'
+    )
     p_models = sub.add_parser("models", help="list the real GGUF models or fetch one into the cache")
     p_models.add_argument("action", choices=["list", "fetch"])
     p_models.add_argument("names", nargs="*", help="models to fetch (default: all)")
@@ -246,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.add_argument("--threads", type=int, default=None)
     p_gen.add_argument("--n-ctx", type=int, default=None, help="context length (default: training, <= 4096)")
     p_gen.add_argument("--truncate", action="store_true", help="drop the oldest prompt tokens to fit n_ctx")
+    p_gen.add_argument(
+        "--device", default="auto", help='"auto" (a GPU when present), "cpu", "cuda" or "cuda:N"'
+    )
     from ._cli_consensus import add_parser as add_consensus_parser
     from ._cli_llm import add_parsers
 

@@ -27,13 +27,15 @@ __device__ unsigned long long load_tile(double *tile, const double *__restrict__
     return count;
 }
 
-// Block size must be KSG_TILE. pts: n x dim row-major; col_group[dim]: variable of each column;
-// radii: n x groups out.
+// Block size must be KSG_TILE; blockIdx.y selects one of a batch of point sets (surrogates), laid out one after
+// another. pts: n x dim row-major per set; col_group[dim]: variable of each column; radii: n x groups per set.
 extern "C" __global__ void ksg_radii(const double *__restrict__ pts, const unsigned long long n,
                                      const unsigned int dim, const unsigned int *__restrict__ col_group,
                                      const unsigned int groups, const unsigned int k,
                                      const unsigned int per_variable, double *__restrict__ radii) {
     __shared__ double tile[KSG_TILE * KSG_MAX_DIM];
+    pts += blockIdx.y * n * dim;
+    radii += blockIdx.y * n * groups;
     const unsigned long long i = (unsigned long long)blockIdx.x * KSG_TILE + threadIdx.x;
     const bool active = i < n;
     double p[KSG_MAX_DIM];
@@ -83,13 +85,17 @@ extern "C" __global__ void ksg_radii(const double *__restrict__ pts, const unsig
     }
 }
 
-// Block size must be KSG_TILE. masks[m]: columns of each marginal space; counts: n x m out (self excluded).
+// Block size must be KSG_TILE, blockIdx.y the set of the batch. masks[m]: columns of each marginal space;
+// counts: n x m per set (self excluded).
 extern "C" __global__ void ksg_counts(const double *__restrict__ pts, const unsigned long long n,
                                       const unsigned int dim, const unsigned int *__restrict__ col_group,
                                       const unsigned int groups, const double *__restrict__ radii,
                                       const unsigned int *__restrict__ masks, const unsigned int m,
                                       const unsigned int strict, unsigned int *__restrict__ counts) {
     __shared__ double tile[KSG_TILE * KSG_MAX_DIM];
+    pts += blockIdx.y * n * dim;
+    radii += blockIdx.y * n * groups;
+    counts += blockIdx.y * n * m;
     const unsigned long long i = (unsigned long long)blockIdx.x * KSG_TILE + threadIdx.x;
     const bool active = i < n;
     double p[KSG_MAX_DIM];

@@ -10,6 +10,9 @@ use crate::error::{invalid, Error, Result};
 use crate::ksg::{Algorithm, KsgProblem};
 use crate::matrix::MatrixRef;
 
+/// Bytes of point sets uploaded at once when a permutation test batches its surrogates.
+pub(crate) const BATCH_BYTES: usize = 256 << 20;
+
 /// Where the work runs: the CPU engines or a device (one type for every engine).
 pub use thermoconsensus_gpu::Compute;
 
@@ -35,8 +38,21 @@ pub(crate) fn neighbour_counts_on(
     k: usize,
     algorithm: Algorithm,
 ) -> Result<Vec<u32>> {
-    let n = joint.rows();
-    let dim = joint.cols();
+    neighbour_counts_batch_on(exec, joint.data(), 1, joint.cols(), problem, k, algorithm)
+}
+
+/// [`neighbour_counts_on`] for `batch` point sets of equal shape stored one after another in `data` (each
+/// `n x dim`, row-major), in one pair of launches: the counts of set `b` follow those of set `b - 1`.
+pub(crate) fn neighbour_counts_batch_on(
+    exec: &Executor,
+    data: &[f64],
+    batch: usize,
+    dim: usize,
+    problem: &KsgProblem<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<Vec<u32>> {
+    let n = data.len() / (batch * dim).max(1);
     if dim > MAX_DIM {
         return Err(invalid(
             "device",
@@ -74,17 +90,29 @@ pub(crate) fn neighbour_counts_on(
                 .fold(0u32, |acc, (c, _)| acc | (1 << c))
         })
         .collect();
-    let pts = exec.upload(joint.data()).map_err(gpu)?;
+    if batch == 0 || batch > u16::MAX as usize || n * batch * dim != data.len() {
+        return Err(invalid(
+            "batch",
+            format!(
+                "{batch} sets do not tile {} values of width {dim}",
+                data.len()
+            ),
+        ));
+    }
+    let pts = exec.upload(data).map_err(gpu)?;
     let col_group_d = exec.upload(&col_group).map_err(gpu)?;
     let masks_d = exec.upload(&masks).map_err(gpu)?;
-    let radii = exec.zeros::<f64>(n * groups).map_err(gpu)?;
-    let counts = exec.zeros::<u32>(n * m).map_err(gpu)?;
-    let grid = Grid::cover(n, TILE);
+    let radii = exec.zeros::<f64>(batch * n * groups).map_err(gpu)?;
+    let counts = exec.zeros::<u32>(batch * n * m).map_err(gpu)?;
+    let grid = Grid {
+        blocks: (Grid::cover(n, TILE).blocks.0, batch as u32, 1),
+        threads: (TILE, 1, 1),
+    };
     let per_variable = (algorithm == Algorithm::Two) as u32;
     let strict = (algorithm == Algorithm::One) as u32;
-    // SAFETY: argument lists match `ksg_radii` and `ksg_counts` in cuda/ksg.cu; pts holds n x dim doubles,
-    // col_group dim entries, masks m, radii n x groups, counts n x m; dim, k and m are within the kernel limits
-    // checked above, and the block size is the kernel's tile.
+    // SAFETY: argument lists match `ksg_radii` and `ksg_counts` in cuda/ksg.cu; pts holds batch x n x dim
+    // doubles, col_group dim entries, masks m, radii batch x n x groups, counts batch x n x m (grid.y = batch);
+    // dim, k and m are within the kernel limits checked above, and the block size is the kernel's tile.
     unsafe {
         exec.launch(
             "ksg",

@@ -259,7 +259,7 @@ pub(crate) fn cmi_of_joint(
 }
 
 /// The (X,Z), (Y,Z) and Z spaces of a CMI over `[X | Y | Z]`.
-fn cmi_problem(widths: [usize; 3]) -> KsgProblem<'static> {
+pub(crate) fn cmi_problem(widths: [usize; 3]) -> KsgProblem<'static> {
     KsgProblem {
         group_dims: widths.to_vec(),
         marginals: &[&[0, 2], &[1, 2], &[2]],
@@ -278,7 +278,7 @@ pub(crate) fn cmi_of_joint_cpu(
 }
 
 /// The Frenzel-Pompe estimate from the counts in the (X,Z), (Y,Z) and Z spaces.
-fn cmi_from_counts(counts: &[u32], k: usize, algorithm: Algorithm) -> f64 {
+pub(crate) fn cmi_from_counts(counts: &[u32], k: usize, algorithm: Algorithm) -> f64 {
     // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
     let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let psi_k = digamma(k as f64);
@@ -308,16 +308,20 @@ pub(crate) fn mi_of_joint(
     compute: &Compute,
 ) -> Result<f64> {
     let n = joint.rows();
-    let problem = KsgProblem {
-        group_dims: widths.to_vec(),
-        marginals: &[&[0], &[1]],
-    };
-    let counts = counts_on(joint, &problem, k, algorithm, compute)?;
+    let counts = counts_on(joint, &mi_problem(widths), k, algorithm, compute)?;
     Ok(mi_from_counts(&counts, n, k, algorithm))
 }
 
+/// The X and Y spaces of an MI over `[X | Y]`.
+pub(crate) fn mi_problem(widths: [usize; 2]) -> KsgProblem<'static> {
+    KsgProblem {
+        group_dims: widths.to_vec(),
+        marginals: &[&[0], &[1]],
+    }
+}
+
 /// The KSG estimate from the counts in the X and Y spaces of `n` points.
-fn mi_from_counts(counts: &[u32], n: usize, k: usize, algorithm: Algorithm) -> f64 {
+pub(crate) fn mi_from_counts(counts: &[u32], n: usize, k: usize, algorithm: Algorithm) -> f64 {
     // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
     let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let base = digamma(k as f64) + digamma(n as f64);

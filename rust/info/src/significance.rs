@@ -10,7 +10,10 @@
 
 use crate::error::{invalid, Result};
 use crate::gpu::Compute;
-use crate::ksg::{cmi_of_joint, mi_of_joint, Algorithm};
+use crate::ksg::{
+    cmi_from_counts, cmi_of_joint, cmi_problem, mi_from_counts, mi_of_joint, mi_problem, Algorithm,
+    KsgProblem,
+};
 use crate::matrix::{Matrix, MatrixRef};
 use crate::progress::Progress;
 use rand::seq::SliceRandom;
@@ -84,6 +87,78 @@ impl JointSamples {
         }
     }
 
+    /// The joint and marginal spaces of the statistic.
+    fn problem(&self) -> KsgProblem<'static> {
+        match self.statistic {
+            Statistic::Mi => mi_problem([self.widths[0], self.widths[1]]),
+            Statistic::Cmi => cmi_problem([self.widths[0], self.widths[1], self.widths[2]]),
+        }
+    }
+
+    /// The estimate from the neighbour counts of `n` points in the spaces of [`Self::problem`].
+    fn estimate_from_counts(
+        &self,
+        counts: &[u32],
+        n: usize,
+        k: usize,
+        algorithm: Algorithm,
+    ) -> f64 {
+        match self.statistic {
+            Statistic::Mi => mi_from_counts(counts, n, k, algorithm),
+            Statistic::Cmi => cmi_from_counts(counts, k, algorithm),
+        }
+    }
+
+    /// The surrogate permutation `s` of `seed` (ChaCha8 stream s): the same on every device.
+    fn permutation(&self, n: usize, seed: u64, s: usize) -> Vec<usize> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(s as u64);
+        let mut perm: Vec<usize> = (0..n).collect();
+        perm.shuffle(&mut rng);
+        perm
+    }
+
+    /// The surrogates on a device, batched: as many permuted copies as fit `batch_bytes` go up together and
+    /// their neighbour searches run in one pair of launches.
+    fn device_null(
+        &self,
+        exec: &thermoconsensus_gpu::Executor,
+        k: usize,
+        algorithm: Algorithm,
+        n_surrogates: usize,
+        seed: u64,
+        progress: Option<&Progress>,
+        batch_bytes: usize,
+    ) -> Result<Vec<f64>> {
+        let view = self.joint.view();
+        let (n, dim) = (view.rows(), view.cols());
+        let problem = self.problem();
+        let m = problem.marginals.len();
+        let per_batch = (batch_bytes / (n * dim * 8).max(1)).clamp(1, u16::MAX as usize);
+        let mut null = Vec::with_capacity(n_surrogates);
+        for first in (0..n_surrogates).step_by(per_batch) {
+            if let Some(p) = progress {
+                p.check()?;
+            }
+            let batch = per_batch.min(n_surrogates - first);
+            let mut data = Vec::with_capacity(batch * n * dim);
+            for s in first..first + batch {
+                let shuffled = self.permuted_copy(&self.permutation(n, seed, s));
+                data.extend_from_slice(shuffled.view().data());
+            }
+            let counts = crate::gpu::neighbour_counts_batch_on(
+                exec, &data, batch, dim, &problem, k, algorithm,
+            )?;
+            for c in counts.chunks_exact(n * m) {
+                null.push(self.estimate_from_counts(c, n, k, algorithm));
+            }
+            if let Some(p) = progress {
+                p.advance_by(batch);
+            }
+        }
+        Ok(null)
+    }
+
     /// A copy of the joint matrix with the permuted group's rows reordered: row i takes row `perm[i]`.
     fn permuted_copy(&self, perm: &[usize]) -> Matrix {
         let view = self.joint.view();
@@ -112,7 +187,7 @@ impl JointSamples {
     /// [`JointSamples::test`], advancing `progress` once per surrogate and stopping with
     /// [`crate::Error::Cancelled`] when it is cancelled; the estimates run on `compute`. The surrogates are the
     /// same permutations on every device (seeded per surrogate), so a device changes only summation order.
-    /// On a device they run one after another, each a pair of launches over a freshly permuted upload.
+    /// On a device they are batched: up to 256 MiB of permuted copies per pair of launches.
     pub fn test_with_progress(
         &self,
         k: usize,
@@ -136,28 +211,25 @@ impl JointSamples {
             });
         }
         let value = self.estimate_on(self.joint.view(), k, algorithm, compute)?;
-        let surrogate = |s: usize| {
-            if let Some(p) = progress {
-                p.check()?;
-            }
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(s as u64);
-            let mut perm: Vec<usize> = (0..n).collect();
-            perm.shuffle(&mut rng);
-            let shuffled = self.permuted_copy(&perm);
-            let v = self.estimate_on(shuffled.view(), k, algorithm, compute)?;
-            if let Some(p) = progress {
-                p.advance();
-            }
-            Ok(v)
-        };
         let null: Vec<f64> = match compute {
             Compute::Cpu => (0..n_surrogates)
                 .into_par_iter()
-                .map(surrogate)
+                .map(|s| {
+                    if let Some(p) = progress {
+                        p.check()?;
+                    }
+                    let shuffled = self.permuted_copy(&self.permutation(n, seed, s));
+                    let v = self.estimate_on(shuffled.view(), k, algorithm, compute)?;
+                    if let Some(p) = progress {
+                        p.advance();
+                    }
+                    Ok(v)
+                })
                 .collect::<Result<_>>()?,
-            // One device: its launches queue anyway, and each surrogate already fills it.
-            Compute::Device(_) => (0..n_surrogates).map(surrogate).collect::<Result<_>>()?,
+            Compute::Device(exec) => {
+                let bytes = crate::gpu::BATCH_BYTES;
+                self.device_null(exec, k, algorithm, n_surrogates, seed, progress, bytes)?
+            }
         };
         Ok(summarise(value, null))
     }
@@ -225,5 +297,49 @@ impl JointSamples {
             statistic: Statistic::Mi,
             permuted: 1,
         })
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    #[test]
+    fn batched_device_surrogates_equal_the_cpu_ones_across_batches() {
+        let exec = thermoconsensus_gpu::Executor::emulator().expect("emulator");
+        let n = 150;
+        let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 / 7.0).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.sin() + (i % 5) as f64 * 0.1)
+            .collect();
+        let samples = JointSamples::mi(
+            MatrixRef::column("x", &x).unwrap(),
+            MatrixRef::column("y", &y).unwrap(),
+            3,
+        )
+        .unwrap();
+        let cpu = samples
+            .test_with_progress(3, Algorithm::One, 5, 7, None, &Compute::Cpu)
+            .unwrap();
+        // Room for two point sets per upload: batches of 2, 2 and 1.
+        let progress = Progress::new(5);
+        let null = samples
+            .device_null(
+                &exec,
+                3,
+                Algorithm::One,
+                5,
+                7,
+                Some(&progress),
+                2 * n * 2 * 8,
+            )
+            .unwrap();
+        assert_eq!(progress.done(), 5);
+        assert_eq!(null.len(), 5);
+        for (c, d) in cpu.null.iter().zip(&null) {
+            assert!((c - d).abs() <= 1e-12 * (1.0 + c.abs()), "{c} vs {d}");
+        }
     }
 }

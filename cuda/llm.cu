@@ -463,3 +463,37 @@ extern "C" __global__ void glu(float *__restrict__ gate, const float *__restrict
         gate[i] = a * up[i];
     }
 }
+
+// Greedy decoding on the device: the index of the largest logit (the first of equals, as the CPU's choice).
+// One block of exactly 256 threads.
+extern "C" __global__ void argmax(const float *__restrict__ x, const unsigned long long n,
+                                  unsigned *__restrict__ out) {
+    __shared__ float best[256];
+    __shared__ unsigned at[256];
+    float b = -TC_INF;
+    unsigned a = 0xffffffffu;
+    // Each thread scans its indices in increasing order, so a strict > keeps its first maximum.
+    for (unsigned long long i = threadIdx.x; i < n; i += blockDim.x) {
+        if (a == 0xffffffffu || x[i] > b) {
+            b = x[i];
+            a = (unsigned)i;
+        }
+    }
+    best[threadIdx.x] = b;
+    at[threadIdx.x] = a;
+    __syncthreads();
+    for (unsigned h = blockDim.x / 2; h > 0; h >>= 1) {
+        if (threadIdx.x < h) {
+            const float ob = best[threadIdx.x + h];
+            const unsigned oa = at[threadIdx.x + h];
+            const unsigned ma = at[threadIdx.x];
+            if (oa != 0xffffffffu && (ma == 0xffffffffu || ob > best[threadIdx.x] ||
+                                      (ob == best[threadIdx.x] && oa < ma))) {
+                best[threadIdx.x] = ob;
+                at[threadIdx.x] = oa;
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[0] = at[0];
+}

@@ -120,6 +120,7 @@ impl JointSamples {
 
     /// The surrogates on a device, batched: as many permuted copies as fit `batch_bytes` go up together and
     /// their neighbour searches run in one pair of launches.
+    #[allow(clippy::too_many_arguments)]
     fn device_null(
         &self,
         exec: &thermoconsensus_gpu::Executor,

@@ -4,9 +4,10 @@
 //! (looked up on the CPU) and downloads only the logits (or hidden states) it returns. Every step rounds as
 //! the CPU engine does (see the kernel file), so the two agree to float summation order.
 //!
-//! Not done on the device: the embedding lookup (one row per token), sampling (the logits of the last position
-//! are downloaded, one vocabulary of floats per token, and the CPU picks the token, greedy or sampled), and
-//! launch-overhead removal with CUDA graphs.
+//! Greedy decoding picks the token on the device ([`Model::forward_greedy`]: one index comes back). Not done
+//! on the device: the embedding lookup (one row per token), sampling with temperature, top-k/top-p and
+//! penalties (the last position's logits are downloaded and the CPU sampler runs), and launch-overhead removal
+//! with CUDA graphs.
 
 use std::sync::Arc;
 
@@ -471,13 +472,13 @@ impl Model {
         Ok(x)
     }
 
-    /// Logits on the device of the rows of `hidden` (all, or the last): positions x vocabulary.
-    pub(crate) fn logits_on_device(
+    /// Logits on the device of the rows of `hidden` (all, or the last), left on the device.
+    fn device_logits(
         &self,
         dev: &DeviceWeights,
         hidden: &Buffer<f32>,
         all: bool,
-    ) -> Result<Vec<f32>> {
+    ) -> Result<Buffer<f32>> {
         let p = Pass { e: &dev.exec };
         let d = self.config.n_embd;
         let rows = if all {
@@ -489,7 +490,41 @@ impl Model {
         let x = p.e.upload(&rows).map_err(gpu)?;
         let logits = p.zeros(rows.len() / d * self.config.n_vocab)?;
         p.matmul(&dev.output, &x, &logits)?;
-        p.e.download(&logits).map_err(gpu)
+        Ok(logits)
+    }
+
+    /// Logits of the rows of `hidden` (all, or the last): positions x vocabulary.
+    pub(crate) fn logits_on_device(
+        &self,
+        dev: &DeviceWeights,
+        hidden: &Buffer<f32>,
+        all: bool,
+    ) -> Result<Vec<f32>> {
+        let logits = self.device_logits(dev, hidden, all)?;
+        dev.exec.download(&logits).map_err(gpu)
+    }
+
+    /// The greedy choice after the last row of `hidden`, picked on the device: one index comes back instead of
+    /// a vocabulary of logits.
+    pub(crate) fn argmax_on_device(
+        &self,
+        dev: &DeviceWeights,
+        hidden: &Buffer<f32>,
+    ) -> Result<u32> {
+        let logits = self.device_logits(dev, hidden, false)?;
+        let out = dev.exec.zeros::<u32>(1).map_err(gpu)?;
+        // SAFETY: argmax(const float*, unsigned long long n, unsigned*) with n logits and one output; one block
+        // of 256 threads, the size of its shared arrays.
+        unsafe {
+            dev.exec.launch(
+                "llm",
+                "argmax",
+                Grid::linear(1, 256),
+                &[logits.arg(), Arg::U64(logits.len() as u64), out.arg()],
+            )
+        }
+        .map_err(gpu)?;
+        Ok(dev.exec.download(&out).map_err(gpu)?[0])
     }
 }
 

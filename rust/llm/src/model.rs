@@ -290,6 +290,25 @@ impl Model {
         Ok(logits)
     }
 
+    /// Runs `tokens` as [`Model::forward`] does and returns the most likely next token (the first of equal
+    /// logits). On a device the choice is made there and only the token comes back.
+    pub fn forward_greedy(&self, tokens: &[u32], cache: &mut KvCache) -> Result<u32> {
+        if let Some(dev) = &self.device {
+            self.check_tokens(tokens, cache)?;
+            let kv = device_cache(cache)?;
+            let hidden = self.hidden_on_device(dev, kv, cache.capacity, tokens, cache.len)?;
+            let token = self.argmax_on_device(dev, &hidden)?;
+            cache.len += tokens.len();
+            return Ok(token);
+        }
+        let logits = self.forward(tokens, cache, false)?;
+        Ok(logits
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .map_or(0, |(i, _)| i as u32))
+    }
+
     /// The last layer's hidden states of the new positions after the final norm (positions x n_embd):
     /// what the output matrix turns into logits, and what sentence embeddings pool.
     pub fn hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {

@@ -290,20 +290,18 @@ impl NativeModel {
             py,
             move || {
                 let run = || -> thermoconsensus_llm::Result<Vec<u32>> {
+                    if max_tokens == 0 {
+                        return Ok(Vec::new());
+                    }
                     let mut cache = m.new_cache(tokens.len() + max_tokens)?;
-                    let mut logits = m.forward(&tokens, &mut cache, false)?;
+                    let mut next = m.forward_greedy(&tokens, &mut cache)?;
                     let mut out = Vec::with_capacity(max_tokens);
-                    while out.len() < max_tokens {
-                        let next = logits
-                            .iter()
-                            .enumerate()
-                            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-                            .map_or(0, |(i, _)| i as u32);
+                    loop {
                         out.push(next);
                         if stop_ids.contains(&next) || out.len() == max_tokens {
                             break;
                         }
-                        logits = m.forward(&[next], &mut cache, false)?;
+                        next = m.forward_greedy(&[next], &mut cache)?;
                     }
                     Ok(out)
                 };

@@ -110,42 +110,38 @@ pub(crate) fn neighbour_counts_batch_on(
     };
     let per_variable = (algorithm == Algorithm::Two) as u32;
     let strict = (algorithm == Algorithm::One) as u32;
+    // Both kernels start with the points and their layout.
+    let points = [
+        pts.arg(),
+        Arg::U64(n as u64),
+        Arg::U32(dim as u32),
+        col_group_d.arg(),
+        Arg::U32(groups as u32),
+    ];
     // SAFETY: argument lists match `ksg_radii` and `ksg_counts` in cuda/ksg.cu; pts holds batch x n x dim
     // doubles, col_group dim entries, masks m, radii batch x n x groups, counts batch x n x m (grid.y = batch);
     // dim, k and m are within the kernel limits checked above, and the block size is the kernel's tile.
     unsafe {
+        let radii_args = [Arg::U32(k as u32), Arg::U32(per_variable), radii.arg()];
         exec.launch(
             "ksg",
             "ksg_radii",
             grid,
-            &[
-                pts.arg(),
-                Arg::U64(n as u64),
-                Arg::U32(dim as u32),
-                col_group_d.arg(),
-                Arg::U32(groups as u32),
-                Arg::U32(k as u32),
-                Arg::U32(per_variable),
-                radii.arg(),
-            ],
+            &[&points[..], &radii_args].concat(),
         )
         .map_err(gpu)?;
+        let count_args = [
+            radii.arg(),
+            masks_d.arg(),
+            Arg::U32(m as u32),
+            Arg::U32(strict),
+            counts.arg(),
+        ];
         exec.launch(
             "ksg",
             "ksg_counts",
             grid,
-            &[
-                pts.arg(),
-                Arg::U64(n as u64),
-                Arg::U32(dim as u32),
-                col_group_d.arg(),
-                Arg::U32(groups as u32),
-                radii.arg(),
-                masks_d.arg(),
-                Arg::U32(m as u32),
-                Arg::U32(strict),
-                counts.arg(),
-            ],
+            &[&points[..], &count_args].concat(),
         )
         .map_err(gpu)?;
     }

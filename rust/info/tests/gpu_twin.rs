@@ -143,3 +143,38 @@ fn device_limits_are_named_errors() {
     let e = mutual_information_on(wm, xm, 3, Algorithm::One, &c).unwrap_err();
     assert!(e.to_string().contains("at most 16 joint dimensions"), "{e}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Any shape within the kernel limits: x, y, z widths 1..=3, k below N, N around the tile size, and
+    /// integer-valued data (many tied distances, where algorithm 1's k-th distance is still unique).
+    #[test]
+    fn device_counts_equal_the_cpu_for_any_shape(
+        n in 20usize..300,
+        wx in 1usize..4,
+        wy in 1usize..4,
+        wz in 1usize..4,
+        k in 1usize..10,
+        seed in 0u64..1000,
+        levels in proptest::prop_oneof![proptest::strategy::Just(0.0f64), proptest::strategy::Just(3.0f64)],
+    ) {
+        let k = k.min(n - 1);
+        let cols = data(n, wx + wy + wz, seed, levels);
+        let x = rows(&cols[..wx]);
+        let y = rows(&cols[wx..wx + wy]);
+        let z = rows(&cols[wx + wy..]);
+        let xm = MatrixRef::new("x", &x, n, wx).unwrap();
+        let ym = MatrixRef::new("y", &y, n, wy).unwrap();
+        let zm = MatrixRef::new("z", &z, n, wz).unwrap();
+        let algorithms: &[Algorithm] = if levels > 0.0 { &[Algorithm::One] } else { &[Algorithm::One, Algorithm::Two] };
+        let exec = Executor::emulator().unwrap();
+        let dev = Compute::Device(exec);
+        for &alg in algorithms {
+            let mi = mutual_information(xm, ym, k, alg).unwrap();
+            close(mi, mutual_information_on(xm, ym, k, alg, &dev).unwrap(), "MI");
+            let cmi = conditional_mutual_information(xm, ym, zm, k, alg).unwrap();
+            close(cmi, conditional_mutual_information_on(xm, ym, zm, k, alg, &dev).unwrap(), "CMI");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 On a machine with a GPU these run on it. Without one they skip, except under
 ``THERMOCONSENSUS_CUDA_EMULATOR=1`` (``make test-gpu-emulated``, part of ``make test``), where "cuda" is the
-host emulator of the CUDA kernels: the same kernel sources, compiled as host C++ and run on CPU threads, so CI
+host emulator of the CUDA kernels: the same kernel sources, compiled as host C++ and run on CPU fibers, so CI
 checks the kernels' logic and the whole dispatch path without a GPU (but not their speed, the driver, or PTX).
 """
 

@@ -1,8 +1,9 @@
 //! A host emulator for the `cuda/*.cu` kernels, for tests on machines without a GPU (CI): each source is
 //! compiled with the system C++ compiler against `cuda/emulator.hpp` (host stand-ins for `threadIdx`,
-//! `__syncthreads`, warp shuffles, atomics) into a shared library, and a launch runs the grid's blocks on OS
-//! threads. It checks the kernels' logic, indexing and synchronisation against the CPU engines on identical
-//! inputs; it says nothing about speed, and it does not exercise the driver or PTX.
+//! `__syncthreads`, warp shuffles, atomics) into a shared library, and a launch runs the grid's blocks one
+//! after another, a block's threads as fibers on the calling thread. It checks the kernels' logic, indexing
+//! and synchronisation against the CPU engines on identical inputs; it says nothing about speed, and it does
+//! not exercise the driver or PTX.
 //!
 //! Enabled by `THERMOCONSENSUS_CUDA_EMULATOR=1`; the compiler is `$CXX`, else `c++`. Libraries are cached in
 //! the temporary directory under a hash of the sources, so a process pays the compile once per change.
@@ -18,6 +19,16 @@ use crate::{Error, Result, KERNEL_SOURCES};
 
 /// The shim header every kernel source is compiled against.
 const SHIM: &str = include_str!("../../../cuda/emulator.hpp");
+
+/// The compiler flags: C++20, optimised, no fused multiply-adds (the CPU twins round each operation).
+const FLAGS: [&str; 6] = [
+    "-std=c++20",
+    "-O2",
+    "-ffp-contract=off",
+    "-shared",
+    "-fPIC",
+    "-w",
+];
 
 type LaunchFn = unsafe extern "C" fn(*const u32, *mut *mut c_void, *mut c_char, usize) -> i32;
 
@@ -56,7 +67,7 @@ fn compiler() -> String {
 
 fn cache_dir() -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&(SHIM, KERNEL_SOURCES, compiler()), &mut h);
+    std::hash::Hash::hash(&(SHIM, KERNEL_SOURCES, FLAGS, compiler()), &mut h);
     std::env::temp_dir().join(format!(
         "thermoconsensus-emulator-{:016x}",
         std::hash::Hasher::finish(&h)
@@ -79,16 +90,8 @@ fn build_module(dir: &Path, name: &str, source: &str) -> Result<PathBuf> {
     // Build under a unique name and rename: concurrent test processes may build the same module.
     let tmp = dir.join(format!("{name}.{}.tmp.so", std::process::id()));
     let out = Command::new(compiler())
-        .args([
-            "-std=c++20",
-            "-O2",
-            "-ffp-contract=off",
-            "-shared",
-            "-fPIC",
-            "-pthread",
-            "-w",
-            "-I",
-        ])
+        .args(FLAGS)
+        .arg("-I")
         .arg(dir)
         .arg("-o")
         .arg(&tmp)

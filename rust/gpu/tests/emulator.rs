@@ -1,4 +1,4 @@
-//! The host emulator runs the kernel sources on CPU threads: launch shapes, grid-stride loops, `__shared__`
+//! The host emulator runs the kernel sources on CPU fibers: launch shapes, grid-stride loops, `__shared__`
 //! memory, `__syncthreads`, warp shuffles and atomics behave as on a GPU (see `cuda/emulator.hpp`).
 
 use thermoconsensus_gpu::{Arg, Executor, Grid};

@@ -3,7 +3,8 @@
 The engine is synchronous and releases the GIL, so each call runs in a worker thread. Calls on one model
 are serialised twice over: an asyncio lock queues waiting requests on the event loop (so they do not
 occupy worker threads), and a thread lock guards the model when several loops share it. A cancelled
-caller stops its generation at the next token and the lock is held until the thread has let go.
+caller (streaming or not) stops its generation at the next token and the lock is held until the thread
+has let go, so a timeout or a departed client frees the engine within one token.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -26,6 +27,10 @@ T = TypeVar("T")
 
 # Turn-end markers of the chat templates the engine knows (ChatML, Gemma).
 _TURN_ENDS = ("<|im_end|>", "<end_of_turn>")
+
+
+class _Abandoned(Exception):
+    """Raised in a worker thread whose caller was cancelled before the engine was free."""
 
 
 class EngineRunner:
@@ -59,6 +64,8 @@ class EngineRunner:
 
         def locked() -> T:
             with self._thread_lock:
+                if cancel is not None and cancel.is_set():
+                    raise _Abandoned  # the caller left while this waited for the engine
                 return fn()
 
         async with self._turn():
@@ -97,24 +104,30 @@ class EngineRunner:
         return options
 
     async def generate(self, ids: list[int], **options: Any) -> Generation:
-        """A finished generation (options: :meth:`thermoconsensus.llm.Model.generate`'s)."""
+        """A finished generation (options: :meth:`thermoconsensus.llm.Model.generate`'s). A cancelled
+        caller stops the engine at its next token (prompt processing itself is one engine call)."""
+
         opts = self.options_for(ids, options)
+        cancel = threading.Event()
 
         def work() -> Generation:
-            from .llm import Generation
+            results: list[Generation] = []
+            # The streaming form is the same token loop, with a point between tokens to stop at.
+            pieces = self.model.generate(ids, stream=True, on_result=results.append, **opts)
+            assert isinstance(pieces, Generator)
+            try:
+                for _ in pieces:
+                    if cancel.is_set():
+                        break
+            finally:
+                pieces.close()
+            return results[0]
 
-            # A whole generation is one engine call: a cancelled caller keeps the turn until it ends
-            # (max_tokens bounds the wait); streams stop between tokens instead.
-            result = self.model.generate(ids, stream=False, **opts)
-            assert isinstance(result, Generation)
-            return result
+        return await self._run(work, cancel)
 
-        return await self._run(work)
-
-    async def stream(self, ids: list[int], **options: Any) -> AsyncIterator[str | Generation]:
+    async def stream(self, ids: list[int], **options: Any) -> AsyncGenerator[str | Generation, None]:
         """Text pieces as the engine produces them, then the finished :class:`Generation` (token
         counts, finish reason) as the last item. Closing the iterator early stops the engine."""
-        from .llm import Generation
 
         opts = self.options_for(ids, options)
         loop = asyncio.get_running_loop()
@@ -129,13 +142,18 @@ class EngineRunner:
                 cancel.set()
 
         def work() -> None:
+            if cancel.is_set():
+                return  # the consumer left while this waited for the engine
             try:
                 pieces = self.model.generate(ids, stream=True, on_result=results.append, **opts)
-                assert not isinstance(pieces, Generation)
-                for piece in pieces:
-                    if cancel.is_set():
-                        break
-                    post("piece", piece)
+                assert isinstance(pieces, Generator)
+                try:
+                    for piece in pieces:
+                        if cancel.is_set():
+                            break
+                        post("piece", piece)
+                finally:
+                    pieces.close()
             except Exception as exc:
                 post("error", exc)
             else:

@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar
 import httpx
 
 from . import _pool
-from ._secret import Secret, resolve_key, scrub
+from ._secret import Secret, resolve_key, scrub, scrub_payload
 from .base import LLMClient, StreamState
 from .errors import (
     AuthError,
@@ -33,7 +33,8 @@ __all__ = ["HTTPClient"]
 
 class HTTPClient(LLMClient):
     """An :class:`LLMClient` over HTTP. ``base_url``: the API root; ``api_key``: a string or
-    :class:`Secret` (default: the provider's environment variables); ``headers``: extra headers;
+    :class:`Secret` (default: the provider's environment variables), stripped of surrounding whitespace
+    and refused (ValueError) unless it is printable ASCII; ``headers``: extra headers;
     ``transport``: an httpx transport (tests use ``httpx.MockTransport``) — the client then owns a
     private httpx client instead of the shared one; ``http_client``: an httpx.AsyncClient you manage."""
 
@@ -174,7 +175,9 @@ class HTTPClient(LLMClient):
         if resp.status_code >= 400:
             raise self.error_for_status(resp.status_code, resp.content, resp.headers)
         try:
-            return resp.json()
+            # A provider may echo the key (a debug echo, a misconfigured proxy): it must not live on in
+            # LLMResponse.raw, a cache file or a trace.
+            return scrub_payload(resp.json(), self._key)
         except ValueError:
             snippet = self._scrub(resp.text[:200])
             raise ResponseFormatError(
@@ -200,7 +203,7 @@ class HTTPClient(LLMClient):
     def decode_event(self, event: SSEEvent) -> Any:
         """The JSON data of an event, or a ResponseFormatError naming the bad payload."""
         try:
-            return json.loads(event.data)
+            return scrub_payload(json.loads(event.data), self._key)
         except ValueError:
             raise ResponseFormatError(
                 f"{self.name}: malformed stream event: {self._scrub(event.data[:200])!r}",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Union
 
 from .._runner import EngineRunner
 from .base import LLMClient, StreamState
-from .errors import BadRequestError
+from .errors import BadRequestError, TimeoutError
 from .types import ChatRequest, LLMResponse, TokenLogprob
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ class LocalClient(LLMClient):
     concurrency cap, cost 0). Calls are serialised per model and run off the event loop.
 
     Sampling options beyond :meth:`chat`'s go in ``extra``: ``top_k``, ``min_p``.
+
+    ``timeout`` (default 600 s) bounds each attempt (for a stream: the wait for each piece); when it
+    passes, the engine stops at its next token and the call raises :class:`TimeoutError`. A caller that
+    cancels (a consensus deadline) stops the engine the same way.
     """
 
     provider = "local"
@@ -89,7 +94,11 @@ class LocalClient(LLMClient):
     async def _attempt(self, request: ChatRequest) -> LLMResponse:
         ids, stops = self._prompt(request)
         try:
-            gen = await self.runner.generate(ids, stop=stops, **sampling(request))
+            gen = await asyncio.wait_for(
+                self.runner.generate(ids, stop=stops, **sampling(request)), self.timeout
+            )
+        except asyncio.TimeoutError:
+            raise self._timed_out() from None
         except ValueError as exc:
             raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
         return LLMResponse(
@@ -107,8 +116,15 @@ class LocalClient(LLMClient):
         ids, stops = self._prompt(request)
         options = sampling(request)
         state.prompt_tokens = len(ids)
+        items = self.runner.stream(ids, stop=stops, **options)
         try:
-            async for item in self.runner.stream(ids, stop=stops, **options):
+            while True:
+                try:
+                    item = await asyncio.wait_for(items.__anext__(), self.timeout)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    raise self._timed_out() from None
                 if isinstance(item, str):
                     yield item
                 else:  # the finished generation comes last
@@ -121,7 +137,14 @@ class LocalClient(LLMClient):
                     }
         except ValueError as exc:
             raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
+        finally:
+            await items.aclose()  # stops the engine if the loop ended early
         state.done = True
+
+    def _timed_out(self) -> TimeoutError:
+        return TimeoutError(
+            f"{self.name}: no answer within {self.timeout:g} s (generation stopped)", provider=self.provider
+        )
 
     async def embed(self, texts: str | list[str]) -> list[list[float]]:
         """Mean-pooled, unit-length embeddings of ``texts`` from the local model."""

@@ -1,26 +1,28 @@
 """Evaluation of the thermodynamic consensus against the usual ways of combining several LLMs.
 
-One run asks the three local models (SmolLM2-135M, Qwen2.5-Coder-0.5B, Gemma-3-270M) every question of
-a GSM8K-format jsonl file ({"question", "answer": "... #### 42"}) or a multiple-choice jsonl file
-({"question", "choices": [...], "answer": "B"}), ``--samples`` times each (the first greedy), and
-scores on the same responses, side by side:
+Two steps, so that every method is scored on the very same responses and a rerun costs no model time:
 
-* best single model (its greedy answer; the best of the three in hindsight, an optimistic baseline);
-* majority vote over every response's extracted answer;
-* embedding MBR: the unweighted medoid under cosine distance of the MiniLM embeddings;
-* thermodynamic consensus (answer-mixed distances, free-energy weights, weighted vote);
-* the same with learned priors (feedback after each question updates the Beta posteriors used for the
-  next one: prequential, never peeking at the current answer);
-* the same with refinement (one debate round when F* is above ``--refine``).
+``generate`` asks each model every question of a seeded random subset (``--n``, ``--seed``) of a
+standard release (GSM8K jsonl; ARC and CommonsenseQA jsonl as published; simple multiple-choice jsonl;
+the LLM-Adapters JSON layout: see ``eval_datasets.py``), ``--samples`` times (the first greedy), with
+exactly the messages and options the Orchestrator sends, and appends every response with its token
+log probabilities to a JSONL file (a rerun resumes where it stopped).
 
-Accuracy carries a 95% bootstrap interval over questions; AUROC says how well -F* ranks correct above
-wrong consensus answers; calls, tokens and model seconds are per question. The orchestration overhead
-(everything but model time: embedding, distances, annealing, selection) is measured on 5 fixed
-responses with instant fake clients and the embedder loaded.
+``score`` replays those responses through the real Orchestrator and prints, per question set:
+each model's greedy answer, each model's self-consistency over its samples, majority vote over all
+responses, the most confident response (raw mean token log probability), a confidence-weighted vote,
+embedding MBR (the unweighted medoid), the consensus (reliability learned online over the questions
+in order, and as a batch with ``consensus_many``), two ablations, and the oracle (any response right);
+paired McNemar p-values against the best single model and majority vote; AUROC of -F* for the
+consensus being right beside the vote share's; the response-level AUROC of the calibrated confidence
+against the raw mean log probability; how many responses were invalid and why; calls, tokens and
+model seconds per question; the orchestration overhead.
 
-Run: ``python benches/eval_consensus.py --dataset benches/data/sample_gsm8k.jsonl --n 20``.
-Bring the full GSM8K test set (or a multiple-choice set) for a real measurement: the sample file here
-is 20 easy questions written for this script.
+    python benches/eval_consensus.py generate --dataset ~/.cache/thermoconsensus-eval/gsm8k/train.jsonl \\
+        --n 30 --out responses.jsonl
+    python benches/eval_consensus.py score responses.jsonl
+
+Develop on training splits only; the test splits are for held-out measurement.
 """
 
 from __future__ import annotations
@@ -28,69 +30,173 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
+import math
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from thermoconsensus.clients import LLMResponse, LocalClient
-from thermoconsensus.consensus import Consensus, Orchestrator, cosine_distances, weighted_medoid
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from eval_datasets import Question, load_questions
+from thermoconsensus.clients import LLMResponse, LocalClient, TokenLogprob
+from thermoconsensus.consensus import (
+    Consensus,
+    ConsensusConfig,
+    Orchestrator,
+    cosine_distances,
+    resolve_extractor,
+    weighted_medoid,
+)
 from thermoconsensus.embeddings import MiniLM
 
-MODELS = ("smollm2-135m", "qwen2.5-coder-0.5b", "gemma3-270m")
+DEFAULT_MODELS = ("smollm2-135m", "qwen2.5-coder-0.5b", "gemma3-270m")
 
 
-class Recorded:
-    """A client that remembers every reply by request, so several methods share the same responses."""
+# ---- generate -----------------------------------------------------------------------------------------
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.memo: dict[str, LLMResponse] = {}
-        self.fresh_calls = 0
+
+def _done(out: Path) -> set[tuple[str, str, str, int]]:
+    seen: set[tuple[str, str, str, int]] = set()
+    if out.exists():
+        for line in out.read_text("utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                seen.add((r["set"], r["qid"], r["model"], int(r["sample"])))
+    return seen
+
+
+async def generate(args: argparse.Namespace) -> int:
+    questions: list[Question] = load_questions(args.dataset, args.n, args.seed)
+    models = args.models.split(",")
+    out = Path(args.out)
+    done = _done(out)
+    print(f"loading {', '.join(models)} ...", file=sys.stderr)
+    clients = [LocalClient(m, n_threads=args.threads) for m in models]
+    orch = Orchestrator(clients, samples_per_model=args.samples, max_tokens=args.max_tokens, quorum=1)
+    t_run = time.perf_counter()
+    with out.open("a", encoding="utf-8") as f:
+        for k, item in enumerate(questions):
+            q = orch.question(item.prompt, item.kind)
+            for job in orch.first_jobs(q):
+                if (item.set_name, item.id, job.name, job.sample) in done:
+                    continue
+                t0 = time.perf_counter()
+                r = await clients[job.client].chat(job.messages, **job.options)
+                rec = {
+                    "set": item.set_name,
+                    "qid": item.id,
+                    "kind": item.kind,
+                    "gold": item.gold,
+                    "question": item.prompt,
+                    "messages": job.messages,
+                    "options": job.options,
+                    "model": job.name,
+                    "sample": job.sample,
+                    "text": r.text,
+                    "finish_reason": r.finish_reason,
+                    "prompt_tokens": r.prompt_tokens,
+                    "completion_tokens": r.completion_tokens,
+                    "latency_s": time.perf_counter() - t0,
+                    "logprobs": [[t.token, t.logprob] for t in r.logprobs or ()],
+                }
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                f.flush()
+            print(
+                f"[{k + 1}/{len(questions)}] {item.set_name} {item.id} ({time.perf_counter() - t_run:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return 0
+
+
+# ---- score --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One question with every recorded response, keyed by (model, sample)."""
+
+    set: str
+    qid: str
+    kind: str
+    gold: str
+    question: str
+    records: dict[tuple[str, int], dict[str, Any]]
+
+
+def read(paths: Sequence[str]) -> dict[str, list[Item]]:
+    items: dict[tuple[str, str], Item] = {}
+    for path in paths:
+        for line in Path(path).read_text("utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            key = (r["set"], r["qid"])
+            if key not in items:
+                items[key] = Item(r["set"], r["qid"], r["kind"], r["gold"], r["question"], {})
+            items[key].records[(r["model"], int(r["sample"]))] = r
+    by_set: dict[str, list[Item]] = defaultdict(list)
+    for it in items.values():
+        by_set[it.set].append(it)
+    return by_set
+
+
+class Replay:
+    """A client that answers from the recorded responses: the question is found by its text, the
+    response by the call's sample number (its seed)."""
+
+    def __init__(self, name: str, items: Sequence[Item]) -> None:
+        self.name = name
+        self.by_question = {it.question: it for it in items}
+        self.calls = 0
 
     async def chat(self, prompt: Any, **options: Any) -> LLMResponse:
-        key = json.dumps([prompt, options], sort_keys=True, default=str)
-        if key not in self.memo:
-            self.memo[key] = await self.inner.chat(prompt, **options)
-            self.fresh_calls += 1
-        return self.memo[key]
+        text = prompt[-1]["content"] if isinstance(prompt, list) else str(prompt)
+        it = next((v for q, v in self.by_question.items() if text.startswith(q)), None)
+        sample = int(options.get("seed", 0)) % 1000
+        if it is None or (self.name, sample) not in it.records:
+            raise LookupError(f"{self.name}: no recorded response for sample {sample}")
+        r = it.records[(self.name, sample)]
+        self.calls += 1
+        return LLMResponse(
+            text=r["text"],
+            model=self.name,
+            provider="replay",
+            prompt_tokens=r["prompt_tokens"],
+            completion_tokens=r["completion_tokens"],
+            finish_reason=r["finish_reason"],
+            logprobs=[TokenLogprob(t, float(lp)) for t, lp in r["logprobs"]],
+            latency_s=r["latency_s"],
+        )
 
 
-def load(path: Path, n: int) -> list[dict[str, Any]]:
-    items = []
-    for line in path.read_text("utf-8").splitlines():
-        if not line.strip():
-            continue
-        d = json.loads(line)
-        if "choices" in d:
-            letters = "ABCDE"
-            opts = "\n".join(f"{letters[i]}) {c}" for i, c in enumerate(d["choices"]))
-            q = f"{d['question']}\n{opts}\nReply with the letter of the correct option first."
-            items.append({"prompt": q, "gold": str(d["answer"]).strip().upper(), "extractor": "option"})
-        else:
-            gold = re.split(r"####", d["answer"])[-1].strip().replace(",", "")
-            q = f"{d['question']}\nAnswer briefly and end your reply with the final number."
-            items.append({"prompt": q, "gold": gold, "extractor": "number"})
-        if len(items) == n:
-            break
-    return items
+class Fixed:
+    """An embedder cache: MiniLM once per text."""
+
+    def __init__(self, inner: MiniLM) -> None:
+        self.inner = inner
+        self.memo: dict[str, np.ndarray[Any, Any]] = {}
+
+    async def aembed(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if missing:
+            for t, v in zip(missing, await self.inner.aembed(missing)):
+                self.memo[t] = np.asarray(v)
+        return np.stack([self.memo[t] for t in texts])
+
+    def embed(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        return asyncio.run(self.aembed(texts))
 
 
-def bootstrap(correct: list[bool], seed: int = 0, reps: int = 2000) -> tuple[float, float, float]:
-    x = np.array(correct, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(reps, len(x)))].mean(axis=1)
-    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def auroc(scores: list[float], labels: list[bool]) -> float | None:
-    """P(score of a correct item > score of a wrong one), ties counted half (Mann-Whitney)."""
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """P(score of a right item > score of a wrong one), ties counted half (Mann-Whitney)."""
     pos = [s for s, y in zip(scores, labels) if y]
     neg = [s for s, y in zip(scores, labels) if not y]
     if not pos or not neg:
@@ -99,27 +205,193 @@ def auroc(scores: list[float], labels: list[bool]) -> float | None:
     return wins / (len(pos) * len(neg))
 
 
-def majority(answers: list[str | None]) -> str | None:
+def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> float:
+    """Exact two-sided McNemar p-value (binomial on the discordant pairs)."""
+    n01 = sum(1 for x, y in zip(a, b) if x and not y)
+    n10 = sum(1 for x, y in zip(a, b) if y and not x)
+    n = n01 + n10
+    if n == 0:
+        return 1.0
+    k = min(n01, n10)
+    p = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * p)
+
+
+def majority(answers: Sequence[str | None], tiebreak: Sequence[str | None] = ()) -> str | None:
     votes = Counter(a for a in answers if a is not None)
-    return votes.most_common(1)[0][0] if votes else None
+    if not votes:
+        return None
+    top = max(votes.values())
+    tied = [a for a, v in votes.items() if v == top]
+    for a in tiebreak:
+        if a in tied:
+            return a
+    return sorted(tied)[0]
 
 
-def call_stats(c: Consensus) -> tuple[int, int, float]:
-    return (
-        len(c.calls),
-        sum(int(x.get("prompt_tokens", 0)) + int(x.get("completion_tokens", 0)) for x in c.calls),
-        sum(float(x["latency_s"]) for x in c.calls),
+def extracted(item: Item, model: str, sample: int) -> str | None:
+    r = item.records.get((model, sample))
+    extractor = resolve_extractor(item.kind)
+    assert extractor is not None
+    return None if r is None else extractor(r["text"])
+
+
+def mean_lp(r: dict[str, Any]) -> float:
+    lps = [float(lp) for _, lp in r["logprobs"] if math.isfinite(float(lp))]
+    return sum(lps) / len(lps) if lps else -1e9
+
+
+async def score_set(name: str, items: list[Item], embedder: Fixed, config: ConsensusConfig) -> dict[str, Any]:
+    models = sorted({m for it in items for m, _ in it.records})
+    samples = max(s for it in items for _, s in it.records) + 1
+    rows: dict[str, list[bool]] = defaultdict(list)
+    f_star: dict[str, list[float]] = defaultdict(list)
+    share: list[float] = []
+    resp_scores: dict[str, list[float]] = defaultdict(list)
+    resp_right: list[bool] = []
+    invalid: Counter[str] = Counter()
+    invalid_right = [0, 0]
+    n_responses = 0
+    cost: dict[str, list[float]] = {"calls": [], "tokens": [], "seconds": []}
+    config = config.with_settings(samples_per_model=samples)
+
+    def replayers() -> list[Replay]:
+        return [Replay(m, items) for m in models]
+
+    variants: dict[str, Orchestrator] = {
+        "consensus (online reliability)": Orchestrator(replayers(), config, embedder=embedder, quorum=1),
+        "consensus, no validity check": Orchestrator(
+            replayers(), config.with_settings(invalid_penalty=0.0), embedder=embedder, quorum=1
+        ),
+        "consensus, no reliability": Orchestrator(
+            replayers(), config.with_settings(reliability=False), embedder=embedder, quorum=1
+        ),
+    }
+    online: dict[str, list[Consensus]] = {k: [] for k in variants}
+    for it in items:
+        for k, orch in variants.items():
+            online[k].append(await orch.consensus(it.question, it.kind))
+    batch_orch = Orchestrator(replayers(), config, embedder=embedder, quorum=1)
+    batch = await batch_orch.consensus_many([it.question for it in items], items[0].kind, concurrency=8)
+
+    for idx, it in enumerate(items):
+        gold = it.gold
+        c = online["consensus (online reliability)"][idx]
+        for m in models:
+            greedy = extracted(it, m, 0)
+            rows[f"single: {m}"].append(greedy == gold)
+            own = [extracted(it, m, s) for s in range(samples)]
+            rows[f"self-consistency: {m}"].append(majority(own, [greedy]) == gold)
+        every = [(m, s) for m in models for s in range(samples) if (m, s) in it.records]
+        answers = [extracted(it, m, s) for m, s in every]
+        greedy_all = [extracted(it, m, 0) for m in models]
+        mv = majority(answers, greedy_all)
+        rows["majority vote"].append(mv == gold)
+        votes = Counter(a for a in answers if a is not None)
+        share.append(votes[mv] / len(answers) if mv is not None else 0.0)
+        best = max(every, key=lambda ms: mean_lp(it.records[ms]))
+        rows["most confident (mean logprob)"].append(extracted(it, *best) == gold)
+        weighted: Counter[str] = Counter()
+        for (m, s), a in zip(every, answers):
+            if a is not None:
+                weighted[a] += math.exp(mean_lp(it.records[(m, s)]))
+        rows["confidence-weighted vote"].append(
+            (max(weighted, key=lambda a: (weighted[a], a)) if weighted else None) == gold
+        )
+        vecs = await embedder.aembed([it.records[ms]["text"] or "(empty)" for ms in every])
+        medoid = weighted_medoid(cosine_distances(vecs), np.full(len(every), 1.0 / len(every)))
+        rows["embedding MBR (medoid)"].append(answers[medoid] == gold)
+        for k, cs in online.items():
+            rows[k].append(cs[idx].extracted_answer == gold)
+            f_star[k].append(cs[idx].free_energy)
+        rows["consensus (batch reliability)"].append(batch[idx].extracted_answer == gold)
+        f_star["consensus (batch reliability)"].append(batch[idx].free_energy)
+        rows["oracle (any response right)"].append(gold in answers)
+        for r in c.responses:
+            right = r.answer == gold
+            n_responses += 1
+            if not r.valid:
+                assert r.validity is not None
+                invalid.update(r.validity.reasons)
+                invalid_right[0] += right
+                invalid_right[1] += 1
+            if r.mean_logprob is not None:
+                resp_right.append(right)
+                resp_scores["raw mean logprob"].append(r.mean_logprob)
+                resp_scores["calibrated confidence (+validity)"].append(
+                    (r.confidence or 0.0) - (100.0 if not r.valid else 0.0)
+                )
+                resp_scores["calibrated confidence"].append(r.confidence or 0.0)
+        cost["calls"].append(len(c.calls))
+        cost["tokens"].append(c.tokens)
+        cost["seconds"].append(sum(float(x["latency_s"]) for x in c.calls))
+    return {
+        "name": name,
+        "n": len(items),
+        "models": models,
+        "samples": samples,
+        "rows": rows,
+        "f_star": f_star,
+        "share": share,
+        "resp_scores": resp_scores,
+        "resp_right": resp_right,
+        "invalid": invalid,
+        "invalid_right": invalid_right,
+        "n_responses": n_responses,
+        "cost": {k: statistics.mean(v) for k, v in cost.items()},
+        "reliability": batch_orch.reliability_estimates(),
+    }
+
+
+def report(res: dict[str, Any]) -> None:
+    rows: dict[str, list[bool]] = res["rows"]
+    singles = {k: v for k, v in rows.items() if k.startswith("single: ")}
+    best = max(singles, key=lambda k: (np.mean(singles[k]), k))
+    print(
+        f"\n## {res['name']}: {res['n']} questions, {len(res['models'])} models x {res['samples']} samples\n"
     )
+    print("| method | accuracy | McNemar p vs best single | vs majority | AUROC(-F*) |")
+    print("|---|---|---|---|---|")
+    for k, v in rows.items():
+        au = auroc([-f for f in res["f_star"][k]], v) if k in res["f_star"] else None
+        if k == "majority vote":
+            au_txt = (
+                f"{auroc(res['share'], v):.2f} (vote share)" if auroc(res["share"], v) is not None else "-"
+            )
+        else:
+            au_txt = "-" if au is None else f"{au:.2f}"
+        label = k + (" (best single)" if k == best else "")
+        print(
+            f"| {label} | {np.mean(v):.3f} | {mcnemar(v, rows[best]):.3f} | "
+            f"{mcnemar(v, rows['majority vote']):.3f} | {au_txt} |"
+        )
+    right = res["resp_right"]
+    print(
+        "\nresponse-level AUROC (right above wrong): "
+        + ", ".join(
+            f"{k} {auroc(v, right):.3f}" for k, v in res["resp_scores"].items() if auroc(v, right) is not None
+        )
+    )
+    inv = res["invalid"]
+    n_inv = res["invalid_right"][1]
+    print(
+        f"invalid responses: {n_inv} of {res['n_responses']} ({dict(inv)}); "
+        f"right among them: {res['invalid_right'][0]}"
+    )
+    rel = ", ".join(f"{m} {v['accuracy']:.2f} ({v['source']})" for m, v in res["reliability"].items())
+    print(f"label-free reliability after the batch: {rel}")
+    c = res["cost"]
+    print(f"per question: {c['calls']:.1f} calls, {c['tokens']:.0f} tokens, {c['seconds']:.1f} model s")
 
 
-async def overhead(embedder: MiniLM, runs: int = 30) -> float:
+async def overhead(embedder: MiniLM, config: ConsensusConfig, runs: int = 30) -> float:
     """Median orchestration overhead (ms) of one consensus over 5 fixed responses from instant clients."""
     texts = [
         "The answer is 42.",
-        "6 times 7 is 42.",
+        "6 times 7 is 42. The answer is 42.",
         "It equals 42.",
         "I think the answer is 48.",
-        "Forty-two, because 6 * 7 = 42.",
+        "Forty-two, because 6 * 7 = 42. The answer is 42.",
     ]
 
     class Instant:
@@ -127,9 +399,14 @@ async def overhead(embedder: MiniLM, runs: int = 30) -> float:
             self.name, self.text = name, text
 
         async def chat(self, prompt: Any, **options: Any) -> LLMResponse:
-            return LLMResponse(text=self.text, model=self.name, provider="fake")
+            return LLMResponse(
+                text=self.text,
+                model=self.name,
+                provider="fake",
+                logprobs=[TokenLogprob(w + " ", -0.3) for w in self.text.split()],
+            )
 
-    orch = Orchestrator([Instant(f"m{i}", t) for i, t in enumerate(texts)], embedder=embedder)
+    orch = Orchestrator([Instant(f"m{i}", t) for i, t in enumerate(texts)], config, embedder=embedder)
     await orch.consensus("warm up", answer_extractor="number")
     times = []
     for _ in range(runs):
@@ -138,118 +415,41 @@ async def overhead(embedder: MiniLM, runs: int = 30) -> float:
     return statistics.median(times)
 
 
-async def main(args: argparse.Namespace) -> int:
-    items = load(Path(args.dataset), args.n)
-    embedder = MiniLM.load()
-    print(f"loading {', '.join(MODELS)} ...", file=sys.stderr)
-    clients = [Recorded(LocalClient(m, n_threads=args.threads)) for m in MODELS]
-    common = {
-        "embedder": embedder,
-        "samples_per_model": args.samples,
-        "max_tokens": args.max_tokens,
-        "quorum": 1,
-        "seed": args.seed,
-        "temperature": args.temperature,
-    }
-    plain = Orchestrator(clients, **common)
-    learned = Orchestrator(clients, **common)
-    refined = Orchestrator(
-        clients, **common, refine_threshold=args.refine, refine_budget=len(MODELS), refine_strategy="debate"
-    )
-    rows: dict[str, dict[str, list[Any]]] = {}
-
-    def record(
-        method: str, ok: bool, calls: int, tokens: int, seconds: float, f: float | None = None
-    ) -> None:
-        r = rows.setdefault(method, {"ok": [], "calls": [], "tokens": [], "seconds": [], "f": []})
-        r["ok"].append(ok)
-        r["calls"].append(calls)
-        r["tokens"].append(tokens)
-        r["seconds"].append(seconds)
-        if f is not None:
-            r["f"].append(f)
-
-    overheads = []
-    t_run = time.perf_counter()
-    for k, item in enumerate(items):
-        t0 = time.perf_counter()
-        gold, ex = item["gold"], item["extractor"]
-        c = await plain.consensus(item["prompt"], answer_extractor=ex)
-        overheads.append(c.timings["overhead_s"] * 1e3)
-        n_calls, tokens, seconds = call_stats(c)
-        record("thermodynamic consensus", c.extracted_answer == gold, n_calls, tokens, seconds, c.free_energy)
-        answers = [r.answer for r in c.responses]
-        record("majority vote", majority(answers) == gold, n_calls, tokens, seconds)
-        cos = cosine_distances(await embedder.aembed([r.text or "(empty)" for r in c.responses]))
-        medoid = weighted_medoid(cos, np.full(len(answers), 1.0 / len(answers)))
-        record("embedding MBR (medoid)", answers[medoid] == gold, n_calls, tokens, seconds)
-        for r in c.responses:
-            if r.sample == 0:
-                record(
-                    f"single: {r.model}",
-                    r.answer == gold,
-                    1,
-                    r.prompt_tokens + r.completion_tokens,
-                    r.latency_s,
-                )
-        cl = await learned.consensus(item["prompt"], answer_extractor=ex)
-        ok = cl.extracted_answer == gold
-        record("thermo + learned priors", ok, n_calls, tokens, seconds, cl.free_energy)
-        learned.feedback(cl, correct=ok)
-        cr = await refined.consensus(item["prompt"], answer_extractor=ex)
-        rc, rt, rs = call_stats(cr)
-        record("thermo + refinement (debate)", cr.extracted_answer == gold, rc, rt, rs, cr.free_energy)
-        print(
-            f"[{k + 1}/{len(items)}] gold {gold}: answers {answers} -> {c.extracted_answer} "
-            f"(F* {c.free_energy:.3f}; refined {cr.extracted_answer}, +{cr.refinement['used']} calls) "
-            f"{time.perf_counter() - t0:.1f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-    wall = time.perf_counter() - t_run
-    singles = {m: r for m, r in rows.items() if m.startswith("single: ")}
-    best = max(singles, key=lambda m: np.mean(singles[m]["ok"]))
-    order = [
-        *sorted(singles),
-        "majority vote",
-        "embedding MBR (medoid)",
-        "thermodynamic consensus",
-        "thermo + learned priors",
-        "thermo + refinement (debate)",
-    ]
-    print(
-        f"\n{len(items)} questions from {args.dataset}; {len(MODELS)} models x {args.samples} samples "
-        f"(first greedy), max_tokens {args.max_tokens}, T = {args.temperature}; {wall:.0f} s in all"
-    )
-    head = ("method", "accuracy [95% CI]", "AUROC(-F*)", "calls/q", "tokens/q", "s/q")
-    print(f"{head[0]:40s} {head[1]:>22s} {head[2]:>10s} {head[3]:>8s} {head[4]:>9s} {head[5]:>7s}")
-    for m in order:
-        r = rows[m]
-        acc, lo, hi = bootstrap(r["ok"], seed=args.seed)
-        au = auroc([-f for f in r["f"]], r["ok"]) if r["f"] else None
-        label = m + (" (best)" if m == best else "")
-        print(
-            f"{label:40s} {acc:6.2f} [{lo:4.2f}, {hi:4.2f}]      "
-            f"{'-' if au is None else f'{au:.2f}':>10s} {np.mean(r['calls']):8.1f} "
-            f"{np.mean(r['tokens']):9.0f} {np.mean(r['seconds']):7.1f}"
-        )
-    med = statistics.median(overheads)
-    print(f"\norchestration overhead per question (all but model time): median {med:.1f} ms")
-    ms = await overhead(embedder)
-    print(f"orchestration overhead, 5 responses, embedder loaded, instant clients: median {ms:.1f} ms")
-    fresh = sum(c.fresh_calls for c in clients)
-    print(f"model calls made in the run: {fresh} (methods share the same responses)")
+async def score(args: argparse.Namespace) -> int:
+    by_set = read(args.responses)
+    minilm = MiniLM.load()
+    embedder = Fixed(minilm)
+    config = ConsensusConfig()
+    if args.set:
+        config = config.with_settings(**{k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)})
+    print(f"config: {config}")
+    for name in sorted(by_set):
+        items = sorted(by_set[name], key=lambda it: it.qid)
+        report(await score_set(name, items, embedder, config))
+    ms = await overhead(minilm, config)
+    print(f"\norchestration overhead, 5 responses, embedder loaded, instant clients: median {ms:.1f} ms")
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="ask the models and append their responses to a JSONL file")
+    g.add_argument("--dataset", required=True, help="a question file (see eval_datasets.py for layouts)")
+    g.add_argument("--n", type=int, default=30, help="questions in the seeded random subset")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    g.add_argument("--samples", type=int, default=2, help="samples per model (the first greedy)")
+    g.add_argument("--max-tokens", type=int, default=ConsensusConfig().max_tokens)
+    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--out", required=True)
+    s = sub.add_parser("score", help="score every method on recorded responses")
+    s.add_argument("responses", nargs="+", help="JSONL files written by generate")
+    s.add_argument("--set", action="append", default=[], metavar="NAME=JSON", help="a ConsensusConfig field")
+    args = p.parse_args(argv)
+    run: Callable[[argparse.Namespace], Any] = generate if args.command == "generate" else score
+    return int(asyncio.run(run(args)))
+
+
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default=str(Path(__file__).parent / "data" / "sample_gsm8k.jsonl"))
-    p.add_argument("--n", type=int, default=100)
-    p.add_argument("--samples", type=int, default=2, help="samples per model (default 2: greedy + 1)")
-    p.add_argument("--max-tokens", type=int, default=96)
-    p.add_argument("--temperature", type=float, default=0.1, help="T of the free energy")
-    p.add_argument("--refine", type=float, default=0.66, help="debate when F* is above this")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
-    sys.exit(asyncio.run(main(p.parse_args())))
+    sys.exit(main())

@@ -56,17 +56,39 @@ def test_a_big_tight_cluster_beats_a_small_one(rng: np.random.Generator) -> None
     assert 3.0 < sol.effective_number <= 4.0 + 1e-6
 
 
-def test_priors_tilt_a_tie(rng: np.random.Generator) -> None:
+def test_reliability_tilts_a_tie(rng: np.random.Generator) -> None:
     d = cosine_distances(clustered([2, 2], 0.02, rng))
-    models = ["a", "a", "b", "b"]
-    h = fields(models, {"a": 0.9, "b": 0.2}, [None] * 4, alpha=1.0)
+    h = fields([0.9, 0.9, 0.2, 0.2], [None] * 4, alpha=1.0, temperature=0.1)
     sol = anneal(Hamiltonian(d, h), 0.1, seed=0)
     assert sol.weights[:2].sum() > 0.9
-    h = fields(models, {"a": 0.2, "b": 0.9}, [None] * 4, alpha=1.0)
+    h = fields([0.2, 0.2, 0.9, 0.9], [None] * 4, alpha=1.0, temperature=0.1)
     assert anneal(Hamiltonian(d, h), 0.1, seed=0).weights[2:].sum() > 0.9
-    # Self-confidence tilts the same way: higher mean logprob, more weight.
-    h = fields(models, {}, [-2.0, -2.0, -0.1, -0.1], alpha=1.0, beta=1.0)
+    # Calibrated confidence tilts the same way: a higher score, more weight.
+    h = fields([0.5] * 4, [-2.0, -2.0, 1.0, 1.0], alpha=1.0, beta=1.0, temperature=0.1)
     assert anneal(Hamiltonian(d, h), 0.1, seed=0).weights[2:].sum() > 0.9
+
+
+def test_fields_follow_the_formula() -> None:
+    h = fields(
+        [0.8, 0.5, 0.5],
+        [1.0, None, -1.0],
+        alpha=2.0,
+        beta=0.5,
+        share=[1, 2, 2],
+        invalid=[False, False, True],
+        penalty=7.0,
+        temperature=0.5,
+    )
+    want = [
+        -(2.0 * math.log(0.8 / 0.2) + 0.5 * 1.0),
+        0.5 * math.log(2),
+        -0.5 * -1.0 + 0.5 * math.log(2) + 7.0,
+    ]
+    np.testing.assert_allclose(h, want)
+    # At the minimum a response's Boltzmann factor is exp(-h / T): with alpha = T, its model's odds.
+    lone = fields([0.8, 0.5], [None, None], alpha=1.0, temperature=1.0)
+    sol = anneal(Hamiltonian(np.zeros((2, 2)), lone, J=0.0), 1.0, seed=0)
+    assert sol.weights[0] / sol.weights[1] == pytest.approx(4.0, rel=1e-3)
 
 
 def test_temperature_limits(rng: np.random.Generator) -> None:
@@ -149,10 +171,14 @@ def test_bad_input_is_named() -> None:
         Hamiltonian(np.zeros((2, 2)), np.zeros(3))
     with pytest.raises(ValueError, match="J"):
         Hamiltonian(np.zeros((2, 2)), np.zeros(2), J=-1.0)
-    with pytest.raises(tc.InvalidInputError, match="quality"):
-        fields(["a"], {"a": 0.0}, [None])
+    with pytest.raises(tc.InvalidInputError, match="accuracy"):
+        fields([0.0], [None])
     with pytest.raises(ValueError, match="alpha"):
-        fields(["a"], {}, [None], alpha=float("nan"))
+        fields([0.5], [None], alpha=float("nan"))
+    with pytest.raises(tc.InvalidInputError, match="share"):
+        fields([0.5], [None], share=[1, 1])
+    with pytest.raises(tc.InvalidInputError, match="confidence"):
+        fields([0.5], [float("inf")])
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,12 @@ answer (+ trace)``. Each arrow is a function here that can be called on its own:
 
 from __future__ import annotations
 
+from .confidence import ConfidenceCalibrator, answer_logprob, mean_logprob
+from .config import ConsensusConfig
 from .distances import answer_distances, cosine_distances
 from .extractors import (
     EXTRACTORS,
+    INSTRUCTIONS,
     Extractor,
     extract_number,
     extract_option,
@@ -28,29 +31,44 @@ from .gather import QuorumError
 from .hamiltonian import Hamiltonian, fields
 from .orchestrator import Orchestrator
 from .privacy import GaussianMechanism, RDPAccountant
+from .reliability import DawidSkeneResult, ReliabilityState, agreement_reliability, dawid_skene
 from .solve import Selection, Solution, anneal, geometric_schedule, select, weighted_medoid, weighted_vote
-from .types import Consensus, Response
+from .types import Consensus, Refinement, Response, Round
+from .validity import Validity, assess
 
 __all__ = [
     "EXTRACTORS",
+    "INSTRUCTIONS",
+    "ConfidenceCalibrator",
     "Consensus",
+    "ConsensusConfig",
+    "DawidSkeneResult",
     "Extractor",
     "GaussianMechanism",
     "Hamiltonian",
     "Orchestrator",
     "QuorumError",
     "RDPAccountant",
+    "Refinement",
+    "ReliabilityState",
     "Response",
+    "Round",
     "Selection",
     "Solution",
+    "Validity",
+    "agreement_reliability",
     "anneal",
     "answer_distances",
+    "answer_logprob",
+    "assess",
     "cosine_distances",
+    "dawid_skene",
     "extract_number",
     "extract_option",
     "extract_yesno",
     "fields",
     "geometric_schedule",
+    "mean_logprob",
     "resolve_extractor",
     "select",
     "weighted_medoid",

@@ -10,6 +10,7 @@ from typing import Callable, Union
 
 __all__ = [
     "EXTRACTORS",
+    "INSTRUCTIONS",
     "Extractor",
     "extract_number",
     "extract_option",
@@ -22,11 +23,11 @@ Extractor = Callable[[str], Union[str, None]]
 _NUMBER = r"[-+]?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?"
 _GSM8K = re.compile(r"####\s*(" + _NUMBER + ")")
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)\s*\**\s*(" + _NUMBER + ")", re.IGNORECASE)
-_ANY_NUMBER = re.compile(_NUMBER)
+NUMBER_PATTERN = re.compile(_NUMBER)
 _BOXED = re.compile(r"\\boxed\{\s*(" + _NUMBER + r")\s*\}")
 
 
-def _canonical_number(text: str) -> str | None:
+def canonical_number(text: str) -> str | None:
     """'1,000.50' -> '1000.5', '$3' -> '3', '4/2' -> '2', '-0' -> '0'; None if not a number."""
     t = text.replace(",", "").replace("$", "").strip().rstrip(".")
     try:
@@ -45,9 +46,9 @@ def extract_number(text: str) -> str | None:
     for pattern in (_GSM8K, _BOXED, _ANSWER_IS):
         found = pattern.findall(text)
         if found:
-            return _canonical_number(found[-1])
-    numbers = _ANY_NUMBER.findall(text)
-    return _canonical_number(numbers[-1]) if numbers else None
+            return canonical_number(found[-1])
+    numbers = NUMBER_PATTERN.findall(text)
+    return canonical_number(numbers[-1]) if numbers else None
 
 
 _OPTION_EXPLICIT = re.compile(
@@ -85,6 +86,16 @@ EXTRACTORS: dict[str, Extractor] = {
     "number": extract_number,
     "option": extract_option,
     "yesno": extract_yesno,
+}
+
+
+# The answer-format instruction the orchestrator appends to the prompt when an extractor is named, so
+# every model writes its final answer where the extractor looks first ("the answer is ...").
+INSTRUCTIONS: dict[str, str] = {
+    "number": 'Work it out step by step, then give the final answer on the last line as "The answer is N."',
+    "option": 'Start your reply with "The answer is X." where X is the letter of the correct option, '
+    "then explain briefly.",
+    "yesno": 'Start your reply with "The answer is yes." or "The answer is no.", then explain briefly.',
 }
 
 

@@ -50,12 +50,22 @@ class Job:
     round: int = 0
 
 
-def _mean_logprob(reply: Any) -> float | None:
-    lps = getattr(reply, "logprobs", None)
-    if not lps:
-        return None
-    values = [float(t.logprob) for t in lps if math.isfinite(float(t.logprob))]
-    return sum(values) / len(values) if values else None
+# A log probability below this is a provider's stand-in for "impossible" (-inf, -1e308): clamped here so
+# one such token cannot overflow a mean or a sum.
+_LOGPROB_FLOOR = -100.0
+
+
+def _token_logprobs(reply: Any) -> tuple[tuple[str, float], ...]:
+    out = []
+    for t in getattr(reply, "logprobs", None) or ():
+        try:
+            lp = float(t.logprob)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if math.isnan(lp):
+            continue
+        out.append((str(getattr(t, "token", "")), max(_LOGPROB_FLOOR, min(0.0, lp))))
+    return tuple(out)
 
 
 def _call_record(
@@ -133,7 +143,8 @@ async def gather(
                     text=text,
                     sample=job.sample,
                     round=job.round,
-                    confidence=_mean_logprob(reply),
+                    finish_reason=str(getattr(reply, "finish_reason", "stop") or "stop"),
+                    token_logprobs=_token_logprobs(reply),
                     latency_s=lat,
                     prompt_tokens=int(getattr(reply, "prompt_tokens", 0) or 0),
                     completion_tokens=int(getattr(reply, "completion_tokens", 0) or 0),

@@ -1,16 +1,22 @@
 """The information Hamiltonian over response weights s on the simplex,
 
-    E(s) = J sum_ij d_ij s_i s_j + sum_i h_i s_i,    h_i = -(alpha ln q_m(i) + beta c_i),
+    E(s) = J sum_ij d_ij s_i s_j + sum_i h_i s_i,
 
-with d the response distances, q_m the posterior mean quality of the model that wrote response i (Beta
-posteriors, as the router keeps them) and c_i the response's self-confidence (its mean token log
-probability). One-hot weights have E = h_i: agreement is rewarded only through the entropy term of the
-free energy F = E - T S (see :mod:`~thermoconsensus.consensus.solve`)."""
+    h_i = -(alpha ln odds_m(i) + beta z_i) + T ln n_m(i) + penalty [i invalid],
+
+with d the response distances and, in the field h: ``odds_m`` the odds that model m is right (its
+reliability, from feedback labels when there are any, else estimated without labels from agreement
+across questions), ``z_i`` the response's calibrated self-confidence (its answer's log probability,
+standardised against the model's own history), ``n_m`` the number of responses model m gave (so a
+model's samples share its vote instead of multiplying it) and a large penalty on invalid responses
+(echoes, loops, empty, truncated, another language). One-hot weights have E = h_i, so at the minimum
+of F = E - T S a response's Boltzmann factor is exp(-h_i / T): with alpha = T it is the model's odds
+of being right, split over its samples (see :mod:`~thermoconsensus.consensus.solve`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,40 +24,62 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._core import InvalidInputError
 
-__all__ = ["Hamiltonian", "fields"]
+__all__ = ["Hamiltonian", "check_coefficient", "fields", "log_odds"]
+
+# Accuracies are clipped here before taking odds: no model is certainly right or certainly wrong.
+_ACCURACY_FLOOR = 0.02
 
 
-def _finite(name: str, value: float, minimum: float | None = None) -> float:
+def check_coefficient(name: str, value: object) -> float:
+    """A finite number >= 0, or ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
     return float(value)
 
 
+def log_odds(accuracy: float) -> float:
+    """ln(p / (1 - p)) of an accuracy, clipped to [0.02, 0.98]."""
+    p = min(1.0 - _ACCURACY_FLOOR, max(_ACCURACY_FLOOR, float(accuracy)))
+    return math.log(p / (1.0 - p))
+
+
 def fields(
-    models: Sequence[str],
-    quality: Mapping[str, float],
+    accuracy: Sequence[float],
     confidence: Sequence[float | None],
+    *,
     alpha: float = 1.0,
-    beta: float = 0.1,
+    beta: float = 0.25,
+    share: Sequence[int] | None = None,
+    invalid: Sequence[bool] | None = None,
+    penalty: float = 10.0,
+    temperature: float = 1.0,
 ) -> NDArray[np.float64]:
-    """``h_i = -(alpha ln q_m(i) + beta c_i)``. A model missing from ``quality`` has the uniform prior's
-    mean 1/2; a response without a confidence gets the mean of those that have one (0 when none has),
-    so a provider that returns no log probabilities is neither rewarded nor punished."""
-    alpha = _finite("alpha", alpha, 0.0)
-    beta = _finite("beta", beta, 0.0)
-    if len(confidence) != len(models):
-        raise InvalidInputError(f"confidence: expected {len(models)} values, got {len(confidence)}")
-    q = np.array([quality.get(m, 0.5) for m in models], dtype=np.float64)
-    if np.any(~np.isfinite(q)) or np.any(q <= 0) or np.any(q > 1):
-        raise InvalidInputError(f"quality: expected values in (0, 1], got {q.tolist()}")
-    known = [c for c in confidence if c is not None]
-    if any(not math.isfinite(c) for c in known):
+    """The field h of each response (see the module docs). ``accuracy``: the reliability of the model
+    that wrote each response, in (0, 1] (1/2 is uninformative); ``confidence``: calibrated confidence
+    z-scores, None where unknown (counted as 0, neither rewarded nor punished); ``share``: how many
+    responses the response's model gave (default 1 each); ``invalid``: which responses are invalid."""
+    alpha = check_coefficient("alpha", alpha)
+    beta = check_coefficient("beta", beta)
+    penalty = check_coefficient("penalty", penalty)
+    temperature = check_coefficient("temperature", temperature)
+    m = len(accuracy)
+    for name, seq in (("confidence", confidence), ("share", share), ("invalid", invalid)):
+        if seq is not None and len(seq) != m:
+            raise InvalidInputError(f"{name}: expected {m} values, got {len(seq)}")
+    acc = np.array(accuracy, dtype=np.float64)
+    if np.any(~np.isfinite(acc)) or np.any(acc <= 0) or np.any(acc > 1):
+        raise InvalidInputError(f"accuracy: expected values in (0, 1], got {acc.tolist()}")
+    c = np.array([0.0 if v is None else float(v) for v in confidence], dtype=np.float64)
+    if not np.all(np.isfinite(c)):
         raise InvalidInputError("confidence: contains NaN or infinite values")
-    fill = float(np.mean(known)) if known else 0.0
-    c = np.array([fill if v is None else v for v in confidence], dtype=np.float64)
-    h: NDArray[np.float64] = -(alpha * np.log(q) + beta * c)
+    n = np.ones(m) if share is None else np.array(share, dtype=np.float64)
+    if np.any(n < 1):
+        raise InvalidInputError(f"share: expected counts >= 1, got {n.tolist()}")
+    bad = np.zeros(m) if invalid is None else np.array(invalid, dtype=np.float64)
+    odds = np.array([log_odds(a) for a in acc], dtype=np.float64)
+    h: NDArray[np.float64] = -(alpha * odds + beta * c) + temperature * np.log(n) + penalty * bad
     return h
 
 
@@ -74,7 +102,7 @@ class Hamiltonian:
             raise InvalidInputError(f"h: expected {d.shape[0]} finite values, got shape {h.shape}")
         object.__setattr__(self, "distances", d)
         object.__setattr__(self, "h", h)
-        object.__setattr__(self, "J", _finite("J", self.J, 0.0))
+        object.__setattr__(self, "J", check_coefficient("J", self.J))
 
     @property
     def size(self) -> int:

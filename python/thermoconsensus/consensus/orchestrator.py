@@ -1,18 +1,21 @@
-"""The orchestrator: ask every client, embed the answers, build the Hamiltonian, anneal, answer.
+"""The orchestrator: ask every client, check and weigh the answers, anneal, answer.
 
-``clients -> responses -> embedder -> distances -> Hamiltonian (J, h, T) -> annealer -> weights ->
-answer (+ trace)``; optionally refined when the free energy says the models disagree (extra samples or
-a debate round, within a call budget), synthesised by one model, and learned from through feedback on
-per-model Beta posteriors that the router shares.
+``clients -> responses -> validity, answers, calibrated confidence -> embedder -> distances ->
+fields (reliability, confidence, validity) -> Hamiltonian -> annealer -> weights -> answer (+ trace)``.
+Each solve is one typed :class:`~thermoconsensus.consensus.types.Round`; refinement (extra samples or
+a debate turn, within a call budget) adds rounds; a synthesizer can write a final answer. What the
+orchestrator learns across questions — each model's reliability (from feedback labels, else without
+labels from agreement), its confidence statistics — is kept with the quality posteriors the router
+shares, and persisted at ``state_path``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
@@ -20,19 +23,28 @@ from numpy.typing import NDArray
 
 from ..embeddings import Embedder, SupportsEmbed, as_embedder
 from ..routing.learning import QualityModel
+from .confidence import ConfidenceCalibrator, answer_logprob, mean_logprob
+from .config import ConsensusConfig
 from .distances import answer_distances, cosine_distances
-from .extractors import Extractor, resolve_extractor
+from .extractors import EXTRACTORS, INSTRUCTIONS, Extractor, resolve_extractor
 from .gather import ChatClient, Job, Progress, QuorumError, gather
 from .hamiltonian import Hamiltonian, fields
 from .privacy import GaussianMechanism
-from .solve import Schedule, anneal, select, temperature_schedule
-from .types import Consensus, Response
+from .refine import choose_calls
+from .reliability import ReliabilityState
+from .solve import anneal, select
+from .types import Consensus, Refinement, Response, Round
+from .validity import assess
 
 __all__ = ["Orchestrator"]
 
 PathArg = Union[str, "os.PathLike[str]"]
 Messages = list[dict[str, Any]]
-STRATEGIES = ("debate", "samples")
+# Feedback counts as labels once a model has this many (a Beta(1, 1) prior has none).
+_LABELS_NEEDED = 1.0
+_STATE_KEY = "consensus"
+# The label-free estimate is used once this many questions were seen in the domain (before, 1/2).
+_QUESTIONS_NEEDED = 5
 
 
 def _messages(prompt: str | Messages) -> Messages:
@@ -54,77 +66,43 @@ def _text_of(messages: Messages) -> str:
     return next((str(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return value
+@dataclass
+class Question:
+    """One prompt as the pipeline sees it: the messages sent (with the answer-format instruction when
+    an extractor is named), the user's text, and the extractor."""
 
-
-def _positive(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
-    return float(value)
+    messages: Messages
+    text: str
+    extractor: Extractor | None
+    extractor_name: str | None
 
 
 class Orchestrator:
     """Thermodynamic consensus over several LLM clients.
 
-    ``clients``: LLM clients (anything with a ``name`` and an async ``chat``); ``embedder``: None for
-    all-MiniLM-L6-v2, any :class:`~thermoconsensus.embeddings.Embedder`, a client with an async
-    ``embed`` (LocalClient, OpenAICompatibleClient's ``/v1/embeddings``) or a loaded ``llm.Model``.
-    ``samples_per_model`` calls per client (the first greedy, the others at ``sampling_temperature``);
-    ``temperature``: T of the free energy, or a schedule of temperatures; ``J``, ``alpha``, ``beta``,
-    ``lam``: the Hamiltonian's coupling, prior and confidence strengths and the answer mix of the
-    distance. ``quorum`` (default: a majority of the clients) models must answer within ``timeout``
-    seconds; once they have, stragglers get ``grace`` more seconds (None: until the timeout).
-
-    Refinement: when F* > ``refine_threshold``, spend up to ``refine_budget`` more calls on
-    ``refine_strategy`` ("debate": every model sees the others' latest answers and may revise, the
-    revisions joining the earlier responses; "samples": more samples from the models holding the most
-    weight entropy), re-annealing after each round. ``synthesizer``: a client that writes a
-    final answer from the top-weighted responses. ``privacy``: a
-    :class:`~thermoconsensus.consensus.privacy.GaussianMechanism` applied to the embeddings.
-    ``quality``/``state_path``: the per-model Beta posteriors (a router's ``quality`` can be shared), kept
-    at ``state_path`` when given; ``domain`` keys them as the router does.
+    ``clients``: LLM clients (anything with a ``name`` and an async ``chat``); ``config``: a
+    :class:`~thermoconsensus.consensus.ConsensusConfig`, or its fields as keywords (``samples_per_model=2``,
+    ``temperature=0.5``, ...); ``embedder``: None for all-MiniLM-L6-v2, any
+    :class:`~thermoconsensus.embeddings.Embedder`, a client with an async ``embed`` or a loaded
+    ``llm.Model``; ``synthesizer``: a client that writes a final answer from the top-weighted
+    responses; ``privacy``: a :class:`~thermoconsensus.consensus.privacy.GaussianMechanism` applied to
+    the embeddings; ``quality``/``state_path``: the per-model state (feedback posteriors, which a
+    router's ``quality`` can share, plus the reliability and confidence statistics learned here),
+    kept at ``state_path`` when given; ``progress``: a callback ``(event, model, info)``.
     """
 
     def __init__(
         self,
         clients: Sequence[ChatClient],
+        config: ConsensusConfig | None = None,
         *,
         embedder: Embedder | SupportsEmbed | Any = None,
-        samples_per_model: int = 1,
-        temperature: Schedule = 0.1,
-        J: float = 1.0,
-        alpha: float = 1.0,
-        beta: float = 0.1,
-        lam: float = 0.5,
-        quorum: int | None = None,
-        timeout: float = 300.0,
-        grace: float | None = None,
-        max_tokens: int = 256,
-        sampling_temperature: float = 0.7,
-        logprobs: bool = True,
-        seed: int = 0,
-        agreement_radius: float = 0.25,
-        refine_threshold: float | None = None,
-        refine_budget: int = 0,
-        refine_strategy: str = "debate",
         synthesizer: ChatClient | None = None,
-        synthesis_top_k: int = 3,
         privacy: GaussianMechanism | None = None,
-        causal: bool = True,
         quality: QualityModel | None = None,
         state_path: PathArg | None = None,
-        domain: str = "general",
         progress: Progress | None = None,
-        anneal_chains: int = 32,
-        anneal_steps: int = 300,
+        **settings: Any,
     ) -> None:
         if isinstance(clients, (str, bytes)) or not isinstance(clients, Sequence):
             raise TypeError("clients: expected a list of LLM clients")
@@ -133,45 +111,37 @@ class Orchestrator:
         for c in clients:
             if not callable(getattr(c, "chat", None)) or not isinstance(getattr(c, "name", None), str):
                 raise TypeError(f"clients: {type(c).__name__} has no name and chat(); pass LLM clients")
+        if config is not None and not isinstance(config, ConsensusConfig):
+            raise TypeError(f"config: expected a ConsensusConfig, got {type(config).__name__}")
+        self.config = (config or ConsensusConfig()).with_settings(**settings)
         self.clients = list(clients)
         self.names = self._unique_names([c.name for c in self.clients])
-        self.quorum = _int("quorum", quorum, 1) if quorum is not None else len(self.clients) // 2 + 1
+        cfg = self.config
+        self.quorum = cfg.quorum if cfg.quorum is not None else len(self.clients) // 2 + 1
         if self.quorum > len(self.clients):
             raise ValueError(
                 f"quorum: {self.quorum} is larger than the number of clients ({len(self.clients)})"
             )
-        self.samples_per_model = _int("samples_per_model", samples_per_model, 1)
-        self.temperature = temperature_schedule(temperature)
-        self.hamiltonian_params = {"J": J, "alpha": alpha, "beta": beta}
-        Hamiltonian(np.zeros((1, 1)), np.zeros(1), J)  # validates J
-        fields(["m"], {}, [None], alpha, beta)  # validates alpha and beta
-        answer_distances(np.zeros((1, 1)), None, lam)  # validates lam
-        self.lam = float(lam)
-        self.timeout = _positive("timeout", timeout)
-        self.grace = None if grace is None else _positive("grace", grace)
-        self.max_tokens = _int("max_tokens", max_tokens, 1)
-        self.sampling_temperature = float(sampling_temperature)
-        self.logprobs = bool(logprobs)
-        self.seed = _int("seed", seed, 0)
-        self.agreement_radius = float(agreement_radius)
-        if refine_strategy not in STRATEGIES:
-            raise ValueError(f"refine_strategy: expected one of {STRATEGIES}, got {refine_strategy!r}")
-        self.refine_threshold = refine_threshold
-        self.refine_budget = _int("refine_budget", refine_budget, 0)
-        self.refine_strategy = refine_strategy
         self.synthesizer = synthesizer
-        self.synthesis_top_k = _int("synthesis_top_k", synthesis_top_k, 1)
         self.privacy = privacy
-        self.causal = causal
         self.state_path = state_path
         if quality is None:
             exists = state_path is not None and os.path.exists(state_path)
             quality = QualityModel.load(state_path) if exists and state_path is not None else QualityModel()
         self.quality = quality
-        self.domain = domain
+        saved = quality.extras.get(_STATE_KEY, {})
+        self.calibrator = (
+            ConfidenceCalibrator.from_dict(saved["confidence"])
+            if "confidence" in saved
+            else ConfidenceCalibrator()
+        )
+        # One label-free reliability model per domain: a model's accuracy on arithmetic says little
+        # about its accuracy on science questions.
+        self.reliability: dict[str, ReliabilityState] = {
+            str(domain): ReliabilityState.from_dict(state)
+            for domain, state in saved.get("reliability", {}).items()
+        }
         self.progress = progress
-        self.anneal_chains = _int("anneal_chains", anneal_chains, 1)
-        self.anneal_steps = _int("anneal_steps", anneal_steps, 0)
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
 
@@ -192,20 +162,70 @@ class Orchestrator:
         return self._embedder
 
     def quality_means(self) -> dict[str, float]:
-        """Posterior mean quality of each client's model (1/2 before any feedback)."""
-        return {n: self.quality.get(n, self.domain).mean for n in self.names}
+        """Posterior mean quality of each client's model from feedback (1/2 before any)."""
+        return {n: self.quality.get(n, self.config.domain).mean for n in self.names}
+
+    def reliability_estimates(self) -> dict[str, dict[str, Any]]:
+        """Each model's accuracy as the field uses it and where it comes from: "feedback" (labels
+        given through :meth:`feedback` take precedence), "agreement" (estimated without labels from
+        how its answers agree with the others' across the questions asked), or "prior" (1/2)."""
+        cfg = self.config
+        state = self.reliability.get(cfg.domain)
+        estimated = (
+            state.accuracies()
+            if cfg.reliability and state is not None and len(state) >= _QUESTIONS_NEEDED
+            else {}
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for n in self.names:
+            post = self.quality.get(n, cfg.domain)
+            if post.alpha + post.beta - 2.0 >= _LABELS_NEEDED:
+                out[n] = {"accuracy": post.mean, "source": "feedback"}
+            elif n in estimated:
+                out[n] = {"accuracy": estimated[n], "source": "agreement"}
+            else:
+                out[n] = {"accuracy": 0.5, "source": "prior"}
+        return out
 
     # ---- the pipeline -------------------------------------------------------------------------------
 
-    def _job(self, client: int, messages: Messages, sample: int, rnd: int) -> Job:
+    def question(self, prompt: str | Messages, answer_extractor: str | Extractor | None = None) -> Question:
+        """The messages a prompt becomes: with a named extractor and ``instruct`` on, the extractor's
+        answer-format instruction ends the last user message (unless it is already there)."""
+        messages = _messages(prompt)
+        extractor = resolve_extractor(answer_extractor)
+        name = answer_extractor if isinstance(answer_extractor, str) else None
+        if name is None and extractor is not None:
+            name = next((k for k, f in EXTRACTORS.items() if f is extractor), None)
+        text = _text_of(messages)
+        if self.config.instruct and name in INSTRUCTIONS:
+            instruction = INSTRUCTIONS[name]
+            for m in reversed(messages):
+                if m.get("role") == "user" and isinstance(m.get("content"), str):
+                    if instruction not in m["content"]:
+                        m["content"] = f"{m['content'].rstrip()}\n{instruction}"
+                    break
+        return Question(messages, text, extractor, name)
+
+    def job(self, client: int, messages: Messages, sample: int, rnd: int) -> Job:
+        """One call: sample 0 greedy, later samples at ``sampling_temperature``, each with its seed."""
+        cfg = self.config
         options: dict[str, Any] = {
-            "max_tokens": self.max_tokens,
-            "temperature": 0.0 if sample == 0 else self.sampling_temperature,
-            "seed": self.seed + 1000 * rnd + sample,
+            "max_tokens": cfg.max_tokens,
+            "temperature": 0.0 if sample == 0 else cfg.sampling_temperature,
+            "seed": cfg.seed + 1000 * rnd + sample,
         }
-        if self.logprobs:
+        if cfg.logprobs:
             options["logprobs"] = 0
         return Job(client, self.names[client], messages, options, sample, rnd)
+
+    def first_jobs(self, q: Question) -> list[Job]:
+        """The first round: every client, ``samples_per_model`` times."""
+        return [
+            self.job(c, q.messages, k, 0)
+            for c in range(len(self.clients))
+            for k in range(self.config.samples_per_model)
+        ]
 
     async def _ask(
         self, jobs: list[Job], timings: dict[str, float], quorum: int
@@ -216,12 +236,33 @@ class Orchestrator:
                 self.clients,
                 jobs,
                 quorum=quorum,
-                timeout=self.timeout,
-                grace=self.grace,
+                timeout=self.config.timeout,
+                grace=self.config.grace,
                 progress=self.progress,
             )
         finally:
             timings["models_s"] = timings.get("models_s", 0.0) + time.perf_counter() - t0
+
+    def assess(self, responses: list[Response], q: Question) -> None:
+        """Fills in each response's extracted answer, validity and confidence measures."""
+        for r in responses:
+            if q.extractor is not None:
+                a = q.extractor(r.text)
+                r.answer = a if a is None or isinstance(a, str) else str(a)
+            r.validity = assess(
+                r.text,
+                q.text,
+                finish_reason=r.finish_reason,
+                extractor=q.extractor,
+                answer=r.answer,
+            )
+            lps = r.token_logprobs
+            r.mean_logprob = mean_logprob(lps) if lps else r.mean_logprob
+            r.answer_logprob = answer_logprob(r.answer, lps) if lps else None
+            if r.answer_logprob is not None:
+                r.confidence = self.calibrator.score(r.model, "answer_logprob", r.answer_logprob)
+            else:
+                r.confidence = self.calibrator.score(r.model, "mean_logprob", r.mean_logprob)
 
     async def _embed(self, responses: list[Response], timings: dict[str, float]) -> NDArray[np.float64]:
         t0 = time.perf_counter()
@@ -231,115 +272,128 @@ class Orchestrator:
         timings["embed_s"] = timings.get("embed_s", 0.0) + time.perf_counter() - t0
         return vecs
 
-    def _solve(
+    def solve(self, responses: list[Response], vectors: NDArray[np.float64], extracted: bool) -> Round:
+        """One round over ``responses`` (already assessed) and their embeddings: distances, fields, the
+        free-energy minimum and the selected answer; ``extracted``: answers were extracted, so they
+        enter the distances and the vote (an invalid response's answer does not)."""
+        cfg = self.config
+        answers = [r.answer if r.valid else None for r in responses] if extracted else None
+        d = answer_distances(cosine_distances(vectors), answers, cfg.lam)
+        rel = self.reliability_estimates()
+        counts: dict[str, int] = {}
+        for r in responses:
+            counts[r.model] = counts.get(r.model, 0) + 1
+        h = fields(
+            [rel.get(r.model, {"accuracy": 0.5})["accuracy"] for r in responses],
+            [r.confidence for r in responses],
+            alpha=cfg.alpha,
+            beta=cfg.beta,
+            share=[counts[r.model] for r in responses],
+            invalid=[not r.valid for r in responses],
+            penalty=cfg.invalid_penalty,
+            temperature=cfg.temperatures[-1],
+        )
+        sol = anneal(
+            Hamiltonian(d, h, cfg.J),
+            cfg.temperatures,
+            seed=cfg.seed,
+            chains=cfg.anneal_chains,
+            langevin_steps=cfg.anneal_steps,
+        )
+        sel = select(d, sol.weights, answers, cfg.agreement_radius)
+        return Round(responses, vectors, d, h, sol, sel)
+
+    async def _solve_timed(
         self,
         responses: list[Response],
         vectors: NDArray[np.float64],
-        extractor: Extractor | None,
+        q: Question,
         timings: dict[str, float],
-    ) -> dict[str, Any]:
+    ) -> Round:
         t0 = time.perf_counter()
-        if extractor is not None:
-            for r in responses:
-                a = extractor(r.text)
-                if a is not None and not isinstance(a, str):
-                    a = str(a)
-                r.answer = a
-        answers = [r.answer for r in responses] if extractor is not None else None
-        d = answer_distances(cosine_distances(vectors), answers, self.lam)
-        h = fields(
-            [r.model for r in responses],
-            self.quality_means(),
-            [r.confidence for r in responses],
-            self.hamiltonian_params["alpha"],
-            self.hamiltonian_params["beta"],
-        )
-        ham = Hamiltonian(d, h, self.hamiltonian_params["J"])
-        sol = anneal(
-            ham, self.temperature, seed=self.seed, chains=self.anneal_chains, langevin_steps=self.anneal_steps
-        )
-        sel = select(d, sol.weights, answers, self.agreement_radius)
+        rnd = self.solve(responses, vectors, q.extractor is not None)
         timings["anneal_s"] = timings.get("anneal_s", 0.0) + time.perf_counter() - t0
-        return {"distances": d, "h": h, "solution": sol, "selection": sel}
+        return rnd
 
     async def consensus(
         self, prompt: str | Messages, answer_extractor: str | Extractor | None = None
     ) -> Consensus:
         """Asks every client, anneals, and returns the :class:`Consensus` (see the class docs)."""
         t_start = time.perf_counter()
-        messages = _messages(prompt)
-        extractor = resolve_extractor(answer_extractor)
+        q = self.question(prompt, answer_extractor)
         timings: dict[str, float] = {}
-        jobs = [
-            self._job(c, messages, k, 0)
-            for c in range(len(self.clients))
-            for k in range(self.samples_per_model)
-        ]
-        responses, calls = await self._ask(jobs, timings, self.quorum)
-        rounds: list[tuple[list[Response], NDArray[np.float64]]] = []
+        responses, calls = await self._ask(self.first_jobs(q), timings, self.quorum)
+        return await self._finish(q, responses, calls, timings, t_start)
+
+    async def _finish(
+        self,
+        q: Question,
+        responses: list[Response],
+        calls: list[dict[str, Any]],
+        timings: dict[str, float],
+        t_start: float,
+        observed: bool = False,
+    ) -> Consensus:
+        if not observed:
+            self.assess(responses, q)
         vectors = await self._embed(responses, timings)
-        rounds.append((responses, vectors))
-        state = self._solve(responses, vectors, extractor, timings)
-        refinement: dict[str, Any] = {
-            "strategy": self.refine_strategy,
-            "threshold": self.refine_threshold,
-            "budget": self.refine_budget,
-            "used": 0,
-            "rounds": 0,
-            "free_energy": [state["solution"].free_energy],
-        }
-        if self.refine_threshold is not None and self.refine_budget > 0:
-            responses, vectors, state, calls = await self._refine(
-                messages, extractor, responses, vectors, state, calls, refinement, rounds, timings
-            )
-        sol, sel = state["solution"], state["selection"]
+        rnd = await self._solve_timed(responses, vectors, q, timings)
+        cfg = self.config
+        refinement = Refinement(
+            cfg.refine_strategy, cfg.refine_policy, cfg.refine_threshold, cfg.refine_budget
+        )
+        refinement.free_energy.append(rnd.solution.free_energy)
+        if cfg.refine_threshold is not None and cfg.refine_budget > 0:
+            rnd, calls = await self._refine(q, rnd, calls, refinement, timings)
         synthesis = None
         if self.synthesizer is not None:
             t0 = time.perf_counter()
-            synthesis = await self._synthesise(messages, responses, sol.weights, calls)
+            synthesis = await self._synthesise(q.messages, rnd.responses, rnd.solution.weights, calls)
             timings["models_s"] = timings.get("models_s", 0.0) + time.perf_counter() - t0
-        causal = None
-        if self.causal and len(rounds) >= 2 and self.refine_strategy == "debate":
-            from .causal import debate_graph
-
-            t0 = time.perf_counter()
-            causal = debate_graph(rounds, seed=self.seed)
-            timings["causal_s"] = time.perf_counter() - t0
+        reliability = self.reliability_estimates()
+        self.calibrate(rnd.responses)
+        if self.config.reliability and not observed:
+            await self._observe_agreement(rnd.responses, q, rnd.vectors)
+        self._save()
         timings["total_s"] = time.perf_counter() - t_start
         timings["overhead_s"] = timings["total_s"] - timings.get("models_s", 0.0)
+        sol, sel = rnd.solution, rnd.selection
         return Consensus(
-            prompt=_text_of(messages),
-            answer=responses[sel.index].text,
+            prompt=q.text,
+            answer=rnd.responses[sel.index].text,
             extracted_answer=sel.answer,
             selected=sel.index,
-            responses=responses,
+            responses=rnd.responses,
             weights=sol.weights,
             free_energy=sol.free_energy,
             energy=sol.energy,
             entropy=sol.entropy,
             temperature=sol.temperature,
             answer_weight=sel.answer_weight,
-            distances=state["distances"],
+            distances=rnd.distances,
             votes=sel.votes,
             curve=sol.curve,
             failures=[c for c in calls if not c["ok"]],
             calls=calls,
             parameters={
-                **self.hamiltonian_params,
-                "lam": self.lam,
-                "temperature": self.temperature,
-                "samples_per_model": self.samples_per_model,
+                "J": cfg.J,
+                "alpha": cfg.alpha,
+                "beta": cfg.beta,
+                "lam": cfg.lam,
+                "temperature": cfg.temperatures,
+                "samples_per_model": cfg.samples_per_model,
+                "max_tokens": cfg.max_tokens,
                 "quorum": self.quorum,
                 "quality": self.quality_means(),
-                "extractor": getattr(extractor, "__name__", None) if extractor is not None else None,
+                "reliability": reliability,
+                "extractor": getattr(q.extractor, "__name__", None) if q.extractor is not None else None,
                 "converged": sol.converged,
             },
             refinement=refinement,
             synthesis=synthesis,
-            causal=causal,
             privacy=None if self.privacy is None else self.privacy.report(),
             timings=timings,
-            h=state["h"],
+            h=rnd.fields,
         )
 
     def consensus_sync(
@@ -354,74 +408,153 @@ class Orchestrator:
             "consensus_sync: an event loop is running here; use `await orchestrator.consensus(...)`"
         )
 
-    # ---- refinement, synthesis ----------------------------------------------------------------------
+    async def consensus_many(
+        self,
+        prompts: Sequence[str | Messages],
+        answer_extractor: str | Extractor | None = None,
+        *,
+        concurrency: int = 4,
+    ) -> list[Consensus]:
+        """The consensus of each prompt of a batch. All questions are asked first (at most
+        ``concurrency`` at a time); then each model's reliability is estimated from agreement over the
+        whole batch (and the questions before it), and only then is every question weighed, so the
+        first question benefits from the last one's evidence as much as the reverse."""
+        if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence) or not prompts:
+            raise TypeError("prompts: expected a non-empty list of prompts")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency: expected an integer >= 1, got {concurrency!r}")
+        questions = [self.question(p, answer_extractor) for p in prompts]
+        gate = asyncio.Semaphore(concurrency)
 
-    def _entropy_share(self, responses: list[Response], weights: NDArray[np.float64]) -> dict[str, float]:
-        share: dict[str, float] = {n: 0.0 for n in self.names}
-        for r, w in zip(responses, weights):
-            if w > 0:
-                share[r.model] -= float(w * math.log(w))
-        return share
+        async def ask(q: Question) -> tuple[list[Response], list[dict[str, Any]], dict[str, float], float]:
+            async with gate:
+                t0 = time.perf_counter()
+                timings: dict[str, float] = {}
+                responses, calls = await self._ask(self.first_jobs(q), timings, self.quorum)
+                return responses, calls, timings, t0
+
+        asked = await asyncio.gather(*(ask(q) for q in questions))
+        for q, (responses, _, _, _) in zip(questions, asked):
+            self.assess(responses, q)
+            if self.config.reliability:
+                await self._observe_agreement(responses, q)
+        out = []
+        for q, (responses, calls, timings, t0) in zip(questions, asked):
+            out.append(await self._finish(q, responses, calls, timings, t0, observed=True))
+        return out
+
+    # ---- learning across questions ------------------------------------------------------------------
+
+    @staticmethod
+    def _firsts(responses: list[Response], extracted: bool) -> dict[str, int]:
+        """Each model's voice on one question for the reliability model: the index of its first valid
+        first-round response (with an extracted answer when ``extracted``; a model with none abstains)."""
+        out: dict[str, int] = {}
+        for i, r in sorted(enumerate(responses), key=lambda ir: (ir[1].round, ir[1].sample)):
+            if r.round == 0 and r.valid and r.model not in out and (r.answer is not None or not extracted):
+                out[r.model] = i
+        return out
+
+    async def _observe_agreement(
+        self, responses: list[Response], q: Question, vectors: NDArray[np.float64] | None = None
+    ) -> None:
+        """Adds one question to the label-free reliability model: extracted answers when an extractor
+        ran, else the responses' embeddings."""
+        state = self.reliability.setdefault(self.config.domain, ReliabilityState())
+        firsts = self._firsts(responses, q.extractor is not None)
+        if q.extractor is not None:
+            votes: dict[str, str | None] = {m: None for m in {r.model for r in responses}}
+            votes.update({m: responses[i].answer for m, i in firsts.items()})
+            state.add_answers(votes)
+        elif len(firsts) >= 2:
+            if vectors is None:
+                vectors = await self._embed([responses[i] for i in firsts.values()], {})
+                rows = vectors
+            else:
+                rows = vectors[list(firsts.values())]
+            state.add_embeddings(list(firsts), rows)
+
+    def calibrate(self, responses: list[Response]) -> None:
+        """Folds a finished question's confidence measures into each model's statistics."""
+        for r in responses:
+            self.calibrator.observe(r.model, "answer_logprob", r.answer_logprob)
+            self.calibrator.observe(r.model, "mean_logprob", r.mean_logprob)
+
+    def _save(self) -> None:
+        self.quality.extras[_STATE_KEY] = {
+            "confidence": self.calibrator.to_dict(),
+            "reliability": {d: state.to_dict() for d, state in sorted(self.reliability.items())},
+        }
+        if self.state_path is not None:
+            self.quality.save(self.state_path)
+
+    # ---- refinement, synthesis ----------------------------------------------------------------------
 
     async def _refine(
         self,
-        messages: Messages,
-        extractor: Extractor | None,
-        responses: list[Response],
-        vectors: NDArray[np.float64],
-        state: dict[str, Any],
+        q: Question,
+        rnd: Round,
         calls: list[dict[str, Any]],
-        refinement: dict[str, Any],
-        rounds: list[tuple[list[Response], NDArray[np.float64]]],
+        refinement: Refinement,
         timings: dict[str, float],
-    ) -> tuple[list[Response], NDArray[np.float64], dict[str, Any], list[dict[str, Any]]]:
-        assert self.refine_threshold is not None
-        budget = self.refine_budget
+    ) -> tuple[Round, list[dict[str, Any]]]:
+        cfg = self.config
+        assert cfg.refine_threshold is not None
         index = {n: i for i, n in enumerate(self.names)}
-        while state["solution"].free_energy > self.refine_threshold and refinement["used"] < budget:
-            left = budget - refinement["used"]
-            rnd = refinement["rounds"] + 1
-            weights = state["solution"].weights
-            if self.refine_strategy == "debate":
-                last = max(r.round for r in responses)
-                # Each model's heaviest response of the last round speaks for it.
-                ranked = sorted(zip(weights, range(len(responses))), key=lambda wi: (wi[0], -wi[1]))
-                latest = {responses[i].model: responses[i] for _, i in ranked if responses[i].round == last}
-                models = sorted(
-                    latest, key=lambda m: -sum(w for r, w in zip(responses, weights) if r.model == m)
-                )
-                jobs = [
-                    self._job(index[m], self._debate_messages(messages, latest, m), 0, rnd)
-                    for m in models[:left]
-                ]
-                what = "the debate round"
-            else:
-                share = self._entropy_share(responses, weights)
-                models = sorted(share, key=lambda m: (-share[m], m))[: min(left, len(self.names))]
-                first = 1 + max(r.sample for r in responses)
-                jobs = [self._job(index[m], messages, first + k, 0) for k, m in enumerate(models)]
-                what = "the extra samples"
+        while rnd.solution.free_energy > cfg.refine_threshold and refinement.used < cfg.refine_budget:
+            left = cfg.refine_budget - refinement.used
+            number = refinement.rounds + 1
+            plan = choose_calls(self, rnd, left)
+            if not plan:
+                refinement.stopped = "no call is expected to lower F*"
+                break
+            jobs = []
+            for step in plan:
+                m = step["model"]
+                if cfg.refine_strategy == "debate":
+                    jobs.append(self.job(index[m], self._debate_messages(q.messages, rnd, m), 0, number))
+                else:
+                    sample = (
+                        1 + max(r.sample for r in rnd.responses if r.model == m)
+                        if any(r.model == m for r in rnd.responses)
+                        else 0
+                    )
+                    jobs.append(self.job(index[m], q.messages, sample, 0))
+            what = "the debate round" if cfg.refine_strategy == "debate" else "the extra samples"
             try:
                 new, new_calls = await self._ask(jobs, timings, 1)
             except QuorumError as exc:
-                refinement["stopped"] = f"no model answered {what}: {exc}"
+                refinement.stopped = f"no model answered {what}: {exc}"
                 calls = calls + exc.records
-                refinement["used"] += len(jobs)
+                refinement.used += len(jobs)
                 break
+            self.assess(new, q)
             new_vectors = await self._embed(new, timings)
             # New answers (debate revisions included) join the earlier ones instead of replacing them:
             # a debate that goes astray (weak models copy noise) cannot erase the first round's agreement.
-            responses = responses + new
-            vectors = np.vstack([vectors, new_vectors])
-            rounds.append((new, new_vectors))
             calls = calls + new_calls
-            refinement["used"] += len(jobs)
-            refinement["rounds"] = rnd
-            state = self._solve(responses, vectors, extractor, timings)
-            refinement["free_energy"].append(state["solution"].free_energy)
-        return responses, vectors, state, calls
+            refinement.used += len(jobs)
+            refinement.rounds = number
+            before = rnd.solution.free_energy
+            rnd = await self._solve_timed(
+                rnd.responses + new, np.vstack([rnd.vectors, new_vectors]), q, timings
+            )
+            refinement.free_energy.append(rnd.solution.free_energy)
+            for step in plan:
+                refinement.steps.append(
+                    {**step, "free_energy_before": before, "free_energy_after": rnd.solution.free_energy}
+                )
+        return rnd, calls
 
-    def _debate_messages(self, messages: Messages, latest: dict[str, Response], model: str) -> Messages:
+    def _debate_messages(self, messages: Messages, rnd: Round, model: str) -> Messages:
+        weights = rnd.solution.weights
+        last = max(r.round for r in rnd.responses)
+        # Each model's heaviest response of the last round speaks for it.
+        latest: dict[str, Response] = {}
+        best: dict[str, float] = {}
+        for r, w in zip(rnd.responses, weights):
+            if r.round == last and r.valid and w >= best.get(r.model, -1.0):
+                latest[r.model], best[r.model] = r, float(w)
         others = "\n\n".join(
             f"Answer {k + 1}: {r.text.strip()}"
             for k, r in enumerate(v for m, v in latest.items() if m != model)
@@ -433,7 +566,7 @@ class Orchestrator:
             {
                 "role": "user",
                 "content": "Other assistants answered the same question:\n\n"
-                + others
+                + (others or "(no other valid answer)")
                 + "\n\nConsidering their answers, give your final answer to the original question.",
             },
         ]
@@ -446,7 +579,8 @@ class Orchestrator:
         calls: list[dict[str, Any]],
     ) -> str | None:
         assert self.synthesizer is not None
-        top = sorted(range(len(responses)), key=lambda i: -weights[i])[: self.synthesis_top_k]
+        ranked = sorted(range(len(responses)), key=lambda i: -weights[i])
+        top = [i for i in ranked if responses[i].valid][: self.config.synthesis_top_k] or ranked[:1]
         listing = "\n\n".join(
             f"Response {k + 1} (weight {weights[i]:.2f}): {responses[i].text.strip()}"
             for k, i in enumerate(top)
@@ -461,9 +595,11 @@ class Orchestrator:
             },
         ]
         name = getattr(self.synthesizer, "name", "synthesizer")
-        job = Job(0, f"{name} (synthesis)", prompt, {"max_tokens": self.max_tokens, "temperature": 0.0})
+        job = Job(
+            0, f"{name} (synthesis)", prompt, {"max_tokens": self.config.max_tokens, "temperature": 0.0}
+        )
         try:
-            out, records = await gather([self.synthesizer], [job], quorum=1, timeout=self.timeout)
+            out, records = await gather([self.synthesizer], [job], quorum=1, timeout=self.config.timeout)
         except Exception as exc:  # the selected answer stands without a synthesis
             calls.append(
                 {
@@ -478,7 +614,7 @@ class Orchestrator:
         calls.extend(records)
         return out[0].text
 
-    # ---- learning -----------------------------------------------------------------------------------
+    # ---- feedback -----------------------------------------------------------------------------------
 
     def feedback(self, consensus: Consensus, correct: bool) -> dict[str, float]:
         """Updates each model's Beta posterior from whether ``consensus`` was right, and persists it.
@@ -486,22 +622,26 @@ class Orchestrator:
         A response agrees with the consensus when it has the same extracted answer (or, without one,
         lies within ``agreement_radius`` of the selected response). Right consensus: agreeing responses
         count as successes, the others as failures. Wrong consensus: agreeing responses count as failures
-        and the others are left out (being different is not being right). Returns each updated model's
-        new posterior mean."""
+        and the others are left out (being different is not being right). Invalid responses count as
+        failures either way. Returns each updated model's new posterior mean. Once a model has feedback,
+        it sets that model's reliability in place of the label-free estimate."""
         if not isinstance(correct, bool):
             raise TypeError(f"correct: expected a bool, got {type(correct).__name__}")
         if not isinstance(consensus, Consensus):
             raise TypeError(f"consensus: expected a Consensus, got {type(consensus).__name__}")
         updated: dict[str, float] = {}
+        domain = self.config.domain
         for i, r in enumerate(consensus.responses):
-            if consensus.extracted_answer is not None:
-                agrees = r.answer == consensus.extracted_answer
+            if not r.valid:
+                self.quality.update(r.model, domain, 0.0)
             else:
-                agrees = bool(consensus.distances[consensus.selected, i] <= self.agreement_radius)
-            if not correct and not agrees:
-                continue
-            self.quality.update(r.model, self.domain, 1.0 if (agrees and correct) else 0.0)
-            updated[r.model] = self.quality.get(r.model, self.domain).mean
-        if self.state_path is not None:
-            self.quality.save(self.state_path)
+                if consensus.extracted_answer is not None:
+                    agrees = r.answer == consensus.extracted_answer
+                else:
+                    agrees = bool(consensus.distances[consensus.selected, i] <= self.config.agreement_radius)
+                if not correct and not agrees:
+                    continue
+                self.quality.update(r.model, domain, 1.0 if (agrees and correct) else 0.0)
+            updated[r.model] = self.quality.get(r.model, domain).mean
+        self._save()
         return updated

@@ -1,5 +1,7 @@
-"""The typed values of the consensus pipeline: one :class:`Response` per model answer, and the
-:class:`Consensus` that comes out (answer, weights, thermodynamics, distances, costs, trace)."""
+"""The typed values of the consensus pipeline: one :class:`Response` per model answer, a
+:class:`Round` per solve (responses, vectors, distances, fields, solution, selection), the
+:class:`Refinement` record, and the :class:`Consensus` that comes out (answer, weights,
+thermodynamics, distances, costs, trace)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Consensus", "Response"]
+from .solve import Selection, Solution
+from .validity import Validity
+
+__all__ = ["Consensus", "Refinement", "Response", "Round"]
 
 
 @dataclass
 class Response:
     """One model's answer: which model (``model`` is the client's name), which sample and debate round,
-    the text, its extracted answer, its self-confidence (mean token log probability, None when the
-    provider gives none) and what it cost."""
+    the text, why it stopped (``finish_reason``: "stop", "length", ...), its extracted answer, whether
+    it may carry weight (``validity``) and its self-confidence: ``mean_logprob`` (mean token log
+    probability), ``answer_logprob`` (log probability of the answer's own tokens) and ``confidence``,
+    the calibrated score the field uses (None when the provider gives no log probabilities).
+    ``token_logprobs`` are the generated tokens with their log probabilities (not serialised)."""
 
     model: str
     text: str
@@ -30,6 +38,16 @@ class Response:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
+    finish_reason: str = "stop"
+    mean_logprob: float | None = None
+    answer_logprob: float | None = None
+    validity: Validity | None = None
+    token_logprobs: tuple[tuple[str, float], ...] = field(default=(), repr=False)
+
+    @property
+    def valid(self) -> bool:
+        """Whether the response may carry weight (True before it was assessed)."""
+        return self.validity is None or self.validity.valid
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -39,11 +57,60 @@ class Response:
             "sample": self.sample,
             "round": self.round,
             "answer": self.answer,
+            "finish_reason": self.finish_reason,
+            "valid": self.valid,
+            "validity": None if self.validity is None else self.validity.to_dict(),
             "confidence": self.confidence,
+            "mean_logprob": self.mean_logprob,
+            "answer_logprob": self.answer_logprob,
             "latency_s": self.latency_s,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
+        }
+
+
+@dataclass
+class Round:
+    """One solve over the responses so far: their unit embeddings, distances, fields (h), the
+    free-energy solution and the selected answer."""
+
+    responses: list[Response]
+    vectors: NDArray[np.float64]
+    distances: NDArray[np.float64]
+    fields: NDArray[np.float64]
+    solution: Solution
+    selection: Selection
+
+
+@dataclass
+class Refinement:
+    """What refinement did: the policy and strategy, the budget and calls used, the rounds, F* after
+    each solve, each step's choice (``steps``: model, action, expected and realised F*) and why it
+    stopped early (None when it did not)."""
+
+    strategy: str
+    policy: str
+    threshold: float | None
+    budget: int
+    used: int = 0
+    rounds: int = 0
+    free_energy: list[float] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "strategy": self.strategy,
+            "policy": self.policy,
+            "threshold": self.threshold,
+            "budget": self.budget,
+            "used": self.used,
+            "rounds": self.rounds,
+            "free_energy": list(self.free_energy),
+            "steps": list(self.steps),
+            "stopped": self.stopped,
         }
 
 
@@ -89,7 +156,7 @@ class Consensus:
     failures: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
-    refinement: dict[str, Any] = field(default_factory=dict)
+    refinement: Refinement | None = None
     synthesis: str | None = None
     causal: dict[str, Any] | None = None
     privacy: dict[str, Any] | None = None
@@ -175,7 +242,7 @@ class Consensus:
                         "timings": self.timings,
                     },
                     "parameters": self.parameters,
-                    "refinement": self.refinement,
+                    "refinement": None if self.refinement is None else self.refinement.to_dict(),
                     "causal": self.causal,
                     "privacy": self.privacy,
                 }

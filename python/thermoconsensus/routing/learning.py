@@ -66,6 +66,9 @@ class QualityModel:
     def __init__(self) -> None:
         self.posteriors: dict[tuple[str, str], BetaPosterior] = {}
         self.latency: dict[str, float] = {}
+        # State other components keep beside the posteriors (the consensus keeps its reliability and
+        # confidence statistics here), saved and loaded untouched.
+        self.extras: dict[str, Any] = {}
 
     def get(self, endpoint: str, domain: str) -> BetaPosterior:
         """The posterior for ``endpoint`` in ``domain`` (created at Beta(1, 1))."""
@@ -90,6 +93,7 @@ class QualityModel:
             "version": 1,
             "posteriors": [[e, d, p.alpha, p.beta] for (e, d), p in sorted(self.posteriors.items())],
             "latency": dict(sorted(self.latency.items())),
+            "extras": self.extras,
         }
 
     @classmethod
@@ -104,6 +108,10 @@ class QualityModel:
                     raise ValueError(f"router state: Beta({a}, {b}) for {e}/{d} is not a valid posterior")
                 model.posteriors[(str(e), str(d))] = BetaPosterior(float(a), float(b))
             model.latency = {str(k): float(v) for k, v in data.get("latency", {}).items()}
+            extras = data.get("extras", {})
+            if not isinstance(extras, dict):
+                raise ValueError("extras is not an object")
+            model.extras = extras
         except (TypeError, ValueError) as exc:
             raise ValueError(f"router state: malformed ({exc})") from None
         return model

@@ -187,11 +187,18 @@ def run_route(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """``thermoconsensus serve``: blocks until Ctrl-C / SIGTERM."""
-    import os
+    from .server import KEY_ENV, resolve_api_key, serve
 
-    from .server import serve
-
-    key = args.api_key or os.environ.get("THERMOCONSENSUS_API_KEY") or None
+    if args.api_key is not None:
+        print(
+            f"warning: --api-key is visible to every user in `ps`; prefer {KEY_ENV} or --api-key-file",
+            file=sys.stderr,
+        )
+    try:
+        key = resolve_api_key(args.api_key, args.api_key_file)
+    except ValueError as exc:
+        print(f"thermoconsensus serve: {exc}", file=sys.stderr)
+        return 2
     serve(
         args.model,
         host=args.host,
@@ -221,8 +228,15 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("model", help="a .gguf path or a model name (smollm2-135m, ...)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument(
-        "--api-key", default=None, help="require 'Authorization: Bearer KEY' (or THERMOCONSENSUS_API_KEY)"
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--api-key-file",
+        default=None,
+        metavar="PATH",
+        help="require 'Authorization: Bearer KEY', KEY read from PATH (default: $THERMOCONSENSUS_API_KEY)",
+    )
+    keys.add_argument(
+        "--api-key", default=None, help="the key itself (visible in `ps`: prefer the environment or a file)"
     )
     p.add_argument("--max-queue", type=int, default=16, help="requests admitted at once; the rest get 503")
     p.add_argument("--name", default=None, help="model id to report (default: from the file name)")

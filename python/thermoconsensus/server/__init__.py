@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import sys
 import threading
 import time
 from types import TracebackType
+from typing import Union
 
 try:
+    import pydantic  # noqa: F401  (the request schemas)
     import uvicorn
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -23,10 +26,44 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .._runner import EngineRunner
+from ..clients._secret import check_key
 from ..clients.local import ModelArg, load_runner
 from .app import create_app
 
-__all__ = ["ServerThread", "create_app", "free_port", "serve"]
+__all__ = ["KEY_ENV", "ServerThread", "create_app", "free_port", "resolve_api_key", "serve"]
+
+#: The environment variable :func:`serve` reads the API key from (not visible in ``ps``, unlike a flag).
+KEY_ENV = "THERMOCONSENSUS_API_KEY"
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def resolve_api_key(
+    api_key: str | None = None, api_key_file: PathArg | None = None, *, env: bool = True
+) -> str | None:
+    """The server's key: ``api_key``, else the content of ``api_key_file`` (one key), else (``env=True``)
+    ``$THERMOCONSENSUS_API_KEY``, else None. Stripped of surrounding whitespace; ValueError (never
+    quoting the key) when it is empty, not printable ASCII, or both a key and a file are given."""
+    if api_key is not None and api_key_file is not None:
+        raise ValueError("give the API key or a key file, not both")
+    if api_key is not None:
+        return check_key(api_key)
+    if api_key_file is not None:
+        path = os.fspath(api_key_file)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(4097)
+        except OSError as exc:
+            raise ValueError(f"API key file {path!r}: {exc.strerror or exc}") from None
+        if len(raw) > 4096:
+            raise ValueError(f"API key file {path!r}: larger than 4096 bytes; expected one key")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"API key file {path!r}: not UTF-8 text") from None
+        return check_key(text, f"API key file {path!r}")
+    value = os.environ.get(KEY_ENV, "") if env else ""
+    return check_key(value, f"environment variable {KEY_ENV}") if value.strip() else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -75,17 +112,20 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     api_key: str | None = None,
+    api_key_file: PathArg | None = None,
     max_queue: int = 16,
     name: str | None = None,
     n_threads: int | None = None,
     log_level: str = "info",
 ) -> None:
     """Serves ``model`` (a .gguf path, a model name such as "smollm2-135m", or a loaded model) until
-    interrupted (Ctrl-C / SIGTERM finish in-flight requests, then stop)."""
+    interrupted (Ctrl-C / SIGTERM finish in-flight requests, then stop). The key comes from
+    ``api_key``, ``api_key_file`` or ``$THERMOCONSENSUS_API_KEY`` (:func:`resolve_api_key`)."""
+    api_key = resolve_api_key(api_key, api_key_file)
     config, runner = _config(model, host, port, api_key, max_queue, name, n_threads, log_level)
     if not _loopback(host) and api_key is None:
         print(
-            f"warning: serving on {host} without --api-key: anyone who can reach it can use it",
+            f"warning: serving on {host} without an API key ({KEY_ENV}): anyone who can reach it can use it",
             file=sys.stderr,
         )
     print(
@@ -100,7 +140,8 @@ class ServerThread:
     """The server in a background thread: ``with ServerThread("smollm2-135m") as srv: srv.base_url``.
 
     Binds 127.0.0.1 on a free port by default; ``stop()`` (or leaving the block) asks uvicorn to shut
-    down, waits for in-flight requests (5 s at most) and joins the thread.
+    down, waits for in-flight requests (5 s at most) and joins the thread. The key comes from ``api_key``
+    or ``api_key_file`` only (not the environment: a test server must not pick up a real key).
     """
 
     def __init__(
@@ -110,11 +151,13 @@ class ServerThread:
         host: str = "127.0.0.1",
         port: int | None = None,
         api_key: str | None = None,
+        api_key_file: PathArg | None = None,
         max_queue: int = 16,
         name: str | None = None,
         n_threads: int | None = None,
         log_level: str = "warning",
     ) -> None:
+        api_key = resolve_api_key(api_key, api_key_file, env=False)
         config, self.runner = _config(
             model, host, port or free_port(host), api_key, max_queue, name, n_threads, log_level
         )

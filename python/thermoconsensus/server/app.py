@@ -4,28 +4,55 @@ over one local model (Starlette).
 Admission is bounded: at most ``max_queue`` generation requests are running or waiting; the next one is
 answered 503 with Retry-After at once instead of queueing without bound. Generation itself is serialised
 by the model's :class:`~thermoconsensus._runner.EngineRunner`.
+
+Hostile input is cheap to refuse: the key is checked before the body is read, bodies are read within a
+size limit and validated against the schemas of :mod:`.schema` before a slot is taken (400 naming the
+field, 413 for size), a slot is released exactly once on every exit path (an error, a client that leaves,
+a cancelled task), and a client that leaves stops its generation at the next token, streaming or not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .._core import InvalidInputError
 from .._runner import EngineRunner
+from .schema import (
+    MAX_BODY_BYTES,
+    BodyError,
+    ChatBody,
+    CompletionsBody,
+    EmbeddingsBody,
+    LlamaCompletionBody,
+    decode,
+    validate,
+)
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("thermoconsensus.server")
+
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+B = TypeVar("B", bound=BaseModel)
+
+# OpenAI's sampling defaults; llama.cpp's /completion has its own.
+_OPENAI_DEFAULTS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0}
+_LLAMA_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05}
 
 
 class HTTPError(Exception):
@@ -43,42 +70,65 @@ class HTTPError(Exception):
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
-def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise HTTPError(400, f"'{name}' must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
+class ClientGone(Exception):
+    """The client closed its connection before its reply was ready."""
 
 
-def _integer(body: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise HTTPError(400, f"'{name}' must be an integer in [{low}, {high}], got {value!r}")
-    return value
+class Slot:
+    """One admitted request's place in the queue, given back exactly once however the request ends."""
+
+    def __init__(self, server: Server) -> None:
+        self._server: Server | None = server
+
+    def release(self) -> None:
+        if self._server is not None:
+            self._server.pending -= 1
+            self._server = None
 
 
-def _stops(body: dict[str, Any]) -> list[str]:
-    stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else stop or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-        raise HTTPError(400, "'stop' must be a string or a list of non-empty strings")
-    return list(stops)
+class AdmittedStream(StreamingResponse):
+    """A streamed reply that owns an admission slot: the slot is released and the event generator
+    closed (stopping the engine) when the response ends, fails, is cancelled or is never iterated."""
+
+    def __init__(self, content: AsyncIterator[str], slot: Slot) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=_SSE_HEADERS)
+        self.slot = slot
+        self._events = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+async def _until_disconnect(request: Request) -> None:
+    """Returns when the client has closed the connection (the body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class Server:
     """The routes' shared state: the model runner, the key, the admission counter and the options."""
 
     def __init__(
-        self, runner: EngineRunner, api_key: str | None, max_queue: int, default_max_tokens: int
+        self,
+        runner: EngineRunner,
+        api_key: str | None,
+        max_queue: int,
+        default_max_tokens: int,
+        max_body_bytes: int,
     ) -> None:
         self.runner = runner
         self._key = api_key.encode() if api_key else None
         self.max_queue = max_queue
         self.default_max_tokens = default_max_tokens
+        self.max_body_bytes = max_body_bytes
         self.pending = 0
         self.created = int(time.time())
 
@@ -90,74 +140,94 @@ class Server:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         # Constant-time comparison: the reply time must not reveal how much of a guess was right.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._key):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode("utf-8", "replace"), self._key
+        ):
             raise HTTPError(
                 401, "missing or invalid API key (Authorization: Bearer ...)", "authentication_error"
             )
 
-    def admit(self) -> None:
+    def admit(self) -> Slot:
         if self.pending >= self.max_queue:
             raise HTTPError(
                 503, f"server busy: {self.pending} requests queued (limit {self.max_queue})", "server_busy"
             )
         self.pending += 1
+        return Slot(self)
 
-    def done(self) -> None:
-        self.pending -= 1
+    async def read(self, request: Request) -> bytes:
+        """The raw body, refused with 413 as soon as it is known to exceed the limit."""
+        limit = self.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPError(413, f"request body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise ClientGone from None
+        return b"".join(chunks)
 
-    async def body(self, request: Request) -> dict[str, Any]:
+    async def body(self, request: Request, schema: type[B]) -> B:
+        """The authorised, size- and depth-checked body validated as ``schema``."""
         self.authorise(request)
         try:
-            body = json.loads(await request.body())
-        except ValueError:
-            raise HTTPError(400, "request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise HTTPError(400, "request body must be a JSON object")
-        return body
+            return validate(schema, decode(await self.read(request)))
+        except BodyError as err:
+            raise HTTPError(err.status, err.message) from None
 
-    def sampling(self, body: dict[str, Any], max_name: str, default_max: int | None = None) -> dict[str, Any]:
+    def sampling(self, body: Any, max_tokens: int | None, defaults: dict[str, Any]) -> dict[str, Any]:
+        """Engine options from a validated body (``defaults`` for what it leaves out)."""
         limit = self.runner.context_length
-        max_tokens = _integer(body, max_name, default_max or self.default_max_tokens, 1, limit)
+        if max_tokens is not None and max_tokens > limit:
+            raise HTTPError(400, f"'max_tokens' must be at most the context length {limit}, got {max_tokens}")
+
+        def pick(name: str, default: Any) -> Any:
+            value = getattr(body, name)
+            return default if value is None else value
+
+        stop = body.stop
         return {
-            "max_tokens": max_tokens,
-            "temperature": _number(body, "temperature", 1.0, 0.0, 100.0),
-            "top_p": _number(body, "top_p", 1.0, 0.0, 1.0),
-            "top_k": _integer(body, "top_k", 0, 0, 1 << 20),
-            "min_p": _number(body, "min_p", 0.0, 0.0, 1.0),
-            "seed": _integer(body, "seed", None, 0, (1 << 64) - 1),
-            "repeat_penalty": _number(body, "repeat_penalty", 1.0, 0.0, 10.0),
-            "frequency_penalty": _number(body, "frequency_penalty", 0.0, -2.0, 2.0),
-            "presence_penalty": _number(body, "presence_penalty", 0.0, -2.0, 2.0),
+            "max_tokens": max_tokens or self.default_max_tokens,
+            "temperature": float(pick("temperature", defaults["temperature"])),
+            "top_p": float(pick("top_p", defaults["top_p"])),
+            "top_k": pick("top_k", defaults["top_k"]),
+            "min_p": float(pick("min_p", defaults["min_p"])),
+            "seed": body.seed,
+            "repeat_penalty": float(pick("repeat_penalty", 1.0)),
+            "frequency_penalty": float(pick("frequency_penalty", 0.0)),
+            "presence_penalty": float(pick("presence_penalty", 0.0)),
+            "stop": [stop] if isinstance(stop, str) else list(stop or []),
         }
 
-    def chat_ids(self, body: dict[str, Any]) -> tuple[list[int], list[str]]:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise HTTPError(400, "'messages' must be a non-empty list")
-        for i, m in enumerate(messages):
-            if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-                raise HTTPError(400, f"messages[{i}] must be an object with a string 'role'")
-        tools = body.get("tools")
-        if tools is not None and not isinstance(tools, list):
-            raise HTTPError(400, "'tools' must be a list")
+    def chat_ids(self, body: ChatBody) -> tuple[list[int], list[str]]:
+        messages = [m.model_dump(include={"role", "content"}) for m in body.messages]
         try:
-            return self.runner.chat_prompt(messages, tools)
+            return self.runner.chat_prompt(messages, body.tools)
         except (InvalidInputError, TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
 
-    def prompt_ids(self, body: dict[str, Any]) -> list[int]:
-        prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-            prompt = prompt[0]
-        if (
-            isinstance(prompt, list)
-            and prompt
-            and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt)
-        ):
-            return [int(t) for t in prompt]
-        if not isinstance(prompt, str) or not prompt:
-            raise HTTPError(400, "'prompt' must be a non-empty string (or a list of token ids)")
-        return self.runner.text_prompt(prompt)
+    def prompt_ids(self, prompt: str | list[str] | list[int]) -> list[int]:
+        if isinstance(prompt, list) and isinstance(prompt[0], str):
+            prompt = str(prompt[0])
+        if isinstance(prompt, str):
+            return self.runner.text_prompt(prompt)
+        vocab = self.runner.model.n_vocab
+        bad = next((t for t in prompt if isinstance(t, int) and t >= vocab), None)
+        if bad is not None:
+            raise HTTPError(400, f"'prompt': token id {bad} is outside the vocabulary of {vocab}")
+        return [int(t) for t in prompt]
+
+    def check(self, ids: list[int], options: dict[str, Any]) -> None:
+        """Raises a 400 now (before any slot or stream) when the prompt does not fit the context."""
+        try:
+            self.runner.options_for(ids, options)
+        except InvalidInputError as exc:
+            raise HTTPError(400, str(exc)) from None
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -166,6 +236,23 @@ class Server:
             return await self.runner.generate(ids, **options)
         except (InvalidInputError, TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
+
+    async def generate_for(self, request: Request, ids: list[int], options: dict[str, Any]) -> Any:
+        """:meth:`generate` while watching the connection: a client that leaves stops the engine at its
+        next token (ClientGone) instead of keeping it busy for a reply nobody reads."""
+        work = asyncio.ensure_future(self.generate(ids, **options))
+        gone = asyncio.ensure_future(_until_disconnect(request))
+        try:
+            done, _ = await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # this handler was cancelled (server shutdown)
+            await _cancel(work)
+            raise
+        finally:
+            gone.cancel()
+        if work in done:
+            return work.result()
+        await _cancel(work)
+        raise ClientGone
 
     def logprobs(self, gen: Any, top_n: int) -> list[dict[str, Any]]:
         text = self.runner.token_text
@@ -181,63 +268,63 @@ class Server:
             for tok, lp, top in zip(gen.token_ids, gen.logprobs, gen.top_logprobs)
         ]
 
-    def check(self, ids: list[int], options: dict[str, Any]) -> None:
-        """Raises a 400 now (before a stream's 200 is sent) when the prompt does not fit the context."""
+    async def answer(
+        self,
+        request: Request,
+        ids: list[int],
+        options: dict[str, Any],
+        stream: bool,
+        frame: Callable[[str], str],
+        final: Callable[[dict[str, Any]], list[str]],
+        reply: Callable[[Any], Response],
+    ) -> Response:
+        """Admits a validated request and answers it: ``reply(generation)`` for a whole reply, or an SSE
+        stream of ``frame(piece)`` lines and then ``final(summary)``. The slot is released when the
+        reply is ready, when the stream ends, or on any failure in between."""
+        self.check(ids, options)
+        slot = self.admit()
+        owned = False
         try:
-            self.runner.options_for(ids, options)
-        except InvalidInputError as exc:
-            raise HTTPError(400, str(exc)) from None
-
-    async def generate_admitted(self, ids: list[int], **options: Any) -> Any:
-        """:meth:`generate` for an admitted request, freeing its slot when it returns or fails."""
-        try:
-            return await self.generate(ids, **options)
+            if stream:
+                response = AdmittedStream(self._events(ids, options, frame, final), slot)
+                owned = True  # the response releases it now
+                return response
+            return reply(await self.generate_for(request, ids, options))
         finally:
-            self.done()
+            if not owned:
+                slot.release()
 
-    async def stream_admitted(
-        self, ids: list[int], options: dict[str, Any], frame: Any, final: Any
-    ) -> StreamingResponse:
-        """:meth:`sse` for an admitted request: the stream frees the slot when it ends, and this frees it
-        when the stream cannot start."""
-        try:
-            return await self.sse(ids, options, frame, final)
-        except BaseException:
-            self.done()
-            raise
-
-    async def sse(
+    async def _events(
         self,
         ids: list[int],
         options: dict[str, Any],
-        frame: Any,
-        final: Any,
-    ) -> StreamingResponse:
-        """A streamed reply: ``frame(piece)`` per text piece and ``final(summary)`` at the end give the
-        SSE data lines. The admission slot is held until the stream ends, however it ends."""
-        self.check(ids, options)
+        frame: Callable[[str], str],
+        final: Callable[[dict[str, Any]], list[str]],
+    ) -> AsyncIterator[str]:
+        summary: dict[str, Any] = {"prompt_tokens": len(ids), "completion_tokens": 0, "finish_reason": "stop"}
+        items = self.runner.stream(ids, **options)
+        try:
+            async for item in items:
+                if isinstance(item, str):
+                    yield frame(item)
+                else:  # the finished generation comes last
+                    summary["completion_tokens"] = len(item.token_ids)
+                    summary["finish_reason"] = _finish(item.finish_reason)
+            for line in final(summary):
+                yield line
+        except Exception as exc:  # headers are gone: report in-band, as OpenAI does
+            log.warning("stream failed: %s: %s", type(exc).__name__, exc)
+            yield _sse({"error": {"message": str(exc), "type": "server_error"}})
+        finally:
+            await items.aclose()  # however this ends, the runner's stream closes and the engine stops
 
-        async def events() -> AsyncIterator[str]:
-            summary: dict[str, Any] = {
-                "prompt_tokens": len(ids),
-                "completion_tokens": 0,
-                "finish_reason": "stop",
-            }
-            try:
-                async for item in self.runner.stream(ids, **options):
-                    if isinstance(item, str):
-                        yield frame(item)
-                    else:  # the finished generation comes last
-                        summary["completion_tokens"] = len(item.token_ids)
-                        summary["finish_reason"] = _finish(item.finish_reason)
-                for line in final(summary):
-                    yield line
-            except Exception as exc:  # headers are gone: report in-band, as OpenAI does
-                yield _sse({"error": {"message": str(exc), "type": "server_error"}})
-            finally:
-                self.done()
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancels ``task`` and waits until it has ended (the engine lets go within a token)."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: an error after the client left is nobody's to report
 
 
 def _finish(reason: str) -> str:
@@ -253,13 +340,20 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 
 def create_app(
-    runner: EngineRunner, *, api_key: str | None = None, max_queue: int = 16, default_max_tokens: int = 256
+    runner: EngineRunner,
+    *,
+    api_key: str | None = None,
+    max_queue: int = 16,
+    default_max_tokens: int = 256,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
     """The Starlette application serving ``runner``'s model. ``api_key``: bearer token required on every
-    route but /health; ``max_queue``: generation requests admitted at once (the rest get 503)."""
-    if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
-        raise ValueError(f"max_queue: expected a positive integer, got {max_queue!r}")
-    srv = Server(runner, api_key, max_queue, default_max_tokens)
+    route but /health; ``max_queue``: generation requests admitted at once (the rest get 503);
+    ``max_body_bytes``: the largest request body read (larger ones get 413)."""
+    for label, value in (("max_queue", max_queue), ("max_body_bytes", max_body_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label}: expected a positive integer, got {value!r}")
+    srv = Server(runner, api_key, max_queue, default_max_tokens, max_body_bytes)
     name = runner.name
 
     async def handle(request: Request, fn: Any) -> Response:
@@ -268,6 +362,11 @@ def create_app(
             return result
         except HTTPError as err:
             return err.response()
+        except ClientGone:
+            return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
+        except Exception:  # a bug must cost one request a 500, never the server a slot or a worker
+            log.exception("unhandled error on %s", request.url.path)
+            return HTTPError(500, "internal server error", "server_error").response()
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": name, "pending": srv.pending})
@@ -278,54 +377,48 @@ def create_app(
         return JSONResponse({"object": "list", "data": [data]})
 
     async def chat(request: Request) -> Response:
-        body = await srv.body(request)
-        _integer(body, "n", 1, 1, 1)  # one choice per request
+        body = await srv.body(request, ChatBody)
         ids, stops = srv.chat_ids(body)
-        max_name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-        options = srv.sampling(body, max_name)
-        options["stop"] = [*stops, *_stops(body)]
-        want_lp = bool(body.get("logprobs"))
-        top_n = _integer(body, "top_logprobs", 0, 0, 20) or 0
+        options = srv.sampling(body, body.max_completion_tokens or body.max_tokens, _OPENAI_DEFAULTS)
+        options["stop"] = [*stops, *options["stop"]]
+        want_lp = bool(body.logprobs)
+        top_n = body.top_logprobs or 0
         options["logprobs"] = max(top_n, 1) if want_lp else 0
+        include_usage = body.stream_options is not None and body.stream_options.include_usage
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         head = {"id": cid, "created": created, "model": name}
-        srv.admit()
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            chunk = {**head, "object": "chat.completion.chunk"}
+        chunk = {**head, "object": "chat.completion.chunk"}
 
-            def frame(piece: str) -> str:
-                return _sse(
-                    {**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                )
+        def frame(piece: str) -> str:
+            return _sse(
+                {**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            )
 
-            def final(summary: dict[str, Any]) -> list[str]:
-                last = {"index": 0, "delta": {}, "finish_reason": summary["finish_reason"]}
-                lines = [_sse({**chunk, "choices": [last]})]
-                if include_usage:
-                    usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
-                    lines.append(_sse({**chunk, "choices": [], "usage": usage}))
-                return [*lines, "data: [DONE]\n\n"]
+        def final(summary: dict[str, Any]) -> list[str]:
+            last = {"index": 0, "delta": {}, "finish_reason": summary["finish_reason"]}
+            lines = [_sse({**chunk, "choices": [last]})]
+            if include_usage:
+                usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
+                lines.append(_sse({**chunk, "choices": [], "usage": usage}))
+            return [*lines, "data: [DONE]\n\n"]
 
-            return await srv.stream_admitted(ids, options, frame, final)
-        gen = await srv.generate_admitted(ids, **options)
-        choice: dict[str, Any] = {
-            "index": 0,
-            "message": {"role": "assistant", "content": gen.text},
-            "finish_reason": _finish(gen.finish_reason),
-            "logprobs": {"content": srv.logprobs(gen, top_n)} if want_lp else None,
-        }
-        usage = _usage(len(gen.prompt_ids), len(gen.token_ids))
-        return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage})
+        def reply(gen: Any) -> Response:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": gen.text},
+                "finish_reason": _finish(gen.finish_reason),
+                "logprobs": {"content": srv.logprobs(gen, top_n)} if want_lp else None,
+            }
+            usage = _usage(len(gen.prompt_ids), len(gen.token_ids))
+            return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage})
+
+        return await srv.answer(request, ids, options, body.stream, frame, final, reply)
 
     async def completions(request: Request) -> Response:
-        body = await srv.body(request)
-        if body.get("echo"):
-            raise HTTPError(400, "'echo' is not supported")
-        ids = srv.prompt_ids(body)
-        options = srv.sampling(body, "max_tokens", 16)
-        options["stop"] = _stops(body)
-        top_n = _integer(body, "logprobs", None, 0, 20)
+        body = await srv.body(request, CompletionsBody)
+        ids = srv.prompt_ids(body.prompt)
+        options = srv.sampling(body, body.max_tokens or 16, _OPENAI_DEFAULTS)
+        top_n = body.logprobs
         options["logprobs"] = 0 if top_n is None else max(top_n, 1)
         head = {
             "id": f"cmpl-{uuid.uuid4().hex[:24]}",
@@ -333,55 +426,46 @@ def create_app(
             "created": int(time.time()),
             "model": name,
         }
-        srv.admit()
-        if body.get("stream"):
 
-            def frame(piece: str) -> str:
-                return _sse(
-                    {
-                        **head,
-                        "choices": [{"index": 0, "text": piece, "finish_reason": None, "logprobs": None}],
-                    }
-                )
+        def frame(piece: str) -> str:
+            choice = {"index": 0, "text": piece, "finish_reason": None, "logprobs": None}
+            return _sse({**head, "choices": [choice]})
 
-            def final(summary: dict[str, Any]) -> list[str]:
-                last = {"index": 0, "text": "", "finish_reason": summary["finish_reason"], "logprobs": None}
-                usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
-                return [_sse({**head, "choices": [last], "usage": usage}), "data: [DONE]\n\n"]
+        def final(summary: dict[str, Any]) -> list[str]:
+            last = {"index": 0, "text": "", "finish_reason": summary["finish_reason"], "logprobs": None}
+            usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
+            return [_sse({**head, "choices": [last], "usage": usage}), "data: [DONE]\n\n"]
 
-            return await srv.stream_admitted(ids, options, frame, final)
-        gen = await srv.generate_admitted(ids, **options)
-        logprobs = None
-        if top_n is not None:
-            tt = srv.runner.token_text
-            logprobs = {
-                "tokens": [tt(t) for t in gen.token_ids],
-                "token_logprobs": list(gen.logprobs),
-                "top_logprobs": [{tt(a): b for a, b in top[:top_n]} for top in gen.top_logprobs],
+        def reply(gen: Any) -> Response:
+            logprobs = None
+            if top_n is not None:
+                tt = srv.runner.token_text
+                logprobs = {
+                    "tokens": [tt(t) for t in gen.token_ids],
+                    "token_logprobs": list(gen.logprobs),
+                    "top_logprobs": [{tt(a): b for a, b in top[:top_n]} for top in gen.top_logprobs],
+                }
+            choice = {
+                "index": 0,
+                "text": gen.text,
+                "finish_reason": _finish(gen.finish_reason),
+                "logprobs": logprobs,
             }
-        choice = {
-            "index": 0,
-            "text": gen.text,
-            "finish_reason": _finish(gen.finish_reason),
-            "logprobs": logprobs,
-        }
-        return JSONResponse(
-            {**head, "choices": [choice], "usage": _usage(len(gen.prompt_ids), len(gen.token_ids))}
-        )
+            usage = _usage(len(gen.prompt_ids), len(gen.token_ids))
+            return JSONResponse({**head, "choices": [choice], "usage": usage})
+
+        return await srv.answer(request, ids, options, body.stream, frame, final, reply)
 
     async def embeddings(request: Request) -> Response:
-        body = await srv.body(request)
-        items = body.get("input")
-        items = [items] if isinstance(items, str) else items
-        if not isinstance(items, list) or not items or not all(isinstance(t, str) and t for t in items):
-            raise HTTPError(400, "'input' must be a non-empty string or a list of non-empty strings")
-        srv.admit()
+        body = await srv.body(request, EmbeddingsBody)
+        items = [body.input] if isinstance(body.input, str) else list(body.input)
+        slot = srv.admit()
         try:
             rows = await srv.runner.embed(items)
         except InvalidInputError as exc:
             raise HTTPError(400, str(exc)) from None
         finally:
-            srv.done()
+            slot.release()
         data = [{"object": "embedding", "index": i, "embedding": vec} for i, (vec, _) in enumerate(rows)]
         n = sum(count for _, count in rows)
         return JSONResponse(
@@ -390,59 +474,50 @@ def create_app(
 
     async def completion(request: Request) -> Response:
         """llama.cpp's native endpoint."""
-        body = await srv.body(request)
-        ids = srv.prompt_ids(body)
-        n_predict = _integer(body, "n_predict", None, -1, srv.runner.context_length)
-        options = srv.sampling(
-            {**body, "n_predict": None if n_predict in (None, -1) else n_predict}, "n_predict"
-        )
-        options["top_k"] = _integer(body, "top_k", 40, 0, 1 << 20)
-        options["top_p"] = _number(body, "top_p", 0.95, 0.0, 1.0)
-        options["min_p"] = _number(body, "min_p", 0.05, 0.0, 1.0)
-        options["temperature"] = _number(body, "temperature", 0.8, 0.0, 100.0)
-        options["stop"] = _stops(body)
-        n_probs = _integer(body, "n_probs", 0, 0, 20) or 0
+        body = await srv.body(request, LlamaCompletionBody)
+        ids = srv.prompt_ids(body.prompt)
+        if body.n_predict == 0:
+            raise HTTPError(400, "'n_predict': expected -1 (no limit but the context) or a positive integer")
+        n_predict = None if body.n_predict in (None, -1) else body.n_predict
+        options = srv.sampling(body, n_predict, _LLAMA_DEFAULTS)
+        n_probs = body.n_probs or 0
         options["logprobs"] = n_probs
-        srv.admit()
-        if body.get("stream"):
 
-            def frame(piece: str) -> str:
-                return _sse({"content": piece, "stop": False})
+        def frame(piece: str) -> str:
+            return _sse({"content": piece, "stop": False})
 
-            def final(summary: dict[str, Any]) -> list[str]:
-                stop_type = "limit" if summary["finish_reason"] == "length" else "eos"
-                return [
-                    _sse(
-                        {
-                            "content": "",
-                            "stop": True,
-                            "model": name,
-                            "stop_type": stop_type,
-                            "tokens_evaluated": summary["prompt_tokens"],
-                            "tokens_predicted": summary["completion_tokens"],
-                        }
-                    )
-                ]
+        def final(summary: dict[str, Any]) -> list[str]:
+            stop_type = "limit" if summary["finish_reason"] == "length" else "eos"
+            last = {
+                "content": "",
+                "stop": True,
+                "model": name,
+                "stop_type": stop_type,
+                "tokens_evaluated": summary["prompt_tokens"],
+                "tokens_predicted": summary["completion_tokens"],
+            }
+            return [_sse(last)]
 
-            return await srv.stream_admitted(ids, options, frame, final)
-        gen = await srv.generate_admitted(ids, **options)
-        out: dict[str, Any] = {
-            "content": gen.text,
-            "model": name,
-            "stop": True,
-            "stop_type": {"length": "limit", "context": "limit"}.get(gen.finish_reason, "eos"),
-            "tokens_evaluated": len(gen.prompt_ids),
-            "tokens_predicted": len(gen.token_ids),
-            "seed": gen.seed,
-            "timings": {
-                "prompt_ms": gen.timings.get("prompt_seconds", 0.0) * 1e3,
-                "predicted_ms": gen.timings.get("generation_seconds", 0.0) * 1e3,
-                "predicted_per_second": gen.timings.get("tokens_per_second", 0.0),
-            },
-        }
-        if n_probs:
-            out["completion_probabilities"] = srv.logprobs(gen, n_probs)
-        return JSONResponse(out)
+        def reply(gen: Any) -> Response:
+            out: dict[str, Any] = {
+                "content": gen.text,
+                "model": name,
+                "stop": True,
+                "stop_type": {"length": "limit", "context": "limit"}.get(gen.finish_reason, "eos"),
+                "tokens_evaluated": len(gen.prompt_ids),
+                "tokens_predicted": len(gen.token_ids),
+                "seed": gen.seed,
+                "timings": {
+                    "prompt_ms": gen.timings.get("prompt_seconds", 0.0) * 1e3,
+                    "predicted_ms": gen.timings.get("generation_seconds", 0.0) * 1e3,
+                    "predicted_per_second": gen.timings.get("tokens_per_second", 0.0),
+                },
+            }
+            if n_probs:
+                out["completion_probabilities"] = srv.logprobs(gen, n_probs)
+            return JSONResponse(out)
+
+        return await srv.answer(request, ids, options, body.stream, frame, final, reply)
 
     def route(path: str, fn: Any, methods: list[str]) -> Route:
         async def endpoint(request: Request) -> Response:

@@ -18,6 +18,7 @@ import pytest
 import thermoconsensus as tc
 from thermoconsensus.clients import LLMResponse, TokenLogprob
 from thermoconsensus.consensus import Consensus, GaussianMechanism, Orchestrator, QuorumError
+from thermoconsensus.consensus.confidence import PRIORS
 from thermoconsensus.routing import QualityModel
 
 
@@ -117,9 +118,11 @@ def test_the_majority_cluster_wins_and_the_trace_is_json() -> None:
     assert d["trace"]["tokens"] == c.tokens > 0
     assert c.timings["overhead_s"] >= 0 and c.parameters["quality"] == {"a": 0.5, "b": 0.5, "c": 0.5}
     assert all(r.mean_logprob == pytest.approx(-0.5) for r in c.responses)
-    # The answer's own tokens: "42." is one token at -0.5; no history yet, so the calibrated score is 0.
-    assert [r.answer_logprob for r in c.responses] == [pytest.approx(-0.5)] * 3
-    assert all(r.confidence == 0.0 for r in c.responses)
+    # The answer's own tokens: "42." is one token at -0.5; with no history yet the calibrated score is
+    # the z-score against the population prior.
+    mu, sd = PRIORS["answer_logprob"]
+    assert [r.answer_logprob for r in c.responses[:2]] == [pytest.approx(-0.5)] * 2
+    assert c.responses[0].confidence == pytest.approx((-0.5 - mu) / sd)
     assert all(r["valid"] for r in d["responses"]) and d["refinement"]["used"] == 0
 
 

@@ -12,11 +12,8 @@ from typing import Any
 
 __all__ = ["add_parser", "run_consensus"]
 
-INSTRUCTIONS = {
-    "number": "Answer briefly and end your reply with the final number.",
-    "option": "Reply with the letter of the correct option first.",
-    "yesno": "Reply yes or no first, then one short sentence why.",
-}
+# The orchestrator's defaults, repeated here only for the help texts.
+_MAX_TOKENS = 512
 
 
 def add_parser(sub: Any) -> None:
@@ -41,16 +38,37 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trace", default=None, help="write the full Consensus with its trace (JSON) here")
     p.add_argument("--extract", choices=["number", "option", "yesno"], default=None, help="answer extractor")
     p.add_argument("--samples", type=int, default=1, help="samples per model (default 1)")
-    p.add_argument("--temperature", type=float, default=0.1, help="T of the free energy (default 0.1)")
     p.add_argument(
-        "--schedule", type=int, default=0, metavar="STEPS", help="anneal from T=1 down to --temperature"
+        "--temperature",
+        type=float,
+        default=None,
+        help="T of the free energy (default: the Orchestrator's, 1)",
     )
-    p.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (default 64)")
+    p.add_argument(
+        "--schedule", type=int, default=0, metavar="STEPS", help="anneal from 4 T down to T (--temperature)"
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=_MAX_TOKENS,
+        help=f"tokens per answer: room for worked reasoning (default {_MAX_TOKENS})",
+    )
+    p.add_argument(
+        "--no-instruct",
+        action="store_true",
+        help="do not append the extractor's answer-format instruction to the question",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before slow models are dropped")
     p.add_argument("--quorum", type=int, default=None, help="models that must answer (default: a majority)")
     p.add_argument("--refine", type=float, default=None, metavar="F", help="refine while F* is above F")
     p.add_argument("--budget", type=int, default=3, help="extra calls refinement may spend (default 3)")
     p.add_argument("--strategy", choices=["debate", "samples"], default="debate")
+    p.add_argument(
+        "--policy",
+        choices=["threshold", "expected-free-energy"],
+        default="threshold",
+        help="how refinement picks its calls: the fixed rule, or the largest expected drop of F*",
+    )
     p.add_argument("--synthesize", default=None, metavar="NAME", help="this model writes a final answer too")
     p.add_argument("--state", default=None, help="file of the per-model quality posteriors (shared)")
     p.add_argument("--plot", default=None, metavar="PREFIX", help="save PNG plots (needs matplotlib)")
@@ -92,6 +110,12 @@ def _print(c: Any) -> None:
     width = max(len(m) for m in c.weights_per_model)
     for m, w in sorted(c.weights_per_model.items(), key=lambda kv: -kv[1]):
         print(f"  {m:{width}s} {w:5.3f}  {'#' * round(40 * w)}")
+    rel = c.parameters.get("reliability", {})
+    if rel:
+        print(
+            "Reliability: "
+            + ", ".join(f"{m} {v['accuracy']:.2f} ({v['source']})" for m, v in sorted(rel.items()))
+        )
     n = len(c.responses)
     print(
         f"\nConfidence: F* = {c.free_energy:.4f} (E = {c.energy:.4f}, S = {c.entropy:.3f}, "
@@ -102,10 +126,22 @@ def _print(c: Any) -> None:
     print(f"Latency: {lat}; orchestration overhead {1e3 * c.timings.get('overhead_s', 0.0):.0f} ms")
     if c.failures:
         print("Dropped: " + "; ".join(f"{f['model']} ({f['error_type']})" for f in c.failures))
-    if c.refinement.get("used"):
+    invalid = [r for r in c.responses if not r.valid]
+    if invalid:
+        print(
+            "Invalid (no weight): "
+            + "; ".join(
+                f"{r.model} sample {r.sample} ({', '.join(r.validity.reasons if r.validity else ())})"
+                for r in invalid
+            )
+        )
+    truncated = [r for r in c.responses if r.valid and r.finish_reason == "length"]
+    if truncated:
+        print("Ran out of tokens (kept): " + ", ".join(f"{r.model} sample {r.sample}" for r in truncated))
+    if c.refinement is not None and c.refinement.used:
         r = c.refinement
-        fs = " -> ".join(f"{f:.3f}" for f in r["free_energy"])
-        print(f"Refinement ({r['strategy']}): {r['used']} of {r['budget']} extra calls, F* {fs}")
+        fs = " -> ".join(f"{f:.3f}" for f in r.free_energy)
+        print(f"Refinement ({r.strategy}, {r.policy}): {r.used} of {r.budget} extra calls, F* {fs}")
 
 
 def run_consensus(args: argparse.Namespace) -> int:
@@ -128,16 +164,16 @@ def run_consensus(args: argparse.Namespace) -> int:
         synthesizer = next((c for c in clients if c.name == args.synthesize), None)
         if synthesizer is None:
             synthesizer = LocalClient(args.synthesize, n_threads=args.threads)
-    temperature: Any = args.temperature
+    settings: dict[str, Any] = {}
+    if args.temperature is not None:
+        settings["temperature"] = args.temperature
     if args.schedule > 1:
-        temperature = geometric_schedule(max(1.0, args.temperature), args.temperature, args.schedule)
-    question = args.question
-    if args.extract is not None:
-        question = f"{question}\n{INSTRUCTIONS[args.extract]}"
+        t_end = args.temperature if args.temperature is not None else 1.0
+        settings["temperature"] = geometric_schedule(max(4.0, 4 * t_end), t_end, args.schedule)
     orch = Orchestrator(
         clients,
         samples_per_model=args.samples,
-        temperature=temperature,
+        **settings,
         quorum=args.quorum,
         timeout=args.timeout,
         max_tokens=args.max_tokens,
@@ -145,11 +181,13 @@ def run_consensus(args: argparse.Namespace) -> int:
         refine_threshold=args.refine,
         refine_budget=args.budget if args.refine is not None else 0,
         refine_strategy=args.strategy,
+        refine_policy=args.policy,
+        instruct=not args.no_instruct,
         synthesizer=synthesizer,
         state_path=args.state,
         progress=_progress(args.quiet),
     )
-    c = orch.consensus_sync(question, answer_extractor=args.extract)
+    c = orch.consensus_sync(args.question, answer_extractor=args.extract)
     if args.trace:
         with open(args.trace, "w", encoding="utf-8") as f:
             f.write(c.to_json(indent=1))

@@ -20,10 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ConfidenceCalibrator", "RunningStats", "answer_logprob", "mean_logprob"]
+__all__ = ["PRIORS", "ConfidenceCalibrator", "RunningStats", "answer_logprob", "mean_logprob"]
 
-# Standardised scores start trusted only after this many observations of a model (shrunk before).
-_SHRINK = 8.0
+# Population priors (mean, sd) of each measure, from the local models' responses on development
+# questions (GSM8K, ARC, CommonsenseQA train): a model's own statistics replace them as its history
+# grows, weighted as this many pseudo-observations.
+PRIORS: dict[str, tuple[float, float]] = {"answer_logprob": (-1.0, 0.8), "mean_logprob": (-0.45, 0.25)}
+_PSEUDO = 8.0
 _MIN_SD = 1e-3
 
 
@@ -97,23 +100,29 @@ class RunningStats:
 class ConfidenceCalibrator:
     """Per-model standardisation of confidence measures, learned online.
 
-    :meth:`score` standardises a value against what the model gave before (not including it), shrunk
-    toward 0 by ``n / (n + 8)`` while the model's history is short; :meth:`observe` adds values after a
-    consensus. The state is a plain dict (:meth:`to_dict` / :meth:`from_dict`) kept with the quality
-    posteriors."""
+    :meth:`score` standardises a value against what the model gave before (not including it): its
+    running mean and variance, shrunk toward the population prior of the measure (:data:`PRIORS`,
+    worth 8 observations), so a model seen for the first time is scored against the population and a
+    model with a long history against itself. :meth:`observe` adds values after a consensus. The
+    state is a plain dict (:meth:`to_dict` / :meth:`from_dict`) kept with the quality posteriors."""
 
     def __init__(self) -> None:
         self.stats: dict[tuple[str, str], RunningStats] = {}
 
     def score(self, model: str, measure: str, value: float | None) -> float | None:
-        """The shrunk z-score of ``value`` for ``model`` (None for None or a model not seen twice)."""
+        """The z-score of ``value`` against ``model``'s shrunk statistics, clipped to [-5, 5] (None
+        for None or a non-finite value; ValueError for a measure without a prior)."""
         if value is None or not math.isfinite(value):
             return None
-        s = self.stats.get((model, measure))
-        if s is None or s.n < 2:
-            return 0.0
-        z = (value - s.mean) / max(s.sd, _MIN_SD)
-        return max(-5.0, min(5.0, z)) * s.n / (s.n + _SHRINK)
+        if measure not in PRIORS:
+            raise ValueError(f"measure: expected one of {sorted(PRIORS)}, got {measure!r}")
+        mu0, sd0 = PRIORS[measure]
+        s = self.stats.get((model, measure), RunningStats())
+        n = float(s.n)
+        mean = (n * s.mean + _PSEUDO * mu0) / (n + _PSEUDO)
+        var = (s.m2 + _PSEUDO * sd0 * sd0) / (n + _PSEUDO)
+        z = (value - mean) / max(math.sqrt(var), _MIN_SD)
+        return max(-5.0, min(5.0, z))
 
     def observe(self, model: str, measure: str, value: float | None) -> None:
         """Adds one value of ``measure`` for ``model`` (None and non-finite values are skipped)."""

@@ -34,7 +34,7 @@ from .refine import choose_calls
 from .reliability import ReliabilityState
 from .solve import anneal, select
 from .types import Consensus, Refinement, Response, Round
-from .validity import assess
+from .validity import assess, load_language_identifier
 
 __all__ = ["Orchestrator"]
 
@@ -251,7 +251,8 @@ class Orchestrator:
                 r.answer = a if a is None or isinstance(a, str) else str(a)
             r.validity = assess(
                 r.text,
-                q.text,
+                _text_of(q.messages),
+                question=q.text,
                 finish_reason=r.finish_reason,
                 extractor=q.extractor,
                 answer=r.answer,
@@ -322,8 +323,18 @@ class Orchestrator:
         t_start = time.perf_counter()
         q = self.question(prompt, answer_extractor)
         timings: dict[str, float] = {}
-        responses, calls = await self._ask(self.first_jobs(q), timings, self.quorum)
+        # The embedder and the language model load while the models think, not after.
+        ready = asyncio.ensure_future(asyncio.to_thread(self.prepare))
+        try:
+            responses, calls = await self._ask(self.first_jobs(q), timings, self.quorum)
+        finally:
+            await ready
         return await self._finish(q, responses, calls, timings, t_start)
+
+    def prepare(self) -> None:
+        """Loads what weighing needs (the embedder, the language identifier) ahead of the first use."""
+        _ = self.embedder
+        load_language_identifier()
 
     async def _finish(
         self,

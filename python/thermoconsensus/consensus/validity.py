@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-__all__ = ["ECHO_COVERAGE", "ECHO_NGRAM", "LOOP_SHARE", "Validity", "assess"]
+__all__ = ["ECHO_COVERAGE", "ECHO_NGRAM", "LOOP_SHARE", "Validity", "assess", "load_language_identifier"]
 
 ECHO_NGRAM = 5
 ECHO_COVERAGE = 0.5
@@ -111,7 +111,8 @@ def repetition_share(words: list[str], n: int = 4) -> float:
 
 
 @lru_cache(maxsize=1)
-def _identifier() -> Any:
+def load_language_identifier() -> Any:
+    """py3langid's identifier with normalised probabilities (loaded once, about 0.5 s)."""
     from py3langid.langid import _load_identifier  # the public classify() gives unnormalised scores
 
     return _load_identifier(norm_probs=True)
@@ -121,7 +122,7 @@ def _languages(text: str) -> dict[str, float] | None:
     letters = _NOT_LETTERS.sub(" ", text)
     if sum(c.isalpha() for c in letters) < _MIN_LETTERS:
         return None
-    return {lang: float(p) for lang, p in _identifier().rank(letters)}
+    return {lang: float(p) for lang, p in load_language_identifier().rank(letters)}
 
 
 def other_language(response: str, prompt: str) -> bool:
@@ -146,17 +147,26 @@ def assess(
     finish_reason: str | None = None,
     extractor: Callable[[str], str | None] | None = None,
     answer: str | None = None,
+    question: str | None = None,
 ) -> Validity:
     """Checks one response against its prompt (see the module docs). ``extractor``: the answer
-    extractor that ran, and ``answer`` what it found (None for nothing)."""
-    if not isinstance(text, str) or not isinstance(prompt, str):
-        raise TypeError("assess: text and prompt must be strings")
+    extractor that ran, and ``answer`` what it found (None for nothing); ``question``: the user's own
+    text when ``prompt`` adds an instruction to it (an echo need not repeat the instruction)."""
+    if (
+        not isinstance(text, str)
+        or not isinstance(prompt, str)
+        or not isinstance(question, (str, type(None)))
+    ):
+        raise TypeError("assess: text, prompt and question must be strings")
     if not text.strip():
         return Validity(False, ("empty",))
     words, prompt_words = _words(text), _words(prompt)
     mask, used = copied_masks(words, prompt_words)
     echo = sum(mask) / len(words) if words else 0.0
     covered = sum(used) / len(prompt_words) if prompt_words else 0.0
+    if question is not None:
+        asked = _words(question)
+        covered = max(covered, sum(copied_masks(words, asked)[1]) / len(asked) if asked else 0.0)
     repetition = repetition_share(words)
     reasons: list[str] = []
     flags: list[str] = []

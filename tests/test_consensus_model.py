@@ -157,7 +157,7 @@ def test_weights_are_on_the_simplex(e: np.ndarray, temperature: float, seed: int
 def test_bad_input_is_named() -> None:
     with pytest.raises(tc.InvalidInputError, match="NaN"):
         cosine_distances([[np.nan, 1.0], [1.0, 0.0]])
-    with pytest.raises(tc.InvalidInputError, match="zero vector"):
+    with pytest.raises(tc.InvalidInputError, match="vector 0 is zero"):
         cosine_distances([[0.0, 0.0], [1.0, 0.0]])
     with pytest.raises(tc.InvalidInputError, match="non-empty"):
         cosine_distances(np.zeros((0, 3)))

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._core import InvalidInputError
+from ..embeddings import unit_rows
 
 __all__ = ["answer_distances", "cosine_distances"]
 
@@ -22,12 +23,7 @@ def cosine_distances(embeddings: ArrayLike) -> NDArray[np.float64]:
         raise InvalidInputError(
             f"embeddings: expected a non-empty (responses x dim) array, got shape {e.shape}"
         )
-    if not np.all(np.isfinite(e)):
-        raise InvalidInputError("embeddings: contain NaN or infinite values")
-    norms = np.linalg.norm(e, axis=1)
-    if np.any(norms == 0):
-        raise InvalidInputError(f"embeddings: row {int(np.argmin(norms))} is the zero vector")
-    u = e / norms[:, None]
+    u = unit_rows(e, e.shape[0])  # the package's one normalisation of embeddings
     raw: NDArray[np.float64] = 1.0 - u @ u.T
     d: NDArray[np.float64] = np.clip(0.5 * (raw + raw.T), 0.0, 2.0)
     np.fill_diagonal(d, 0.0)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from .._core import InvalidInputError
 
@@ -104,18 +104,10 @@ class Hamiltonian:
         object.__setattr__(self, "h", h)
         object.__setattr__(self, "J", check_coefficient("J", self.J))
 
+    # F(s) itself is evaluated by the annealing crate (:func:`thermoconsensus.anneal.minimize_free_energy`
+    # returns F, E and S at the minimum): one formula, in Rust.
+
     @property
     def size(self) -> int:
         """The number of responses m."""
         return int(self.h.shape[0])
-
-    def energy(self, s: ArrayLike) -> float:
-        """E(s)."""
-        w = np.asarray(s, dtype=np.float64)
-        return float(self.J * w @ self.distances @ w + self.h @ w)
-
-    def free_energy(self, s: ArrayLike, temperature: float) -> float:
-        """F(s) = E(s) - T S(s), S = -sum s ln s."""
-        w = np.asarray(s, dtype=np.float64)
-        nz = w[w > 0]
-        return self.energy(w) + temperature * float(np.sum(nz * np.log(nz)))

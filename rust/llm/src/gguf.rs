@@ -5,6 +5,11 @@
 //! remaining bytes could hold before anything is allocated, and tensor extents are checked against the
 //! file: a truncated, corrupt or hostile file gives [`Error::Format`] naming the byte offset, never a
 //! panic, an out-of-bounds read or a huge allocation.
+//!
+//! Memory stays proportional to the header's bytes: arrays are stored typed and packed ([`Array`]: a
+//! uint8 array costs one byte per element, a string array its text plus one offset per string), and the
+//! counts whose items cost more in memory than in the file (metadata pairs, tensor infos, nested arrays)
+//! have documented maxima far above any real model's.
 
 use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
@@ -19,6 +24,12 @@ pub const DEFAULT_ALIGNMENT: u64 = 32;
 const MAX_DIMS: u32 = 4;
 /// Deepest nesting of arrays accepted (real files use one level).
 const MAX_ARRAY_DEPTH: usize = 4;
+/// Most metadata pairs in one file (real models have under a hundred).
+pub const MAX_METADATA: usize = 1 << 16;
+/// Most tensors in one file (real models of the supported architectures have a few thousand at most).
+pub const MAX_TENSORS: usize = 1 << 16;
+/// Most arrays nested inside other arrays, over the whole file (real files have none).
+pub const MAX_NESTED_ARRAYS: usize = 1 << 16;
 
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +53,7 @@ pub enum Value {
     /// UTF-8 string
     String(String),
     /// Array of values of one type.
-    Array(Vec<Value>),
+    Array(Array),
     /// uint64
     U64(u64),
     /// int64
@@ -89,7 +100,7 @@ impl Value {
     }
 
     /// The elements, when the value is an array.
-    pub fn as_array(&self) -> Option<&[Value]> {
+    pub fn as_array(&self) -> Option<&Array> {
         match self {
             Value::Array(a) => Some(a),
             _ => None,
@@ -112,6 +123,146 @@ impl Value {
             Value::U64(_) => "uint64",
             Value::I64(_) => "int64",
             Value::F64(_) => "float64",
+        }
+    }
+}
+
+/// The strings of a string array, packed: one buffer of text and where each string ends in it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Strings {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// String `i`.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+
+    /// The strings in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// A metadata array: elements of one GGUF type, stored packed so that its memory is at most the bytes
+/// it took in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Array {
+    /// uint8 elements
+    U8(Vec<u8>),
+    /// int8 elements
+    I8(Vec<i8>),
+    /// uint16 elements
+    U16(Vec<u16>),
+    /// int16 elements
+    I16(Vec<i16>),
+    /// uint32 elements
+    U32(Vec<u32>),
+    /// int32 elements
+    I32(Vec<i32>),
+    /// float32 elements
+    F32(Vec<f32>),
+    /// bool elements
+    Bool(Vec<bool>),
+    /// string elements
+    String(Strings),
+    /// uint64 elements
+    U64(Vec<u64>),
+    /// int64 elements
+    I64(Vec<i64>),
+    /// float64 elements
+    F64(Vec<f64>),
+    /// array elements (each of its own element type)
+    Array(Vec<Array>),
+}
+
+impl Array {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Array::U8(v) => v.len(),
+            Array::I8(v) => v.len(),
+            Array::U16(v) => v.len(),
+            Array::I16(v) => v.len(),
+            Array::U32(v) => v.len(),
+            Array::I32(v) => v.len(),
+            Array::F32(v) => v.len(),
+            Array::Bool(v) => v.len(),
+            Array::String(v) => v.len(),
+            Array::U64(v) => v.len(),
+            Array::I64(v) => v.len(),
+            Array::F64(v) => v.len(),
+            Array::Array(v) => v.len(),
+        }
+    }
+
+    /// True when the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` as a [`Value`] (strings and nested arrays are copied).
+    pub fn get(&self, i: usize) -> Option<Value> {
+        Some(match self {
+            Array::U8(v) => Value::U8(*v.get(i)?),
+            Array::I8(v) => Value::I8(*v.get(i)?),
+            Array::U16(v) => Value::U16(*v.get(i)?),
+            Array::I16(v) => Value::I16(*v.get(i)?),
+            Array::U32(v) => Value::U32(*v.get(i)?),
+            Array::I32(v) => Value::I32(*v.get(i)?),
+            Array::F32(v) => Value::F32(*v.get(i)?),
+            Array::Bool(v) => Value::Bool(*v.get(i)?),
+            Array::String(v) => Value::String(v.get(i)?.to_string()),
+            Array::U64(v) => Value::U64(*v.get(i)?),
+            Array::I64(v) => Value::I64(*v.get(i)?),
+            Array::F64(v) => Value::F64(*v.get(i)?),
+            Array::Array(v) => Value::Array(v.get(i)?.clone()),
+        })
+    }
+
+    /// The elements as [`Value`]s, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The strings, when this is an array of strings.
+    pub fn strings(&self) -> Option<&Strings> {
+        match self {
+            Array::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The GGUF type name of the elements ("uint8", "string", "array"...).
+    pub fn element_type_name(&self) -> &'static str {
+        match self {
+            Array::U8(_) => "uint8",
+            Array::I8(_) => "int8",
+            Array::U16(_) => "uint16",
+            Array::I16(_) => "int16",
+            Array::U32(_) => "uint32",
+            Array::I32(_) => "int32",
+            Array::F32(_) => "float32",
+            Array::Bool(_) => "bool",
+            Array::String(_) => "string",
+            Array::U64(_) => "uint64",
+            Array::I64(_) => "int64",
+            Array::F64(_) => "float64",
+            Array::Array(_) => "array",
         }
     }
 }
@@ -155,6 +306,8 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     source: &'a str,
+    /// Nested arrays still allowed (see [`MAX_NESTED_ARRAYS`]).
+    nested_left: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -208,21 +361,120 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    fn string(&mut self, what: &str) -> Result<String> {
+    /// A length-prefixed UTF-8 string, borrowed from the file.
+    fn str(&mut self, what: &str) -> Result<&'a str> {
         let n = self.count(what, 1)?;
         let start = self.pos;
         let raw = self.take(n, what)?;
-        String::from_utf8(raw.to_vec()).map_err(|e| Error::Format {
+        std::str::from_utf8(raw).map_err(|e| Error::Format {
             path: self.source.to_string(),
             reason: format!(
                 "{what} is not valid UTF-8 (at byte {})",
-                start + e.utf8_error().valid_up_to()
+                start + e.valid_up_to()
             ),
         })
     }
 
-    /// A value of GGUF type `ty`; `depth` counts enclosing arrays.
-    fn value(&mut self, ty: u32, key: &str, depth: usize) -> Result<Value> {
+    fn string(&mut self, what: &str) -> Result<String> {
+        self.str(what).map(str::to_string)
+    }
+
+    /// `n` fixed-size elements of `W` bytes each, decoded by `f`; the bytes are checked to be present
+    /// before the vector is allocated.
+    fn packed<const W: usize, T>(
+        &mut self,
+        n: usize,
+        key: &str,
+        f: impl Fn([u8; W]) -> T,
+    ) -> Result<Vec<T>> {
+        let raw = self.take(n * W, key)?;
+        Ok(raw
+            .chunks_exact(W)
+            .map(|c| {
+                let mut b = [0u8; W];
+                b.copy_from_slice(c);
+                f(b)
+            })
+            .collect())
+    }
+
+    /// `n` strings, packed. A first pass checks every length and finds the total, so the text buffer
+    /// is allocated once at its exact size.
+    fn strings(&mut self, n: usize, key: &str) -> Result<Strings> {
+        let start = self.pos;
+        let mut total = 0usize;
+        for _ in 0..n {
+            total += self.str(key)?.len();
+        }
+        self.pos = start;
+        let mut out = Strings {
+            text: String::with_capacity(total),
+            ends: Vec::with_capacity(n),
+        };
+        for _ in 0..n {
+            let s = self.str(key)?;
+            out.text.push_str(s);
+            out.ends.push(out.text.len());
+        }
+        Ok(out)
+    }
+
+    /// An array (its element type, count and elements); `depth` counts enclosing arrays.
+    fn array_value(&mut self, key: &str, depth: usize) -> Result<Array> {
+        if depth >= MAX_ARRAY_DEPTH {
+            return Err(self.fail(format!(
+                "{key}: arrays nested deeper than {MAX_ARRAY_DEPTH}"
+            )));
+        }
+        let elem = self.u32(key)?;
+        let min = match elem {
+            0 | 1 | 7 => 1,
+            2 | 3 => 2,
+            4..=6 => 4,
+            8 | 10..=12 => 8,
+            9 => 12,
+            other => return Err(self.fail(format!("{key}: unknown array element type {other}"))),
+        };
+        let n = self.count(key, min)?;
+        Ok(match elem {
+            0 => Array::U8(self.packed(n, key, |[b]| b)?),
+            1 => Array::I8(self.packed(n, key, |[b]| b as i8)?),
+            2 => Array::U16(self.packed(n, key, u16::from_le_bytes)?),
+            3 => Array::I16(self.packed(n, key, i16::from_le_bytes)?),
+            4 => Array::U32(self.packed(n, key, u32::from_le_bytes)?),
+            5 => Array::I32(self.packed(n, key, i32::from_le_bytes)?),
+            6 => Array::F32(self.packed(n, key, f32::from_le_bytes)?),
+            7 => {
+                let at = self.pos;
+                let raw = self.take(n, key)?;
+                if let Some(i) = raw.iter().position(|&b| b > 1) {
+                    self.pos = at + i;
+                    return Err(self.fail(format!("{key}: bool byte is {}, not 0 or 1", raw[i])));
+                }
+                Array::Bool(raw.iter().map(|&b| b == 1).collect())
+            }
+            8 => Array::String(self.strings(n, key)?),
+            10 => Array::U64(self.packed(n, key, u64::from_le_bytes)?),
+            11 => Array::I64(self.packed(n, key, i64::from_le_bytes)?),
+            12 => Array::F64(self.packed(n, key, f64::from_le_bytes)?),
+            _ => {
+                if n > self.nested_left {
+                    return Err(self.fail(format!(
+                        "{key}: more than {MAX_NESTED_ARRAYS} nested arrays in the file"
+                    )));
+                }
+                self.nested_left -= n;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.array_value(key, depth + 1)?);
+                }
+                Array::Array(items)
+            }
+        })
+    }
+
+    /// A value of GGUF type `ty`.
+    fn value(&mut self, ty: u32, key: &str) -> Result<Value> {
         Ok(match ty {
             0 => Value::U8(self.array::<1>(key)?[0]),
             1 => Value::I8(self.array::<1>(key)?[0] as i8),
@@ -237,30 +489,7 @@ impl<'a> Reader<'a> {
                 b => return Err(self.fail(format!("{key}: bool byte is {b}, not 0 or 1"))),
             },
             8 => Value::String(self.string(key)?),
-            9 => {
-                if depth >= MAX_ARRAY_DEPTH {
-                    return Err(self.fail(format!(
-                        "{key}: arrays nested deeper than {MAX_ARRAY_DEPTH}"
-                    )));
-                }
-                let elem = self.u32(key)?;
-                let min = match elem {
-                    0 | 1 | 7 => 1,
-                    2 | 3 => 2,
-                    4..=6 => 4,
-                    8 | 10..=12 => 8,
-                    9 => 12,
-                    other => {
-                        return Err(self.fail(format!("{key}: unknown array element type {other}")))
-                    }
-                };
-                let n = self.count(key, min)?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.value(elem, key, depth + 1)?);
-                }
-                Value::Array(items)
-            }
+            9 => Value::Array(self.array_value(key, 0)?),
             10 => Value::U64(self.u64(key)?),
             11 => Value::I64(i64::from_le_bytes(self.array(key)?)),
             12 => Value::F64(f64::from_le_bytes(self.array(key)?)),
@@ -277,6 +506,7 @@ impl Header {
             bytes,
             pos: 0,
             source,
+            nested_left: MAX_NESTED_ARRAYS,
         };
         let magic = r.take(4, "magic")?;
         if magic != MAGIC {
@@ -293,12 +523,17 @@ impl Header {
         // Each tensor info takes at least 8 + 4 + 8 + 4 + 8 bytes, each metadata pair at least 8 + 4 + 1.
         let n_tensors = r.u64("tensor count")?;
         let n_kv = r.count("metadata count", 13)?;
+        if n_kv > MAX_METADATA {
+            return Err(r.fail(format!(
+                "metadata count {n_kv} is more than the {MAX_METADATA} this reader accepts"
+            )));
+        }
         let mut metadata = Vec::with_capacity(n_kv);
         let mut index = HashMap::with_capacity(n_kv);
         for _ in 0..n_kv {
             let key = r.string("metadata key")?;
             let ty = r.u32(&key)?;
-            let value = r.value(ty, &key, 0)?;
+            let value = r.value(ty, &key)?;
             if index.insert(key.clone(), metadata.len()).is_some() {
                 return Err(r.fail(format!("metadata key {key:?} appears twice")));
             }
@@ -313,6 +548,11 @@ impl Header {
         };
         if n_tensors > (r.remaining() / 32) as u64 {
             return Err(r.fail(format!("tensor count {n_tensors} cannot fit in the header")));
+        }
+        if n_tensors > MAX_TENSORS as u64 {
+            return Err(r.fail(format!(
+                "tensor count {n_tensors} is more than the {MAX_TENSORS} this reader accepts"
+            )));
         }
         let mut tensors = Vec::with_capacity(n_tensors as usize);
         let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
@@ -418,6 +658,48 @@ impl Header {
     }
 }
 
+/// Ok for a regular file, else an error saying what the path is instead.
+fn regular_file(meta: &std::fs::Metadata) -> std::io::Result<()> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(());
+    }
+    if ft.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory, not a GGUF file",
+        ));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "is {}, not a regular file; a GGUF model must be a regular file",
+            special_kind(&ft)
+        ),
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "not a file"
+}
+
 /// An open GGUF file: its header and its memory-mapped bytes.
 #[derive(Debug)]
 pub struct GgufFile {
@@ -427,7 +709,9 @@ pub struct GgufFile {
 }
 
 impl GgufFile {
-    /// Opens and maps `path` and parses its header.
+    /// Opens and maps `path` and parses its header. Anything but a regular file (a directory, a device,
+    /// a FIFO, a socket) is refused with an [`Error::Io`] naming what it is; the file is opened
+    /// non-blocking so a FIFO cannot stall the open.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let p = path.as_ref();
         let name = p.display().to_string();
@@ -435,7 +719,27 @@ impl GgufFile {
             path: name.clone(),
             source,
         };
-        let file = std::fs::File::open(p).map_err(io)?;
+        // Checked before opening (a FIFO would block a plain open) and again on the open handle.
+        regular_file(&std::fs::metadata(p).map_err(io)?).map_err(io)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = options.open(p).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        regular_file(&meta).map_err(io)?;
+        if meta.len() < 24 {
+            return Err(Error::Format {
+                path: name,
+                reason: format!(
+                    "the file is {} bytes, shorter than a GGUF header (24 bytes)",
+                    meta.len()
+                ),
+            });
+        }
         // SAFETY: the map is read-only; like every reader of mapped model files (llama.cpp included),
         // we rely on the file not being truncated by another process while it is open.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;

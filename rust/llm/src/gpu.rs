@@ -135,12 +135,12 @@ impl DeviceWeights {
     /// An empty device cache for `capacity` positions.
     pub(crate) fn new_cache(&self, model: &Model, capacity: usize) -> Result<DeviceKv> {
         let c = &model.config;
-        let kv_dim = c.n_head_kv * c.head_dim;
+        let len = crate::model::kv_buffer_len(c, capacity)?;
         let mut k = Vec::with_capacity(c.n_layer);
         let mut v = Vec::with_capacity(c.n_layer);
         for _ in 0..c.n_layer {
-            k.push(self.exec.zeros(capacity * kv_dim).map_err(gpu)?);
-            v.push(self.exec.zeros(capacity * kv_dim).map_err(gpu)?);
+            k.push(self.exec.zeros(len).map_err(gpu)?);
+            v.push(self.exec.zeros(len).map_err(gpu)?);
         }
         Ok(DeviceKv { k, v })
     }

@@ -70,17 +70,35 @@ pub struct KvCache {
 
 impl KvCache {
     /// An empty cache for `capacity` positions of `model`.
-    pub fn new(config: &Config, capacity: usize) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the cache's size overflows or cannot be allocated.
+    pub fn new(config: &Config, capacity: usize) -> Result<Self> {
         let kv_dim = config.n_head_kv * config.head_dim;
-        Self {
+        let per_layer = kv_buffer_len(config, capacity)?;
+        let oom = || Error::OutOfMemory {
+            what: format!("KV cache of {capacity} positions (n_ctx)"),
+            bytes: (per_layer as u128) * 8 * config.n_layer as u128,
+        };
+        let mut k = Vec::new();
+        let mut v = Vec::new();
+        k.try_reserve_exact(config.n_layer).map_err(|_| oom())?;
+        v.try_reserve_exact(config.n_layer).map_err(|_| oom())?;
+        for _ in 0..config.n_layer {
             // Zeroed lazily by the OS: untouched pages of a long context cost no memory.
-            k: vec![vec![0.0; capacity * kv_dim]; config.n_layer],
-            v: vec![Vec::with_capacity(capacity * kv_dim); config.n_layer],
+            k.push(bytemuck::allocation::try_zeroed_vec::<f32>(per_layer).map_err(|_| oom())?);
+            let mut values = Vec::new();
+            values.try_reserve_exact(per_layer).map_err(|_| oom())?;
+            v.push(values);
+        }
+        Ok(Self {
+            k,
+            v,
             len: 0,
             capacity,
             kv_dim,
             device: None,
-        }
+        })
     }
 
     /// Positions held.
@@ -107,6 +125,17 @@ impl KvCache {
         }
         self.len = keep;
     }
+}
+
+/// Floats of one layer's keys (or values) for `capacity` positions, checked for overflow.
+pub(crate) fn kv_buffer_len(config: &Config, capacity: usize) -> Result<usize> {
+    capacity
+        .checked_mul(config.n_head_kv * config.head_dim)
+        .filter(|&n| n <= isize::MAX as usize / 4)
+        .ok_or_else(|| Error::OutOfMemory {
+            what: format!("KV cache of {capacity} positions (n_ctx)"),
+            bytes: u128::MAX,
+        })
 }
 
 fn format_err(file: &GgufFile, reason: String) -> Error {
@@ -239,7 +268,7 @@ impl Model {
     /// [`Error::Gpu`] when device memory cannot be allocated.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         match &self.device {
-            None => Ok(KvCache::new(&self.config, capacity)),
+            None => KvCache::new(&self.config, capacity),
             Some(dev) => Ok(KvCache {
                 k: Vec::new(),
                 v: Vec::new(),

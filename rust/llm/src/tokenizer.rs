@@ -138,13 +138,11 @@ impl Tokenizer {
             .get("tokenizer.ggml.tokens")
             .and_then(Value::as_array)
             .ok_or_else(|| format("tokenizer.ggml.tokens is missing"))?
+            .strings()
+            .ok_or_else(|| format("tokenizer.ggml.tokens is not an array of strings"))?
             .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format("a token is not a string"))
-            })
-            .collect::<Result<_>>()?;
+            .map(str::to_string)
+            .collect();
         let types: Vec<i64> = match h.get("tokenizer.ggml.token_type").and_then(Value::as_array) {
             Some(t) => t.iter().map(|v| v.as_f64().unwrap_or(1.0) as i64).collect(),
             None => vec![1; tokens.len()],
@@ -156,19 +154,19 @@ impl Tokenizer {
             }
             None => Vec::new(),
         };
+        let no_merges = crate::gguf::Strings::default();
         let merges = match (
             kind,
             h.get("tokenizer.ggml.merges").and_then(Value::as_array),
         ) {
-            (_, Some(m)) => m,
-            (Kind::SentencePiece, None) => &[][..],
+            (_, Some(m)) => m
+                .strings()
+                .ok_or_else(|| format("tokenizer.ggml.merges is not an array of strings"))?,
+            (Kind::SentencePiece, None) => &no_merges,
             (Kind::BytePairs, None) => return Err(format("tokenizer.ggml.merges is missing")),
         };
         let mut ranks = HashMap::with_capacity(merges.len());
-        for (rank, m) in merges.iter().enumerate() {
-            let s = m
-                .as_str()
-                .ok_or_else(|| format("a merge is not a string"))?;
+        for (rank, s) in merges.iter().enumerate() {
             let (a, b) = s
                 .split_once(' ')
                 .ok_or_else(|| format(format!("merge {s:?} is not two symbols")))?;

@@ -2,7 +2,7 @@
 //! corrupt input (truncation at every byte, random mutations) that must give errors, never panics.
 
 use proptest::prelude::*;
-use thermoconsensus_llm::gguf::Header;
+use thermoconsensus_llm::gguf::{Array, Header};
 use thermoconsensus_llm::{Error, GgmlType, Value};
 
 /// A minimal GGUF writer for tests.
@@ -103,7 +103,7 @@ fn every_value_type_and_tensor_layout_is_read() {
     assert_eq!(h.get("i64"), Some(&Value::I64(i64::MIN)));
     assert_eq!(h.get("f64").and_then(Value::as_f64), Some(0.25));
     let tokens = h.get("tokens").and_then(Value::as_array).unwrap();
-    assert_eq!(tokens[1].as_str(), Some("héllo"));
+    assert_eq!(tokens.strings().and_then(|s| s.get(1)), Some("héllo"));
     let w = h.tensor("w").unwrap();
     assert_eq!(
         (w.n_elements, w.n_bytes, w.ggml_type),
@@ -160,6 +160,74 @@ fn bad_headers_are_named() {
     let mut w = Writer::default();
     w.kv("s", 8, &[2, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe]);
     assert!(reason(parse(&w.bytes(3, 0))).contains("UTF-8"));
+}
+
+#[test]
+fn arrays_are_packed_and_typed() {
+    let mut w = Writer::default();
+    let mut bytes = 0u32.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&5u64.to_le_bytes());
+    bytes.extend_from_slice(&[1, 2, 3, 4, 250]);
+    let mut nested = 9u32.to_le_bytes().to_vec();
+    nested.extend_from_slice(&1u64.to_le_bytes());
+    nested.extend_from_slice(&4u32.to_le_bytes());
+    nested.extend_from_slice(&2u64.to_le_bytes());
+    nested.extend_from_slice(&7u32.to_le_bytes());
+    nested.extend_from_slice(&8u32.to_le_bytes());
+    w.kv("bytes", 9, &bytes).kv("nested", 9, &nested);
+    let h = parse(&w.bytes(3, 0)).unwrap();
+    let a = h.get("bytes").and_then(Value::as_array).unwrap();
+    assert_eq!(a, &Array::U8(vec![1, 2, 3, 4, 250]));
+    assert_eq!((a.len(), a.get(4)), (5, Some(Value::U8(250))));
+    let n = h.get("nested").and_then(Value::as_array).unwrap();
+    assert_eq!(n, &Array::Array(vec![Array::U32(vec![7, 8])]));
+    // A bool array with a byte other than 0 or 1 is refused.
+    let mut w = Writer::default();
+    let mut bools = 7u32.to_le_bytes().to_vec();
+    bools.extend_from_slice(&3u64.to_le_bytes());
+    bools.extend_from_slice(&[0, 1, 2]);
+    w.kv("b", 9, &bools);
+    assert!(reason(parse(&w.bytes(3, 0))).contains("bool byte is 2"));
+}
+
+#[test]
+fn counts_beyond_the_documented_maxima_are_refused() {
+    // More metadata pairs than MAX_METADATA, each an empty-keyed bool (13 bytes).
+    let n = thermoconsensus_llm::gguf::MAX_METADATA as u64 + 1;
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(&n.to_le_bytes());
+    bytes.resize(bytes.len() + 13 * n as usize, 0);
+    assert!(reason(parse(&bytes)).contains("this reader accepts"));
+}
+
+#[test]
+fn non_regular_files_are_refused_without_blocking() {
+    let dir = std::env::temp_dir().join(format!("tc-gguf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = thermoconsensus_llm::GgufFile::open(&dir).unwrap_err();
+    assert!(err.to_string().contains("is a directory"), "{err}");
+    let err = thermoconsensus_llm::GgufFile::open("/dev/null").unwrap_err();
+    assert!(err.to_string().contains("character device"), "{err}");
+    #[cfg(unix)]
+    {
+        let fifo = dir.join("model.gguf");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = thermoconsensus_llm::GgufFile::open(&fifo).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        std::fs::remove_file(&fifo).unwrap();
+    }
+    let empty = dir.join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    let err = thermoconsensus_llm::GgufFile::open(&empty).unwrap_err();
+    assert!(
+        err.to_string().contains("shorter than a GGUF header"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

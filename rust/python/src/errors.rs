@@ -100,7 +100,11 @@ pub fn llm_error(py: Python<'_>, err: thermoconsensus_llm::Error) -> PyErr {
         E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             pyo3::exceptions::PyFileNotFoundError::new_err(err.to_string())
         }
+        E::Io { source, .. } if source.kind() == std::io::ErrorKind::IsADirectory => {
+            pyo3::exceptions::PyIsADirectoryError::new_err(err.to_string())
+        }
         E::Io { .. } => pyo3::exceptions::PyOSError::new_err(err.to_string()),
+        E::OutOfMemory { .. } => pyo3::exceptions::PyMemoryError::new_err(err.to_string()),
         E::Format { .. } | E::InvalidArgument { .. } => {
             raise(invalid_input_type(py), err.to_string())
         }

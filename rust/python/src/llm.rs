@@ -5,6 +5,7 @@ use crate::errors::llm_error;
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use thermoconsensus_llm::gguf::Array;
 use thermoconsensus_llm::{dequantize, GgufFile, Value};
 
 fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -21,10 +22,28 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::F64(x) => x.into_pyobject(py)?.into_any(),
         Value::Bool(x) => x.into_pyobject(py)?.to_owned().into_any(),
         Value::String(s) => s.into_pyobject(py)?.into_any(),
-        Value::Array(items) => {
+        Value::Array(a) => array_to_py(py, a)?,
+    })
+}
+
+fn array_to_py<'py>(py: Python<'py>, a: &Array) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match a {
+        Array::U8(v) => PyList::new(py, v)?.into_any(),
+        Array::I8(v) => PyList::new(py, v)?.into_any(),
+        Array::U16(v) => PyList::new(py, v)?.into_any(),
+        Array::I16(v) => PyList::new(py, v)?.into_any(),
+        Array::U32(v) => PyList::new(py, v)?.into_any(),
+        Array::I32(v) => PyList::new(py, v)?.into_any(),
+        Array::F32(v) => PyList::new(py, v)?.into_any(),
+        Array::Bool(v) => PyList::new(py, v)?.into_any(),
+        Array::String(v) => PyList::new(py, v.iter())?.into_any(),
+        Array::U64(v) => PyList::new(py, v)?.into_any(),
+        Array::I64(v) => PyList::new(py, v)?.into_any(),
+        Array::F64(v) => PyList::new(py, v)?.into_any(),
+        Array::Array(items) => {
             let list = PyList::empty(py);
             for item in items {
-                list.append(to_py(py, item)?)?;
+                list.append(array_to_py(py, item)?)?;
             }
             list.into_any()
         }
@@ -293,9 +312,15 @@ impl NativeModel {
                     if max_tokens == 0 {
                         return Ok(Vec::new());
                     }
-                    let mut cache = m.new_cache(tokens.len() + max_tokens)?;
+                    let positions = tokens.len().checked_add(max_tokens).ok_or_else(|| {
+                        thermoconsensus_llm::Error::InvalidArgument {
+                            name: "max_tokens",
+                            reason: format!("{max_tokens} is too large"),
+                        }
+                    })?;
+                    let mut cache = m.new_cache(positions)?;
                     let mut next = m.forward_greedy(&tokens, &mut cache)?;
-                    let mut out = Vec::with_capacity(max_tokens);
+                    let mut out = Vec::new();
                     loop {
                         out.push(next);
                         if stop_ids.contains(&next) || out.len() == max_tokens {

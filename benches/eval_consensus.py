@@ -170,15 +170,22 @@ class Replay:
             raise LookupError(f"{self.name}: no recorded response for sample {sample}")
         r = it.records[(self.name, sample)]
         self.calls += 1
+        tokens, text, finish = r["logprobs"], r["text"], r["finish_reason"]
+        limit = int(options.get("max_tokens") or len(tokens))
+        if len(tokens) > limit:
+            # A shorter limit replays as the same generation cut earlier (greedy and seeded sampling
+            # produce the same prefix), so one recording serves every max_tokens up to its own.
+            tokens, finish = tokens[:limit], "length"
+            text = "".join(t for t, _ in tokens)
         return LLMResponse(
-            text=r["text"],
+            text=text,
             model=self.name,
             provider="replay",
             prompt_tokens=r["prompt_tokens"],
-            completion_tokens=r["completion_tokens"],
-            finish_reason=r["finish_reason"],
-            logprobs=[TokenLogprob(t, float(lp)) for t, lp in r["logprobs"]],
-            latency_s=r["latency_s"],
+            completion_tokens=len(tokens),
+            finish_reason=finish,
+            logprobs=[TokenLogprob(t, float(lp)) for t, lp in tokens],
+            latency_s=r["latency_s"] * len(tokens) / max(1, len(r["logprobs"])),
         )
 
 
@@ -475,7 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--models", default=",".join(DEFAULT_MODELS))
     g.add_argument("--samples", type=int, default=2, help="samples per model (the first greedy)")
-    g.add_argument("--max-tokens", type=int, default=ConsensusConfig().max_tokens)
+    g.add_argument(
+        "--max-tokens", type=int, default=None, help="default: the Orchestrator's by answer format"
+    )
     g.add_argument("--threads", type=int, default=None)
     g.add_argument("--out", required=True)
     s = sub.add_parser("score", help="score every method on recorded responses")

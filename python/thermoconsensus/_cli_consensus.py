@@ -12,9 +12,6 @@ from typing import Any
 
 __all__ = ["add_parser", "run_consensus"]
 
-# The orchestrator's defaults, repeated here only for the help texts.
-_MAX_TOKENS = 512
-
 
 def add_parser(sub: Any) -> None:
     """Registers ``consensus`` on the CLI's subparsers."""
@@ -50,8 +47,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--max-tokens",
         type=int,
-        default=_MAX_TOKENS,
-        help=f"tokens per answer: room for worked reasoning (default {_MAX_TOKENS})",
+        default=None,
+        help="tokens per answer (default: 512 for --extract number and free text, 160 for option/yesno)",
     )
     p.add_argument(
         "--no-instruct",

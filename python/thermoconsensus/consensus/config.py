@@ -13,9 +13,13 @@ from typing import Any
 from .hamiltonian import check_coefficient
 from .solve import Schedule, temperature_schedule
 
-__all__ = ["REFINE_POLICIES", "REFINE_STRATEGIES", "ConsensusConfig"]
+__all__ = ["ANSWER_FIRST_TOKENS", "REFINE_POLICIES", "REFINE_STRATEGIES", "WORKED_TOKENS", "ConsensusConfig"]
 
 REFINE_STRATEGIES = ("debate", "samples")
+# Default answer lengths: worked arithmetic needs room (GSM8K solutions run to 300 tokens); an answer
+# the instruction asks for first needs only the answer and a short reason.
+WORKED_TOKENS = 512
+ANSWER_FIRST_TOKENS = 160
 REFINE_POLICIES = ("threshold", "expected-free-energy")
 
 
@@ -41,7 +45,8 @@ class ConsensusConfig:
     """How a consensus asks, weighs and refines.
 
     Asking: ``samples_per_model`` calls per client (the first greedy, the others at
-    ``sampling_temperature``), ``max_tokens`` each (room for worked reasoning), ``quorum`` models
+    ``sampling_temperature``), ``max_tokens`` each (None: by the answer format — 512 for worked
+    numbers and free text, 160 where the instruction puts the answer first), ``quorum`` models
     (None: a majority) within ``timeout`` seconds, stragglers ``grace`` more seconds once the quorum
     answered; ``instruct`` appends the extractor's answer-format instruction to the prompt.
 
@@ -58,7 +63,7 @@ class ConsensusConfig:
     """
 
     samples_per_model: int = 1
-    max_tokens: int = 512
+    max_tokens: int | None = None
     sampling_temperature: float = 0.7
     logprobs: bool = True
     instruct: bool = True
@@ -85,7 +90,8 @@ class ConsensusConfig:
 
     def __post_init__(self) -> None:
         _int("samples_per_model", self.samples_per_model, 1)
-        _int("max_tokens", self.max_tokens, 1)
+        if self.max_tokens is not None:
+            _int("max_tokens", self.max_tokens, 1)
         if self.quorum is not None:
             _int("quorum", self.quorum, 1)
         _positive("timeout", self.timeout)
@@ -125,6 +131,12 @@ class ConsensusConfig:
         _int("anneal_steps", self.anneal_steps, 0)
         if not isinstance(self.domain, str) or not self.domain:
             raise ValueError(f"domain: expected a non-empty string, got {self.domain!r}")
+
+    def tokens_for(self, extractor: str | None) -> int:
+        """The ``max_tokens`` of a question whose answer format is ``extractor``'s."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        return ANSWER_FIRST_TOKENS if extractor in ("option", "yesno") else WORKED_TOKENS
 
     @property
     def temperatures(self) -> list[float]:

@@ -75,6 +75,7 @@ class Question:
     text: str
     extractor: Extractor | None
     extractor_name: str | None
+    max_tokens: int
 
 
 class Orchestrator:
@@ -205,13 +206,13 @@ class Orchestrator:
                     if instruction not in m["content"]:
                         m["content"] = f"{m['content'].rstrip()}\n{instruction}"
                     break
-        return Question(messages, text, extractor, name)
+        return Question(messages, text, extractor, name, self.config.tokens_for(name))
 
-    def job(self, client: int, messages: Messages, sample: int, rnd: int) -> Job:
+    def job(self, client: int, messages: Messages, sample: int, rnd: int, max_tokens: int) -> Job:
         """One call: sample 0 greedy, later samples at ``sampling_temperature``, each with its seed."""
         cfg = self.config
         options: dict[str, Any] = {
-            "max_tokens": cfg.max_tokens,
+            "max_tokens": max_tokens,
             "temperature": 0.0 if sample == 0 else cfg.sampling_temperature,
             "seed": cfg.seed + 1000 * rnd + sample,
         }
@@ -222,7 +223,7 @@ class Orchestrator:
     def first_jobs(self, q: Question) -> list[Job]:
         """The first round: every client, ``samples_per_model`` times."""
         return [
-            self.job(c, q.messages, k, 0)
+            self.job(c, q.messages, k, 0, q.max_tokens)
             for c in range(len(self.clients))
             for k in range(self.config.samples_per_model)
         ]
@@ -393,7 +394,7 @@ class Orchestrator:
                 "lam": cfg.lam,
                 "temperature": cfg.temperatures,
                 "samples_per_model": cfg.samples_per_model,
-                "max_tokens": cfg.max_tokens,
+                "max_tokens": q.max_tokens,
                 "quorum": self.quorum,
                 "quality": self.quality_means(),
                 "reliability": reliability,
@@ -523,14 +524,16 @@ class Orchestrator:
             for step in plan:
                 m = step["model"]
                 if cfg.refine_strategy == "debate":
-                    jobs.append(self.job(index[m], self._debate_messages(q.messages, rnd, m), 0, number))
+                    jobs.append(
+                        self.job(index[m], self._debate_messages(q.messages, rnd, m), 0, number, q.max_tokens)
+                    )
                 else:
                     sample = (
                         1 + max(r.sample for r in rnd.responses if r.model == m)
                         if any(r.model == m for r in rnd.responses)
                         else 0
                     )
-                    jobs.append(self.job(index[m], q.messages, sample, 0))
+                    jobs.append(self.job(index[m], q.messages, sample, 0, q.max_tokens))
             what = "the debate round" if cfg.refine_strategy == "debate" else "the extra samples"
             try:
                 new, new_calls = await self._ask(jobs, timings, 1)
@@ -607,7 +610,7 @@ class Orchestrator:
         ]
         name = getattr(self.synthesizer, "name", "synthesizer")
         job = Job(
-            0, f"{name} (synthesis)", prompt, {"max_tokens": self.config.max_tokens, "temperature": 0.0}
+            0, f"{name} (synthesis)", prompt, {"max_tokens": self.config.tokens_for(None), "temperature": 0.0}
         )
         try:
             out, records = await gather([self.synthesizer], [job], quorum=1, timeout=self.config.timeout)

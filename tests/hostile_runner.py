@@ -1,7 +1,7 @@
 """Runs hostile cases (GGUF files to load, Python calls to make) in worker subprocesses under an address-space
-cap (RLIMIT_AS), so that an abort, a panic reaching Python or a hang is caught and blamed on its case instead of
-ending the test run. A worker takes a batch of cases and reports each on stdout; when it dies or stalls, the
-case it was running is recorded as a crash or a hang and a fresh worker takes the rest."""
+cap (RLIMIT_AS), so that an abort, a panic reaching Python or a hang is caught and blamed on its case instead
+of ending the test run. A worker takes a batch of cases and reports each on stdout; when it dies or stalls,
+the case it was running is recorded as a crash or a hang and a fresh worker takes the rest."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The GGUF reader and loader under hostile files: tiny random models (tests/tiny_gguf.py) mutated field by
 field and byte by byte, each loaded and run greedily in a worker subprocess under an address-space cap, so an
-abort, a panic reaching Python or a hang fails the test. Also the named cases of issue 19 and the memory a rejection
-costs. scripts/fuzz_hostile.py runs the same mutations at 1,000 files."""
+abort, a panic reaching Python or a hang fails the test. Also the named cases of issue 19 and the memory a
+rejection costs. scripts/fuzz_hostile.py runs the same mutations at 1,000 files."""
 
 from __future__ import annotations
 

@@ -14,9 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 import thermoconsensus as tc
 from thermoconsensus.consensus import (
-    GaussianMechanism,
     Hamiltonian,
-    RDPAccountant,
     anneal,
     answer_distances,
     cosine_distances,
@@ -217,24 +215,3 @@ def test_yes_no_extractor_and_resolution() -> None:
         resolve_extractor("letters")
     with pytest.raises(TypeError, match="answer_extractor"):
         resolve_extractor(3)  # type: ignore[arg-type]
-
-
-def test_gaussian_mechanism_and_rdp_composition() -> None:
-    mech = GaussianMechanism(epsilon=1.0, delta=1e-5, seed=3)
-    assert mech.sigma == pytest.approx(2.0 * math.sqrt(2 * math.log(1.25e5)))
-    e = np.eye(3)
-    noisy = mech.privatize(e)
-    np.testing.assert_allclose(np.linalg.norm(noisy, axis=1), 1.0)
-    first = mech.report()["epsilon_spent"]
-    mech.privatize(e)
-    second = mech.report()["epsilon_spent"]
-    # Composition grows sub-linearly under RDP but strictly.
-    assert 0 < first < second < 2 * first + 1e-9
-    acc = RDPAccountant()
-    assert acc.epsilon(1e-5) == 0.0
-    acc.spend_gaussian(sigma=1.0, sensitivity=1.0)
-    # One Gaussian release at sigma = 1: min_a [a/2 + ln(1e5)/(a-1)] is near a = 1 + sqrt(2 ln 1e5).
-    a = 1 + math.sqrt(2 * math.log(1e5))
-    assert acc.epsilon(1e-5) == pytest.approx(a / 2 + math.log(1e5) / (a - 1), rel=0.02)
-    with pytest.raises(ValueError, match="epsilon"):
-        GaussianMechanism(epsilon=0.0)

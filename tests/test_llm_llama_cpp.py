@@ -1,17 +1,23 @@
-"""Agreement with llama.cpp on the three real models, from the golden fixtures that
-scripts/record_llama_cpp.py wrote with llama-cpp-python: on llama.cpp's own token ids, the last-position
-logits (top-50 values and the top-10 ranking) and the greedy continuation.
+"""Agreement with llama.cpp on the real models, from the golden fixtures that scripts/record_llama_cpp.py
+wrote with llama-cpp-python: on llama.cpp's own token ids, the last-position logits (top-50 values and the
+top-10 ranking), the greedy continuation and the perplexity of two texts.
 
 Both engines quantize activations to 8 bits per block, and their rounding decisions part after the
 first differently-ordered float sum (llama.cpp repacks Q4_K weights into interleaved rows with their
 own summation order), so logits agree to a few tenths (logit scales 10-30), not bitwise. Measured
 with the AVX2 kernels (printed with -s): the top token always agrees and 9-10 of the top 10; max
-|diff| over llama.cpp's top 50 is 0.18-0.26 on Qwen2.5, 0.32-0.51 on SmolLM2 and 0.58-1.17 on Gemma 3
-(the portable kernels, THERMOCONSENSUS_KERNELS=portable, give 0.39-0.87 there: the same noise drawn
-differently). Greedy continuations are identical to the end (32 tokens, or EOS) on all Qwen2.5
-prompts and on 3 of the other 8; where they part, the two picks are a near-tie in our logits
-(measured gaps 0.03-0.15). The issue's target of 32 identical tokens on every prompt is not met on
-SmolLM2 and Gemma 3."""
+|diff| over llama.cpp's top 50 is 0.18-0.26 on Qwen2.5 (0.5B and 1.5B), 0.32-0.51 on SmolLM2 and
+0.58-1.17 on Gemma 3 (the portable kernels, THERMOCONSENSUS_KERNELS=portable, give 0.39-0.87 there: the
+same noise drawn differently). Greedy continuations are identical to the end (32 tokens, or EOS) on all
+Qwen2.5-0.5B prompts and on 5 of the other 12; where they part, the two picks are a near-tie in our
+logits (measured gaps 0.03-0.15). The issue's target of 32 identical tokens on every prompt is not met
+on SmolLM2, Gemma 3 and Qwen2.5-1.5B.
+
+Qwen2.5-Coder-1.5B (a 1.1 GB download on first use) runs every check here but compares only the first
+GREEDY_TOKENS_1_5B greedy tokens: its vocabulary and code paths are the 0.5B's except the head size (128)
+and its own output matrix, which the logits and perplexity checks already cover, and 32 tokens cost
+~20 s on 2 shared cores.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import pytest
 from thermoconsensus import llm, models
 
 FIXTURES = Path(__file__).parent / "fixtures"
+GREEDY_TOKENS_1_5B = 8
 
 
 def fixture(name: str) -> dict:
@@ -62,15 +69,17 @@ def test_last_position_logits_match(case: tuple[llm.Model, dict]) -> None:
 
 def test_greedy_continuations_match(case: tuple[llm.Model, dict]) -> None:
     model, fx = case
+    n = GREEDY_TOKENS_1_5B if fx["model"] == "qwen2.5-coder-1.5b" else None
     for p in fx["prompts"]:
-        ours = model.greedy(p["ids"], len(p["greedy"]), stop_at_eos=False)
-        n_same = next((i for i, (a, b) in enumerate(zip(ours, p["greedy"])) if a != b), len(p["greedy"]))
-        print(f"{fx['model']} {p['text']!r}: first {n_same}/{len(p['greedy'])} greedy tokens identical")
-        if n_same < len(p["greedy"]):
+        want = p["greedy"][:n]
+        ours = model.greedy(p["ids"], len(want), stop_at_eos=False)
+        n_same = next((i for i, (a, b) in enumerate(zip(ours, want)) if a != b), len(want))
+        print(f"{fx['model']} {p['text']!r}: first {n_same}/{len(want)} greedy tokens identical")
+        if n_same < len(want):
             # Where the continuations part, the two candidates must be a near-tie in our logits: a
             # noise-level disagreement, not a different model.
-            logits = model.logits(p["ids"] + p["greedy"][:n_same])[-1]
-            gap = float(logits[ours[n_same]] - logits[p["greedy"][n_same]])
+            logits = model.logits(p["ids"] + want[:n_same])[-1]
+            gap = float(logits[ours[n_same]] - logits[want[n_same]])
             print(f"  diverges at {n_same}: our logit gap between the two picks {gap:.3f}")
             assert gap < 0.5
 
@@ -96,14 +105,14 @@ def test_perplexity_matches_llama_cpp(case: tuple[llm.Model, dict]) -> None:
     ppl = fx["perplexity"]
     ours = model.perplexity(ppl["ids"], n_ctx=ppl["n_ctx"])
     print(f"{fx['model']}: perplexity {ours:.4f}, llama.cpp {ppl['value']:.4f}")
-    # The issue asks for 1%: measured 0.3% (Qwen2.5), 0.9% (SmolLM2), 0.96% (Gemma 3) with the AVX2
-    # kernels on this ~90-token text.
+    # The issue asks for 1%: measured 0.3% (Qwen2.5-0.5B), 0.7% (Qwen2.5-1.5B), 0.9% (SmolLM2), 0.96%
+    # (Gemma 3) with the AVX2 kernels on this ~90-token text.
     assert ours == pytest.approx(ppl["value"], rel=0.01)
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
 def test_tokenizer_matches_llama_cpp_on_random_strings(name: str) -> None:
-    """200 random strings of whitespace runs, digits, emoji, CJK and the special tokens of all three
+    """200 random strings of whitespace runs, digits, emoji, CJK and the special tokens of the three
     vocabularies (scripts/record_llama_cpp.py --tokens-only), with and without special parsing."""
     try:
         path = models.path(name, quiet=True)
@@ -120,9 +129,9 @@ def test_tokenizer_matches_llama_cpp_on_random_strings(name: str) -> None:
 
 
 def test_long_text_perplexity_matches_llama_cpp(case: tuple[llm.Model, dict]) -> None:
-    """~1,000 tokens in windows of 128 (~440 scored): steadier than the short text, where one token's
-    rounding noise moves the result by about 1%. Measured -0.07% (Gemma 3), -0.17% (Qwen2.5),
-    -0.51% (SmolLM2)."""
+    """~1,000 tokens in windows of 128 (~440 scored; 5 windows, 315 scored, with Qwen2.5's vocabulary):
+    steadier than the short text, where one token's rounding noise moves the result by about 1%.
+    Measured -0.07% (Gemma 3), -0.17% (Qwen2.5-0.5B), -0.53% (Qwen2.5-1.5B), -0.51% (SmolLM2)."""
     model, fx = case
     ppl = fx["perplexity_long"]
     ours = model.perplexity(ppl["ids"], n_ctx=ppl["n_ctx"])

@@ -371,7 +371,7 @@ async def score_set(
         "n_responses": n_responses,
         "cost": {k: statistics.mean(v) for k, v in cost.items()},
         "calls": {k: statistics.mean(v) for k, v in calls_per.items()},
-        "reliability": batch_orch.reliability_estimates(),
+        "reliability": batch_orch.reliability_estimates(items[0].kind),
     }
 
 

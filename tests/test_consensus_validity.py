@@ -207,7 +207,8 @@ def test_the_batch_learns_who_is_reliable_without_labels() -> None:
     orch = Orchestrator(workers, embedder=Bag(), reliability=True)
     prompts = [f"Question {i} : what is it?" for i in range(len(truths))]
     out = asyncio.run(orch.consensus_many(prompts, "number", concurrency=8))
-    rel = orch.reliability_estimates()
+    rel = orch.reliability_estimates("number")
+    assert orch.reliability_estimates("option")["noise"]["source"] == "prior"  # another answer format
     assert rel["noise"]["source"] == "agreement"
     assert rel["good1"]["accuracy"] > rel["noise"]["accuracy"] + 0.4
     assert rel["good2"]["accuracy"] > rel["noise"]["accuracy"] + 0.4

@@ -31,7 +31,7 @@ from .gather import ChatClient, Job, Progress, QuorumError, gather
 from .hamiltonian import Hamiltonian, fields
 from .privacy import GaussianMechanism
 from .refine import choose_calls
-from .reliability import ReliabilityState
+from .reliability import ReliabilityState, dawid_skene_confusion
 from .solve import anneal, select
 from .types import Consensus, Refinement, Response, Round
 from .validity import assess, load_language_identifier
@@ -43,6 +43,8 @@ Messages = list[dict[str, Any]]
 # Feedback counts as labels once a model has this many (a Beta(1, 1) prior has none).
 _LABELS_NEEDED = 1.0
 _STATE_KEY = "consensus"
+# Answer formats with a fixed answer set get the class-conditional reliability model.
+_CLASSES: dict[str, tuple[str, ...]] = {"option": tuple("ABCDE"), "yesno": ("yes", "no")}
 # The label-free estimate is used once this many questions were seen in the domain (before, 1/2).
 _QUESTIONS_NEEDED = 5
 
@@ -143,6 +145,7 @@ class Orchestrator:
             for domain, state in saved.get("reliability", {}).items()
         }
         self.progress = progress
+        self._confusion_cache: dict[int, tuple[Any, dict[str, float]]] = {}
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
 
@@ -166,17 +169,37 @@ class Orchestrator:
         """Posterior mean quality of each client's model from feedback (1/2 before any)."""
         return {n: self.quality.get(n, self.config.domain).mean for n in self.names}
 
-    def reliability_estimates(self) -> dict[str, dict[str, Any]]:
+    def _reliability_key(self, extractor: str | None) -> str:
+        """Reliabilities are kept per domain and answer format: a model's accuracy at arithmetic says
+        little about its accuracy on science questions or in free text."""
+        return f"{self.config.domain}/{extractor or 'text'}"
+
+    def _estimated(self, state: ReliabilityState, classes: tuple[str, ...] | None) -> dict[str, float]:
+        """Label-free accuracies from ``state``: one-coin Dawid-Skene for open answers, the
+        class-conditional model where the answers come from a fixed set (cached until it grows)."""
+        if classes is None:
+            return state.accuracies()
+        rows = state.questions
+        key = (len(rows), repr(rows[-1]) if rows else "")
+        if self._confusion_cache.get(id(state), (None, {}))[0] != key:
+            if any(a in classes for q in rows for a in q.values()):
+                acc = dawid_skene_confusion(rows, classes, prior=state.prior).accuracy
+            else:
+                acc = {}
+            self._confusion_cache[id(state)] = (key, acc)
+        return dict(self._confusion_cache[id(state)][1])
+
+    def reliability_estimates(self, extractor: str | None = None) -> dict[str, dict[str, Any]]:
         """Each model's accuracy as the field uses it and where it comes from: "feedback" (labels
         given through :meth:`feedback` take precedence), "agreement" (estimated without labels from
-        how its answers agree with the others' across the questions asked), or "prior" (1/2)."""
+        how its answers agree with the others' across the questions asked in the same domain and answer
+        format, ``extractor``: "number", "option", "yesno", a custom extractor's name, or None for free
+        text), or "prior" (1/2)."""
         cfg = self.config
-        state = self.reliability.get(cfg.domain)
-        estimated = (
-            state.accuracies()
-            if cfg.reliability and state is not None and len(state) >= _QUESTIONS_NEEDED
-            else {}
-        )
+        state = self.reliability.get(self._reliability_key(extractor))
+        estimated: dict[str, float] = {}
+        if cfg.reliability and state is not None and len(state) >= _QUESTIONS_NEEDED:
+            estimated = self._estimated(state, _CLASSES.get(extractor or ""))
         out: dict[str, dict[str, Any]] = {}
         for n in self.names:
             post = self.quality.get(n, cfg.domain)
@@ -274,14 +297,21 @@ class Orchestrator:
         timings["embed_s"] = timings.get("embed_s", 0.0) + time.perf_counter() - t0
         return vecs
 
-    def solve(self, responses: list[Response], vectors: NDArray[np.float64], extracted: bool) -> Round:
+    def solve(
+        self,
+        responses: list[Response],
+        vectors: NDArray[np.float64],
+        extracted: bool,
+        answer_format: str | None = None,
+    ) -> Round:
         """One round over ``responses`` (already assessed) and their embeddings: distances, fields, the
         free-energy minimum and the selected answer; ``extracted``: answers were extracted, so they
-        enter the distances and the vote (an invalid response's answer does not)."""
+        enter the distances and the vote (an invalid response's answer does not); ``answer_format``:
+        the extractor's name, which selects the reliability estimates."""
         cfg = self.config
         answers = [r.answer if r.valid else None for r in responses] if extracted else None
         d = answer_distances(cosine_distances(vectors), answers, cfg.lam)
-        rel = self.reliability_estimates()
+        rel = self.reliability_estimates(answer_format if extracted else None)
         counts: dict[str, int] = {}
         for r in responses:
             counts[r.model] = counts.get(r.model, 0) + 1
@@ -303,7 +333,7 @@ class Orchestrator:
             langevin_steps=cfg.anneal_steps,
         )
         sel = select(d, sol.weights, answers, cfg.agreement_radius)
-        return Round(responses, vectors, d, h, sol, sel)
+        return Round(responses, vectors, d, h, sol, sel, extracted, answer_format)
 
     async def _solve_timed(
         self,
@@ -313,7 +343,7 @@ class Orchestrator:
         timings: dict[str, float],
     ) -> Round:
         t0 = time.perf_counter()
-        rnd = self.solve(responses, vectors, q.extractor is not None)
+        rnd = self.solve(responses, vectors, q.extractor is not None, q.extractor_name)
         timings["anneal_s"] = timings.get("anneal_s", 0.0) + time.perf_counter() - t0
         return rnd
 
@@ -362,7 +392,7 @@ class Orchestrator:
             t0 = time.perf_counter()
             synthesis = await self._synthesise(q.messages, rnd.responses, rnd.solution.weights, calls)
             timings["models_s"] = timings.get("models_s", 0.0) + time.perf_counter() - t0
-        reliability = self.reliability_estimates()
+        reliability = self.reliability_estimates(q.extractor_name)
         self.calibrate(rnd.responses)
         if self.config.reliability and not observed:
             await self._observe_agreement(rnd.responses, q, rnd.vectors)
@@ -472,7 +502,10 @@ class Orchestrator:
     ) -> None:
         """Adds one question to the label-free reliability model: extracted answers when an extractor
         ran, else the responses' embeddings."""
-        state = self.reliability.setdefault(self.config.domain, ReliabilityState())
+        state = self.reliability.get(self._reliability_key(q.extractor_name))
+        if state is None:
+            state = ReliabilityState()
+            self.reliability[self._reliability_key(q.extractor_name)] = state
         firsts = self._firsts(responses, q.extractor is not None)
         if q.extractor is not None:
             votes: dict[str, str | None] = {m: None for m in {r.model for r in responses}}

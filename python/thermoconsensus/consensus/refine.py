@@ -94,7 +94,6 @@ def _expected_free_energy(orch: Orchestrator, rnd: Round, model: str, strategy: 
     if not outcomes:
         return None
     template = next((r for r in rnd.responses if r.model == model), rnd.responses[0])
-    extracted = any(r.answer is not None for r in rnd.responses)
     expected = 0.0
     for prob, answer, vector in outcomes:
         fresh: Response = replace(
@@ -106,7 +105,7 @@ def _expected_free_energy(orch: Orchestrator, rnd: Round, model: str, strategy: 
             sample=1 + max(r.sample for r in rnd.responses),
         )
         vectors = np.vstack([rnd.vectors, vector[None, :]])
-        trial = orch.solve([*rnd.responses, fresh], vectors, extracted)
+        trial = orch.solve([*rnd.responses, fresh], vectors, rnd.extracted, rnd.answer_format)
         expected += prob * trial.solution.free_energy
     return expected
 

@@ -73,7 +73,8 @@ class Response:
 @dataclass
 class Round:
     """One solve over the responses so far: their unit embeddings, distances, fields (h), the
-    free-energy solution and the selected answer."""
+    free-energy solution and the selected answer; ``extracted`` when answers were extracted, in the
+    named ``answer_format`` ("number", "option", "yesno"; None for free text or a custom extractor)."""
 
     responses: list[Response]
     vectors: NDArray[np.float64]
@@ -81,6 +82,8 @@ class Round:
     fields: NDArray[np.float64]
     solution: Solution
     selection: Selection
+    extracted: bool = False
+    answer_format: str | None = None
 
 
 @dataclass

@@ -15,6 +15,7 @@ answer (+ trace)``. Each arrow is a function here that can be called on its own:
 
 from __future__ import annotations
 
+from .causal import adoption_graph
 from .confidence import ConfidenceCalibrator, answer_logprob, mean_logprob
 from .config import ConsensusConfig
 from .distances import answer_distances, cosine_distances
@@ -30,8 +31,14 @@ from .extractors import (
 from .gather import QuorumError
 from .hamiltonian import Hamiltonian, fields
 from .orchestrator import Orchestrator
-from .privacy import GaussianMechanism, RDPAccountant
-from .reliability import DawidSkeneResult, ReliabilityState, agreement_reliability, dawid_skene
+from .privacy import GaussianMechanism, PrivacyAccountant, RDPAccountant
+from .reliability import (
+    DawidSkeneResult,
+    ReliabilityState,
+    agreement_reliability,
+    dawid_skene,
+    dawid_skene_confusion,
+)
 from .solve import Selection, Solution, anneal, geometric_schedule, select, weighted_medoid, weighted_vote
 from .types import Consensus, Refinement, Response, Round
 from .validity import Validity, assess
@@ -47,6 +54,7 @@ __all__ = [
     "GaussianMechanism",
     "Hamiltonian",
     "Orchestrator",
+    "PrivacyAccountant",
     "QuorumError",
     "RDPAccountant",
     "Refinement",
@@ -56,6 +64,7 @@ __all__ = [
     "Selection",
     "Solution",
     "Validity",
+    "adoption_graph",
     "agreement_reliability",
     "anneal",
     "answer_distances",
@@ -63,6 +72,7 @@ __all__ = [
     "assess",
     "cosine_distances",
     "dawid_skene",
+    "dawid_skene_confusion",
     "extract_number",
     "extract_option",
     "extract_yesno",

@@ -161,7 +161,6 @@ class Consensus:
     parameters: dict[str, Any] = field(default_factory=dict)
     refinement: Refinement | None = None
     synthesis: str | None = None
-    causal: dict[str, Any] | None = None
     privacy: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     h: NDArray[np.float64] | None = None
@@ -221,7 +220,7 @@ class Consensus:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready: the summary plus the responses, weights, distances, the F(T) curve,
-        every call (llm_metadata-style), failures, refinement, causal graph and privacy accounting."""
+        every call (llm_metadata-style), failures, refinement and privacy accounting."""
         d = self.summary()
         d.update(
             _jsonable(
@@ -246,7 +245,6 @@ class Consensus:
                     },
                     "parameters": self.parameters,
                     "refinement": None if self.refinement is None else self.refinement.to_dict(),
-                    "causal": self.causal,
                     "privacy": self.privacy,
                 }
             )

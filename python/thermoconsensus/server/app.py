@@ -31,6 +31,10 @@ from starlette.types import Receive, Scope, Send
 
 from .._core import InvalidInputError
 from .._runner import EngineRunner
+from ..clients.chat_tools import ToolCallParser, chat_prompt, tool_names
+from .errors import ClientGone, HTTPError
+from .llama_extras import llama_routes
+from .metrics import EngineSlots, Metrics, Task
 from .schema import (
     MAX_BODY_BYTES,
     BodyError,
@@ -53,25 +57,6 @@ B = TypeVar("B", bound=BaseModel)
 # OpenAI's sampling defaults; llama.cpp's /completion has its own.
 _OPENAI_DEFAULTS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0}
 _LLAMA_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05}
-
-
-class HTTPError(Exception):
-    """An error answered as OpenAI's ``{"error": {"message", "type", "code"}}`` body."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.kind = kind
-
-    def response(self) -> JSONResponse:
-        headers = {"Retry-After": "1"} if self.status == 503 else None
-        body = {"error": {"message": self.message, "type": self.kind, "code": self.status}}
-        return JSONResponse(body, status_code=self.status, headers=headers)
-
-
-class ClientGone(Exception):
-    """The client closed its connection before its reply was ready."""
 
 
 class Slot:
@@ -131,6 +116,8 @@ class Server:
         self.max_body_bytes = max_body_bytes
         self.pending = 0
         self.created = int(time.time())
+        self.slots = EngineSlots(runner.context_length)
+        self.metrics = Metrics()
 
     # -- admission and parsing ------------------------------------------------------------------
 
@@ -205,9 +192,14 @@ class Server:
         }
 
     def chat_ids(self, body: ChatBody) -> tuple[list[int], list[str]]:
-        messages = [m.model_dump(include={"role", "content"}) for m in body.messages]
+        """The chat prompt's token ids (tools declared unless ``tool_choice`` is "none") and the
+        template's stop strings."""
+        messages = [m.model_dump(exclude_none=True) for m in body.messages]
+        tools = None
+        if body.tools and body.tool_choice != "none":
+            tools = [t.model_dump(exclude_none=True) for t in body.tools]
         try:
-            return self.runner.chat_prompt(messages, body.tools)
+            return chat_prompt(self.runner, messages, tools)
         except (InvalidInputError, TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
 
@@ -231,16 +223,26 @@ class Server:
 
     # -- generation -----------------------------------------------------------------------------
 
-    async def generate(self, ids: list[int], **options: Any) -> Any:
+    def task(self, request: Request, ids: list[int], options: dict[str, Any]) -> Task:
+        params: dict[str, Any] = {
+            k: options[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "seed") if k in options
+        }
+        return self.slots.task(request.url.path, len(ids), params)
+
+    async def generate(self, ids: list[int], task: Task, **options: Any) -> Any:
         try:
-            return await self.runner.generate(ids, **options)
+            async with self.slots.hold(task):
+                gen = await self.runner.generate(ids, **options)
         except (InvalidInputError, TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
+        task.n_decoded = len(gen.token_ids)
+        self.metrics.count_generation(gen)
+        return gen
 
     async def generate_for(self, request: Request, ids: list[int], options: dict[str, Any]) -> Any:
         """:meth:`generate` while watching the connection: a client that leaves stops the engine at its
         next token (ClientGone) instead of keeping it busy for a reply nobody reads."""
-        work = asyncio.ensure_future(self.generate(ids, **options))
+        work = asyncio.ensure_future(self.generate(ids, self.task(request, ids, options), **options))
         gone = asyncio.ensure_future(_until_disconnect(request))
         try:
             done, _ = await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -274,19 +276,21 @@ class Server:
         ids: list[int],
         options: dict[str, Any],
         stream: bool,
-        frame: Callable[[str], str],
+        frame: Callable[[str], list[str]],
         final: Callable[[dict[str, Any]], list[str]],
         reply: Callable[[Any], Response],
     ) -> Response:
         """Admits a validated request and answers it: ``reply(generation)`` for a whole reply, or an SSE
-        stream of ``frame(piece)`` lines and then ``final(summary)``. The slot is released when the
-        reply is ready, when the stream ends, or on any failure in between."""
+        stream of the ``frame(piece)`` lines and then ``final(summary)``'s (the summary carries the
+        finished ``generation``). The slot is released when the reply is ready, when the stream ends,
+        or on any failure in between."""
         self.check(ids, options)
         slot = self.admit()
         owned = False
         try:
             if stream:
-                response = AdmittedStream(self._events(ids, options, frame, final), slot)
+                task = self.task(request, ids, options)
+                response = AdmittedStream(self._events(ids, options, task, frame, final), slot)
                 owned = True  # the response releases it now
                 return response
             return reply(await self.generate_for(request, ids, options))
@@ -298,18 +302,30 @@ class Server:
         self,
         ids: list[int],
         options: dict[str, Any],
-        frame: Callable[[str], str],
+        task: Task,
+        frame: Callable[[str], list[str]],
         final: Callable[[dict[str, Any]], list[str]],
     ) -> AsyncIterator[str]:
-        summary: dict[str, Any] = {"prompt_tokens": len(ids), "completion_tokens": 0, "finish_reason": "stop"}
+        summary: dict[str, Any] = {
+            "prompt_tokens": len(ids),
+            "completion_tokens": 0,
+            "finish_reason": "stop",
+            "generation": None,
+        }
         items = self.runner.stream(ids, **options)
         try:
-            async for item in items:
-                if isinstance(item, str):
-                    yield frame(item)
-                else:  # the finished generation comes last
-                    summary["completion_tokens"] = len(item.token_ids)
-                    summary["finish_reason"] = _finish(item.finish_reason)
+            async with self.slots.hold(task):
+                async for item in items:
+                    if isinstance(item, str):
+                        task.n_decoded += 1  # about one piece per token; exact once finished
+                        for line in frame(item):
+                            yield line
+                    else:  # the finished generation comes last
+                        task.n_decoded = len(item.token_ids)
+                        self.metrics.count_generation(item)
+                        summary["completion_tokens"] = len(item.token_ids)
+                        summary["finish_reason"] = _finish(item.finish_reason)
+                        summary["generation"] = item
             for line in final(summary):
                 yield line
         except Exception as exc:  # headers are gone: report in-band, as OpenAI does
@@ -356,7 +372,12 @@ def create_app(
     srv = Server(runner, api_key, max_queue, default_max_tokens, max_body_bytes)
     name = runner.name
 
-    async def handle(request: Request, fn: Any) -> Response:
+    async def handle(request: Request, fn: Any, route: str) -> Response:
+        response = await answer(request, fn)
+        srv.metrics.count_request(route, response.status_code)
+        return response
+
+    async def answer(request: Request, fn: Any) -> Response:
         try:
             result: Response = await fn(request)
             return result
@@ -371,10 +392,29 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": name, "pending": srv.pending})
 
+    def model_card() -> dict[str, Any]:
+        meta = {"n_ctx": srv.runner.context_length, "n_vocab": srv.runner.model.n_vocab}
+        return {
+            "id": name,
+            "object": "model",
+            "created": srv.created,
+            "owned_by": "thermoconsensus",
+            "meta": meta,
+        }
+
     async def models(request: Request) -> Response:
         srv.authorise(request)
-        data = {"id": name, "object": "model", "created": srv.created, "owned_by": "thermoconsensus"}
-        return JSONResponse({"object": "list", "data": [data]})
+        return JSONResponse({"object": "list", "data": [model_card()]})
+
+    async def model(request: Request) -> Response:
+        """``GET /v1/models/{id}`` (``client.models.retrieve``)."""
+        srv.authorise(request)
+        wanted = request.path_params["model_id"]
+        if wanted != name:
+            raise HTTPError(
+                404, f"model {wanted!r} not found; this server serves {name!r}", "not_found_error"
+            )
+        return JSONResponse(model_card())
 
     async def chat(request: Request) -> Response:
         body = await srv.body(request, ChatBody)
@@ -389,24 +429,55 @@ def create_app(
         head = {"id": cid, "created": created, "model": name}
         chunk = {**head, "object": "chat.completion.chunk"}
 
-        def frame(piece: str) -> str:
-            return _sse(
-                {**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-            )
+        # With tools declared, the model's <tool_call> blocks become tool_calls (at most one when
+        # parallel_tool_calls is false); without, its text is the content as it is.
+        calling = bool(body.tools) and body.tool_choice != "none"
+        parser = ToolCallParser(tool_names([t.model_dump() for t in body.tools or []]))
+        if body.parallel_tool_calls is False:
+            parser.limit = 1
+
+        def delta(d: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            return _sse({**chunk, "choices": [{"index": 0, "delta": d, "finish_reason": finish, **extra}]})
+
+        def events(items: list[tuple[str, Any]]) -> list[str]:
+            out = []
+            for kind, value in items:
+                if kind == "content":
+                    out.append(delta({"content": value}))
+                else:
+                    call = {"index": len(parser.calls) - 1, **value}
+                    out.append(delta({"tool_calls": [call]}))
+            return out
+
+        def frame(piece: str) -> list[str]:
+            return events(parser.feed(piece)) if calling else [delta({"content": piece})]
 
         def final(summary: dict[str, Any]) -> list[str]:
-            last = {"index": 0, "delta": {}, "finish_reason": summary["finish_reason"]}
-            lines = [_sse({**chunk, "choices": [last]})]
+            lines = events(parser.finish()) if calling else []
+            reason = "tool_calls" if parser.calls else summary["finish_reason"]
+            gen = summary["generation"]
+            extra = {}
+            if want_lp and gen is not None:  # pieces are text, not tokens: all of them come at the end
+                extra["logprobs"] = {"content": srv.logprobs(gen, top_n)}
+            lines.append(delta({}, reason, **extra))
             if include_usage:
                 usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
                 lines.append(_sse({**chunk, "choices": [], "usage": usage}))
             return [*lines, "data: [DONE]\n\n"]
 
         def reply(gen: Any) -> Response:
+            message: dict[str, Any] = {"role": "assistant", "content": gen.text}
+            reason = _finish(gen.finish_reason)
+            if calling:
+                content, calls = parser.parse(gen.text)
+                message["content"] = (content or None) if calls else content
+                if calls:
+                    message["tool_calls"] = calls
+                    reason = "tool_calls"
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": gen.text},
-                "finish_reason": _finish(gen.finish_reason),
+                "message": message,
+                "finish_reason": reason,
                 "logprobs": {"content": srv.logprobs(gen, top_n)} if want_lp else None,
             }
             usage = _usage(len(gen.prompt_ids), len(gen.token_ids))
@@ -427,9 +498,9 @@ def create_app(
             "model": name,
         }
 
-        def frame(piece: str) -> str:
+        def frame(piece: str) -> list[str]:
             choice = {"index": 0, "text": piece, "finish_reason": None, "logprobs": None}
-            return _sse({**head, "choices": [choice]})
+            return [_sse({**head, "choices": [choice]})]
 
         def final(summary: dict[str, Any]) -> list[str]:
             last = {"index": 0, "text": "", "finish_reason": summary["finish_reason"], "logprobs": None}
@@ -461,7 +532,8 @@ def create_app(
         items = [body.input] if isinstance(body.input, str) else list(body.input)
         slot = srv.admit()
         try:
-            rows = await srv.runner.embed(items)
+            async with srv.slots.hold(srv.slots.task(request.url.path, 0)):
+                rows = await srv.runner.embed(items)
         except InvalidInputError as exc:
             raise HTTPError(400, str(exc)) from None
         finally:
@@ -483,8 +555,8 @@ def create_app(
         n_probs = body.n_probs or 0
         options["logprobs"] = n_probs
 
-        def frame(piece: str) -> str:
-            return _sse({"content": piece, "stop": False})
+        def frame(piece: str) -> list[str]:
+            return [_sse({"content": piece, "stop": False})]
 
         def final(summary: dict[str, Any]) -> list[str]:
             stop_type = "limit" if summary["finish_reason"] == "length" else "eos"
@@ -521,7 +593,7 @@ def create_app(
 
     def route(path: str, fn: Any, methods: list[str]) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await handle(request, fn)
+            return await handle(request, fn, path)
 
         return Route(path, endpoint, methods=methods)
 
@@ -529,6 +601,8 @@ def create_app(
         route("/health", health, ["GET"]),
         route("/v1/health", health, ["GET"]),
         route("/v1/models", models, ["GET"]),
+        route("/v1/models/{model_id:path}", model, ["GET"]),
+        *(route(path, fn, methods) for path, fn, methods in llama_routes(srv)),
         route("/v1/chat/completions", chat, ["POST"]),
         route("/v1/completions", completions, ["POST"]),
         route("/v1/embeddings", embeddings, ["POST"]),

@@ -2,13 +2,17 @@
 strict schemas, so that every malformed field is a 400 naming it (and never a 500).
 
 Pydantic reads the annotations at run time, so this module spells them ``Optional``/``Union`` (Python 3.9).
-Unknown fields are accepted and ignored (clients send ``user``, ``response_format``, ...), but they count
-towards the limits. Numbers are strict: ``true`` is not an integer and ``"1"`` is not a number.
+Numbers are strict: ``true`` is not an integer and ``"1"`` is not a number.
+
+Nothing is silently ignored: a parameter the server does not implement (``logit_bias``, ``n > 1``,
+``response_format`` json, ``tool_choice="required"``, an unknown name) is a 400 naming it and saying why.
+The only fields accepted without effect are those that cannot change the answer (``user``, llama.cpp's
+``cache_prompt`` hint), listed in each schema's ``ignored``.
 """
 
 import json
 import re
-from typing import Annotated, Any, Literal, Optional, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,8 +22,10 @@ __all__ = [
     "BodyError",
     "ChatBody",
     "CompletionsBody",
+    "DetokenizeBody",
     "EmbeddingsBody",
     "LlamaCompletionBody",
+    "TokenizeBody",
     "decode",
     "validate",
 ]
@@ -103,9 +109,9 @@ def _shown(value: Any) -> str:
 
 
 def validate(model: type[M], body: dict[str, Any]) -> M:
-    """``body`` as ``model``; BodyError(400) naming the first malformed field."""
+    """``body`` as ``model``; BodyError(400) naming the first malformed or unsupported field."""
     try:
-        return model.model_validate(body)
+        parsed = model.model_validate(body)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         where, union = _where(tuple(err["loc"]))
@@ -117,6 +123,58 @@ def validate(model: type[M], body: dict[str, Any]) -> M:
         detail = f", got {_shown(got)}" if "input" in err and not isinstance(got, (dict, list)) else ""
         message = re.sub(r" or instance of \w+", "", err["msg"])
         raise BodyError(400, f"'{where}': {message}{detail}") from None
+    _refuse_unsupported(parsed, "")
+    return parsed
+
+
+def _refuse_unsupported(obj: BaseModel, path: str) -> None:
+    """BodyError(400) for the first field of ``obj`` or of a model nested in it (messages, tools,
+    content parts) that the server would otherwise ignore: a model's own ``check()`` refusals, then
+    any extra field not in its ``ignored``."""
+    check = getattr(obj, "check", None)
+    if callable(check):
+        problem = check()
+        if problem is not None:
+            name, why = problem
+            raise BodyError(400, f"'{path}{name}': {why}")
+    ignored: frozenset[str] = getattr(obj, "ignored", frozenset())
+    for name in obj.model_extra or {}:
+        if name not in ignored:
+            why = _UNSUPPORTED.get(name, "unknown parameter (not part of the API this route serves)")
+            raise BodyError(400, f"'{path}{name}': {why}")
+    for name in type(obj).model_fields:
+        value = getattr(obj, name)
+        if isinstance(value, BaseModel):
+            _refuse_unsupported(value, f"{path}{name}.")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    _refuse_unsupported(item, f"{path}{name}[{i}].")
+
+
+# Why each known-but-unimplemented parameter is refused (the 400's text).
+_BATCH = "awaits batched decoding in the engine; send n requests instead"
+_GRAMMAR = "needs grammar-constrained decoding, which this server does not do yet"
+_UNSUPPORTED = {
+    "logit_bias": "not supported: the engine's sampler (Rust) takes no per-token bias yet",
+    "n": f"only n=1 is served ({_BATCH})",
+    "best_of": f"only best_of=1 is served ({_BATCH})",
+    "functions": "not supported: the deprecated functions API; send tools",
+    "function_call": "not supported: the deprecated functions API; send tool_choice",
+    "response_format": f"only {{'type': 'text'}} is supported (json_object / json_schema {_GRAMMAR})",
+    "json_schema": f"not supported ({_GRAMMAR})",
+    "grammar": f"not supported ({_GRAMMAR})",
+    "modalities": "not supported: this server generates text only",
+    "audio": "not supported: this server generates text only",
+    "prediction": "not supported: predicted outputs (speculative decoding) are not implemented",
+    "reasoning_effort": "not supported: the served models have no reasoning mode",
+    "web_search_options": "not supported: this server has no web search",
+    "service_tier": "not supported: there is one tier",
+    "store": "not supported: completions are not stored",
+    "metadata": "not supported: completions are not stored",
+    "suffix": "not supported: insertion (fill-in-the-middle) is not implemented",
+    "dimensions": "not supported: embeddings have the model's own dimension",
+}
 
 
 def _lookup(body: Any, loc: tuple[Union[int, str], ...]) -> Any:
@@ -153,17 +211,74 @@ Stop = Union[NonEmpty, Annotated[list[NonEmpty], Field(max_length=16)], None]
 
 
 class ContentPart(_Strict):
-    """One part of a message's content; only text parts reach the model."""
+    """One part of a message's content: text only (the served models read no images or audio)."""
 
     type: str
     text: Optional[str] = None
 
+    def check(self) -> Optional[tuple[str, str]]:
+        if self.type != "text":
+            return "type", f"only text parts are read (the served models take no {self.type!r})"
+        if self.text is None:
+            return "text", "a text part needs its text"
+        return None
+
+
+class FunctionCall(_Strict):
+    """A tool call's function: its name and its arguments as a JSON text (OpenAI's convention)."""
+
+    name: NonEmpty
+    arguments: str
+
+
+class ToolCall(_Strict):
+    """A tool call an assistant message made earlier in the conversation."""
+
+    id: Optional[str] = None
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
 
 class Message(_Strict):
-    """A chat message (tool calls and names are accepted and not used)."""
+    """A chat message: the assistant's earlier ``tool_calls`` and a tool's reply (role "tool",
+    ``tool_call_id``) reach the chat template; ``name`` is accepted (templates do not use it)."""
 
-    role: NonEmpty
+    ignored: ClassVar[frozenset[str]] = frozenset()
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Union[str, list[ContentPart], None] = None
+    name: Optional[str] = None
+    tool_calls: Optional[Annotated[list[ToolCall], Field(max_length=64)]] = None
+    tool_call_id: Optional[str] = None
+
+
+class FunctionDef(_Strict):
+    """A tool's function: name, description and JSON-schema parameters, rendered into the prompt."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: Optional[str] = None
+    parameters: Optional[dict[str, Any]] = None
+    strict: Optional[bool] = None
+
+    def check(self) -> Optional[tuple[str, str]]:
+        if self.strict:
+            return "strict", f"strict function schemas are not enforced ({_GRAMMAR})"
+        return None
+
+
+class Tool(_Strict):
+    """One entry of ``tools``."""
+
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class NamedToolChoice(_Strict):
+    type: Literal["function"]
+    function: dict[str, Any]
+
+
+class ResponseFormat(_Strict):
+    type: str
 
 
 class StreamOptions(_Strict):
@@ -173,6 +288,8 @@ class StreamOptions(_Strict):
 
 
 class _Sampling(_Strict):
+    #: Fields accepted that cannot change the answer.
+    ignored: ClassVar[frozenset[str]] = frozenset({"user"})
     model: Optional[str] = None
     stream: bool = False
     temperature: Optional[Temperature] = None
@@ -192,11 +309,31 @@ class ChatBody(_Sampling):
     messages: Annotated[list[Message], Field(min_length=1)]
     max_tokens: Optional[Positive] = None
     max_completion_tokens: Optional[Positive] = None
-    n: Optional[Literal[1]] = None
+    n: Optional[Positive] = None
     logprobs: Optional[bool] = None
     top_logprobs: Optional[TopN] = None
     stream_options: Optional[StreamOptions] = None
-    tools: Optional[list[dict[str, Any]]] = None
+    tools: Optional[Annotated[list[Tool], Field(max_length=128)]] = None
+    tool_choice: Union[Literal["none", "auto", "required"], NamedToolChoice, None] = None
+    parallel_tool_calls: Optional[bool] = None
+    response_format: Optional[ResponseFormat] = None
+    logit_bias: Optional[dict[str, float]] = None
+
+    def check(self) -> Optional[tuple[str, str]]:
+        """The first parameter given a value the server cannot honour, and why."""
+        if self.n is not None and self.n > 1:
+            return "n", _UNSUPPORTED["n"]
+        if self.logit_bias:
+            return "logit_bias", _UNSUPPORTED["logit_bias"]
+        if self.response_format is not None and self.response_format.type != "text":
+            return "response_format", _UNSUPPORTED["response_format"]
+        if self.tool_choice == "required" or isinstance(self.tool_choice, NamedToolChoice):
+            return "tool_choice", f"only 'auto' and 'none' are served (forcing a call {_GRAMMAR})"
+        if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
+            return "tool_choice", "given without tools"
+        if self.top_logprobs and not self.logprobs:
+            return "top_logprobs", "needs logprobs: true"
+        return None
 
 
 TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
@@ -207,15 +344,28 @@ class CompletionsBody(_Sampling):
 
     prompt: Union[NonEmpty, Annotated[list[NonEmpty], Field(min_length=1, max_length=1)], TokenIds]
     max_tokens: Optional[Positive] = None
-    n: Optional[Literal[1]] = None
+    n: Optional[Positive] = None
+    best_of: Optional[Positive] = None
     logprobs: Optional[TopN] = None
     echo: Optional[Literal[False]] = None
     stream_options: Optional[StreamOptions] = None
+    logit_bias: Optional[dict[str, float]] = None
+
+    def check(self) -> Optional[tuple[str, str]]:
+        """The first parameter given a value the server cannot honour, and why."""
+        for name in ("n", "best_of"):
+            value = getattr(self, name)
+            if value is not None and value > 1:
+                return name, _UNSUPPORTED[name]
+        if self.logit_bias:
+            return "logit_bias", _UNSUPPORTED["logit_bias"]
+        return None
 
 
 class EmbeddingsBody(_Strict):
     """``POST /v1/embeddings``."""
 
+    ignored: ClassVar[frozenset[str]] = frozenset({"user"})
     model: Optional[str] = None
     input: Union[NonEmpty, Annotated[list[NonEmpty], Field(min_length=1, max_length=2048)]]
     encoding_format: Optional[Literal["float"]] = None
@@ -224,6 +374,8 @@ class EmbeddingsBody(_Strict):
 class LlamaCompletionBody(_Sampling):
     """llama.cpp's ``POST /completion``."""
 
+    #: ``cache_prompt`` is a hint (reuse the cache when you can) that llama.cpp's own UI always sends.
+    ignored: ClassVar[frozenset[str]] = frozenset({"cache_prompt"})
     prompt: Union[NonEmpty, TokenIds]
     n_predict: Optional[Annotated[int, Field(ge=-1)]] = None
     n_probs: Optional[TopN] = None
@@ -235,6 +387,7 @@ _EXPECTED = {
     "content": "a string, a list of content parts or null",
     "prompt": "a non-empty string, a list of one such string, or a non-empty list of token ids",
     "input": "a non-empty string or a list of at most 2048 non-empty strings",
+    "tool_choice": "'none', 'auto', 'required' or {'type': 'function', 'function': {'name': ...}}",
 }
 
 
@@ -246,5 +399,35 @@ def _field_names(*models: type[BaseModel]) -> frozenset[str]:
 
 
 _FIELDS = _field_names(
-    ContentPart, Message, StreamOptions, ChatBody, CompletionsBody, EmbeddingsBody, LlamaCompletionBody
+    ContentPart,
+    FunctionCall,
+    ToolCall,
+    Message,
+    FunctionDef,
+    Tool,
+    NamedToolChoice,
+    ResponseFormat,
+    StreamOptions,
+    ChatBody,
+    CompletionsBody,
+    EmbeddingsBody,
+    LlamaCompletionBody,
 )
+
+
+class TokenizeBody(_Strict):
+    """llama.cpp's ``POST /tokenize``."""
+
+    content: str
+    add_special: bool = False
+    parse_special: bool = True
+    with_pieces: bool = False
+
+
+class DetokenizeBody(_Strict):
+    """llama.cpp's ``POST /detokenize``."""
+
+    tokens: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=1 << 20)]
+
+
+_FIELDS = _FIELDS | _field_names(TokenizeBody, DetokenizeBody)

@@ -268,9 +268,11 @@ def test_qwen_tool_calls_through_the_openai_client(qwen: ServerThread) -> None:
     assert [(d.index, d.function.name) for d in deltas if d.function] == [(0, "get_weather")]
     assert json.loads("".join(d.function.arguments or "" for d in deltas if d.function)) == {"city": "Paris"}
 
-    # tool_choice "none": the tools are not offered and the reply is text.
-    r = client.chat.completions.create(
-        model="qwen",
+
+def test_tool_choice_none_offers_no_tools(smol: ServerThread) -> None:
+    ask = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+    r = oai(smol).chat.completions.create(
+        model="smollm2",
         messages=ask,
         tools=[WEATHER],
         tool_choice="none",

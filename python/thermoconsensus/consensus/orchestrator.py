@@ -43,6 +43,7 @@ Messages = list[dict[str, Any]]
 # Feedback counts as labels once a model has this many (a Beta(1, 1) prior has none).
 _LABELS_NEEDED = 1.0
 _STATE_KEY = "consensus"
+_INVALID_TEXT = "(invalid response)"
 # Answer formats with a fixed answer set get the class-conditional reliability model.
 _CLASSES: dict[str, tuple[str, ...]] = {"option": tuple("ABCDE"), "yesno": ("yes", "no")}
 # The label-free estimate is used once this many questions were seen in the domain (before, 1/2).
@@ -291,7 +292,9 @@ class Orchestrator:
 
     async def _embed(self, responses: list[Response], timings: dict[str, float]) -> NDArray[np.float64]:
         t0 = time.perf_counter()
-        vecs = await self.embedder.aembed([r.text if r.text.strip() else "(empty)" for r in responses])
+        # An invalid response carries no weight whatever its embedding: a short stand-in spares
+        # embedding 500 tokens of a loop or a copied prompt.
+        vecs = await self.embedder.aembed([r.text if r.valid else _INVALID_TEXT for r in responses])
         if self.privacy is not None:
             vecs = self.privacy.privatize(vecs)
         timings["embed_s"] = timings.get("embed_s", 0.0) + time.perf_counter() - t0

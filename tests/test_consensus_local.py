@@ -73,3 +73,21 @@ def test_consensus_over_a_served_model_with_its_embeddings_endpoint() -> None:
                 assert c.effective_agreeing > 1.9
 
         asyncio.run(go())
+
+
+def test_the_sheep_question_gets_42_and_the_echoing_model_no_weight() -> None:
+    """The case that showed the old consensus trusting an echo: Gemma 3 copies the question back (its
+    last number, 25, was the old answer), SmolLM2 miscounts; the README's pool answers 42."""
+    for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m", "gemma3-270m"):
+        need(name)
+    need("all-minilm-l6-v2")
+    names = ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m", "gemma3-270m"]
+    orch = Orchestrator([LocalClient(n) for n in names], quorum=len(names))
+    c = orch.consensus_sync(
+        "A farmer has 17 sheep and buys 25 more. How many sheep does he have now?", answer_extractor="number"
+    )
+    assert c.extracted_answer == "42", [(r.model, r.answer, r.valid) for r in c.responses]
+    gemma = next(r for r in c.responses if r.model == "gemma3-270m")
+    assert not gemma.valid and gemma.validity is not None and gemma.validity.reasons
+    assert c.weights_per_model["gemma3-270m"] < 1e-3
+    assert c.weights_per_model["qwen2.5-coder-1.5b"] > 0.3

@@ -17,7 +17,7 @@ import pytest
 
 import thermoconsensus as tc
 from thermoconsensus.clients import LLMResponse, TokenLogprob
-from thermoconsensus.consensus import Consensus, GaussianMechanism, Orchestrator, QuorumError
+from thermoconsensus.consensus import Consensus, ConsensusConfig, GaussianMechanism, Orchestrator, QuorumError
 from thermoconsensus.consensus.confidence import PRIORS
 from thermoconsensus.routing import QualityModel
 
@@ -303,3 +303,51 @@ def test_a_temperature_schedule_is_recorded_in_the_trace() -> None:
     assert [p["temperature"] for p in c.curve] == temps and c.temperature == temps[-1]
     assert c.parameters["temperature"] == temps
     assert c.weights_per_model["a"] + c.weights_per_model["b"] > 0.9
+
+
+def test_the_config_is_validated_once_and_names_the_setting() -> None:
+    cfg = ConsensusConfig(samples_per_model=2)
+    assert cfg.temperatures == [1.0] and cfg.tokens_for("number") == 512 and cfg.tokens_for("option") == 160
+    assert ConsensusConfig(max_tokens=64).tokens_for("option") == 64
+    o = Orchestrator([FakeClient("a", ["x"])], cfg, embedder=WordEmbedder(), beta=0.0)
+    assert o.config.samples_per_model == 2 and o.config.beta == 0.0
+    with pytest.raises(TypeError, match="unknown consensus setting"):
+        Orchestrator([FakeClient("a", ["x"])], embedder=WordEmbedder(), temprature=1.0)
+    with pytest.raises(TypeError, match="ConsensusConfig"):
+        Orchestrator([FakeClient("a", ["x"])], {"J": 1.0})  # type: ignore[arg-type]
+    for bad, match in [
+        ({"J": -1.0}, "J"),
+        ({"invalid_penalty": float("nan")}, "invalid_penalty"),
+        ({"refine_policy": "psychic"}, "refine_policy"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"temperature": [1.0, 0.0]}, "temperature"),
+        ({"lam": 2.0}, "lam"),
+        ({"domain": ""}, "domain"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ConsensusConfig(**bad)
+
+
+def test_expected_free_energy_refinement_asks_where_it_helps_and_stops() -> None:
+    # a and c say 4, b says 5: each step buys the one sample expected to lower F* most, and the
+    # policy stops when no call is expected to lower it.
+    clients = [
+        FakeClient("a", ["The answer is 4.", "The answer is 4."]),
+        FakeClient("b", ["The answer is 5.", "The answer is 4."]),
+        FakeClient("c", ["The answer is 4.", "The answer is 4."]),
+    ]
+    o = orch(
+        clients,
+        refine_threshold=10.0,
+        refine_budget=3,
+        refine_strategy="samples",
+        refine_policy="expected-free-energy",
+    )
+    c = o.consensus_sync("2 + 2?", answer_extractor="number")
+    ref = c.refinement
+    assert ref is not None and ref.policy == "expected-free-energy" and ref.used <= 3
+    assert all("expected_free_energy" in s for s in ref.steps)
+    # Every step expected to lower F*, and F* never rose.
+    assert all(s["expected_free_energy"] < s["free_energy_before"] for s in ref.steps)
+    assert ref.free_energy == sorted(ref.free_energy, reverse=True)
+    assert c.extracted_answer == "4" and len(c.calls) == 3 + ref.used

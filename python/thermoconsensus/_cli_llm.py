@@ -199,6 +199,18 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"thermoconsensus serve: {exc}", file=sys.stderr)
         return 2
+    consensus = None
+    if args.consensus:
+        from .clients.local import load_runner
+        from .server import consensus_pool
+
+        try:
+            runner = load_runner(args.model, args.name, args.threads)
+            consensus = consensus_pool(runner, args.consensus, args.consensus_embedder)
+        except (ValueError, TypeError) as exc:
+            print(f"thermoconsensus serve: --consensus: {exc}", file=sys.stderr)
+            return 2
+        args.model = runner
     serve(
         args.model,
         host=args.host,
@@ -208,6 +220,8 @@ def run_serve(args: argparse.Namespace) -> int:
         name=args.name,
         n_threads=args.threads,
         log_level=args.log_level,
+        consensus=consensus,
+        ui=not args.no_ui,
     )
     return 0
 
@@ -242,6 +256,21 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--name", default=None, help="model id to report (default: from the file name)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--consensus",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="another model for /v1/consensus and the page, with the served one (repeat for several): "
+        "local:qwen2.5-coder-0.5b, openai:gpt-4o-mini, openai-compatible:M@http://host:port/v1",
+    )
+    p.add_argument(
+        "--consensus-embedder",
+        default="served",
+        choices=["served", "minilm"],
+        help="embeddings the consensus compares answers with (default: the served model's)",
+    )
+    p.add_argument("--no-ui", action="store_true", help="do not serve the web page at /")
     p = sub.add_parser("ask", help="ask one or more models (concurrently) a prompt")
     p.add_argument(
         "--model",

@@ -2,7 +2,9 @@
 
 ``thermoconsensus serve MODEL.gguf`` runs :func:`serve`; :class:`ServerThread` runs the same server in a
 background thread (tests, benchmarks, notebooks) and stops it cleanly. Routes: ``/v1/chat/completions``
-(SSE streaming), ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``, ``/completion``, ``/health``.
+(SSE streaming, tool calls), ``/v1/completions``, ``/v1/embeddings``, ``/v1/models[/{id}]``, llama.cpp's
+``/completion``, ``/tokenize``, ``/detokenize``, ``/props``, ``/slots``, ``/metrics``, ``/health``;
+``/v1/consensus`` over a pool of models (``consensus=``) and the web page at ``/``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Union
+from typing import Any, Union
 
 try:
     import pydantic  # noqa: F401  (the request schemas)
@@ -27,10 +29,20 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .._runner import EngineRunner
 from ..clients._secret import check_key
-from ..clients.local import ModelArg, load_runner
+from ..clients.local import LocalClient, ModelArg, load_runner
 from .app import create_app
+from .consensus import ConsensusService
 
-__all__ = ["KEY_ENV", "ServerThread", "create_app", "free_port", "resolve_api_key", "serve"]
+__all__ = [
+    "KEY_ENV",
+    "ConsensusService",
+    "ServerThread",
+    "consensus_pool",
+    "create_app",
+    "free_port",
+    "resolve_api_key",
+    "serve",
+]
 
 #: The environment variable :func:`serve` reads the API key from (not visible in ``ps``, unlike a flag).
 KEY_ENV = "THERMOCONSENSUS_API_KEY"
@@ -73,6 +85,28 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+ConsensusArg = Union[list[Any], ConsensusService, None]
+
+
+def consensus_pool(
+    runner: EngineRunner, members: list[Any], embedder: Any = "served", **settings: Any
+) -> ConsensusService:
+    """The ``/v1/consensus`` pool: the served model (``runner``, not loaded twice) and ``members``, each
+    a client spec (``openai:gpt-4o-mini``, ``local:qwen2.5-coder-0.5b``, ...) or an LLM client.
+    ``embedder``: "served" (the served model's mean-pooled hidden states), "minilm" / None
+    (all-MiniLM-L6-v2) or any embedder the Orchestrator takes; ``settings``: ConsensusConfig fields."""
+    from ..clients import create_client
+
+    clients: list[Any] = [LocalClient(runner)]
+    for m in members:
+        clients.append(create_client(m) if isinstance(m, str) else m)
+    if embedder == "served":
+        embedder = runner.model
+    elif embedder == "minilm":
+        embedder = None
+    return ConsensusService.build(clients, embedder, **settings)
+
+
 def _config(
     model: ModelArg,
     host: str,
@@ -82,11 +116,14 @@ def _config(
     name: str | None,
     n_threads: int | None,
     log_level: str,
+    consensus: ConsensusArg = None,
+    ui: bool = True,
 ) -> tuple[uvicorn.Config, EngineRunner]:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port: expected an integer in 0..65535, got {port!r}")
     runner = load_runner(model, name, n_threads)
-    app = create_app(runner, api_key=api_key, max_queue=max_queue)
+    service = consensus_pool(runner, consensus) if isinstance(consensus, list) else consensus
+    app = create_app(runner, api_key=api_key, max_queue=max_queue, consensus=service, ui=ui)
     config = uvicorn.Config(
         app,
         host=host,
@@ -117,19 +154,24 @@ def serve(
     name: str | None = None,
     n_threads: int | None = None,
     log_level: str = "info",
+    consensus: ConsensusArg = None,
+    ui: bool = True,
 ) -> None:
     """Serves ``model`` (a .gguf path, a model name such as "smollm2-135m", or a loaded model) until
     interrupted (Ctrl-C / SIGTERM finish in-flight requests, then stop). The key comes from
-    ``api_key``, ``api_key_file`` or ``$THERMOCONSENSUS_API_KEY`` (:func:`resolve_api_key`)."""
+    ``api_key``, ``api_key_file`` or ``$THERMOCONSENSUS_API_KEY`` (:func:`resolve_api_key`).
+    ``consensus``: other models for ``/v1/consensus`` (:func:`consensus_pool`'s ``members``) or a
+    ready :class:`ConsensusService`; ``ui``: the web page at ``/``."""
     api_key = resolve_api_key(api_key, api_key_file)
-    config, runner = _config(model, host, port, api_key, max_queue, name, n_threads, log_level)
+    config, runner = _config(model, host, port, api_key, max_queue, name, n_threads, log_level, consensus, ui)
     if not _loopback(host) and api_key is None:
         print(
             f"warning: serving on {host} without an API key ({KEY_ENV}): anyone who can reach it can use it",
             file=sys.stderr,
         )
     print(
-        f"thermoconsensus: serving {runner.name} on http://{host}:{config.port}/v1",
+        f"thermoconsensus: serving {runner.name} on http://{host}:{config.port}/v1"
+        + (f" (page: http://{host}:{config.port}/)" if ui else ""),
         file=sys.stderr,
         flush=True,
     )
@@ -142,6 +184,7 @@ class ServerThread:
     Binds 127.0.0.1 on a free port by default; ``stop()`` (or leaving the block) asks uvicorn to shut
     down, waits for in-flight requests (5 s at most) and joins the thread. The key comes from ``api_key``
     or ``api_key_file`` only (not the environment: a test server must not pick up a real key).
+    ``consensus`` and ``ui`` as :func:`serve`'s.
     """
 
     def __init__(
@@ -156,10 +199,21 @@ class ServerThread:
         name: str | None = None,
         n_threads: int | None = None,
         log_level: str = "warning",
+        consensus: ConsensusArg = None,
+        ui: bool = True,
     ) -> None:
         api_key = resolve_api_key(api_key, api_key_file, env=False)
         config, self.runner = _config(
-            model, host, port or free_port(host), api_key, max_queue, name, n_threads, log_level
+            model,
+            host,
+            port or free_port(host),
+            api_key,
+            max_queue,
+            name,
+            n_threads,
+            log_level,
+            consensus,
+            ui,
         )
         self.host, self.port = host, config.port
         self._server = uvicorn.Server(config)

@@ -14,7 +14,9 @@ a cancelled task), and a client that leaves stops its generation at the next tok
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
+import importlib.resources
 import json
 import logging
 import time
@@ -25,13 +27,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .._core import InvalidInputError
 from .._runner import EngineRunner
 from ..clients.chat_tools import ToolCallParser, chat_prompt, tool_names
+from .consensus import ConsensusService, consensus_routes
 from .errors import ClientGone, HTTPError
 from .llama_extras import llama_routes
 from .metrics import EngineSlots, Metrics, Task
@@ -343,6 +346,20 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: an error after the client left is nobody's to report
 
 
+# The page talks to this server only: no other origin for scripts, styles, images or requests.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _page() -> str:
+    return (importlib.resources.files(__package__) / "static" / "index.html").read_text(encoding="utf-8")
+
+
 def _finish(reason: str) -> str:
     return "length" if reason in ("length", "context") else "stop"
 
@@ -362,10 +379,13 @@ def create_app(
     max_queue: int = 16,
     default_max_tokens: int = 256,
     max_body_bytes: int = MAX_BODY_BYTES,
+    consensus: ConsensusService | None = None,
+    ui: bool = True,
 ) -> Starlette:
     """The Starlette application serving ``runner``'s model. ``api_key``: bearer token required on every
-    route but /health; ``max_queue``: generation requests admitted at once (the rest get 503);
-    ``max_body_bytes``: the largest request body read (larger ones get 413)."""
+    route but /health and the page; ``max_queue``: generation requests admitted at once (the rest get
+    503); ``max_body_bytes``: the largest request body read (larger ones get 413); ``consensus``: the
+    pool behind ``/v1/consensus`` (None: that route answers 404); ``ui``: serve the web page at ``/``."""
     for label, value in (("max_queue", max_queue), ("max_body_bytes", max_body_bytes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label}: expected a positive integer, got {value!r}")
@@ -388,6 +408,10 @@ def create_app(
         except Exception:  # a bug must cost one request a 500, never the server a slot or a worker
             log.exception("unhandled error on %s", request.url.path)
             return HTTPError(500, "internal server error", "server_error").response()
+
+    async def page(request: Request) -> Response:
+        """The web page: static, no data in it (what it shows comes from the key-checked routes)."""
+        return HTMLResponse(_page(), headers=_PAGE_HEADERS)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": name, "pending": srv.pending})
@@ -607,7 +631,10 @@ def create_app(
         route("/v1/completions", completions, ["POST"]),
         route("/v1/embeddings", embeddings, ["POST"]),
         route("/completion", completion, ["POST"]),
+        *(route(path, fn, methods) for path, fn, methods in consensus_routes(srv, consensus)),
     ]
+    if ui:
+        routes.append(route("/", page, ["GET"]))
     app = Starlette(routes=routes)
     app.state.server = srv
     return app

@@ -22,6 +22,7 @@ __all__ = [
     "BodyError",
     "ChatBody",
     "CompletionsBody",
+    "ConsensusBody",
     "DetokenizeBody",
     "EmbeddingsBody",
     "LlamaCompletionBody",
@@ -431,3 +432,16 @@ class DetokenizeBody(_Strict):
 
 
 _FIELDS = _FIELDS | _field_names(TokenizeBody, DetokenizeBody)
+
+
+class ConsensusBody(_Strict):
+    """``POST /v1/consensus``: a prompt (text or messages) for every model of the pool."""
+
+    prompt: Union[NonEmpty, Annotated[list[Message], Field(min_length=1)]]
+    answer_extractor: Optional[str] = None
+    max_tokens: Optional[Annotated[int, Field(ge=1, le=4096)]] = None
+    stream: bool = True
+
+
+_FIELDS = _FIELDS | _field_names(ConsensusBody)
+_EXPECTED["prompt"] = _EXPECTED["prompt"] + " (for /v1/consensus: a string or a list of messages)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from .gather import ChatClient, Job, Progress, QuorumError, gather
 from .hamiltonian import Hamiltonian, fields
 from .privacy import GaussianMechanism
 from .refine import choose_calls
-from .reliability import ReliabilityState, dawid_skene_confusion
+from .reliability import ReliabilityState
 from .solve import anneal, select
 from .types import Consensus, Refinement, Response, Round
 from .validity import assess, load_language_identifier
@@ -44,8 +45,20 @@ Messages = list[dict[str, Any]]
 _LABELS_NEEDED = 1.0
 _STATE_KEY = "consensus"
 _INVALID_TEXT = "(invalid response)"
-# Answer formats with a fixed answer set get the class-conditional reliability model.
-_CLASSES: dict[str, tuple[str, ...]] = {"option": tuple("ABCDE"), "yesno": ("yes", "no")}
+_OPTION_LINE = re.compile(r"^\s*\(?([A-J])[).:]\s", re.MULTILINE)
+
+
+def _possible_answers(q: Question, given: int) -> int | None:
+    """How many answers a question allows, for the reliability model: 2 for yes/no, the lettered
+    options of the prompt for multiple choice (5 when none are listed), None (open) otherwise."""
+    if q.extractor_name == "yesno":
+        return max(2, given)
+    if q.extractor_name == "option":
+        letters = set(_OPTION_LINE.findall(q.text))
+        return max(2, given, len(letters) or 5)
+    return None
+
+
 # The label-free estimate is used once this many questions were seen in the domain (before, 1/2).
 _QUESTIONS_NEEDED = 5
 
@@ -146,7 +159,6 @@ class Orchestrator:
             for domain, state in saved.get("reliability", {}).items()
         }
         self.progress = progress
-        self._confusion_cache: dict[int, tuple[Any, dict[str, float]]] = {}
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
 
@@ -175,21 +187,6 @@ class Orchestrator:
         little about its accuracy on science questions or in free text."""
         return f"{self.config.domain}/{extractor or 'text'}"
 
-    def _estimated(self, state: ReliabilityState, classes: tuple[str, ...] | None) -> dict[str, float]:
-        """Label-free accuracies from ``state``: one-coin Dawid-Skene for open answers, the
-        class-conditional model where the answers come from a fixed set (cached until it grows)."""
-        if classes is None:
-            return state.accuracies()
-        rows = state.questions
-        key = (len(rows), repr(rows[-1]) if rows else "")
-        if self._confusion_cache.get(id(state), (None, {}))[0] != key:
-            if any(a in classes for q in rows for a in q.values()):
-                acc = dawid_skene_confusion(rows, classes, prior=state.prior).accuracy
-            else:
-                acc = {}
-            self._confusion_cache[id(state)] = (key, acc)
-        return dict(self._confusion_cache[id(state)][1])
-
     def reliability_estimates(self, extractor: str | None = None) -> dict[str, dict[str, Any]]:
         """Each model's accuracy as the field uses it and where it comes from: "feedback" (labels
         given through :meth:`feedback` take precedence), "agreement" (estimated without labels from
@@ -200,7 +197,7 @@ class Orchestrator:
         state = self.reliability.get(self._reliability_key(extractor))
         estimated: dict[str, float] = {}
         if cfg.reliability and state is not None and len(state) >= _QUESTIONS_NEEDED:
-            estimated = self._estimated(state, _CLASSES.get(extractor or ""))
+            estimated = state.accuracies()
         out: dict[str, dict[str, Any]] = {}
         for n in self.names:
             post = self.quality.get(n, cfg.domain)
@@ -513,7 +510,8 @@ class Orchestrator:
         if q.extractor is not None:
             votes: dict[str, str | None] = {m: None for m in {r.model for r in responses}}
             votes.update({m: responses[i].answer for m, i in firsts.items()})
-            state.add_answers(votes)
+            given = {a for a in votes.values() if a is not None}
+            state.add_answers(votes, n_classes=_possible_answers(q, len(given)))
         elif len(firsts) >= 2:
             if vectors is None:
                 vectors = await self._embed([responses[i] for i in firsts.values()], {})

@@ -218,3 +218,46 @@ def test_the_batch_learns_who_is_reliable_without_labels() -> None:
         asyncio.run(orch.consensus_many("one prompt"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="concurrency"):
         asyncio.run(orch.consensus_many(["q"], concurrency=0))
+
+
+def test_what_the_orchestrator_learns_is_persisted_and_read_back(tmp_path: Any) -> None:
+    state = tmp_path / "state.json"
+
+    class Fixed:
+        def __init__(self, name: str, answers: list[str]) -> None:
+            self.name, self.answers, self.calls = name, answers, 0
+
+        async def chat(self, prompt: Any, **options: Any) -> LLMResponse:
+            self.calls += 1
+            a = self.answers[(self.calls - 1) % len(self.answers)]
+            return LLMResponse(
+                text=f"The answer is {a}.",
+                model=self.name,
+                provider="fake",
+                logprobs=[TokenLogprob(w + " ", -0.2) for w in f"The answer is {a}.".split()],
+            )
+
+    good = [str(i) for i in range(8)]
+    clients = [Fixed("a", good), Fixed("b", good), Fixed("c", ["99"])]
+    orch = Orchestrator(clients, embedder=Bag(), state_path=state)
+    for i in range(8):
+        orch.consensus_sync(f"Question {i}?", answer_extractor="number")
+    before = orch.reliability_estimates("number")
+    assert before["c"]["source"] == "agreement" and before["c"]["accuracy"] < before["a"]["accuracy"]
+    again = Orchestrator(clients, embedder=Bag(), state_path=state)
+    assert again.reliability_estimates("number") == before
+    assert again.calibrator.to_dict() == orch.calibrator.to_dict()
+    # Feedback labels take precedence over the label-free estimate.
+    c = again.consensus_sync("Question 9?", answer_extractor="number")
+    again.feedback(c, correct=False)
+    assert again.reliability_estimates("number")["a"]["source"] == "feedback"
+
+
+def test_option_questions_count_their_options_for_the_reliability_model() -> None:
+    from thermoconsensus.consensus.orchestrator import _possible_answers
+
+    o = Orchestrator([Scripted("a", "The answer is B.")], embedder=Bag())
+    q = o.question(GRASS, "option")
+    assert _possible_answers(q, 2) == 4
+    assert _possible_answers(o.question("Is water wet?", "yesno"), 1) == 2
+    assert _possible_answers(o.question("2 + 2?", "number"), 3) is None

@@ -37,7 +37,6 @@ from .reliability import (
     ReliabilityState,
     agreement_reliability,
     dawid_skene,
-    dawid_skene_confusion,
 )
 from .solve import Selection, Solution, anneal, geometric_schedule, select, weighted_medoid, weighted_vote
 from .types import Consensus, Refinement, Response, Round
@@ -72,7 +71,6 @@ __all__ = [
     "assess",
     "cosine_distances",
     "dawid_skene",
-    "dawid_skene_confusion",
     "extract_number",
     "extract_option",
     "extract_yesno",

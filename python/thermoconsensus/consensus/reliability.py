@@ -49,7 +49,6 @@ __all__ = [
     "agreement_labels",
     "agreement_reliability",
     "dawid_skene",
-    "dawid_skene_confusion",
 ]
 
 Answers = Mapping[str, Optional[str]]
@@ -280,103 +279,6 @@ def dawid_skene(
         accuracy={w: float(p[k]) for k, w in enumerate(workers)},
         answered={w: int(answered[k]) for k, w in enumerate(workers)},
         scored={w: int(n_scored[k]) for k, w in enumerate(workers)},
-        posteriors=posteriors,
-        labels=labels,
-        iterations=it,
-        converged=converged,
-    )
-
-
-def dawid_skene_confusion(
-    answers: Sequence[Answers],
-    classes: Sequence[str],
-    *,
-    max_iter: int = 200,
-    tol: float = 1e-8,
-    prior: tuple[float, float] = (1.0, 1.0),
-) -> DawidSkeneResult:
-    """Class-conditional Dawid-Skene EM for answers drawn from one fixed set of ``classes`` (option
-    letters, yes/no): each worker has a full confusion matrix P(answers l | truth k), and the truth
-    is uniform over the classes a priori and stays so (it is not re-estimated).
-
-    Why not the one-coin model here: small models share positional habits (answering "A" whatever
-    the question). Under one-coin, two workers that both always say "A" agree with each other on
-    every question and look reliable; a confusion matrix instead learns that their answer does not
-    depend on the truth and gives it no weight, and the fixed uniform class prior (benchmarks and
-    most real multiple-choice sets balance the positions) keeps "the truth is usually A" from
-    explaining their agreement. Answers outside ``classes`` count as abstentions. ``prior``: (correct,
-    wrong) pseudo-counts per worker and true class, the wrong ones spread over the other classes.
-    Returns the same :class:`DawidSkeneResult` as :func:`dawid_skene`; ``accuracy`` is each worker's
-    mean diagonal of its confusion matrix (its accuracy on balanced questions)."""
-    rows = _check_answers(answers)
-    max_iter = _check_int("max_iter", max_iter, 1)
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol: expected a positive number, got {tol!r}")
-    a_pr, b_pr = _check_prior(prior)
-    if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
-        raise TypeError(f"classes: expected a sequence of class names, got {type(classes).__name__}")
-    labels_list = list(dict.fromkeys(str(c) for c in classes))
-    k = len(labels_list)
-    if k < 2:
-        raise ValueError(f"classes: expected at least two classes, got {labels_list!r}")
-    cidx = {c: i for i, c in enumerate(labels_list)}
-    workers = tuple(sorted({w for r in rows for w in r}))
-    widx = {w: i for i, w in enumerate(workers)}
-    n_q, n_w = len(rows), len(workers)
-    # obs[i, j] = class index worker j gave at question i, -1 when it abstained or answered off-set.
-    obs = np.full((n_q, n_w), -1, dtype=np.int64)
-    for i, r in enumerate(rows):
-        for w, a in r.items():
-            if a is not None and a in cidx:
-                obs[i, widx[w]] = cidx[a]
-    if not np.any(obs >= 0):
-        raise ValueError("answers: no answer is one of the classes (nothing to estimate from)")
-    answered = (obs >= 0).sum(axis=0)
-    per_q = (obs >= 0).sum(axis=1)
-    scored = ((obs >= 0) & (per_q[:, None] >= 2)).sum(axis=0)
-    pseudo = np.full((k, k), b_pr / (k - 1))
-    np.fill_diagonal(pseudo, a_pr)
-    onehot = np.zeros((n_q, n_w, k))
-    qi, wj = np.nonzero(obs >= 0)
-    onehot[qi, wj, obs[qi, wj]] = 1.0
-
-    def m_step(post: NDArray[np.float64]) -> NDArray[np.float64]:
-        # counts[j, truth, answer]
-        counts = np.einsum("ik,ijl->jkl", post, onehot) + pseudo[None, :, :]
-        out: NDArray[np.float64] = counts / counts.sum(axis=2, keepdims=True)
-        return out
-
-    def e_step(theta: NDArray[np.float64]) -> NDArray[np.float64]:
-        log_theta = np.log(np.clip(theta, _P_FLOOR, 1.0))
-        logpost = np.einsum("ijl,jkl->ik", onehot, log_theta)
-        logpost -= logpost.max(axis=1, keepdims=True)
-        e = np.exp(logpost)
-        out: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
-        return out
-
-    # Soft majority vote to start (a question nobody answered stays uniform).
-    votes = onehot.sum(axis=1) + 1e-9
-    post = votes / votes.sum(axis=1, keepdims=True)
-    theta = m_step(post)
-    converged, it = False, 0
-    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
-        post = e_step(theta)
-        theta_new = m_step(post)
-        delta = float(np.max(np.abs(theta_new - theta)))
-        theta = theta_new
-        if delta < tol:
-            converged = True
-            break
-    accuracy = np.einsum("jkk->jk", theta).mean(axis=1)
-    posteriors = tuple(
-        {c: float(post[i, m]) for m, c in enumerate(labels_list)} if per_q[i] else {} for i in range(n_q)
-    )
-    labels = tuple(max(d, key=d.__getitem__) if d else None for d in posteriors)
-    return DawidSkeneResult(
-        workers=workers,
-        accuracy={w: float(accuracy[j]) for j, w in enumerate(workers)},
-        answered={w: int(answered[j]) for j, w in enumerate(workers)},
-        scored={w: int(scored[j]) for j, w in enumerate(workers)},
         posteriors=posteriors,
         labels=labels,
         iterations=it,

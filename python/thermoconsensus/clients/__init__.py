@@ -15,10 +15,12 @@ from __future__ import annotations
 from ._secret import Secret
 from .anthropic import AnthropicClient
 from .base import ChatStream, LLMClient
+from .budget import Budget
 from .cache import ResponseCache
 from .errors import (
     AuthError,
     BadRequestError,
+    BudgetExceededError,
     CircuitOpenError,
     ClientError,
     ConnectionError,
@@ -44,6 +46,8 @@ __all__ = [
     "AnthropicClient",
     "AuthError",
     "BadRequestError",
+    "Budget",
+    "BudgetExceededError",
     "ChatRequest",
     "ChatStream",
     "CircuitBreaker",

@@ -8,6 +8,7 @@ Streams are named SSE events: message_start (input usage), content_block_delta (
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from .base import StreamState
 from .errors import ProviderError, RateLimitError, ResponseFormatError
 from .http import HTTPClient
 from .sse import SSEEvent
+from .tool_translate import anthropic_messages, anthropic_tool_choice, anthropic_tools, from_anthropic_block
 from .types import ChatRequest, LLMResponse, content_text
 
 __all__ = ["AnthropicClient"]
@@ -24,7 +26,8 @@ _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "t
 
 
 class AnthropicClient(HTTPClient):
-    """``AnthropicClient("claude-3-5-haiku-latest")``: chat (tools passed through) and streaming.
+    """``AnthropicClient("claude-3-5-haiku-latest")``: chat and streaming; tools, tool calls and tool
+    replies translated from OpenAI's shapes (:mod:`.tool_translate`), calls returned in OpenAI's.
 
     The key comes from ``api_key`` or ``ANTHROPIC_API_KEY``. Anthropic returns no log-probabilities.
     """
@@ -48,11 +51,10 @@ class AnthropicClient(HTTPClient):
         system = [
             content_text(m.get("content")) for m in request.messages if m["role"] in ("system", "developer")
         ]
-        turns = [
-            {"role": m["role"], "content": m.get("content") or ""}
-            for m in request.messages
-            if m["role"] in ("user", "assistant")
-        ]
+        try:
+            turns = anthropic_messages(request.messages)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
         if not turns:
             raise ValueError(f"{self.name}: needs at least one user message")
         body: dict[str, Any] = {
@@ -62,7 +64,11 @@ class AnthropicClient(HTTPClient):
         }
         if system:
             body["system"] = "\n\n".join(system)
-        request.copy_set_fields(body, {n: n for n in ("temperature", "top_p", "tools", "tool_choice")})
+        request.copy_set_fields(body, {n: n for n in ("temperature", "top_p")})
+        if request.tools is not None:
+            body["tools"] = anthropic_tools(request.tools)
+        if request.tool_choice is not None:
+            body["tool_choice"] = anthropic_tool_choice(request.tool_choice)
         if request.stop:
             body["stop_sequences"] = list(request.stop)
         if stream:
@@ -82,7 +88,7 @@ class AnthropicClient(HTTPClient):
                 prompt_tokens=int(usage.get("input_tokens") or 0),
                 completion_tokens=int(usage.get("output_tokens") or 0),
                 finish_reason=_STOP.get(str(data.get("stop_reason")), str(data.get("stop_reason") or "stop")),
-                tool_calls=[b for b in blocks if b.get("type") == "tool_use"],
+                tool_calls=[from_anthropic_block(b) for b in blocks if b.get("type") == "tool_use"],
                 raw=data,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -108,10 +114,30 @@ class AnthropicClient(HTTPClient):
             message = data.get("message") or {}
             state.model = message.get("model") or state.model
             state.prompt_tokens = int((message.get("usage") or {}).get("input_tokens") or 0)
+        elif kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":  # its input arrives as input_json_delta pieces
+                state.raw.setdefault("tool_blocks", {})[int(data.get("index", 0))] = {**block, "json": ""}
         elif kind == "content_block_delta":
             delta = data.get("delta") or {}
             if delta.get("type") == "text_delta" and delta.get("text"):
                 yield str(delta["text"])
+            elif delta.get("type") == "input_json_delta":
+                block = state.raw.get("tool_blocks", {}).get(int(data.get("index", 0)))
+                if block is not None:
+                    block["json"] += str(delta.get("partial_json") or "")
+        elif kind == "content_block_stop":
+            block = state.raw.get("tool_blocks", {}).get(int(data.get("index", 0)))
+            if block is not None and "done" not in block:
+                block["done"] = True
+                try:
+                    args = json.loads(block["json"]) if block["json"].strip() else block.get("input") or {}
+                except ValueError:
+                    raise ResponseFormatError(
+                        f"{self.name}: tool_use input is not JSON: {block['json'][:80]!r}",
+                        provider=self.provider,
+                    ) from None
+                state.tool_calls.append(from_anthropic_block({**block, "input": args}))
         elif kind == "message_delta":
             reason = (data.get("delta") or {}).get("stop_reason")
             if reason:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Union
 
 from . import pricing
+from .budget import Budget, Reservation
 from .cache import ResponseCache
 from .errors import (
     ClientError,
@@ -26,7 +27,7 @@ from .errors import (
     TimeoutError,
 )
 from .reliability import CircuitBreaker, Clock, RateLimiter, RetryPolicy, SystemClock
-from .types import ChatRequest, LLMResponse, Message, make_request
+from .types import ChatRequest, LLMResponse, Message, TokenLogprob, make_request
 
 __all__ = ["ChatStream", "LLMClient", "StreamState"]
 
@@ -43,6 +44,10 @@ class StreamState:
     """What a streamed reply has told so far; providers fill it from their events."""
 
     text: list[str] = field(default_factory=list)
+    #: Per-token log-probabilities, when the provider streams them.
+    logprobs: list[TokenLogprob] | None = None
+    #: Tool calls in OpenAI's shape, complete once the stream ends.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
@@ -59,7 +64,9 @@ class LLMClient:
     :class:`RetryPolicy`), ``requests_per_minute`` / ``tokens_per_minute`` (token buckets),
     ``max_concurrency`` (calls in flight at once), ``failure_threshold`` / ``cooldown`` (circuit
     breaker), ``cache`` (a :class:`ResponseCache` or a path for one; non-streamed calls only),
-    ``clock`` (injectable time, for tests) and ``seed`` (retry jitter).
+    ``clock`` (injectable time, for tests) and ``seed`` (retry jitter). Spend limits: ``max_cost_usd`` /
+    ``max_total_tokens`` (this client's own :class:`Budget`) and ``budget`` (one shared with other
+    clients); a call that could pass either is refused before it is sent (BudgetExceededError).
     """
 
     provider: ClassVar[str] = "base"
@@ -78,6 +85,9 @@ class LLMClient:
         cache: CacheArg = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        max_cost_usd: float | None = None,
+        max_total_tokens: int | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError("model: expected a non-empty string")
@@ -100,6 +110,12 @@ class LLMClient:
             self.cache = cache
         else:
             self.cache = ResponseCache(cache)
+        if budget is not None and not isinstance(budget, Budget):
+            raise TypeError(f"budget: expected a Budget, got {type(budget).__name__}")
+        own = None
+        if max_cost_usd is not None or max_total_tokens is not None:
+            own = Budget(max_cost_usd, max_total_tokens, name=f"{self.provider}:{model}")
+        self.budgets = [b for b in (own, budget) if b is not None]
         self._rng = random.Random(seed)
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -157,6 +173,40 @@ class LLMClient:
         # ~4 characters a token in English; the limiter is corrected with the real count afterwards.
         return len(request.prompt_text()) // 4 + 1 + (request.max_tokens or 256)
 
+    def _reserve(self, request: ChatRequest) -> list[tuple[Budget, Reservation]]:
+        """Reserves the call's estimated tokens and cost in every budget, or raises (holding none)."""
+        if not self.budgets:
+            return []
+        tokens, usd = self.estimate(request)
+        held: list[tuple[Budget, Reservation]] = []
+        try:
+            for b in self.budgets:
+                held.append((b, b.reserve(tokens, usd, f"a call to {self.name}", self.provider)))
+        except BaseException:
+            for b, r in held:
+                b.release(r)
+            raise
+        return held
+
+    def estimate(self, request: ChatRequest) -> tuple[int, float | None]:
+        """The most ``request`` may cost as budgets count it: tokens (the prompt's characters / 4 plus
+        ``max_tokens`` or the client's default) and their USD (None: the model has no price)."""
+        prompt = len(request.prompt_text()) // 4 + 1
+        completion = request.max_tokens or int(getattr(self, "default_max_tokens", 256))
+        return prompt + completion, self._price(prompt, completion)
+
+    def _price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """USD of a call of this size (None: the model has no price)."""
+        return pricing.cost(self.model, prompt_tokens, completion_tokens)
+
+    @staticmethod
+    def _settle(held: list[tuple[Budget, Reservation]], response: LLMResponse | None) -> None:
+        for b, r in held:
+            if response is None:
+                b.release(r)
+            else:
+                b.settle(r, response.total_tokens, response.cost_usd)
+
     def _cost(self, response: LLMResponse) -> float | None:
         return pricing.cost(response.model or self.model, response.prompt_tokens, response.completion_tokens)
 
@@ -196,30 +246,36 @@ class LLMClient:
             if hit is not None:
                 hit.latency_s = time.perf_counter() - start
                 return hit
-        attempt = 0
-        while True:
-            estimate = await self._before_attempt(request)
-            sem = self._semaphore()
-            try:
-                if sem is None:
-                    response = await attempt_fn(request)
-                else:
-                    async with sem:
+        held = self._reserve(request)
+        done: LLMResponse | None = None
+        try:
+            attempt = 0
+            while True:
+                estimate = await self._before_attempt(request)
+                sem = self._semaphore()
+                try:
+                    if sem is None:
                         response = await attempt_fn(request)
-            except ClientError as error:
-                delay = self._after_failure(error, attempt)
-                if delay is None:
-                    raise
-                attempt += 1
-                await self.clock.sleep(delay)
-                continue
-            break
-        self.breaker.success()
-        self.limiter.adjust(response.total_tokens - estimate)
-        response.attempts = attempt + 1
-        response.latency_s = time.perf_counter() - start
-        if response.cost_usd is None:
-            response.cost_usd = self._cost(response)
+                    else:
+                        async with sem:
+                            response = await attempt_fn(request)
+                except ClientError as error:
+                    delay = self._after_failure(error, attempt)
+                    if delay is None:
+                        raise
+                    attempt += 1
+                    await self.clock.sleep(delay)
+                    continue
+                break
+            self.breaker.success()
+            self.limiter.adjust(response.total_tokens - estimate)
+            response.attempts = attempt + 1
+            response.latency_s = time.perf_counter() - start
+            if response.cost_usd is None:
+                response.cost_usd = self._cost(response)
+            done = response
+        finally:
+            self._settle(held, done)
         if key is not None and self.cache is not None:
             await self.cache.put(key, response)
         return response
@@ -234,6 +290,19 @@ class LLMClient:
         return ChatStream(self, make_request(prompt, **options))
 
     async def _stream_pipeline(self, request: ChatRequest, out: ChatStream) -> AsyncIterator[str]:
+        held = self._reserve(request)
+        try:
+            async for piece in self._stream_attempts(request, out):
+                yield piece
+        finally:
+            if held and out.response is None and out.streamed:
+                # Left or failed midway: what it cost is unknown, so the reservation is charged.
+                for b, r in held:
+                    b.settle(r, r.tokens, r.usd)
+            else:
+                self._settle(held, out.response)
+
+    async def _stream_attempts(self, request: ChatRequest, out: ChatStream) -> AsyncIterator[str]:
         start = time.perf_counter()
         attempt = 0
         while True:
@@ -246,6 +315,7 @@ class LLMClient:
                 try:
                     async for piece in self._attempt_stream(request, state):
                         state.text.append(piece)
+                        out.streamed = True
                         yield piece
                 finally:
                     if sem is not None:
@@ -269,6 +339,8 @@ class LLMClient:
             prompt_tokens=state.prompt_tokens,
             completion_tokens=state.completion_tokens,
             finish_reason=state.finish_reason or "stop",
+            logprobs=state.logprobs,
+            tool_calls=list(state.tool_calls),
             raw=state.raw,
             attempts=attempt + 1,
             latency_s=time.perf_counter() - start,
@@ -286,6 +358,8 @@ class ChatStream:
         self.client = client
         self.request = request
         self.response: LLMResponse | None = None
+        #: Whether any text has reached the caller.
+        self.streamed = False
         self._iter: AsyncIterator[str] | None = None
 
     def __aiter__(self) -> AsyncIterator[str]:

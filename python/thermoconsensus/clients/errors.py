@@ -87,3 +87,8 @@ class ConnectionError(ClientError, builtins.ConnectionError):
     """The endpoint could not be reached, or dropped the connection mid-reply."""
 
     retryable = True
+
+
+class BudgetExceededError(ClientError):
+    """A call was refused before it was sent: with its estimated cost (USD or tokens) the spend would
+    pass a :class:`~thermoconsensus.clients.Budget`'s limit. Never retried."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from .._runner import EngineRunner
 from .base import LLMClient, StreamState
+from .chat_tools import ToolCallParser, chat_prompt, tool_names
 from .errors import BadRequestError, TimeoutError
 from .types import ChatRequest, LLMResponse, TokenLogprob
 
@@ -84,12 +85,30 @@ class LocalClient(LLMClient):
     def _cost(self, response: LLMResponse) -> float | None:
         return 0.0
 
+    def _price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        return 0.0
+
     def _prompt(self, request: ChatRequest) -> tuple[list[int], list[str]]:
+        choice = request.tool_choice
+        if choice not in (None, "auto", "none"):
+            raise BadRequestError(
+                f"{self.name}: tool_choice {choice!r} is not supported locally (only 'auto' and 'none': "
+                "forcing a call needs grammar-constrained decoding)",
+                provider=self.provider,
+            )
+        tools = request.tools if choice != "none" else None
         try:
-            ids, stops = self.runner.chat_prompt(request.messages, request.tools)
-        except ValueError as exc:
+            ids, stops = chat_prompt(self.runner, request.messages, tools)
+        except (ValueError, TypeError) as exc:
             raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
         return ids, [*stops, *request.stop]
+
+    @staticmethod
+    def _parser(request: ChatRequest) -> ToolCallParser | None:
+        """The tool-call parser for ``request`` (None when it offers no tools)."""
+        if not request.tools or request.tool_choice == "none":
+            return None
+        return ToolCallParser(tool_names(request.tools))
 
     async def _attempt(self, request: ChatRequest) -> LLMResponse:
         ids, stops = self._prompt(request)
@@ -101,13 +120,19 @@ class LocalClient(LLMClient):
             raise self._timed_out() from None
         except ValueError as exc:
             raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
+        text, calls = gen.text, list[dict[str, Any]]()
+        parser = self._parser(request)
+        if parser is not None:
+            text, calls = parser.parse(gen.text)
+        reason = "length" if gen.finish_reason in ("length", "context") else "stop"
         return LLMResponse(
-            text=gen.text,
+            text=text,
+            tool_calls=calls,
             model=self.model,
             provider=self.provider,
             prompt_tokens=len(gen.prompt_ids),
             completion_tokens=len(gen.token_ids),
-            finish_reason="length" if gen.finish_reason in ("length", "context") else "stop",
+            finish_reason="tool_calls" if calls else reason,
             logprobs=None if request.logprobs is None else logprobs_of(self.runner, gen, request.logprobs),
             raw={"seed": gen.seed, "timings": gen.timings, "finish_reason": gen.finish_reason},
         )
@@ -116,6 +141,7 @@ class LocalClient(LLMClient):
         ids, stops = self._prompt(request)
         options = sampling(request)
         state.prompt_tokens = len(ids)
+        parser = self._parser(request)
         items = self.runner.stream(ids, stop=stops, **options)
         try:
             while True:
@@ -126,10 +152,18 @@ class LocalClient(LLMClient):
                 except asyncio.TimeoutError:
                     raise self._timed_out() from None
                 if isinstance(item, str):
-                    yield item
+                    for piece in self._pieces(parser.feed(item) if parser else [("content", item)], state):
+                        yield piece
                 else:  # the finished generation comes last
                     state.completion_tokens = len(item.token_ids)
                     state.finish_reason = "length" if item.finish_reason in ("length", "context") else "stop"
+                    if parser is not None:
+                        for piece in self._pieces(parser.finish(), state):
+                            yield piece
+                        if state.tool_calls:
+                            state.finish_reason = "tool_calls"
+                    if request.logprobs is not None:
+                        state.logprobs = logprobs_of(self.runner, item, request.logprobs)
                     state.raw = {
                         "seed": item.seed,
                         "timings": item.timings,
@@ -140,6 +174,17 @@ class LocalClient(LLMClient):
         finally:
             await items.aclose()  # stops the engine if the loop ended early
         state.done = True
+
+    @staticmethod
+    def _pieces(events: list[tuple[str, Any]], state: StreamState) -> list[str]:
+        """The content pieces of ``events``; their tool calls go to ``state``."""
+        out = []
+        for kind, value in events:
+            if kind == "content":
+                out.append(str(value))
+            else:
+                state.tool_calls.append(value)
+        return out
 
     def _timed_out(self) -> TimeoutError:
         return TimeoutError(

@@ -41,6 +41,18 @@ def parse_logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
     ]
 
 
+def _merge_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None:
+    """Adds one streamed tool-call delta to ``calls``: the first for an index brings its id and name,
+    later ones more of its arguments text."""
+    i = int(delta.get("index", len(calls)))
+    while len(calls) <= i:
+        calls.append({"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+    call, fn = calls[i], delta.get("function") or {}
+    call["id"] = delta.get("id") or call["id"]
+    call["function"]["name"] += str(fn.get("name") or "")
+    call["function"]["arguments"] += str(fn.get("arguments") or "")
+
+
 class OpenAICompatibleClient(HTTPClient):
     """Any OpenAI-compatible server (vLLM, llama-server, LM Studio, ``thermoconsensus serve``...).
 
@@ -112,8 +124,11 @@ class OpenAICompatibleClient(HTTPClient):
             state.completion_tokens = int(usage.get("completion_tokens") or 0)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            if delta.get("tool_calls"):
-                state.raw.setdefault("tool_call_deltas", []).extend(delta["tool_calls"])
+            for d in delta.get("tool_calls") or []:
+                _merge_call(state.tool_calls, d)
+            lps = parse_logprobs(choice)
+            if lps is not None:
+                state.logprobs = (state.logprobs or []) + lps
             if choice.get("finish_reason"):
                 state.finish_reason = _finish(choice["finish_reason"])
             content = delta.get("content")

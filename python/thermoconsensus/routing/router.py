@@ -11,7 +11,8 @@ from typing import Any, Union
 
 from ..clients import pricing
 from ..clients.base import LLMClient
-from ..clients.errors import ClientError
+from ..clients.budget import Budget
+from ..clients.errors import BudgetExceededError, ClientError
 from ..clients.types import LLMResponse, Message, make_request
 from .learning import Candidate, EnergyWeights, QualityModel, boltzmann, energies
 from .rules import Rule, match_rules
@@ -101,7 +102,9 @@ class Router:
     the multi-factor energy). Rules always set the domain ("general" when none matches); a forced
     endpoint always wins. ``state_path``: where posteriors and latencies persist (loaded if present,
     saved after each feedback). ``down_for``: seconds an endpoint that failed or failed a health check
-    is skipped.
+    is skipped. ``max_cost_usd`` / ``max_total_tokens`` / ``budget``: a spend limit over every call the
+    router makes (each client may have its own too); an endpoint whose call could pass it is skipped for
+    the next in the ranking, and when none fits the call raises BudgetExceededError before sending.
     """
 
     def __init__(
@@ -115,6 +118,9 @@ class Router:
         state_path: PathArg | None = None,
         down_for: float = 30.0,
         seed: int | None = None,
+        max_cost_usd: float | None = None,
+        max_total_tokens: int | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not isinstance(endpoints, list) or not endpoints:
             raise ValueError("endpoints: expected a non-empty list of Endpoint")
@@ -142,6 +148,13 @@ class Router:
         self.down_until: dict[str, float] = {}
         self.metadata = LLMMetadata()
         self._rng = random.Random(seed)
+        if budget is not None and not isinstance(budget, Budget):
+            raise TypeError(f"budget: expected a Budget, got {type(budget).__name__}")
+        if budget is not None and (max_cost_usd is not None or max_total_tokens is not None):
+            raise ValueError("give a budget or max_cost_usd/max_total_tokens, not both")
+        if max_cost_usd is not None or max_total_tokens is not None:
+            budget = Budget(max_cost_usd, max_total_tokens, name="router")
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"Router({list(self.endpoints)}, strategy={self.strategy!r}, default={self.default!r})"
@@ -265,12 +278,24 @@ class Router:
         )
         self.metadata.routes.append(record)
         errors: list[tuple[str, ClientError]] = []
+        request = make_request(prompt, **options) if self.budget is not None else None
         for name in decision.ranking:
             endpoint = self.endpoints[name]
             start = time.perf_counter()
+            held = None
             try:
+                if self.budget is not None and request is not None:
+                    tokens, usd = endpoint.client.estimate(request)
+                    held = self.budget.reserve(tokens, usd, f"a call to {name}", endpoint.client.provider)
                 response = await endpoint.client.chat(prompt, **options)
+            except BudgetExceededError as exc:  # not the endpoint's fault: try the next, leave it up
+                if held is not None and self.budget is not None:
+                    self.budget.release(held)
+                errors.append((name, exc))
+                continue
             except ClientError as exc:
+                if held is not None and self.budget is not None:
+                    self.budget.release(held)
                 elapsed = time.perf_counter() - start
                 record.calls.append(
                     CallRecord(
@@ -287,6 +312,8 @@ class Router:
                 if exc.retryable or exc.status is None or exc.status >= 500 or exc.status in (401, 403):
                     self.mark_down(name)
                 continue
+            if held is not None and self.budget is not None:
+                self.budget.settle(held, response.total_tokens, response.cost_usd)
             self.quality.observe_latency(name, response.latency_s)
             record.calls.append(
                 CallRecord(
@@ -303,6 +330,8 @@ class Router:
             record.answered_by = name
             return response
         summary = "; ".join(f"{n}: {type(e).__name__}: {e}" for n, e in errors)
+        if errors and all(isinstance(e, BudgetExceededError) for _, e in errors):
+            raise BudgetExceededError(f"every endpoint is over budget ({summary})")
         raise AllEndpointsFailedError(f"every endpoint failed ({summary})", errors)
 
     def feedback(self, endpoint: str, success: bool | float, domain: str = GENERAL) -> None:

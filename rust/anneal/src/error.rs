@@ -11,6 +11,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The memory a run needs, sized by argument `name`, cannot be allocated (or its size overflows).
+    #[error("{name}: the run needs {bytes} bytes of memory, which cannot be allocated")]
+    OutOfMemory {
+        /// The argument that sized the request.
+        name: &'static str,
+        /// Bytes needed (u128::MAX when the size itself overflows).
+        bytes: u128,
+    },
     /// The computation was cancelled through its [`crate::Progress`] handle.
     #[error("cancelled")]
     Cancelled,

@@ -287,10 +287,17 @@ fn sa_with(
     let beta_range = params
         .beta_range
         .unwrap_or_else(|| problem.default_beta_range());
+    let n = problem.num_variables();
+    let planned = params.schedule.sweeps(params.num_sweeps);
+    crate::limits::check_work(&[("num_reads", reads), ("num_sweeps", planned), ("spins", n)])?;
+    crate::limits::check_memory("num_sweeps", &[(planned, 8)])?;
+    crate::limits::check_memory(
+        "num_reads",
+        &[(reads, n.saturating_mul(6).saturating_add(64))],
+    )?;
     let betas = params.schedule.fixed_betas(beta_range, params.num_sweeps)?;
     let sweeps = betas.len();
     check_sweeps(sweeps)?;
-    let n = problem.num_variables();
     let start = Instant::now();
     let mut p = DeviceProblem::upload(exec, problem)?;
     if !allow_dense {
@@ -379,6 +386,18 @@ pub fn replica_exchange_on(
     }
     let (hot, cold) = crate::replica::ladder_ends(problem, params.beta_range)?;
     let n = problem.num_variables();
+    crate::limits::check_work(&[
+        ("num_reads", reads),
+        ("num_sweeps", sweeps),
+        ("num_replicas", r),
+        ("spins", n),
+    ])?;
+    // Host copies of every chain's state and slot, and the returned samples.
+    let chains = crate::limits::product("num_replicas", reads, r)?;
+    crate::limits::check_memory(
+        "num_replicas",
+        &[(chains, n.saturating_mul(6).saturating_add(64))],
+    )?;
     let start = Instant::now();
     let betas = geometric(hot, cold, r);
     let p = DeviceProblem::upload(exec, problem)?;

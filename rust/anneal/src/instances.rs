@@ -2,6 +2,7 @@
 //! (Hen et al. 2015) whose ground energy is known by construction.
 
 use crate::error::{invalid, Result};
+use crate::limits::{check_memory, check_work};
 use crate::problem::{Coupling, IsingProblem};
 use crate::rng::{rng_for, Rng, Stream};
 use rand::{Rng as _, RngExt};
@@ -14,11 +15,28 @@ fn random_sign(rng: &mut Rng) -> f64 {
     }
 }
 
+/// Bytes one coupling costs while a problem is built (the triple, its merged copy, two CSR entries).
+const BYTES_PER_COUPLING: usize = 96;
+
+/// Problems hold spin indices as u32.
+fn check_spins(n: usize) -> Result<()> {
+    if n > u32::MAX as usize {
+        return Err(invalid("n", format!("at most 2^32 - 1 spins, got {n}")));
+    }
+    Ok(())
+}
+
 /// Sherrington-Kirkpatrick: all pairs coupled with J_ij = +-1 (equally likely), no fields.
 pub fn sherrington_kirkpatrick(n: usize, seed: u64) -> Result<IsingProblem> {
     if n < 2 {
         return Err(invalid("n", format!("must be at least 2, got {n}")));
     }
+    check_spins(n)?;
+    // n (n - 1) / 2 pairs, each held about four times over while the problem is built.
+    check_memory(
+        "n",
+        &[(n, ((n - 1) / 2).saturating_mul(BYTES_PER_COUPLING))],
+    )?;
     let mut rng = rng_for(seed, Stream::Read, 0);
     let mut j = Vec::with_capacity(n * (n - 1) / 2);
     for a in 0..n {
@@ -31,12 +49,15 @@ pub fn sherrington_kirkpatrick(n: usize, seed: u64) -> Result<IsingProblem> {
 
 /// The edges of a uniformly random simple d-regular graph (configuration model with rejection).
 pub fn regular_graph(n: usize, degree: usize, seed: u64) -> Result<Vec<(usize, usize)>> {
-    if degree == 0 || degree >= n || !(n * degree).is_multiple_of(2) {
+    if degree == 0 || degree >= n || !n.saturating_mul(degree).is_multiple_of(2) {
         return Err(invalid(
             "degree",
             format!("need 0 < degree < n and n * degree even, got n = {n}, degree = {degree}"),
         ));
     }
+    check_spins(n)?;
+    // n d stubs, then n d / 2 edges and their couplings.
+    check_memory("n", &[(n, degree.saturating_mul(BYTES_PER_COUPLING))])?;
     let mut rng = rng_for(seed, Stream::Read, 1);
     for _attempt in 0..10_000 {
         let mut stubs: Vec<usize> = (0..n)
@@ -88,6 +109,13 @@ pub fn planted_frustrated_loops(
             format!("must be in 3..=n, got {loop_length} for n = {n}"),
         ));
     }
+    check_spins(n)?;
+    check_work(&[("loops", loops), ("loop_length", loop_length)])?;
+    check_memory("n", &[(n, 24)])?;
+    check_memory(
+        "loops",
+        &[(loops, loop_length.saturating_mul(BYTES_PER_COUPLING))],
+    )?;
     let mut rng = rng_for(seed, Stream::Read, 3);
     let hidden: Vec<i8> = (0..n).map(|_| random_sign(&mut rng) as i8).collect();
     let mut j = Vec::with_capacity(loops * loop_length);

@@ -20,6 +20,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod gpu;
 pub mod instances;
+pub mod limits;
 pub mod pimc;
 pub mod problem;
 pub(crate) mod reads;
@@ -39,7 +40,7 @@ pub use replica::{replica_exchange, Keep, PtParams, PtResult};
 pub use sa::{simulated_annealing, SaParams, SaResult};
 pub use sampleset::{RunStats, SampleSet, Trace};
 pub use schedule::Schedule;
-pub use simplex::{minimize_free_energy, SimplexParams, SimplexResult};
+pub use simplex::{minimize_free_energy, minimize_free_energy_with, SimplexParams, SimplexResult};
 pub use thermoconsensus_info::{run_with_threads, Progress};
 
 /// Runs `f` in a rayon pool of `n_threads` threads (None: `THERMOCONSENSUS_NUM_THREADS` or all cores).

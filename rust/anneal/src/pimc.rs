@@ -7,6 +7,7 @@
 //! lowest-energy slice.
 
 use crate::error::{invalid, positive, Result};
+use crate::limits::{check_sampler_memory, check_work, product};
 use crate::problem::IsingProblem;
 use crate::reads::{at_least_one, run_reads};
 use crate::rng::{metropolis, rng_for, Stream};
@@ -110,6 +111,21 @@ pub fn path_integral_annealing(
         }
     };
     let n = problem.num_variables();
+    check_work(&[
+        ("num_reads", num_reads),
+        ("num_sweeps", sweeps),
+        ("trotter_slices", p),
+        ("spins", n),
+    ])?;
+    // Each read holds p slices of n spins (state and fields) and p slice energies.
+    let slice_bytes = product("trotter_slices", n.saturating_add(1), 9)?;
+    check_sampler_memory(
+        num_reads,
+        n,
+        (sweeps, params.trace_every),
+        "trotter_slices",
+        product("trotter_slices", p, slice_bytes)?,
+    )?;
     let beta_p = beta / p as f64;
     let every = params.trace_every;
     let start = Instant::now();

@@ -160,6 +160,13 @@ impl IsingProblem {
         if num_variables == 0 {
             return Err(invalid("Q", "the problem has no variables"));
         }
+        if num_variables > u32::MAX as usize {
+            return Err(invalid(
+                "num_variables",
+                format!("at most 2^32 - 1 variables, got {num_variables}"),
+            ));
+        }
+        crate::limits::check_memory("num_variables", &[(num_variables, 64)])?;
         let mut h = vec![0.0; num_variables];
         let mut couplings = Vec::with_capacity(q.len());
         let mut off = finite("offset", offset)?;

@@ -130,6 +130,21 @@ pub fn replica_exchange(
     }
     let (hot, cold) = ladder_ends(problem, params.beta_range)?;
     let n = problem.num_variables();
+    crate::limits::check_work(&[
+        ("num_reads", num_reads),
+        ("num_sweeps", sweeps),
+        ("num_replicas", r),
+        ("spins", n),
+    ])?;
+    // Each read holds r walkers (state, fields, generator) and the ladder's per-slot statistics.
+    let walker_bytes = crate::limits::product("num_replicas", n, 9)?.saturating_add(160);
+    crate::limits::check_sampler_memory(
+        num_reads,
+        n,
+        (sweeps, params.trace_every),
+        "num_replicas",
+        crate::limits::product("num_replicas", r, walker_bytes)?,
+    )?;
     let every = params.trace_every;
     let adapt_until = if params.adaptive { sweeps / 2 } else { 0 };
     let start = Instant::now();

@@ -3,6 +3,7 @@
 //! a uniformly random state and returns its final state, as dwave-samplers' SimulatedAnnealingSampler.
 
 use crate::error::Result;
+use crate::limits::{check_memory, check_sampler_memory, check_work};
 use crate::problem::IsingProblem;
 use crate::reads::{at_least_one, run_reads};
 use crate::rng::{metropolis, random_spin, rng_for, Rng, Stream};
@@ -95,10 +96,25 @@ pub fn simulated_annealing(
     let beta_range = params
         .beta_range
         .unwrap_or_else(|| problem.default_beta_range());
-    let driver = params.schedule.driver(beta_range, params.num_sweeps)?;
-    let sweeps = driver.sweeps();
     let n = problem.num_variables();
     let every = params.trace_every;
+    let sweeps = params.schedule.sweeps(params.num_sweeps);
+    check_work(&[
+        ("num_reads", num_reads),
+        ("num_sweeps", sweeps),
+        ("spins", n),
+    ])?;
+    // The schedule holds one beta per sweep; each read its state, fields and trace.
+    check_memory("num_sweeps", &[(sweeps, 8)])?;
+    check_sampler_memory(
+        num_reads,
+        n,
+        (sweeps, every),
+        "num_variables",
+        n.saturating_mul(9),
+    )?;
+    let driver = params.schedule.driver(beta_range, params.num_sweeps)?;
+    let sweeps = driver.sweeps();
     let start = Instant::now();
     let reads = run_reads(num_reads, progress, |read, ticker| {
         let mut rng = rng_for(params.seed, Stream::Read, read as u64);

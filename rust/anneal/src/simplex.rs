@@ -19,6 +19,7 @@ use crate::rng::{rng_for, Stream};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
+use thermoconsensus_info::Progress;
 
 /// Parameters of [`minimize_free_energy`].
 #[derive(Debug, Clone, PartialEq)]
@@ -129,11 +130,25 @@ pub fn minimize_free_energy(
     h: &[f64],
     params: &SimplexParams,
 ) -> Result<SimplexResult> {
+    minimize_free_energy_with(coupling, h, params, None)
+}
+
+/// Langevin steps between two cancellation checks.
+const CHECK_EVERY: usize = 1024;
+
+/// [`minimize_free_energy`] with a `progress` handle: it counts Langevin steps over all chains and
+/// cancels the run (every chain checks it every few steps).
+pub fn minimize_free_energy_with(
+    coupling: &[f64],
+    h: &[f64],
+    params: &SimplexParams,
+    progress: Option<&Progress>,
+) -> Result<SimplexResult> {
     let m = h.len();
     if m == 0 {
         return Err(invalid("h", "there are no weights to find (empty problem)"));
     }
-    if coupling.len() != m * m {
+    if coupling.len() != m.saturating_mul(m) {
         return Err(invalid(
             "coupling",
             format!(
@@ -155,6 +170,19 @@ pub fn minimize_free_energy(
     let t = positive("temperature", params.temperature)?;
     let chains = crate::reads::at_least_one("chains", params.chains)?;
     positive("tolerance", params.tolerance)?;
+    // Each step of each chain costs about m^2 (the potentials).
+    crate::limits::check_work(&[
+        ("chains", chains),
+        (
+            "langevin_steps",
+            params.langevin_steps.saturating_add(params.max_iterations),
+        ),
+        ("weights", m.saturating_mul(m)),
+    ])?;
+    crate::limits::check_memory(
+        "chains",
+        &[(chains, m.saturating_mul(48).saturating_add(64))],
+    )?;
     let p = Problem {
         m,
         k: coupling,
@@ -171,10 +199,21 @@ pub fn minimize_free_energy(
         .fold(0.0, f64::max)
         + h.iter().fold(0.0f64, |a, &b| a.max(b.abs()))
         + t;
+    if !scale.is_finite() {
+        return Err(invalid(
+            "coupling",
+            "the couplings and fields are too large: the gradient's scale (sum of |K| and |h|) \
+             overflows a double; rescale the problem",
+        ));
+    }
     let eta = 0.5 / scale;
+    let cancelled = || progress.is_some_and(Progress::is_cancelled);
     let results: Vec<(Vec<f64>, f64, usize, bool)> = (0..chains)
         .into_par_iter()
         .map(|c| {
+            if cancelled() {
+                return Err(crate::Error::Cancelled);
+            }
             let mut rng = rng_for(params.seed, Stream::Simplex, c as u64);
             // Chain 0 starts at the uniform weights, the others at random points of the simplex.
             let mut theta: Vec<f64> = (0..m)
@@ -191,6 +230,14 @@ pub fn minimize_free_energy(
             let steps = params.langevin_steps;
             let (tau_hot, tau_cold) = (scale, scale * 1e-4);
             for step in 0..steps {
+                if (step + 1) % CHECK_EVERY == 0 {
+                    if let Some(p) = progress {
+                        p.advance_by(CHECK_EVERY);
+                    }
+                    if cancelled() {
+                        return Err(crate::Error::Cancelled);
+                    }
+                }
                 normalise(&mut theta, &mut s);
                 p.potentials(&s, &mut u);
                 // theta now holds ln s; g_i = u_i + T (ln s_i + 1), dF/dtheta_k = s_k (g_k - <g>).
@@ -208,15 +255,25 @@ pub fn minimize_free_energy(
             normalise(&mut log_w, &mut s);
             let (s, iterations, converged) = refine(&p, log_w, params);
             let f = p.evaluate(&s).0;
-            (s, f, steps + iterations, converged)
+            Ok((s, f, steps + iterations, converged))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let chain_free_energies: Vec<f64> = results.iter().map(|r| r.1).collect();
     let best = results
         .into_iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .ok_or_else(|| invalid("chains", "must be at least 1"))?;
     let (free_energy, energy, entropy) = p.evaluate(&best.0);
+    // Never a NaN answer reported as converged: overflow inside the iteration is an error.
+    if !(free_energy.is_finite() && best.0.iter().all(|w| w.is_finite())) {
+        return Err(invalid(
+            "coupling",
+            format!(
+                "the free energy overflowed (F = {free_energy}); the couplings, fields or \
+                 temperature are too extreme for double precision"
+            ),
+        ));
+    }
     Ok(SimplexResult {
         weights: best.0,
         free_energy,

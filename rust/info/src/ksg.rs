@@ -185,6 +185,41 @@ pub(crate) fn check_inputs(inputs: &[(&'static str, MatrixRef<'_>)], k: usize) -
     Ok(n)
 }
 
+/// Refuses heavily tied data: when more than `k` samples share one joint value, their k-th neighbour
+/// is at distance 0 and the KSG estimate is meaningless (constant data gives a large positive "MI").
+/// `names` lists the variables for the message.
+pub(crate) fn check_ties(joint: MatrixRef<'_>, k: usize, names: &'static str) -> Result<()> {
+    let (n, d) = (joint.rows(), joint.cols());
+    let data = joint.data();
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    let mut order: Vec<usize> = (0..n).collect();
+    let cmp = |a: usize, b: usize| {
+        row(a)
+            .iter()
+            .zip(row(b))
+            .map(|(p, q)| p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    order.par_sort_unstable_by(|&a, &b| cmp(a, b));
+    let (mut most, mut run) = (1usize, 1usize);
+    for w in order.windows(2) {
+        run = if cmp(w[0], w[1]).is_eq() { run + 1 } else { 1 };
+        most = most.max(run);
+    }
+    if most > k {
+        return Err(invalid(
+            names,
+            format!(
+                "the data are heavily tied: {most} of the {n} samples share one joint value, more than \
+                 k = {k}, so their k-th neighbour is at distance 0 and the KSG estimate is meaningless; \
+                 use the discrete estimators, or add noise of your own (JIDT adds 1e-8 after normalising)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Mean of `f(row)` over rows of `counts`, summed in order (deterministic).
 fn mean_rows(counts: &[u32], m: usize, f: impl Fn(&[u32]) -> f64) -> f64 {
     let n = counts.len() / m;
@@ -254,6 +289,7 @@ pub(crate) fn cmi_of_joint(
     algorithm: Algorithm,
     compute: &Compute,
 ) -> Result<f64> {
+    check_ties(joint, k, "x, y, z")?;
     let counts = counts_on(joint, &cmi_problem(widths), k, algorithm, compute)?;
     Ok(cmi_from_counts(&counts, k, algorithm))
 }
@@ -308,6 +344,7 @@ pub(crate) fn mi_of_joint(
     compute: &Compute,
 ) -> Result<f64> {
     let n = joint.rows();
+    check_ties(joint, k, "x, y")?;
     let counts = counts_on(joint, &mi_problem(widths), k, algorithm, compute)?;
     Ok(mi_from_counts(&counts, n, k, algorithm))
 }

@@ -83,12 +83,11 @@ pub fn te_network_with_progress(
             format!("needs at least 2 columns (series), got {n}"),
         ));
     }
-    if !(0.0..=1.0).contains(&alpha) {
-        return Err(invalid("alpha", format!("must be in [0, 1], got {alpha}")));
+    // A permutation p-value is never 0, so alpha = 0 could never find an edge.
+    if !(alpha > 0.0 && alpha <= 1.0) {
+        return Err(invalid("alpha", format!("must be in (0, 1], got {alpha}")));
     }
-    if n_surrogates < 1 {
-        return Err(invalid("n_surrogates", "must be at least 1"));
-    }
+    crate::significance::check_surrogates(n_surrogates)?;
     data.check_finite("data")?;
     let columns: Vec<Vec<f64>> = (0..n)
         .map(|c| (0..data.rows()).map(|t| data.get(t, c)).collect())

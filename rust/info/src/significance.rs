@@ -198,9 +198,7 @@ impl JointSamples {
         progress: Option<&Progress>,
         compute: &Compute,
     ) -> Result<SignificanceResult> {
-        if n_surrogates < 1 {
-            return Err(invalid("n_surrogates", "must be at least 1"));
-        }
+        check_surrogates(n_surrogates)?;
         let n = self.joint.view().rows();
         if k < 1 {
             return Err(invalid("k", "must be at least 1"));
@@ -234,6 +232,20 @@ impl JointSamples {
         };
         Ok(summarise(value, null))
     }
+}
+
+/// Most surrogates one test may ask for: 2^24 (JIDT's examples use 100 to 1000).
+pub const MAX_SURROGATES: usize = 1 << 24;
+
+/// Checks `n_surrogates` is in 1..=[`MAX_SURROGATES`].
+pub(crate) fn check_surrogates(n_surrogates: usize) -> Result<()> {
+    if !(1..=MAX_SURROGATES).contains(&n_surrogates) {
+        return Err(invalid(
+            "n_surrogates",
+            format!("must be in 1..={MAX_SURROGATES}, got {n_surrogates}"),
+        ));
+    }
+    Ok(())
 }
 
 /// p-value, mean and standard deviation of a null distribution.

@@ -480,10 +480,13 @@ fn minimize_free_energy<'py>(
         tolerance,
         seed,
     };
-    let r = run_detached(
+    // With progress so that Ctrl-C cancels even a long Langevin phase.
+    let r = sample(
         py,
-        || an::with_threads(n_threads, || an::minimize_free_energy(k, h, &params)),
-        anneal_error,
+        chains.saturating_mul(langevin_steps),
+        n_threads,
+        None,
+        |prog| an::minimize_free_energy_with(k, h, &params, Some(prog)),
     )?;
     let d = PyDict::new(py);
     d.set_item("weights", PyArray1::from_vec(py, r.weights))?;

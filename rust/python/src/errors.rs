@@ -89,6 +89,7 @@ pub fn anneal_error(py: Python<'_>, err: thermoconsensus_anneal::Error) -> PyErr
         E::ThreadPool(_) | E::Cancelled => Error::new_err(err.to_string()),
         E::Gpu(_) => raise(gpu_error_type(py), err.to_string()),
         E::InvalidArgument { .. } => raise(invalid_input_type(py), err.to_string()),
+        E::OutOfMemory { .. } => pyo3::exceptions::PyMemoryError::new_err(err.to_string()),
     }
 }
 

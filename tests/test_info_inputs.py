@@ -69,7 +69,8 @@ def test_arbitrary_finite_data_gives_a_finite_value_or_a_clear_error(data, k, al
     try:
         v = info.mutual_information(x, y, k=k, algorithm=algorithm)
     except thermoconsensus.InvalidInputError as exc:
-        assert len(data) <= k, exc  # the only way this can be invalid
+        # Too few samples, or more than k samples on one joint value (heavily tied data, issue 19).
+        assert len(data) <= k or "heavily tied" in str(exc), exc
     else:
         assert np.isfinite(v)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import thermoconsensus
 from thermoconsensus import info
 
 MEASURES = ("mi", "cmi", "te", "ais")
@@ -262,8 +263,11 @@ def test_te_network_edges(chain_network):
 def test_te_network_alpha_controls_the_decision(chain_data):
     everything = info.te_network(chain_data[:800], n_surrogates=10, seed=1, alpha=1.0)
     assert everything.significant.sum() == 6
-    nothing = info.te_network(chain_data[:800], n_surrogates=10, seed=1, alpha=0.0)
+    # p-values are at least 1 / (1 + n_surrogates); alpha = 0 itself is refused (issue 19).
+    nothing = info.te_network(chain_data[:800], n_surrogates=10, seed=1, alpha=1e-9)
     assert not nothing.significant.any()
+    with pytest.raises(thermoconsensus.InvalidInputError, match="alpha"):
+        info.te_network(chain_data[:800], n_surrogates=10, seed=1, alpha=0.0)
 
 
 def _network_equal(a: info.TeNetworkResult, b: info.TeNetworkResult) -> bool:

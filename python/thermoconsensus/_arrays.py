@@ -78,6 +78,23 @@ def check_seed(seed: Any) -> int:
     return s
 
 
+def normalise_columns(arrays: list[NDArray[np.float64]]) -> list[NDArray[np.float64]]:
+    """Copies of `arrays` with each column at mean 0 and sample standard deviation 1 (JIDT's
+    normalisation); a constant column is only centred."""
+    out = []
+    with np.errstate(all="ignore"):  # non-finite input stays non-finite and is refused by name later
+        for a in arrays:
+            # Scaled by the largest magnitude first: the variance of values near 1e300 cannot overflow.
+            big = np.max(np.abs(a), axis=0)
+            big = np.where(np.isfinite(big) & (big > 0), big, 1.0)
+            b = a / big
+            centred = b - b.mean(axis=0)
+            sd = b.std(axis=0, ddof=1) if b.shape[0] > 1 else np.zeros(b.shape[1:])
+            scale = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+            out.append(np.ascontiguousarray(centred / scale))
+    return out
+
+
 def add_noise(arrays: list[NDArray[np.float64]], noise: float, seed: int) -> list[NDArray[np.float64]]:
     """Adds independent N(0, noise^2) noise to copies of `arrays` (no-op for noise == 0), seeded.
 

@@ -264,7 +264,10 @@ class IsingProblem:
         States are +-1 for SPIN problems and 0/1 for BINARY ones.
         """
         arr = np.asarray(states)
-        if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "b":
+            # True/False are not spins: [True, True] would read as (+1, +1) and hide a mistake.
+            raise TypeError("states: expected spins (-1/+1) or binaries (0/1) as numbers, got booleans")
+        if arr.dtype.kind not in "iuf":
             raise TypeError(f"states: expected numbers, got dtype {arr.dtype}")
         single = arr.ndim == 1
         if single:

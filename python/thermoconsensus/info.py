@@ -20,7 +20,9 @@ Conventions are those of JIDT's Kraskov calculators with normalisation and added
   JIDT to ~1e-6 nats and with exact-digamma peers such as scikit-learn's kernel to ~1e-9);
 * with ties at the k-th distance (repeated values), the neighbour with the smaller sample index is
   preferred (among exact duplicates at distance 0, the first found: the counts are the same either way);
-  only algorithm 2 can be affected. Use ``noise=`` to break ties in discrete-valued data.
+  only algorithm 2 can be affected. Use ``noise=`` to break ties in discrete-valued data. Heavily tied
+  data (more than k samples with one joint value, e.g. constant data) raise InvalidInputError.
+* ``normalise=True`` rescales each variable to mean 0, standard deviation 1 first (JIDT's default).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import add_noise, as_samples, check_int, check_seed, check_threads, on_device
+from ._arrays import add_noise, as_samples, check_int, check_seed, check_threads, normalise_columns, on_device
 from ._discrete import (
     cross_entropy,
     entropy_from_logits,
@@ -87,8 +89,15 @@ def _algorithm(algorithm: int) -> int:
     return a
 
 
-def _prepare(named: list[tuple[str, ArrayLike]], noise: float, seed: int) -> list[NDArray[np.float64]]:
+def _prepare(
+    named: list[tuple[str, ArrayLike]], noise: float, seed: int, normalise: bool
+) -> list[NDArray[np.float64]]:
     arrays = [as_samples(name, a) for name, a in named]
+    if not isinstance(normalise, (bool, np.bool_)):
+        raise TypeError(f"normalise: expected a bool, got {type(normalise).__name__}")
+    # JIDT's order: normalise, then add noise.
+    if normalise:
+        arrays = normalise_columns(arrays)
     return add_noise(arrays, noise, check_seed(seed))
 
 
@@ -99,6 +108,7 @@ def mutual_information(
     algorithm: int = 1,
     *,
     noise: float = 0.0,
+    normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
     device: str = "auto",
@@ -110,6 +120,11 @@ def mutual_information(
         k: number of nearest neighbours in the joint space (1 <= k < N).
         algorithm: KSG algorithm 1 (eq. 8) or 2 (eq. 9).
         noise: standard deviation of Gaussian noise added to every value first (0: none).
+        normalise: rescale each variable (each column) to mean 0 and standard deviation 1 first, as JIDT
+            does by default (its NORMALISE property; the noise is added after). The max-norm mixes the
+            variables' scales, so without it a variable on a much larger scale dominates the neighbour
+            search (``x * 1e150`` gives ~0). Off by default so that values match JIDT with NORMALISE=false.
+            A constant column is only centred.
         seed: seed of that noise.
         n_threads: threads to use (default: ``THERMOCONSENSUS_NUM_THREADS`` or all cores).
         device: where the neighbour searches run: "auto" (a GPU when present and N >= 10,000), "cpu",
@@ -118,11 +133,13 @@ def mutual_information(
 
     Raises:
         InvalidInputError (ValueError): mismatched lengths, NaN/Inf, N <= k, k < 1, bad algorithm, a malformed
-            device, or (on a GPU) k > 64 or more than 16 joint dimensions.
+            device, (on a GPU) k > 64 or more than 16 joint dimensions, or heavily tied data: more than k
+            samples sharing one joint value (constant data, repeated rows), where the k-th neighbour is at
+            distance 0 and KSG is meaningless; add ``noise=`` or use the plug-in estimators.
         GpuError: "cuda" was asked for and no usable GPU is present (the message says why).
         TypeError: complex, object or string data; non-integer k.
     """
-    xa, ya = _prepare([("x", x), ("y", y)], noise, seed)
+    xa, ya = _prepare([("x", x), ("y", y)], noise, seed, normalise)
     args = (xa, ya, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads))
     return on_device(lambda dev: _core.mutual_information(*args, dev), device, "mutual_information")
 
@@ -135,6 +152,7 @@ def conditional_mutual_information(
     algorithm: int = 1,
     *,
     noise: float = 0.0,
+    normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
     device: str = "auto",
@@ -143,7 +161,7 @@ def conditional_mutual_information(
 
     Arguments and errors as in :func:`mutual_information`; ``z`` is the conditioning variable.
     """
-    xa, ya, za = _prepare([("x", x), ("y", y), ("z", z)], noise, seed)
+    xa, ya, za = _prepare([("x", x), ("y", y), ("z", z)], noise, seed, normalise)
     args = (xa, ya, za, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads))
     return on_device(
         lambda dev: _core.conditional_mutual_information(*args, dev), device, "conditional_mutual_information"
@@ -188,6 +206,7 @@ def transfer_entropy(
     *,
     cond_delays: list[int] | None = None,
     noise: float = 0.0,
+    normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
     device: str = "auto",
@@ -210,7 +229,7 @@ def transfer_entropy(
     named: list[tuple[str, ArrayLike]] = [("source", source), ("target", target)]
     if cond is not None:
         named.append(("conditionals", cond))
-    arrays = _prepare(named, noise, seed)
+    arrays = _prepare(named, noise, seed, normalise)
     k_checked, emb, alg = (
         check_int("k", k, 1),
         _embedding(k_history, k_tau, l_history, l_tau, delay),
@@ -234,6 +253,7 @@ def active_information_storage(
     *,
     algorithm: int = 1,
     noise: float = 0.0,
+    normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
 ) -> float:
@@ -242,7 +262,7 @@ def active_information_storage(
     N = T - (k_history - 1) k_tau - 1 samples, as in JIDT's ActiveInfoStorageCalculatorKraskov (whose
     default algorithm is 2; here it is 1, like every other estimator: pass ``algorithm=2`` to match).
     """
-    (xa,) = _prepare([("x", x)], noise, seed)
+    (xa,) = _prepare([("x", x)], noise, seed, normalise)
     return _core.active_information_storage(
         xa,
         check_int("k_history", k_history, 1),
@@ -258,6 +278,7 @@ def entropy(
     k: int = 4,
     *,
     noise: float = 0.0,
+    normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
 ) -> float:
@@ -269,7 +290,7 @@ def entropy(
         InvalidInputError: the errors of :func:`mutual_information`, or points with k or more exact
             duplicates (the estimate diverges: add ``noise``).
     """
-    (xa,) = _prepare([("x", x)], noise, seed)
+    (xa,) = _prepare([("x", x)], noise, seed, normalise)
     return _core.entropy(xa, check_int("k", k, 1), check_threads(n_threads))
 
 
@@ -310,6 +331,7 @@ def significance(
     conditionals: ArrayLike | None = None,
     cond_delays: list[int] | None = None,
     noise: float = 0.0,
+    normalise: bool = False,
     n_threads: int | None = None,
     progress: ProgressArg = False,
     device: str = "auto",
@@ -341,7 +363,7 @@ def significance(
     elif conditionals is not None:
         raise _core.InvalidInputError(f"conditionals: only used with measure 'te', not {measure!r}")
     seed = check_seed(seed)
-    prepared: list[NDArray[np.float64] | None] = list(_prepare(named, noise, seed))
+    prepared: list[NDArray[np.float64] | None] = list(_prepare(named, noise, seed, normalise))
     if measure == "te" and len(prepared) == 2:
         prepared.append(None)
     emb = _embedding(k_history, k_tau, l_history, l_tau, delay)
@@ -440,6 +462,7 @@ def te_network(
     alpha: float = 0.05,
     seed: int = 0,
     noise: float = 0.0,
+    normalise: bool = False,
     n_threads: int | None = None,
     progress: ProgressArg = False,
 ) -> TeNetworkResult:
@@ -449,7 +472,7 @@ def te_network(
     depend on scheduling), and the Benjamini-Hochberg procedure is applied once to all n(n-1) p-values.
     ``progress`` as in :func:`significance`, counting pairs; Ctrl-C stops within one pair.
     """
-    (d,) = _prepare([("data", data)], noise, seed)
+    (d,) = _prepare([("data", data)], noise, seed, normalise)
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
         raise TypeError(f"alpha: expected a number, got {type(alpha).__name__}")
     te, p, q, sig = _core.te_network(

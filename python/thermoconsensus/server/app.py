@@ -1,5 +1,6 @@
 """The HTTP application: OpenAI-compatible ``/v1/*`` and llama.cpp-compatible ``/completion``, ``/health``
-over one local model (Starlette).
+over one local model (Starlette), with llama-server's extras (:mod:`.llama_extras`), ``/v1/consensus``
+(:mod:`.consensus`) and the web page at ``/`` (``static/index.html``).
 
 Admission is bounded: at most ``max_queue`` generation requests are running or waiting; the next one is
 answered 503 with Retry-After at once instead of queueing without bound. Generation itself is serialised

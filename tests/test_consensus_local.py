@@ -87,7 +87,7 @@ def test_the_sheep_question_gets_42_and_the_echoing_model_no_weight() -> None:
         "A farmer has 17 sheep and buys 25 more. How many sheep does he have now?", answer_extractor="number"
     )
     assert c.extracted_answer == "42", [(r.model, r.answer, r.valid) for r in c.responses]
-    gemma = next(r for r in c.responses if r.model == "gemma3-270m")
+    gemma = next(r for r in c.responses if r.model == "local:gemma3-270m")
     assert not gemma.valid and gemma.validity is not None and gemma.validity.reasons
-    assert c.weights_per_model["gemma3-270m"] < 1e-3
-    assert c.weights_per_model["qwen2.5-coder-1.5b"] > 0.3
+    assert c.weights_per_model["local:gemma3-270m"] < 1e-3
+    assert c.weights_per_model["local:qwen2.5-coder-1.5b"] > 0.3

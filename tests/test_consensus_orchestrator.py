@@ -206,7 +206,7 @@ def test_debate_refinement_spends_a_bounded_budget() -> None:
         FakeClient("b", ["The answer is 12.", "The answer is 12.", "The answer is 12."]),
         FakeClient("c", ["It is 15 apples.", "The answer is 12.", "The answer is 12."]),
     ]
-    o = orch(clients, refine_threshold=-0.5, refine_budget=3, refine_strategy="debate")
+    o = orch(clients, refine_threshold=-5.0, refine_budget=3, refine_strategy="debate")
     c = o.consensus_sync("How many?", answer_extractor="number")
     ref = c.refinement
     assert ref is not None and ref.used == 3 and ref.rounds == 1 and len(ref.free_energy) == 2
@@ -307,7 +307,7 @@ def test_a_temperature_schedule_is_recorded_in_the_trace() -> None:
 
 def test_the_config_is_validated_once_and_names_the_setting() -> None:
     cfg = ConsensusConfig(samples_per_model=2)
-    assert cfg.temperatures == [1.0] and cfg.tokens_for("number") == 512 and cfg.tokens_for("option") == 160
+    assert cfg.temperatures == [0.5] and cfg.tokens_for("number") == 512 and cfg.tokens_for("option") == 160
     assert ConsensusConfig(max_tokens=64).tokens_for("option") == 64
     o = Orchestrator([FakeClient("a", ["x"])], cfg, embedder=WordEmbedder(), beta=0.0)
     assert o.config.samples_per_model == 2 and o.config.beta == 0.0

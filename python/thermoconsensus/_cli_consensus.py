@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
         "--temperature",
         type=float,
         default=None,
-        help="T of the free energy (default: the Orchestrator's, 1)",
+        help="T of the free energy (default: the Orchestrator's, 0.5)",
     )
     p.add_argument(
         "--schedule", type=int, default=0, metavar="STEPS", help="anneal from 4 T down to T (--temperature)"
@@ -144,7 +144,7 @@ def _print(c: Any) -> None:
 def run_consensus(args: argparse.Namespace) -> int:
     """Runs the ``consensus`` command."""
     from .clients import LocalClient, create_client
-    from .consensus import Orchestrator
+    from .consensus import ConsensusConfig, Orchestrator
     from .consensus.solve import geometric_schedule
 
     if not args.local and not args.model:
@@ -165,7 +165,7 @@ def run_consensus(args: argparse.Namespace) -> int:
     if args.temperature is not None:
         settings["temperature"] = args.temperature
     if args.schedule > 1:
-        t_end = args.temperature if args.temperature is not None else 1.0
+        t_end = args.temperature if args.temperature is not None else ConsensusConfig().temperatures[-1]
         settings["temperature"] = geometric_schedule(max(4.0, 4 * t_end), t_end, args.schedule)
     orch = Orchestrator(
         clients,

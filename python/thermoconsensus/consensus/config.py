@@ -71,10 +71,10 @@ class ConsensusConfig:
     timeout: float = 300.0
     grace: float | None = None
     seed: int = 0
-    temperature: Schedule = 1.0
+    temperature: Schedule = 0.5
     J: float = 4.0
     alpha: float = 1.0
-    beta: float = 0.25
+    beta: float = 1.0
     lam: float = 0.5
     invalid_penalty: float = 10.0
     reliability: bool = True

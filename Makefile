@@ -21,10 +21,12 @@ install: $(PY) ## build the Rust core and install the package with test/dev tool
 	$(PIP) install -q "maturin>=1.9.4,<2"
 	$(PIP) install -q -e ".[dev]"
 
-QUESTION ?= What is the capital of France?
+QUESTION ?= A farmer has 17 sheep and buys 25 more. How many sheep does he have now?
+EXTRACT ?= number
 
 demo: install ## the main job: ask three local models (installed on first use) and print their consensus
-	$(VENV)/bin/thermoconsensus consensus "$(QUESTION)" --local smollm2-135m --local qwen2.5-coder-0.5b --local gemma3-270m
+	$(VENV)/bin/thermoconsensus consensus "$(QUESTION)" --extract $(EXTRACT) \
+		--local qwen2.5-coder-1.5b --local qwen2.5-coder-0.5b --local smollm2-135m
 
 demo-info: install ## estimate MI and TE on a coupled system with significance tests
 	$(VENV)/bin/thermoconsensus demo

@@ -56,7 +56,7 @@ from thermoconsensus.consensus import (
 )
 from thermoconsensus.embeddings import MiniLM
 
-DEFAULT_MODELS = ("smollm2-135m", "qwen2.5-coder-0.5b", "gemma3-270m")
+DEFAULT_MODELS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m")
 
 
 # ---- generate -----------------------------------------------------------------------------------------

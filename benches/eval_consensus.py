@@ -154,18 +154,23 @@ def read(paths: Sequence[str], models: Sequence[str] = ()) -> dict[str, list[Ite
 
 
 class Replay:
-    """A client that answers from the recorded responses: the question is found by its text, the
-    response by the call's sample number (its seed)."""
+    """A client that answers from the recorded responses: the question is found by its text; a
+    greedy call (temperature 0) gets the recorded sample 0, the k-th sampled call on a question the
+    recorded sample k (the orchestrator asks for samples in order)."""
 
     def __init__(self, name: str, items: Sequence[Item]) -> None:
         self.name = name
         self.by_question = {it.question: it for it in items}
         self.calls = 0
+        self.sampled: Counter[str] = Counter()
 
     async def chat(self, prompt: Any, **options: Any) -> LLMResponse:
         text = prompt[-1]["content"] if isinstance(prompt, list) else str(prompt)
         it = next((v for q, v in self.by_question.items() if text.startswith(q)), None)
-        sample = int(options.get("seed", 0)) % 1000
+        sample = 0
+        if it is not None and float(options.get("temperature") or 0.0) > 0:
+            self.sampled[it.qid] += 1
+            sample = self.sampled[it.qid]
         if it is None or (self.name, sample) not in it.records:
             raise LookupError(f"{self.name}: no recorded response for sample {sample}")
         r = it.records[(self.name, sample)]

@@ -12,6 +12,8 @@ shares, and persisted at ``state_path``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import re
 import time
@@ -230,12 +232,17 @@ class Orchestrator:
         return Question(messages, text, extractor, name, self.config.tokens_for(name))
 
     def job(self, client: int, messages: Messages, sample: int, rnd: int, max_tokens: int) -> Job:
-        """One call: sample 0 greedy, later samples at ``sampling_temperature``, each with its seed."""
+        """One call: sample 0 greedy, later samples at ``sampling_temperature``, each with its seed:
+        derived from the orchestrator's seed, the messages, the sample and the round, so a rerun
+        reproduces every call while two questions never share one random stream (with one seed per
+        sample number, every question's second sample drew the same random numbers, and a model's
+        sampled answers leaned the same way across questions)."""
         cfg = self.config
+        key = json.dumps([cfg.seed, messages, sample, rnd], sort_keys=True, default=str)
         options: dict[str, Any] = {
             "max_tokens": max_tokens,
             "temperature": 0.0 if sample == 0 else cfg.sampling_temperature,
-            "seed": cfg.seed + 1000 * rnd + sample,
+            "seed": int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little") >> 1,
         }
         if cfg.logprobs:
             options["logprobs"] = 0

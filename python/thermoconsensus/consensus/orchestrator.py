@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -518,7 +519,13 @@ class Orchestrator:
             votes: dict[str, str | None] = {m: None for m in {r.model for r in responses}}
             votes.update({m: responses[i].answer for m, i in firsts.items()})
             given = {a for a in votes.values() if a is not None}
-            state.add_answers(votes, n_classes=_possible_answers(q, len(given)))
+            # Each model's own probability for its answer seeds the EM (see dawid_skene).
+            weights = {
+                m: min(1.0, max(0.01, math.exp(lp)))
+                for m, i in firsts.items()
+                if (lp := responses[i].answer_logprob) is not None
+            }
+            state.add_answers(votes, n_classes=_possible_answers(q, len(given)), weights=weights or None)
         elif len(firsts) >= 2:
             if vectors is None:
                 vectors = await self._embed([responses[i] for i in firsts.values()], {})

@@ -188,8 +188,15 @@ def dawid_skene(
     tol: float = 1e-8,
     prior: tuple[float, float] = (1.0, 1.0),
     n_classes: int | Sequence[int | None] | None = None,
+    weights: Sequence[Mapping[str, float] | None] | None = None,
 ) -> DawidSkeneResult:
     """One-coin Dawid-Skene EM over extracted answers (see the module docstring for the model).
+
+    ``weights``: optional per question ``{worker: w}`` in (0, 1] for the soft vote EM starts from
+    (default 1 each). With only two informative workers the likelihood is symmetric between "the first
+    is right where they differ" and "the second is", and EM settles wherever it starts; starting from
+    a vote weighted by each worker's own probability for its answer picks the basin of the more
+    confident one instead of a tie-break.
 
     ``answers``: one dict per question, ``{worker: answer or None}``; answers are compared as exact
     strings (normalise them first, as the extractors do). A worker may be missing from any question.
@@ -258,9 +265,20 @@ def dawid_skene(
         out: NDArray[np.float64] = e / np.repeat(z, k_q[has])
         return out
 
-    # Soft majority vote: each question's vote shares.
-    votes = np.bincount(oc, minlength=offset).astype(np.float64)
-    post = votes / per_q[cls_q]
+    # Soft majority vote to start: each question's (weighted) vote shares.
+    start_w = np.ones(len(obs_w))
+    if weights is not None:
+        if len(weights) != n_q:
+            raise ValueError(f"weights: expected one entry per question ({n_q}), got {len(weights)}")
+        for o, (qi, wi) in enumerate(zip(obs_q, obs_w)):
+            mine = weights[qi]
+            v = 1.0 if mine is None else mine.get(workers[wi], 1.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 < v <= 1.0):
+                raise ValueError(f"weights: expected numbers in (0, 1], got {v!r} (question {qi})")
+            start_w[o] = float(v)
+    votes = np.bincount(oc, weights=start_w, minlength=offset)
+    totals = np.bincount(oq, weights=start_w, minlength=n_q)
+    post = votes / totals[cls_q]
     p = m_step(post)
     converged = False
     it = 0
@@ -393,7 +411,9 @@ class ReliabilityState:
         self.prior = _check_prior(prior)
         self.radius = _check_radius(radius)
         self.n_classes = None if n_classes is None else _check_int("n_classes", n_classes, 2)
-        self._questions: deque[tuple[dict[str, str | None], int | None]] = deque(maxlen=self.max_questions)
+        self._questions: deque[tuple[dict[str, str | None], int | None, dict[str, float] | None]] = deque(
+            maxlen=self.max_questions
+        )
         self._result: DawidSkeneResult | None = None
 
     def __len__(self) -> int:
@@ -402,29 +422,39 @@ class ReliabilityState:
     @property
     def questions(self) -> list[dict[str, str | None]]:
         """The kept questions' labels, oldest first (copies)."""
-        return [dict(q) for q, _ in self._questions]
+        return [dict(q) for q, _, _ in self._questions]
 
-    def add_answers(self, answers: Answers, n_classes: int | _Default | None = _DEFAULT) -> None:
-        """Adds one question's extracted answers ``{worker: answer or None}``."""
+    def add_answers(
+        self,
+        answers: Answers,
+        n_classes: int | _Default | None = _DEFAULT,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
+        """Adds one question's extracted answers ``{worker: answer or None}``; ``weights``: each
+        worker's own probability for its answer, in (0, 1], where known (see :func:`dawid_skene`)."""
         k = self.n_classes if isinstance(n_classes, _Default) else n_classes
         (row,) = _check_answers([answers])
         _possible_answers(k, np.asarray([len({a for a in row.values() if a is not None})]))
-        self._questions.append((row, k))
+        kept = None if weights is None else {str(w): float(v) for w, v in weights.items()}
+        if kept is not None and any(not (0.0 < v <= 1.0) for v in kept.values()):
+            raise ValueError(f"weights: expected numbers in (0, 1], got {weights!r}")
+        self._questions.append((row, k, kept))
         self._result = None
 
     def add_embeddings(self, names: Sequence[str], embeddings: ArrayLike) -> None:
         """Adds one question's responses as embeddings (one row per response, ``names`` per row)."""
         labels: dict[str, str | None] = dict(agreement_labels(names, embeddings, radius=self.radius))
-        self._questions.append((labels, None))
+        self._questions.append((labels, None, None))
         self._result = None
 
     def estimate(self) -> DawidSkeneResult | None:
         """Dawid-Skene over the kept questions (cached until the next add); None before any answer."""
-        if self._result is None and any(a is not None for q, _ in self._questions for a in q.values()):
+        if self._result is None and any(a is not None for q, _, _ in self._questions for a in q.values()):
             self._result = dawid_skene(
-                [q for q, _ in self._questions],
+                [q for q, _, _ in self._questions],
                 prior=self.prior,
-                n_classes=[k for _, k in self._questions],
+                n_classes=[k for _, k, _ in self._questions],
+                weights=[w for _, _, w in self._questions],
             )
         return self._result
 
@@ -461,7 +491,7 @@ class ReliabilityState:
             "prior": list(self.prior),
             "radius": self.radius,
             "n_classes": self.n_classes,
-            "questions": [{"answers": dict(q), "n_classes": k} for q, k in self._questions],
+            "questions": [{"answers": dict(q), "n_classes": k, "weights": w} for q, k, w in self._questions],
         }
 
     @classmethod
@@ -477,7 +507,7 @@ class ReliabilityState:
                 n_classes=data["n_classes"],
             )
             for q in data["questions"]:
-                state.add_answers(q["answers"], q["n_classes"])
+                state.add_answers(q["answers"], q["n_classes"], q.get("weights"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"reliability state: malformed ({exc})") from None
         return state

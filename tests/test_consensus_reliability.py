@@ -16,6 +16,7 @@ from thermoconsensus.consensus.reliability import (
     agreement_labels,
     agreement_reliability,
     dawid_skene,
+    marginal_caps,
 )
 from thermoconsensus.routing.learning import BetaPosterior
 
@@ -264,3 +265,35 @@ def test_confidence_weights_pick_the_right_basin_with_two_informative_workers() 
         dawid_skene(rows, n_classes=4, weights=weights[:-1])
     with pytest.raises(ValueError, match="weights"):
         dawid_skene(rows[:1], n_classes=4, weights=[{"strong": 2.0}])
+
+
+def test_a_worker_that_always_says_b_is_capped_by_its_own_answers() -> None:
+    """Two informative workers, one that answers "B" whatever the question, one guessing: one-coin EM
+    alone can crown the "B" worker (it agrees with the others whenever the truth is B); the bound
+    from its answer distribution keeps it near chance."""
+    rng = np.random.default_rng(7)
+    rows = []
+
+    def answer(truth: int, accuracy: float) -> str:
+        ok = rng.random() < accuracy
+        return "ABCD"[truth if ok else int(rng.choice([c for c in range(4) if c != truth]))]
+
+    for _ in range(80):
+        truth = int(rng.integers(4))
+        rows.append(
+            {
+                "good": answer(truth, 0.75),
+                "fair": answer(truth, 0.55),
+                "always_b": "B",
+                "guess": "ABCD"[int(rng.integers(4))],
+            }
+        )
+    caps = marginal_caps(rows, [4] * len(rows))
+    assert caps["always_b"] == pytest.approx(0.25) and caps["good"] > 0.75
+    est = dawid_skene(rows, n_classes=4, caps=caps).accuracy
+    assert est["always_b"] <= 0.25 + 1e-9 and max(est["good"], est["fair"]) > est["guess"]
+    # Which of two informative workers comes first is left to EM's start (see the weights test).
+    assert marginal_caps(rows[:5], [4] * 5) == {}  # too few answers to bound anyone
+    assert marginal_caps(rows, [None] * len(rows)) == {}  # open answers have no positions
+    with pytest.raises(ValueError, match="caps"):
+        dawid_skene(rows, n_classes=4, caps={"good": 1.5})

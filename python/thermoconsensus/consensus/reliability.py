@@ -33,7 +33,7 @@ feedback take precedence (:meth:`ReliabilityState.quality`).
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -49,6 +49,7 @@ __all__ = [
     "agreement_labels",
     "agreement_reliability",
     "dawid_skene",
+    "marginal_caps",
 ]
 
 Answers = Mapping[str, Optional[str]]
@@ -58,6 +59,8 @@ Answers = Mapping[str, Optional[str]]
 # read agreement between models as weak evidence; at least the observed count is always used.
 OPEN_ANSWERS = 10
 
+# A worker's answer distribution bounds its accuracy only once it rests on this many answers.
+_MIN_FOR_CAP = 8
 # Accuracies are kept off 0 and 1 so the logs of the E-step stay finite.
 _P_FLOOR = 1e-6
 
@@ -189,8 +192,12 @@ def dawid_skene(
     prior: tuple[float, float] = (1.0, 1.0),
     n_classes: int | Sequence[int | None] | None = None,
     weights: Sequence[Mapping[str, float] | None] | None = None,
+    caps: Mapping[str, float] | None = None,
 ) -> DawidSkeneResult:
     """One-coin Dawid-Skene EM over extracted answers (see the module docstring for the model).
+
+    ``caps``: optional upper bounds on workers' accuracies, enforced at every M-step (see
+    :func:`marginal_caps`: what a worker's own answer distribution allows).
 
     ``weights``: optional per question ``{worker: w}`` in (0, 1] for the soft vote EM starts from
     (default 1 each). With only two informative workers the likelihood is symmetric between "the first
@@ -248,9 +255,16 @@ def dawid_skene(
     answered = np.bincount(ow, minlength=n_w)
     n_scored = np.bincount(ow[scored_mask], minlength=n_w)
 
+    cap = np.ones(n_w)
+    for w, c in (caps or {}).items():
+        if w in widx:
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.0 < c <= 1.0:
+                raise ValueError(f"caps: expected numbers in (0, 1], got {c!r} for {w!r}")
+            cap[widx[w]] = float(c)
+
     def m_step(post: NDArray[np.float64]) -> NDArray[np.float64]:
         correct = np.bincount(ow[scored_mask], weights=post[oc[scored_mask]], minlength=n_w)
-        p: NDArray[np.float64] = (correct + a_pr) / (n_scored + a_pr + b_pr)
+        p: NDArray[np.float64] = np.minimum((correct + a_pr) / (n_scored + a_pr + b_pr), cap)
         return p
 
     def e_step(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -384,6 +398,37 @@ def agreement_reliability(
     return dawid_skene(rows, max_iter=max_iter, tol=tol, prior=prior)
 
 
+def marginal_caps(answers: Sequence[Answers], n_classes: Sequence[int | None]) -> dict[str, float]:
+    """Upper bounds on each worker's accuracy from its own answer distribution, over the questions
+    with a fixed answer set whose true answers are uniform over their positions (benchmarks balance
+    them; most real option lists do not favour one letter). A worker with accuracy p answers a given
+    letter with probability at most p / K + (1 - p), so a worker that says "B" on a share f of the
+    questions has p <= (1 - f) / (1 - 1/K), and never less than chance, 1/K. One-coin Dawid-Skene cannot see such a habit on its own:
+    a worker that nearly always says "B" agrees with every other worker whenever the truth is B and
+    can pass for the most reliable one. Questions with an open answer set (None) are left out; a
+    worker is bounded only once it answered at least 8 of the others."""
+    counts: dict[str, Counter[str]] = {}
+    ks: dict[str, list[int]] = {}
+    for row, k in zip(answers, n_classes):
+        if k is None:
+            continue
+        for w, a in row.items():
+            if a is not None:
+                counts.setdefault(w, Counter())[a] += 1
+                ks.setdefault(w, []).append(int(k))
+    out: dict[str, float] = {}
+    for w, c in counts.items():
+        n = sum(c.values())
+        if n < _MIN_FOR_CAP:
+            continue
+        f = max(c.values()) / n
+        k_mean = sum(ks[w]) / len(ks[w])
+        # Never below chance: a worker at 1/K carries no evidence either way, while a lower accuracy
+        # would make its answer count against itself.
+        out[w] = float(min(1.0, max(1.0 / k_mean, (1.0 - f) / (1.0 - 1.0 / k_mean))))
+    return out
+
+
 class ReliabilityState:
     """The questions seen so far (at most the last ``max_questions``, oldest dropped first), each
     kept as ``{worker: label or None}`` with its number of possible answers, and the Dawid-Skene
@@ -450,11 +495,14 @@ class ReliabilityState:
     def estimate(self) -> DawidSkeneResult | None:
         """Dawid-Skene over the kept questions (cached until the next add); None before any answer."""
         if self._result is None and any(a is not None for q, _, _ in self._questions for a in q.values()):
+            rows = [q for q, _, _ in self._questions]
+            ks = [k for _, k, _ in self._questions]
             self._result = dawid_skene(
-                [q for q, _, _ in self._questions],
+                rows,
                 prior=self.prior,
-                n_classes=[k for _, k, _ in self._questions],
+                n_classes=ks,
                 weights=[w for _, _, w in self._questions],
+                caps=marginal_caps(rows, ks),
             )
         return self._result
 

@@ -403,10 +403,10 @@ def marginal_caps(answers: Sequence[Answers], n_classes: Sequence[int | None]) -
     with a fixed answer set whose true answers are uniform over their positions (benchmarks balance
     them; most real option lists do not favour one letter). A worker with accuracy p answers a given
     letter with probability at most p / K + (1 - p), so a worker that says "B" on a share f of the
-    questions has p <= (1 - f) / (1 - 1/K), and never less than chance, 1/K. One-coin Dawid-Skene cannot see such a habit on its own:
-    a worker that nearly always says "B" agrees with every other worker whenever the truth is B and
-    can pass for the most reliable one. Questions with an open answer set (None) are left out; a
-    worker is bounded only once it answered at least 8 of the others."""
+    questions has p <= (1 - f) / (1 - 1/K), and never less than chance, 1/K. One-coin Dawid-Skene
+    cannot see such a habit on its own: a worker that nearly always says "B" agrees with every other
+    worker whenever the truth is B and can pass for the most reliable one. Questions with an open
+    answer set (None) are left out; a worker is bounded only once it answered at least 8 of them."""
     counts: dict[str, Counter[str]] = {}
     ks: dict[str, list[int]] = {}
     for row, k in zip(answers, n_classes):

@@ -19,15 +19,9 @@ pub enum Error {
         /// Bytes needed (u128::MAX when the size itself overflows).
         bytes: u128,
     },
-    /// The computation was cancelled through its [`crate::Progress`] handle.
-    #[error("cancelled")]
-    Cancelled,
-    /// The rayon thread pool could not be built.
-    #[error("could not start a thread pool: {0}")]
-    ThreadPool(String),
-    /// The GPU path failed (driver, launch or emulator error; carries the message).
-    #[error("GPU: {0}")]
-    Gpu(String),
+    /// A thread-pool, cancellation or device failure, with its kind kept.
+    #[error(transparent)]
+    Runtime(#[from] thermoconsensus_runtime::Error),
 }
 
 /// Result alias of this crate.
@@ -62,14 +56,15 @@ pub(crate) fn positive(name: &'static str, x: f64) -> Result<f64> {
     }
 }
 
-impl From<thermoconsensus_info::Error> for Error {
-    fn from(e: thermoconsensus_info::Error) -> Self {
-        use thermoconsensus_info::Error as I;
-        match e {
-            I::InvalidArgument { name, reason } => Error::InvalidArgument { name, reason },
-            I::Cancelled => Error::Cancelled,
-            I::ThreadPool(s) => Error::ThreadPool(s),
-            other => Error::ThreadPool(other.to_string()),
-        }
+impl From<thermoconsensus_gpu::Error> for Error {
+    fn from(e: thermoconsensus_gpu::Error) -> Self {
+        Error::Runtime(e.into())
+    }
+}
+
+impl Error {
+    /// The error of a cancelled run.
+    pub(crate) fn cancelled() -> Self {
+        Error::Runtime(thermoconsensus_runtime::Error::Cancelled)
     }
 }

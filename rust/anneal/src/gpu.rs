@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use thermoconsensus_gpu::{Arg, Buffer, Executor, Grid};
-use thermoconsensus_info::Progress;
+use thermoconsensus_runtime::Progress;
 
 use crate::error::{invalid, Error, Result};
 use crate::problem::IsingProblem;
@@ -35,10 +35,6 @@ const THREADS: u32 = 128;
 const SWEEPS_PER_LAUNCH: usize = 32;
 /// Couplings per pair above which the dense kernel is used (as the CPU's dense copy).
 const DENSE_FRACTION: f64 = 0.25;
-
-fn gpu(e: thermoconsensus_gpu::Error) -> Error {
-    Error::Gpu(e.to_string())
-}
 
 /// The problem's couplings on the device: symmetric CSR rows, plus the dense matrix when it pays.
 struct DeviceProblem {
@@ -75,13 +71,12 @@ impl DeviceProblem {
                     }
                     exec.upload(&d)
                 })
-                .transpose()
-                .map_err(gpu)?;
+                .transpose()?;
         Ok(Self {
-            h: exec.upload(problem.h()).map_err(gpu)?,
-            row_start: exec.upload(&row_start).map_err(gpu)?,
-            cols: exec.upload(&cols).map_err(gpu)?,
-            vals: exec.upload(&vals).map_err(gpu)?,
+            h: exec.upload(problem.h())?,
+            row_start: exec.upload(&row_start)?,
+            cols: exec.upload(&cols)?,
+            vals: exec.upload(&vals)?,
             dense,
             offset: problem.offset(),
             n,
@@ -108,11 +103,11 @@ impl Chains {
     fn start(exec: &Executor, p: &DeviceProblem, count: usize, seed: u64) -> Result<Self> {
         let chains = Self {
             count,
-            states: exec.zeros(p.n * count).map_err(gpu)?,
-            fields: exec.zeros(p.n * count).map_err(gpu)?,
-            energy: exec.zeros(count).map_err(gpu)?,
-            accepted: exec.zeros(count).map_err(gpu)?,
-            chain_temp: exec.zeros(count).map_err(gpu)?,
+            states: exec.zeros(p.n * count)?,
+            fields: exec.zeros(p.n * count)?,
+            energy: exec.zeros(count)?,
+            accepted: exec.zeros(count)?,
+            chain_temp: exec.zeros(count)?,
         };
         chains.refresh(exec, p, true, seed)?;
         Ok(chains)
@@ -151,7 +146,7 @@ impl Chains {
                 ],
             )
         }
-        .map_err(gpu)
+        .map_err(Error::from)
     }
 
     /// `nsweeps` sweeps from global sweep `sweep0`; chain c runs at `beta_table[s * temps + chain_temp[c]]`.
@@ -219,12 +214,12 @@ impl Chains {
                 }
             }
         }
-        .map_err(gpu)
+        .map_err(Error::from)
     }
 
     /// The states as `[chain][spin]`.
     fn states_by_chain(&self, exec: &Executor, n: usize) -> Result<Vec<i8>> {
-        let spin_major = exec.download(&self.states).map_err(gpu)?;
+        let spin_major = exec.download(&self.states)?;
         let mut out = vec![0i8; n * self.count];
         for i in 0..n {
             for c in 0..self.count {
@@ -250,7 +245,7 @@ fn check_sweeps(sweeps: usize) -> Result<()> {
 ///
 /// # Errors
 /// As the CPU sampler, plus [`Error::InvalidArgument`] for the adaptive and Langevin schedules and for
-/// `trace_every > 0` (not on the device), and [`Error::Gpu`] when the device fails.
+/// `trace_every > 0` (not on the device), and [`Error::Runtime`] when the device fails.
 pub fn simulated_annealing_on(
     exec: &Executor,
     problem: &IsingProblem,
@@ -308,22 +303,22 @@ fn sa_with(
     while done < sweeps {
         if let Some(pr) = progress {
             if pr.is_cancelled() {
-                return Err(Error::Cancelled);
+                return Err(Error::cancelled());
             }
         }
         let now = SWEEPS_PER_LAUNCH.min(sweeps - done);
-        let table = exec.upload(&betas[done..done + now]).map_err(gpu)?;
+        let table = exec.upload(&betas[done..done + now])?;
         chains.sweep(exec, &p, &table, 1, done, now, params.seed)?;
         done += now;
         if let Some(pr) = progress {
             // Wait for the device so that progress reflects work done, not work queued.
-            exec.download(&chains.energy).map_err(gpu)?;
+            exec.download(&chains.energy)?;
             pr.advance_by(now * reads);
         }
     }
     chains.refresh(exec, &p, false, params.seed)?;
-    let energies = exec.download(&chains.energy).map_err(gpu)?;
-    let accepted = exec.download(&chains.accepted).map_err(gpu)?;
+    let energies = exec.download(&chains.energy)?;
+    let accepted = exec.download(&chains.accepted)?;
     let states = chains.states_by_chain(exec, n)?;
     let elapsed = start.elapsed().as_secs_f64();
     let attempts = (sweeps * n) as f64;
@@ -355,7 +350,7 @@ fn sa_with(
 ///
 /// # Errors
 /// As the CPU sampler, plus [`Error::InvalidArgument`] for `adaptive` and `trace_every > 0`, and
-/// [`Error::Gpu`] when the device fails.
+/// [`Error::Runtime`] when the device fails.
 pub fn replica_exchange_on(
     exec: &Executor,
     problem: &IsingProblem,
@@ -405,27 +400,25 @@ pub fn replica_exchange_on(
     // Chain read * r + w starts at slot w.
     let slots: Vec<u32> = (0..reads * r).map(|c| (c % r) as u32).collect();
     let chains = Chains {
-        chain_temp: exec.upload(&slots).map_err(gpu)?,
+        chain_temp: exec.upload(&slots)?,
         ..chains
     };
     let at: Vec<u32> = (0..reads * r).map(|c| c as u32).collect();
-    let at = exec.upload(&at).map_err(gpu)?;
-    let ladder = exec.upload(&betas).map_err(gpu)?;
-    let heading = exec.zeros::<i8>(reads * r).map_err(gpu)?;
-    let tried = exec.zeros::<u64>(reads * (r - 1)).map_err(gpu)?;
-    let taken = exec.zeros::<u64>(reads * (r - 1)).map_err(gpu)?;
-    let trips = exec.zeros::<u64>(reads).map_err(gpu)?;
-    let best_energy = exec.upload(&vec![f64::INFINITY; reads]).map_err(gpu)?;
+    let at = exec.upload(&at)?;
+    let ladder = exec.upload(&betas)?;
+    let heading = exec.zeros::<i8>(reads * r)?;
+    let tried = exec.zeros::<u64>(reads * (r - 1))?;
+    let taken = exec.zeros::<u64>(reads * (r - 1))?;
+    let trips = exec.zeros::<u64>(reads)?;
+    let best_energy = exec.upload(&vec![f64::INFINITY; reads])?;
     let keep_best = params.keep == Keep::Best;
-    let best_state = exec
-        .zeros::<i8>(if keep_best { reads * n } else { 1 })
-        .map_err(gpu)?;
+    let best_state = exec.zeros::<i8>(if keep_best { reads * n } else { 1 })?;
     let (lo, hi) = seed_words(params.seed);
     for t in 0..sweeps {
         if t % SWEEPS_PER_LAUNCH == 0 {
             if let Some(pr) = progress {
                 if pr.is_cancelled() {
-                    return Err(Error::Cancelled);
+                    return Err(Error::cancelled());
                 }
             }
         }
@@ -459,23 +452,22 @@ pub fn replica_exchange_on(
                     hi,
                 ],
             )
-        }
-        .map_err(gpu)?;
+        }?;
         if let Some(pr) = progress {
             if (t + 1) % SWEEPS_PER_LAUNCH == 0 || t + 1 == sweeps {
-                exec.download(&trips).map_err(gpu)?;
+                exec.download(&trips)?;
                 pr.advance_by(reads * ((t % SWEEPS_PER_LAUNCH) + 1));
             }
         }
     }
-    let at = exec.download(&at).map_err(gpu)?;
+    let at = exec.download(&at)?;
     let all_states = chains.states_by_chain(exec, n)?;
     let best_states = if keep_best {
-        exec.download(&best_state).map_err(gpu)?
+        exec.download(&best_state)?
     } else {
         Vec::new()
     };
-    let best_energies = exec.download(&best_energy).map_err(gpu)?;
+    let best_energies = exec.download(&best_energy)?;
     let mut states = Vec::with_capacity(reads * n);
     let mut energies = Vec::with_capacity(reads);
     for read in 0..reads {
@@ -488,10 +480,10 @@ pub fn replica_exchange_on(
         energies.push(problem.energy(state));
         states.extend_from_slice(state);
     }
-    let accepted = exec.download(&chains.accepted).map_err(gpu)?;
-    let tried = exec.download(&tried).map_err(gpu)?;
-    let taken = exec.download(&taken).map_err(gpu)?;
-    let round_trips = exec.download(&trips).map_err(gpu)?.iter().sum();
+    let accepted = exec.download(&chains.accepted)?;
+    let tried = exec.download(&tried)?;
+    let taken = exec.download(&taken)?;
+    let round_trips = exec.download(&trips)?.iter().sum();
     let elapsed = start.elapsed().as_secs_f64();
     let attempts = (sweeps * n * r) as f64;
     let swap_acceptance = (0..r - 1)
@@ -567,7 +559,7 @@ mod tests {
         let cancelled = Progress::new(3 * 70);
         cancelled.cancel();
         let e = simulated_annealing_on(&exec, &p, &params, Some(&cancelled)).unwrap_err();
-        assert_eq!(e, Error::Cancelled);
+        assert_eq!(e, Error::cancelled());
         let pt = PtParams {
             num_reads: 2,
             num_replicas: 3,

@@ -41,12 +41,13 @@ pub use sa::{simulated_annealing, SaParams, SaResult};
 pub use sampleset::{RunStats, SampleSet, Trace};
 pub use schedule::Schedule;
 pub use simplex::{minimize_free_energy, minimize_free_energy_with, SimplexParams, SimplexResult};
-pub use thermoconsensus_info::{run_with_threads, Progress};
+pub use thermoconsensus_runtime::{run_with_threads, Error as RuntimeError, Progress};
 
-/// Runs `f` in a rayon pool of `n_threads` threads (None: `THERMOCONSENSUS_NUM_THREADS` or all cores).
+/// Runs `f` in a rayon pool of `n_threads` threads (None: `THERMOCONSENSUS_NUM_THREADS` or all cores):
+/// [`thermoconsensus_runtime::with_threads`] with this crate's error type.
 pub fn with_threads<R: Send>(
     n_threads: Option<usize>,
     f: impl FnOnce() -> Result<R> + Send,
 ) -> Result<R> {
-    run_with_threads(n_threads, f)?
+    thermoconsensus_runtime::with_threads(n_threads, f)
 }

@@ -14,7 +14,7 @@ use crate::rng::{metropolis, rng_for, Stream};
 use crate::sa::random_state;
 use crate::sampleset::{collect, ReadOutcome, RunStats, SampleSet};
 use std::time::Instant;
-use thermoconsensus_info::Progress;
+use thermoconsensus_runtime::Progress;
 
 /// Parameters of [`path_integral_annealing`].
 #[derive(Debug, Clone, PartialEq)]

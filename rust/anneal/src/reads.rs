@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
-use thermoconsensus_info::Progress;
+use thermoconsensus_runtime::Progress;
 
 /// Runs `read(r)` for r in 0..num_reads on the current rayon pool; results in read order.
 pub(crate) fn run_reads<R: Send>(
@@ -55,7 +55,7 @@ impl Ticker<'_> {
 
     fn check(&self) -> Result<()> {
         match self.progress {
-            Some(p) if p.is_cancelled() => Err(Error::Cancelled),
+            Some(p) if p.is_cancelled() => Err(Error::cancelled()),
             _ => Ok(()),
         }
     }

@@ -17,7 +17,7 @@ use crate::sampleset::{collect, ReadOutcome, RunStats, SampleSet};
 use crate::schedule::geometric;
 use rayon::prelude::*;
 use std::time::Instant;
-use thermoconsensus_info::Progress;
+use thermoconsensus_runtime::Progress;
 
 /// Which state of the coldest replica a read returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

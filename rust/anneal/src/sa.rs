@@ -10,7 +10,7 @@ use crate::rng::{metropolis, random_spin, rng_for, Rng, Stream};
 use crate::sampleset::{collect, ReadOutcome, RunStats, SampleSet};
 use crate::schedule::Schedule;
 use std::time::Instant;
-use thermoconsensus_info::Progress;
+use thermoconsensus_runtime::Progress;
 
 /// One Metropolis sweep over all spins in index order at inverse temperature `beta`.
 /// Returns the accepted flips and the energy change they made; `fields` stays equal to the local fields.

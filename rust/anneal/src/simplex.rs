@@ -19,7 +19,7 @@ use crate::rng::{rng_for, Stream};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
-use thermoconsensus_info::Progress;
+use thermoconsensus_runtime::Progress;
 
 /// Parameters of [`minimize_free_energy`].
 #[derive(Debug, Clone, PartialEq)]
@@ -212,7 +212,7 @@ pub fn minimize_free_energy_with(
         .into_par_iter()
         .map(|c| {
             if cancelled() {
-                return Err(crate::Error::Cancelled);
+                return Err(crate::Error::cancelled());
             }
             let mut rng = rng_for(params.seed, Stream::Simplex, c as u64);
             // Chain 0 starts at the uniform weights, the others at random points of the simplex.
@@ -235,7 +235,7 @@ pub fn minimize_free_energy_with(
                         p.advance_by(CHECK_EVERY);
                     }
                     if cancelled() {
-                        return Err(crate::Error::Cancelled);
+                        return Err(crate::Error::cancelled());
                     }
                 }
                 normalise(&mut theta, &mut s);

@@ -66,7 +66,7 @@ fn cancelled_runs_stop_with_an_error() {
     let params = SaParams::default();
     assert_eq!(
         simulated_annealing(&p, &params, Some(&progress)).unwrap_err(),
-        Error::Cancelled
+        Error::Runtime(RuntimeError::Cancelled)
     );
 }
 

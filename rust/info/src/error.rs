@@ -41,15 +41,15 @@ pub enum Error {
         /// Why it is too short.
         reason: String,
     },
-    /// The computation was cancelled through its [`crate::progress::Progress`] handle.
-    #[error("cancelled")]
-    Cancelled,
-    /// The GPU path failed (driver, launch or emulator error; carries the message).
-    #[error("GPU: {0}")]
-    Gpu(String),
-    /// The rayon thread pool could not be built.
-    #[error("could not start a thread pool: {0}")]
-    ThreadPool(String),
+    /// A thread-pool, cancellation or device failure, with its kind kept.
+    #[error(transparent)]
+    Runtime(#[from] thermoconsensus_runtime::Error),
+}
+
+impl From<thermoconsensus_gpu::Error> for Error {
+    fn from(e: thermoconsensus_gpu::Error) -> Self {
+        Error::Runtime(e.into())
+    }
 }
 
 /// Result alias of this crate.

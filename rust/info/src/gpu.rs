@@ -25,10 +25,6 @@ const MAX_DIM: usize = 16;
 const MAX_K: usize = 64;
 const MAX_MARGINALS: usize = 8;
 
-fn gpu(e: thermoconsensus_gpu::Error) -> Error {
-    Error::Gpu(e.to_string())
-}
-
 /// Counts of every point (in the input's row order) in every marginal space of `problem`, self excluded;
 /// row `i` holds `problem.marginals.len()` values.
 pub(crate) fn neighbour_counts_on(
@@ -99,11 +95,11 @@ pub(crate) fn neighbour_counts_batch_on(
             ),
         ));
     }
-    let pts = exec.upload(data).map_err(gpu)?;
-    let col_group_d = exec.upload(&col_group).map_err(gpu)?;
-    let masks_d = exec.upload(&masks).map_err(gpu)?;
-    let radii = exec.zeros::<f64>(batch * n * groups).map_err(gpu)?;
-    let counts = exec.zeros::<u32>(batch * n * m).map_err(gpu)?;
+    let pts = exec.upload(data)?;
+    let col_group_d = exec.upload(&col_group)?;
+    let masks_d = exec.upload(&masks)?;
+    let radii = exec.zeros::<f64>(batch * n * groups)?;
+    let counts = exec.zeros::<u32>(batch * n * m)?;
     let grid = Grid {
         blocks: (Grid::cover(n, TILE).blocks.0, batch as u32, 1),
         threads: (TILE, 1, 1),
@@ -128,8 +124,7 @@ pub(crate) fn neighbour_counts_batch_on(
             "ksg_radii",
             grid,
             &[&points[..], &radii_args].concat(),
-        )
-        .map_err(gpu)?;
+        )?;
         let count_args = [
             radii.arg(),
             masks_d.arg(),
@@ -142,8 +137,7 @@ pub(crate) fn neighbour_counts_batch_on(
             "ksg_counts",
             grid,
             &[&points[..], &count_args].concat(),
-        )
-        .map_err(gpu)?;
+        )?;
     }
-    exec.download(&counts).map_err(gpu)
+    exec.download(&counts).map_err(Error::from)
 }

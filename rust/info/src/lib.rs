@@ -22,8 +22,6 @@ pub mod kdtree;
 pub mod ksg;
 pub mod matrix;
 pub mod network;
-pub mod pool;
-pub mod progress;
 pub mod ragwitz;
 pub(crate) mod search;
 pub mod significance;
@@ -39,8 +37,7 @@ pub use ksg::{
 };
 pub use matrix::{Matrix, MatrixRef};
 pub use network::{te_network, te_network_with_progress, TeNetwork};
-pub use pool::run_with_threads;
-pub use progress::Progress;
 pub use ragwitz::{ragwitz, RagwitzResult};
 pub use significance::{JointSamples, SignificanceResult};
 pub use te::{active_information_storage, transfer_entropy, Conditionals, TeSamples};
+pub use thermoconsensus_runtime::{run_with_threads, Error as RuntimeError, Progress};

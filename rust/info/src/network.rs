@@ -8,10 +8,10 @@ use crate::embed::TeEmbedding;
 use crate::error::{invalid, Result};
 use crate::ksg::Algorithm;
 use crate::matrix::MatrixRef;
-use crate::progress::Progress;
 use crate::significance::JointSamples;
 use crate::te::TeSamples;
 use rayon::prelude::*;
+use thermoconsensus_runtime::Progress;
 
 /// Row-major `n x n` matrices (entry [i * n + j] is source i -> target j; the diagonal is NaN / false).
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,7 @@ pub fn te_network(
 }
 
 /// [`te_network`], advancing `progress` once per ordered pair (n(n - 1) in all) and stopping with
-/// [`crate::Error::Cancelled`] when it is cancelled.
+/// [`thermoconsensus_runtime::Error::Cancelled`] when it is cancelled.
 #[allow(clippy::too_many_arguments)]
 pub fn te_network_with_progress(
     data: MatrixRef<'_>,

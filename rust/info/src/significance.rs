@@ -15,11 +15,11 @@ use crate::ksg::{
     KsgProblem,
 };
 use crate::matrix::{Matrix, MatrixRef};
-use crate::progress::Progress;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use thermoconsensus_runtime::Progress;
 
 /// Outcome of a permutation test.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,7 +186,7 @@ impl JointSamples {
     }
 
     /// [`JointSamples::test`], advancing `progress` once per surrogate and stopping with
-    /// [`crate::Error::Cancelled`] when it is cancelled; the estimates run on `compute`. The surrogates are the
+    /// [`thermoconsensus_runtime::Error::Cancelled`] when it is cancelled; the estimates run on `compute`. The surrogates are the
     /// same permutations on every device (seeded per surrogate), so a device changes only summation order.
     /// On a device they are batched: up to 256 MiB of permuted copies per pair of launches.
     pub fn test_with_progress(

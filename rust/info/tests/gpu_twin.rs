@@ -22,16 +22,19 @@ fn executors() -> Vec<Compute> {
         .collect()
 }
 
-/// Correlated Gaussian columns; `levels` > 0 rounds to that many steps per unit, to force tied distances.
+/// Correlated uniform columns; `levels` > 0 rounds to that many steps per unit, to force tied distances.
 fn data(n: usize, cols: usize, seed: u64, levels: f64) -> Vec<Vec<f64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = vec![Vec::with_capacity(n); cols];
-    for _ in 0..n {
+    for i in 0..n {
         let common: f64 = rng.random::<f64>() - 0.5;
-        for col in out.iter_mut() {
+        for (c, col) in out.iter_mut().enumerate() {
             let v = common + 0.7 * (rng.random::<f64>() - 0.5);
             col.push(if levels > 0.0 {
-                (v * levels).round() / levels
+                // A distinct sub-grid offset in the first column keeps every joint point unique (the
+                // engine refuses heavily tied points) while the distances along the others still tie.
+                let unique = if c == 0 { i as f64 * 1e-9 } else { 0.0 };
+                (v * levels).round() / levels + unique
             } else {
                 v
             });

@@ -165,10 +165,7 @@ mod ksg_errors {
         ));
         assert!(matches!(
             run_with_threads(Some(0), || ()),
-            Err(Error::InvalidArgument {
-                name: "n_threads",
-                ..
-            })
+            Err(thermoconsensus_info::RuntimeError::InvalidThreads(_))
         ));
     }
 

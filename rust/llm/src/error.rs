@@ -36,9 +36,15 @@ pub enum Error {
         /// Bytes asked for (saturated at u128::MAX when the size itself overflows).
         bytes: u128,
     },
-    /// The GPU path failed (driver, launch or emulator error; carries the message).
-    #[error("GPU: {0}")]
-    Gpu(String),
+    /// A thread-pool, cancellation or device failure, with its kind kept.
+    #[error(transparent)]
+    Runtime(#[from] thermoconsensus_runtime::Error),
+}
+
+impl From<thermoconsensus_gpu::Error> for Error {
+    fn from(e: thermoconsensus_gpu::Error) -> Self {
+        Error::Runtime(e.into())
+    }
 }
 
 /// Result alias of this crate.

@@ -22,10 +22,6 @@ const THREADS: u32 = 256;
 /// Rows of a prompt whose attention runs in one launch (bounds the score scratch: rows x heads x context).
 const ATTENTION_ROWS: usize = 256;
 
-fn gpu(e: thermoconsensus_gpu::Error) -> Error {
-    Error::Gpu(e.to_string())
-}
-
 /// A weight matrix on the device, in its GGUF encoding.
 struct DeviceMatrix {
     ty: GgmlType,
@@ -87,23 +83,22 @@ impl std::fmt::Debug for DeviceKv {
 fn upload_matrix(exec: &Executor, model: &Model, w: &Weight, name: &str) -> Result<DeviceMatrix> {
     let ty = w.info.ggml_type;
     if !GgmlType::INTEGER_DOT.contains(&ty) {
-        return Err(Error::Gpu(format!(
+        return Err(thermoconsensus_runtime::Error::Unsupported(format!(
             "tensor {name} is {ty}, which the GPU kernels do not multiply (supported: Q4_0, Q4_1, Q5_0, \
              Q5_1, Q8_0, Q4_K, Q6_K); use device=\"cpu\""
-        )));
+        ))
+        .into());
     }
     Ok(DeviceMatrix {
         ty,
         rows: w.rows,
         cols: w.cols,
-        data: exec
-            .upload(model.file().tensor_data(&w.info))
-            .map_err(gpu)?,
+        data: exec.upload(model.file().tensor_data(&w.info))?,
     })
 }
 
 fn upload_vec(exec: &Executor, v: &[f32]) -> Result<Buffer<f32>> {
-    exec.upload(v).map_err(gpu)
+    exec.upload(v).map_err(Error::from)
 }
 
 fn upload_opt(exec: &Executor, v: &Option<Vec<f32>>) -> Result<Option<Buffer<f32>>> {
@@ -139,8 +134,8 @@ impl DeviceWeights {
         let mut k = Vec::with_capacity(c.n_layer);
         let mut v = Vec::with_capacity(c.n_layer);
         for _ in 0..c.n_layer {
-            k.push(self.exec.zeros(len).map_err(gpu)?);
-            v.push(self.exec.zeros(len).map_err(gpu)?);
+            k.push(self.exec.zeros(len)?);
+            v.push(self.exec.zeros(len)?);
         }
         Ok(DeviceKv { k, v })
     }
@@ -178,7 +173,7 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     fn zeros(&self, n: usize) -> Result<Buffer<f32>> {
-        self.e.zeros(n).map_err(gpu)
+        self.e.zeros(n).map_err(Error::from)
     }
 
     /// Launches `kernel` of `cuda/llm.cu`.
@@ -186,7 +181,7 @@ impl Pass<'_> {
     /// SAFETY (callers): `args` must match the kernel's parameters and every buffer must hold what the
     /// kernel indexes for the sizes passed; each call site states why.
     unsafe fn launch(&self, kernel: &str, grid: Grid, args: &[Arg<'_>]) -> Result<()> {
-        unsafe { self.e.launch("llm", kernel, grid, args) }.map_err(gpu)
+        unsafe { self.e.launch("llm", kernel, grid, args) }.map_err(Error::from)
     }
 
     fn rms_norm(
@@ -249,10 +244,10 @@ impl Pass<'_> {
         let k_quant = matches!(w.ty, GgmlType::Q4K | GgmlType::Q6K);
         let bs = if k_quant { 256 } else { 32 };
         let nblocks = x.len() / bs;
-        let aq = self.e.zeros::<i8>(x.len()).map_err(gpu)?;
+        let aq = self.e.zeros::<i8>(x.len())?;
         let ad = self.zeros(nblocks)?;
         let as_ = self.zeros(nblocks)?;
-        let bsums = self.e.zeros::<i16>(x.len() / 16).map_err(gpu)?;
+        let bsums = self.e.zeros::<i16>(x.len() / 16)?;
         let warps_grid = |items: usize| Grid::cover(items * 32, THREADS);
         // SAFETY: x holds nblocks x bs floats; aq, ad/as_ and bsums hold the quantized form of that many
         // blocks; W holds rows x cols weights of type ty in rows of cols/bs blocks; out holds n_in x rows.
@@ -330,7 +325,7 @@ impl Model {
                 row.iter_mut().for_each(|v| *v *= s);
             }
         }
-        let x = p.e.upload(&host).map_err(gpu)?;
+        let x = p.e.upload(&host)?;
         let h = p.zeros(n * d)?;
         let q = p.zeros(n * q_dim)?;
         let k = p.zeros(n * kv_dim)?;
@@ -482,12 +477,12 @@ impl Model {
         let p = Pass { e: &dev.exec };
         let d = self.config.n_embd;
         let rows = if all {
-            p.e.download(hidden).map_err(gpu)?
+            p.e.download(hidden)?
         } else {
-            let h = p.e.download(hidden).map_err(gpu)?;
+            let h = p.e.download(hidden)?;
             h[h.len() - d..].to_vec()
         };
-        let x = p.e.upload(&rows).map_err(gpu)?;
+        let x = p.e.upload(&rows)?;
         let logits = p.zeros(rows.len() / d * self.config.n_vocab)?;
         p.matmul(&dev.output, &x, &logits)?;
         Ok(logits)
@@ -501,7 +496,7 @@ impl Model {
         all: bool,
     ) -> Result<Vec<f32>> {
         let logits = self.device_logits(dev, hidden, all)?;
-        dev.exec.download(&logits).map_err(gpu)
+        dev.exec.download(&logits).map_err(Error::from)
     }
 
     /// The greedy choice after the last row of `hidden`, picked on the device: one index comes back instead of
@@ -512,7 +507,7 @@ impl Model {
         hidden: &Buffer<f32>,
     ) -> Result<u32> {
         let logits = self.device_logits(dev, hidden, false)?;
-        let out = dev.exec.zeros::<u32>(1).map_err(gpu)?;
+        let out = dev.exec.zeros::<u32>(1)?;
         // SAFETY: argmax(const float*, unsigned long long n, unsigned*) with n logits and one output; one block
         // of 256 threads, the size of its shared arrays.
         unsafe {
@@ -522,9 +517,8 @@ impl Model {
                 Grid::linear(1, 256),
                 &[logits.arg(), Arg::U64(logits.len() as u64), out.arg()],
             )
-        }
-        .map_err(gpu)?;
-        Ok(dev.exec.download(&out).map_err(gpu)?[0])
+        }?;
+        Ok(dev.exec.download(&out)?[0])
     }
 }
 
@@ -560,12 +554,12 @@ pub fn matmul_on_device(
         ty: w.ty,
         rows: w.rows,
         cols: w.cols,
-        data: exec.upload(w.data).map_err(gpu)?,
+        data: exec.upload(w.data)?,
     };
-    let xd = exec.upload(x).map_err(gpu)?;
+    let xd = exec.upload(x)?;
     let out = p.zeros(x.len() / w.cols * w.rows)?;
     p.matmul(&m, &xd, &out)?;
-    exec.download(&out).map_err(gpu)
+    exec.download(&out).map_err(Error::from)
 }
 
 /// `x` rounded to f16 and back on the device (tests the kernels' conversion against the `half` crate).
@@ -573,8 +567,8 @@ pub fn matmul_on_device(
 /// # Errors
 /// [`Error::InvalidArgument`] naming `device` when the device fails.
 pub fn f16_round_on_device(exec: &Executor, x: &[f32]) -> Result<Vec<f32>> {
-    let xd = exec.upload(x).map_err(gpu)?;
-    let out = exec.zeros::<f32>(x.len()).map_err(gpu)?;
+    let xd = exec.upload(x)?;
+    let out = exec.zeros::<f32>(x.len())?;
     // SAFETY: f16_round_kernel(const float*, float*, unsigned long long n) with n floats in each buffer.
     unsafe {
         exec.launch(
@@ -583,7 +577,6 @@ pub fn f16_round_on_device(exec: &Executor, x: &[f32]) -> Result<Vec<f32>> {
             Grid::cover(x.len(), THREADS),
             &[xd.arg(), out.arg(), Arg::U64(x.len() as u64)],
         )
-    }
-    .map_err(gpu)?;
-    exec.download(&out).map_err(gpu)
+    }?;
+    exec.download(&out).map_err(Error::from)
 }

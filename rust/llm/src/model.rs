@@ -249,7 +249,7 @@ impl Model {
     /// Moves the weights to the device of `exec` (the model then runs there; see [`crate::gpu`]).
     ///
     /// # Errors
-    /// [`Error::Gpu`] when a weight type has no GPU kernel or the device fails.
+    /// [`Error::Runtime`] when a weight type has no GPU kernel or the device fails.
     pub fn to_device(mut self, exec: Arc<Executor>) -> Result<Self> {
         self.device = Some(DeviceWeights::upload(&self, exec)?);
         Ok(self)
@@ -265,7 +265,7 @@ impl Model {
     /// An empty cache for `capacity` positions, on the model's device.
     ///
     /// # Errors
-    /// [`Error::Gpu`] when device memory cannot be allocated.
+    /// [`Error::Runtime`] when device memory cannot be allocated.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         match &self.device {
             None => KvCache::new(&self.config, capacity),
@@ -346,13 +346,7 @@ impl Model {
             let kv = device_cache(cache)?;
             let hidden = self.hidden_on_device(dev, kv, cache.capacity, tokens, cache.len)?;
             cache.len += tokens.len();
-            return dev
-                .executor()
-                .download(&hidden)
-                .map_err(|e| Error::InvalidArgument {
-                    name: "device",
-                    reason: format!("GPU: {e}"),
-                });
+            return dev.executor().download(&hidden).map_err(Error::from);
         }
         let c = &self.config;
         let n = tokens.len();

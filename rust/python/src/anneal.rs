@@ -4,7 +4,7 @@
 //! sampler call without copying; samplers run with the GIL released, report progress in sweeps and
 //! stop on Ctrl-C.
 
-use crate::detach::{run_detached, run_with_progress_map};
+use crate::detach::{run_detached, run_with_progress};
 use crate::errors::anneal_error;
 use crate::gpu::executor_for;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
@@ -241,13 +241,7 @@ fn sample<T: Send>(
     progress: Option<&Bound<'_, PyAny>>,
     f: impl FnOnce(&an::Progress) -> an::Result<T> + Send,
 ) -> PyResult<T> {
-    run_with_progress_map(
-        py,
-        total,
-        progress,
-        |p| an::with_threads(n_threads, || f(p)),
-        anneal_error,
-    )
+    run_with_progress(py, total, progress, n_threads, f, anneal_error)
 }
 
 /// "cpu", or the name of the device that ran the chains.

@@ -1,6 +1,6 @@
 //! Conversions shared by the binding files: zero-copy views of numpy arrays and the engine-call helper.
 
-use crate::detach::run_detached;
+use crate::detach::run_in_pool;
 use crate::errors::info_error;
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -24,11 +24,11 @@ fn not_contiguous(name: &str) -> PyErr {
     pyo3::exceptions::PyValueError::new_err(format!("{name}: array must be C-contiguous"))
 }
 
-/// Runs an engine call in a thread pool of `n_threads` threads, GIL released.
+/// [`run_in_pool`] for an information-engine call.
 pub fn compute<T: Send>(
     py: Python<'_>,
     n_threads: Option<usize>,
     f: impl FnOnce() -> info::Result<T> + Send,
 ) -> PyResult<T> {
-    run_detached(py, || info::run_with_threads(n_threads, f)?, info_error)
+    run_in_pool(py, n_threads, f, info_error)
 }

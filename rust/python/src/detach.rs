@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
-use thermoconsensus_info::{Error as InfoError, Progress};
+use thermoconsensus_runtime::{with_threads, Error as RuntimeError, Progress};
 
 /// Runs `f` with the GIL released. A panic inside the engine (a bug, never expected) becomes
 /// `thermoconsensus.Error` instead of crossing into Python as a `PanicException`.
@@ -20,23 +20,25 @@ pub fn run_detached<T: Send, E: Send>(
     }
 }
 
-/// Runs `f` on a worker thread with the GIL released and waits for it in short slices, between which
-/// Python's signal handlers run (Ctrl-C cancels the computation through `Progress` and raises
-/// KeyboardInterrupt) and `callback(done, total)` is called whenever progress moved.
-pub fn run_with_progress<T: Send>(
+/// The one pool wrapper: runs `f` in a rayon pool of `n_threads` threads (None: the default) with the
+/// GIL released. A pool failure reaches `map` as the engine error's runtime variant, never relabelled.
+pub fn run_in_pool<T: Send, E: From<RuntimeError> + Send>(
     py: Python<'_>,
-    total: usize,
-    callback: Option<&Bound<'_, PyAny>>,
-    f: impl FnOnce(&Progress) -> Result<T, InfoError> + Send,
+    n_threads: Option<usize>,
+    f: impl FnOnce() -> Result<T, E> + Send,
+    map: impl FnOnce(Python<'_>, E) -> PyErr,
 ) -> PyResult<T> {
-    run_with_progress_map(py, total, callback, f, crate::errors::info_error)
+    run_detached(py, || with_threads(n_threads, f), map)
 }
 
-/// [`run_with_progress`] for any engine error type, mapped to Python by `map`.
-pub fn run_with_progress_map<T: Send, E: Send>(
+/// [`run_in_pool`] on a worker thread, waited for in short slices between which Python's signal
+/// handlers run (Ctrl-C cancels the computation through `Progress` and raises KeyboardInterrupt) and
+/// `callback(done, total)` is called whenever progress moved.
+pub fn run_with_progress<T: Send, E: From<RuntimeError> + Send>(
     py: Python<'_>,
     total: usize,
     callback: Option<&Bound<'_, PyAny>>,
+    n_threads: Option<usize>,
     f: impl FnOnce(&Progress) -> Result<T, E> + Send,
     map: impl FnOnce(Python<'_>, E) -> PyErr,
 ) -> PyResult<T> {
@@ -45,7 +47,7 @@ pub fn run_with_progress_map<T: Send, E: Send>(
     std::thread::scope(|scope| {
         let progress = &progress;
         let worker = scope.spawn(move || {
-            let out = catch_unwind(AssertUnwindSafe(|| f(progress)));
+            let out = catch_unwind(AssertUnwindSafe(|| with_threads(n_threads, || f(progress))));
             // The receiver only waits for this signal; if it is gone there is no one to tell.
             let _ = tx.send(());
             out

@@ -1,6 +1,6 @@
 //! Bindings of the sentence embedder (`thermoconsensus.embeddings` wraps these).
 
-use crate::detach::run_detached;
+use crate::detach::{run_detached, run_in_pool};
 use crate::errors::llm_error;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
@@ -55,18 +55,7 @@ impl NativeEmbedder {
         let m = Arc::clone(&self.inner);
         let n = texts.len();
         let dim = m.dim();
-        let flat = run_detached(
-            py,
-            move || {
-                thermoconsensus_info::run_with_threads(n_threads, || m.embed(&texts)).map_err(
-                    |e| thermoconsensus_llm::Error::InvalidArgument {
-                        name: "n_threads",
-                        reason: e.to_string(),
-                    },
-                )?
-            },
-            llm_error,
-        )?;
+        let flat = run_in_pool(py, n_threads, move || m.embed(&texts), llm_error)?;
         let arr = PyArray1::from_vec(py, flat);
         Ok(arr.reshape([n, dim])?.into_any())
     }

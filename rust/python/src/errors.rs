@@ -73,8 +73,7 @@ fn raise(t: PyResult<&Bound<'_, PyType>>, msg: String) -> PyErr {
 pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
     use thermoconsensus_info::Error as E;
     match err {
-        E::ThreadPool(_) | E::Cancelled => Error::new_err(err.to_string()),
-        E::Gpu(_) => raise(gpu_error_type(py), err.to_string()),
+        E::Runtime(e) => runtime_error(py, e),
         E::InvalidArgument { .. }
         | E::LengthMismatch { .. }
         | E::NonFinite { .. }
@@ -86,8 +85,7 @@ pub fn info_error(py: Python<'_>, err: thermoconsensus_info::Error) -> PyErr {
 pub fn anneal_error(py: Python<'_>, err: thermoconsensus_anneal::Error) -> PyErr {
     use thermoconsensus_anneal::Error as E;
     match err {
-        E::ThreadPool(_) | E::Cancelled => Error::new_err(err.to_string()),
-        E::Gpu(_) => raise(gpu_error_type(py), err.to_string()),
+        E::Runtime(e) => runtime_error(py, e),
         E::InvalidArgument { .. } => raise(invalid_input_type(py), err.to_string()),
         E::OutOfMemory { .. } => pyo3::exceptions::PyMemoryError::new_err(err.to_string()),
     }
@@ -97,11 +95,12 @@ pub fn anneal_error(py: Python<'_>, err: thermoconsensus_anneal::Error) -> PyErr
 /// FileNotFoundError, other I/O failures OSError.
 pub fn llm_error(py: Python<'_>, err: thermoconsensus_llm::Error) -> PyErr {
     use thermoconsensus_llm::Error as E;
-    match &err {
-        E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+    match err {
+        E::Runtime(e) => runtime_error(py, e),
+        E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             pyo3::exceptions::PyFileNotFoundError::new_err(err.to_string())
         }
-        E::Io { source, .. } if source.kind() == std::io::ErrorKind::IsADirectory => {
+        E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::IsADirectory => {
             pyo3::exceptions::PyIsADirectoryError::new_err(err.to_string())
         }
         E::Io { .. } => pyo3::exceptions::PyOSError::new_err(err.to_string()),
@@ -109,7 +108,18 @@ pub fn llm_error(py: Python<'_>, err: thermoconsensus_llm::Error) -> PyErr {
         E::Format { .. } | E::InvalidArgument { .. } => {
             raise(invalid_input_type(py), err.to_string())
         }
-        E::Gpu(_) => raise(gpu_error_type(py), err.to_string()),
+    }
+}
+
+/// Maps a runtime failure: a bad `n_threads` is invalid input, a device failure goes through
+/// [`gpu_error`], a cancelled run or a pool the OS refused is the base `Error`.
+pub fn runtime_error(py: Python<'_>, err: thermoconsensus_runtime::Error) -> PyErr {
+    use thermoconsensus_runtime::Error as E;
+    match err {
+        E::InvalidThreads(_) => raise(invalid_input_type(py), err.to_string()),
+        E::Device(e) => gpu_error(py, e),
+        E::Unsupported(_) => raise(gpu_error_type(py), err.to_string()),
+        E::ThreadPool(_) | E::Cancelled => Error::new_err(err.to_string()),
     }
 }
 

@@ -209,8 +209,12 @@ fn significance<'py>(
     };
     let first = views[0].ok_or_else(|| missing(if measure == "te" { "source" } else { "x" }))?;
     let on = info_compute(py, device, first.rows())?;
-    let r = run_with_progress(py, n_surrogates, progress.as_ref(), |prog| {
-        info::run_with_threads(n_threads, || {
+    let r = run_with_progress(
+        py,
+        n_surrogates,
+        progress.as_ref(),
+        n_threads,
+        |prog| {
             let samples = match measure {
                 "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
                 "cmi" => info::JointSamples::cmi(
@@ -230,8 +234,9 @@ fn significance<'py>(
                 _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
             };
             samples.test_with_progress(k, alg, n_surrogates, seed, Some(prog), &on)
-        })?
-    })?;
+        },
+        info_error,
+    )?;
     let null = PyArray1::from_vec(py, r.null);
     Ok((
         r.value,
@@ -296,11 +301,16 @@ fn te_network<'py>(
     let (d, alg) = (view("data", &data)?, self::algorithm(algorithm)?);
     let emb = self::embedding(embedding);
     let pairs = d.cols() * d.cols().saturating_sub(1);
-    let net = run_with_progress(py, pairs, progress.as_ref(), |prog| {
-        info::run_with_threads(n_threads, || {
+    let net = run_with_progress(
+        py,
+        pairs,
+        progress.as_ref(),
+        n_threads,
+        |prog| {
             info::te_network_with_progress(d, &emb, k, alg, n_surrogates, alpha, seed, Some(prog))
-        })?
-    })?;
+        },
+        info_error,
+    )?;
     let n = net.n;
     let square = |v: Vec<f64>| PyArray1::from_vec(py, v).reshape([n, n]);
     Ok((

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use thermoconsensus_llm::gguf::Array;
 use thermoconsensus_llm::{dequantize, GgufFile, Value};
+use thermoconsensus_runtime::with_threads;
 
 fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
@@ -176,7 +177,7 @@ impl NativeModel {
             py,
             move || {
                 let mut cache = m.new_cache(tokens.len().max(1))?;
-                threaded(n_threads, || pass(&m, &tokens, &mut cache))
+                with_threads(n_threads, || pass(&m, &tokens, &mut cache))
             },
             llm_error,
         )?;
@@ -330,7 +331,7 @@ impl NativeModel {
                     }
                     Ok(out)
                 };
-                threaded(n_threads, run)
+                with_threads(n_threads, run)
             },
             llm_error,
         )
@@ -375,7 +376,7 @@ impl NativeModel {
             py,
             move || {
                 let mut cache = m.new_cache(n_ctx)?;
-                let logits = threaded(n_threads, || m.forward(&tokens, &mut cache, false))?;
+                let logits = with_threads(n_threads, || m.forward(&tokens, &mut cache, false))?;
                 Ok((cache, logits))
             },
             llm_error,
@@ -401,18 +402,6 @@ pub struct NativeGenerator {
     /// Logits for the next token, or None until the last sampled token has been run.
     logits: Option<Vec<f32>>,
     n_threads: Option<usize>,
-}
-
-fn threaded<T: Send>(
-    n_threads: Option<usize>,
-    f: impl FnOnce() -> thermoconsensus_llm::Result<T> + Send,
-) -> thermoconsensus_llm::Result<T> {
-    thermoconsensus_info::run_with_threads(n_threads, f).map_err(|e| {
-        thermoconsensus_llm::Error::InvalidArgument {
-            name: "n_threads",
-            reason: e.to_string(),
-        }
-    })?
 }
 
 #[pymethods]
@@ -449,7 +438,7 @@ impl NativeGenerator {
                                 reason: "nothing to continue".into(),
                             }
                         })?;
-                        threaded(n_threads, || model.forward(&[last], cache, false))?
+                        with_threads(n_threads, || model.forward(&[last], cache, false))?
                     }
                 };
                 let token = sampler.sample(&logits, history);

@@ -31,22 +31,24 @@ pub const MAX_THREADS: usize = 1024;
 const MAX_CACHED_POOLS: usize = 4;
 
 /// Runs `f` inside a rayon pool of `n_threads` threads (None: the default above). Pools are cached.
+///
+/// # Errors
+/// [`Error::InvalidThreads`] for 0 or more than [`MAX_THREADS`]; [`Error::ThreadPool`] when the OS
+/// refuses the threads.
 pub fn run_with_threads<R: Send>(
     n_threads: Option<usize>,
     f: impl FnOnce() -> R + Send,
 ) -> Result<R> {
     let n = match n_threads {
         Some(0) => {
-            return Err(crate::error::invalid(
-                "n_threads",
-                "must be at least 1 (or None for the default)",
+            return Err(Error::InvalidThreads(
+                "must be at least 1 (or None for the default)".into(),
             ))
         }
         Some(n) if n > MAX_THREADS => {
-            return Err(crate::error::invalid(
-                "n_threads",
-                format!("must be at most {MAX_THREADS}, got {n}"),
-            ))
+            return Err(Error::InvalidThreads(format!(
+                "must be at most {MAX_THREADS}, got {n}"
+            )))
         }
         Some(n) => n,
         None => default_threads().min(MAX_THREADS),
@@ -86,4 +88,41 @@ pub fn run_with_threads<R: Send>(
         }
     };
     Ok(pool.install(f))
+}
+
+/// [`run_with_threads`] for a fallible `f` whose error type takes runtime errors: one `Result` back,
+/// with a pool failure converted, never relabelled.
+///
+/// # Errors
+/// The pool's errors (converted with `From`) or `f`'s.
+pub fn with_threads<R: Send, E: From<Error> + Send>(
+    n_threads: Option<usize>,
+    f: impl FnOnce() -> std::result::Result<R, E> + Send,
+) -> std::result::Result<R, E> {
+    run_with_threads(n_threads, f)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counts_out_of_range_are_refused() {
+        assert!(matches!(
+            run_with_threads(Some(0), || ()),
+            Err(Error::InvalidThreads(_))
+        ));
+        let too_many = run_with_threads(Some(MAX_THREADS + 1), || ());
+        assert!(matches!(too_many, Err(Error::InvalidThreads(_))));
+    }
+
+    #[test]
+    fn runs_on_the_requested_number_of_threads() {
+        assert_eq!(run_with_threads(Some(3), rayon::current_num_threads), Ok(3));
+        let r: std::result::Result<usize, Error> = with_threads(Some(2), || Ok(7));
+        assert_eq!(r, Ok(7));
+        let cancelled: std::result::Result<(), Error> =
+            with_threads(Some(2), || Err(Error::Cancelled));
+        assert_eq!(cancelled, Err(Error::Cancelled));
+    }
 }

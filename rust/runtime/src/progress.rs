@@ -1,4 +1,5 @@
-//! Progress reporting and cancellation for long computations (permutation tests, TE networks).
+//! Progress reporting and cancellation for long computations (permutation tests, TE networks, annealing
+//! sweeps, generated tokens).
 //!
 //! Engines advance a shared counter after each unit of work (a surrogate, a pair) and check the cancel
 //! flag before starting the next one, so a caller on another thread can show progress and stop the work
@@ -56,7 +57,10 @@ impl Progress {
     }
 
     /// `Err(Error::Cancelled)` once cancellation was requested.
-    pub(crate) fn check(&self) -> Result<()> {
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`] after [`Progress::cancel`].
+    pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             Err(Error::Cancelled)
         } else {

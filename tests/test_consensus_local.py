@@ -82,7 +82,7 @@ def test_the_sheep_question_gets_42_and_the_echoing_model_no_weight() -> None:
         need(name)
     need("all-minilm-l6-v2")
     names = ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m", "gemma3-270m"]
-    orch = Orchestrator([LocalClient(n) for n in names], quorum=len(names))
+    orch = Orchestrator([LocalClient(n) for n in names], quorum=len(names), timeout=1800.0)
     c = orch.consensus_sync(
         "A farmer has 17 sheep and buys 25 more. How many sheep does he have now?", answer_extractor="number"
     )

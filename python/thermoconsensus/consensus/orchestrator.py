@@ -25,7 +25,7 @@ from typing import Any, Union
 import numpy as np
 from numpy.typing import NDArray
 
-from ..embeddings import Embedder, SupportsEmbed, as_embedder
+from ..embeddings import Embedder, SupportsEmbed, as_embedder, unit_rows
 from ..routing.learning import QualityModel
 from .confidence import ConfidenceCalibrator, answer_logprob, mean_logprob
 from .config import ConsensusConfig
@@ -300,6 +300,7 @@ class Orchestrator:
         # An invalid response carries no weight whatever its embedding: a short stand-in spares
         # embedding 500 tokens of a loop or a copied prompt.
         vecs = await self.embedder.aembed([r.text if r.valid else _INVALID_TEXT for r in responses])
+        vecs = unit_rows(vecs, len(responses))  # a clear error for NaN or zero vectors, before any use
         if self.privacy is not None:
             vecs = self.privacy.privatize(vecs)
         timings["embed_s"] = timings.get("embed_s", 0.0) + time.perf_counter() - t0
@@ -387,6 +388,10 @@ class Orchestrator:
         if not observed:
             self.assess(responses, q)
         vectors = await self._embed(responses, timings)
+        if self.config.reliability and not observed:
+            # The question's own answers join the label-free evidence before it is weighed: no label
+            # is involved, and a model's agreement here is as informative as on earlier questions.
+            await self._observe_agreement(responses, q, vectors)
         rnd = await self._solve_timed(responses, vectors, q, timings)
         cfg = self.config
         refinement = Refinement(
@@ -402,8 +407,6 @@ class Orchestrator:
             timings["models_s"] = timings.get("models_s", 0.0) + time.perf_counter() - t0
         reliability = self.reliability_estimates(q.extractor_name)
         self.calibrate(rnd.responses)
-        if self.config.reliability and not observed:
-            await self._observe_agreement(rnd.responses, q, rnd.vectors)
         self._save()
         timings["total_s"] = time.perf_counter() - t_start
         timings["overhead_s"] = timings["total_s"] - timings.get("models_s", 0.0)

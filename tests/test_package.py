@@ -67,6 +67,33 @@ def test_gpu_available_is_a_bool_and_reason_matches():
         assert isinstance(reason, str) and reason.strip()
 
 
+@pytest.mark.parametrize(
+    "name, builtin",
+    [
+        ("FileNotFoundError", FileNotFoundError),
+        ("IsADirectoryError", IsADirectoryError),
+        ("OSError", OSError),
+        ("MemoryError", MemoryError),
+    ],
+)
+def test_io_and_memory_errors_are_package_errors_and_builtins(name: str, builtin: type) -> None:
+    cls = getattr(thermoconsensus, name)
+    assert cls is not builtin and issubclass(cls, builtin) and issubclass(cls, thermoconsensus.Error)
+    assert cls.__module__ == "thermoconsensus"
+    # Not star-exported: `from thermoconsensus import *` must not shadow the built-in.
+    assert name not in thermoconsensus.__all__
+
+
+def test_a_missing_model_file_is_a_package_file_not_found_error(tmp_path: Path) -> None:
+    from thermoconsensus import llm
+
+    with pytest.raises(thermoconsensus.FileNotFoundError, match=r"absent\.gguf"):
+        llm.read_gguf(tmp_path / "absent.gguf")
+    (tmp_path / "dir.gguf").mkdir()
+    with pytest.raises(thermoconsensus.IsADirectoryError):
+        llm.read_gguf(tmp_path / "dir.gguf")
+
+
 def test_devices_list():
     devs = thermoconsensus.devices()
     assert isinstance(devs, list)
@@ -178,3 +205,13 @@ def test_cli_device_names_are_checked_in_one_line():
     )
     assert proc.returncode == 2
     assert "device" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_binding_raises_package_errors_for_bad_arrays() -> None:
+    import numpy as np
+
+    from thermoconsensus import _core
+
+    strided = np.zeros((50, 4))[:, ::2]
+    with pytest.raises(thermoconsensus.InvalidInputError, match="x: array must be C-contiguous"):
+        _core.mutual_information(strided, np.zeros((50, 2)), 3, 1)

@@ -18,6 +18,14 @@ configure_cuda_library_dirs()
 from . import _core  # noqa: E402
 from ._core import Error, GpuError, InvalidInputError  # noqa: E402
 
+# The I/O and memory errors are thermoconsensus.Error subclasses of the built-ins of the same names; they
+# are attributes (`except thermoconsensus.FileNotFoundError`) but not in __all__, so a star import does not
+# shadow the built-ins.
+from ._core import FileNotFoundError as FileNotFoundError  # noqa: E402
+from ._core import IsADirectoryError as IsADirectoryError  # noqa: E402
+from ._core import MemoryError as MemoryError  # noqa: E402
+from ._core import OSError as OSError  # noqa: E402
+
 if TYPE_CHECKING:
     from . import anneal, clients, consensus, embeddings, info, llm, models, routing, server
 

@@ -122,8 +122,10 @@ _T = TypeVar("_T")
 
 
 def on_device(call: Callable[[str], _T], device: str, what: str) -> _T:
-    """``call(device)``; under "auto" a failing GPU warns (RuntimeWarning) and the call is rerun on the CPU,
-    so "auto" never fails where the CPU would succeed. An explicit "cuda" raises the GpuError."""
+    """``call(device)``; under "auto" a failing GPU (set-up or run) warns (RuntimeWarning) and the call is
+    rerun on the CPU, so "auto" never fails where the CPU would succeed. An explicit "cuda" raises the
+    GpuError. This is the one place of that fallback: the engines decide CPU or GPU
+    (``thermoconsensus_runtime::resolve``) and report a GPU failure, whatever was asked."""
     device = check_device(device)
     try:
         return call(device)

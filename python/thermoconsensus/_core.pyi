@@ -1,5 +1,6 @@
 """Stubs of the native module (private: use ``thermoconsensus``)."""
 
+import builtins
 from typing import Any, Callable, final
 
 import numpy as np
@@ -8,8 +9,12 @@ from numpy.typing import NDArray
 __version__: str
 __all__ = [
     "Error",
+    "FileNotFoundError",
     "GpuError",
     "InvalidInputError",
+    "IsADirectoryError",
+    "MemoryError",
+    "OSError",
     "IsingModel",
     "NativeEmbedder",
     "NativeGenerator",
@@ -59,6 +64,10 @@ __all__ = [
 class Error(Exception): ...
 class InvalidInputError(Error, ValueError): ...
 class GpuError(Error, RuntimeError): ...
+class FileNotFoundError(Error, builtins.FileNotFoundError): ...
+class IsADirectoryError(Error, builtins.IsADirectoryError): ...
+class OSError(Error, builtins.OSError): ...
+class MemoryError(Error, builtins.MemoryError): ...
 
 _F2 = NDArray[np.float64]
 _Embedding = tuple[int, int, int, int, int]
@@ -254,6 +263,12 @@ class NativeModel:
     def detokenize_bytes(self, ids: list[int], special: bool = False) -> bytes: ...
     def logits(self, tokens: list[int], n_threads: int | None = None) -> NDArray[np.float32]: ...
     def hidden(self, tokens: list[int], n_threads: int | None = None) -> NDArray[np.float32]: ...
+    def window_nll(
+        self, window: list[int], first: int, n_threads: int | None = None
+    ) -> tuple[float, int]: ...
+    def embed(
+        self, tokens: list[int], normalize: bool, n_threads: int | None = None
+    ) -> NDArray[np.float32]: ...
     def greedy(
         self, tokens: list[int], max_tokens: int, stop_ids: list[int], n_threads: int | None = None
     ) -> list[int]: ...
@@ -270,6 +285,10 @@ class NativeModel:
         presence_penalty: float,
         penalty_last_n: int,
         seed: int,
+        max_tokens: int,
+        stop_ids: list[int],
+        stop_strings: list[str],
+        top_n: int,
         n_threads: int | None = None,
     ) -> NativeGenerator: ...
 
@@ -277,7 +296,12 @@ class NativeModel:
 class NativeGenerator:
     @property
     def n_past(self) -> int: ...
-    def step(self, top_n: int = 0) -> tuple[int, float, list[tuple[int, float]], float]: ...
+    @property
+    def finish_reason(self) -> str | None: ...
+    @property
+    def text(self) -> str: ...
+    def cancel(self) -> None: ...
+    def next(self) -> tuple[str, tuple[int, float, list[tuple[int, float]], float] | None, bool] | None: ...
 
 def render_chat_template(
     template: str | None,

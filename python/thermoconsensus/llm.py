@@ -11,8 +11,8 @@ problem and its byte offset; a missing file raises FileNotFoundError.
 
 from __future__ import annotations
 
-import codecs
 import json
+import math
 import os
 import secrets
 import time
@@ -237,13 +237,7 @@ class Model:
         """Mean of the last layer's (final-norm) hidden states over the tokens of ``text``; unit length
         when ``normalize``."""
         ids = self._tokens(self.tokenize(text)) if isinstance(text, str) else self._tokens(text)
-        h = self._native.hidden(ids, self.n_threads).reshape(len(ids), -1)
-        v: NDArray[np.float64] = h.astype(np.float64).mean(axis=0)
-        if normalize:
-            norm = float(np.linalg.norm(v))
-            v = v / norm if norm > 0 else v
-        out: NDArray[np.float32] = v.astype(np.float32)
-        return out
+        return self._native.embed(ids, bool(normalize), self.n_threads)
 
     def perplexity(self, text: str | list[int], n_ctx: int = 512) -> float:
         """Perplexity of ``text`` (or token ids) as llama.cpp's perplexity tool computes it: the tokens
@@ -260,19 +254,13 @@ class Model:
                 f"text has {len(ids)} tokens, fewer than one window of n_ctx = {n_ctx}"
             )
         nll, count = 0.0, 0
-        first = n_ctx // 2
         for start in range(0, len(ids) - n_ctx + 1, n_ctx):
             window = list(ids[start : start + n_ctx])
             if add_bos:
                 window[0] = int(bos)  # type: ignore[arg-type]
-            logits = self.logits(window).astype(np.float64)
-            for j in range(first, n_ctx - 1):
-                row = logits[j]
-                m = row.max()
-                lse = m + np.log(np.exp(row - m).sum())
-                nll += lse - row[ids[start + j + 1]]
-                count += 1
-        return float(np.exp(nll / count))
+            s, c = self._native.window_nll(window, n_ctx // 2, self.n_threads)
+            nll, count = nll + s, count + c
+        return math.exp(nll / count)
 
     def greedy(self, token_ids: Any, max_tokens: int = 32, stop_at_eos: bool = True) -> list[int]:
         """The greedy (argmax) continuation of ``token_ids``: up to ``max_tokens`` ids, ending at EOS
@@ -348,6 +336,9 @@ class Model:
         if any(not isinstance(s, str) or not s for s in stops):
             raise TypeError("stop: expected non-empty strings")
         used_seed = secrets.randbits(64) if seed is None else check_seed(seed)
+        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        stop_ids = [int(eos)] if isinstance(eos, int) else []
+        top_n = check_int("logprobs", logprobs, 0)
         t0 = time.perf_counter()
         gen = self._native.start(
             ids,
@@ -361,13 +352,17 @@ class Model:
             float(presence_penalty),
             check_int("penalty_last_n", penalty_last_n, 0),
             used_seed,
+            max_tokens,
+            stop_ids,
+            stops,
+            top_n,
             self.n_threads,
         )
         result = Generation(prompt_ids=ids, seed=used_seed, truncated=dropped)
         if on_result is not None:
             on_result(result)
         result.timings["prompt_seconds"] = time.perf_counter() - t0
-        pieces = self._run(gen, result, max_tokens, ctx, stops, check_int("logprobs", logprobs, 0))
+        pieces = self._run(gen, result, top_n)
         if stream:
             return pieces
         for _ in pieces:
@@ -381,50 +376,25 @@ class Model:
         tail = ids[len(ids) - (keep - len(head)) :]
         return head + tail, len(ids) - len(head) - len(tail)
 
-    def _run(
-        self,
-        gen: _core.NativeGenerator,
-        out: Generation,
-        max_tokens: int,
-        ctx: int,
-        stops: list[str],
-        top_n: int,
-    ) -> Iterator[str]:
-        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text = ""
-        emitted = 0
-        hold = max((len(s) for s in stops), default=1) - 1  # a stop string may still be forming
+    def _run(self, gen: _core.NativeGenerator, out: Generation, top_n: int) -> Iterator[str]:
+        """Iterates the engine's decode loop (one token per step), recording each token into ``out``.
+        A consumer that stops iterating stops the generation at the next token."""
         t0 = time.perf_counter()
         out.finish_reason = "length"
-        while len(out.token_ids) < max_tokens:
-            if gen.n_past >= ctx:
-                out.finish_reason = "context"
-                break
-            token, lp, top, entropy = gen.step(top_n)
-            out.entropies.append(entropy)
-            if token == eos:
-                out.finish_reason = "stop"
-                break
-            out.token_ids.append(token)
-            if top_n:
-                out.logprobs.append(lp)
-                out.top_logprobs.append(top)
-            text += decoder.decode(self._native.detokenize_bytes([token], False))
-            cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
-            if cut >= 0:
-                text = text[:cut]
-                out.finish_reason = "stop"
-                break
-            safe = max(emitted, len(text) - hold)
-            if safe > emitted:
-                yield text[emitted:safe]
-                emitted = safe
-        if out.finish_reason != "stop" or not stops:
-            text += decoder.decode(b"", final=True)
-        if len(text) > emitted:
-            yield text[emitted:]
-        out.text = text
+        while (step := gen.next()) is not None:
+            piece, token, stop_token = step
+            if token is not None:
+                token_id, lp, top, entropy = token
+                out.entropies.append(entropy)
+                if not stop_token:
+                    out.token_ids.append(token_id)
+                    if top_n:
+                        out.logprobs.append(lp)
+                        out.top_logprobs.append(top)
+            if piece:
+                yield piece
+        out.finish_reason = gen.finish_reason or "length"
+        out.text = gen.text
         out.timings["generation_seconds"] = time.perf_counter() - t0
         n = max(len(out.token_ids), 1)
         out.timings["tokens_per_second"] = n / max(out.timings["generation_seconds"], 1e-9)

@@ -22,7 +22,7 @@ use crate::sampleset::{RunStats, SampleSet};
 use crate::schedule::{geometric, Schedule};
 
 /// Where the work runs: the CPU engines or a device (one type for every engine).
-pub use thermoconsensus_gpu::Compute;
+pub use thermoconsensus_runtime::{Compute, Work};
 
 /// `device="auto"` uses a GPU from this many spin updates per sweep over all chains (chains x spins).
 pub const GPU_MIN_SPIN_UPDATES: usize = 1 << 16;
@@ -240,19 +240,53 @@ fn check_sweeps(sweeps: usize) -> Result<()> {
     Ok(())
 }
 
-/// [`crate::simulated_annealing`] on a device. `progress` counts sweeps (reads x sweeps), advanced and checked
-/// every [`SWEEPS_PER_LAUNCH`] sweeps.
+/// What the device decision needs to know of a simulated-annealing run: its size in spin updates per
+/// sweep over all reads, and the options only the CPU runs (adaptive and Langevin schedules, traces).
+pub fn sa_work(problem: &IsingProblem, params: &SaParams) -> Work {
+    Work::sized(
+        params.num_reads.saturating_mul(problem.num_variables()),
+        GPU_MIN_SPIN_UPDATES,
+    )
+    .unless(
+        matches!(
+            params.schedule,
+            Schedule::Adaptive { .. } | Schedule::Langevin { .. }
+        ),
+        "schedule",
+    )
+    .unless(params.trace_every > 0, "trace_every")
+}
+
+/// [`sa_work`] for replica exchange: every replica of every read is a chain; the adaptive ladder and
+/// traces run on the CPU only.
+pub fn pt_work(problem: &IsingProblem, params: &PtParams) -> Work {
+    Work::sized(
+        params
+            .num_reads
+            .saturating_mul(params.num_replicas)
+            .saturating_mul(problem.num_variables()),
+        GPU_MIN_SPIN_UPDATES,
+    )
+    .unless(params.adaptive, "adaptive")
+    .unless(params.trace_every > 0, "trace_every")
+}
+
+/// [`crate::simulated_annealing`] on `compute`. On a device `progress` counts sweeps (reads x sweeps),
+/// advanced and checked every [`SWEEPS_PER_LAUNCH`] sweeps.
 ///
 /// # Errors
-/// As the CPU sampler, plus [`Error::InvalidArgument`] for the adaptive and Langevin schedules and for
-/// `trace_every > 0` (not on the device), and [`Error::Runtime`] when the device fails.
+/// As the CPU sampler, plus, on a device, [`Error::InvalidArgument`] for the adaptive and Langevin
+/// schedules and for `trace_every > 0` (see [`sa_work`]), and [`Error::Runtime`] when the device fails.
 pub fn simulated_annealing_on(
-    exec: &Executor,
+    compute: &Compute,
     problem: &IsingProblem,
     params: &SaParams,
     progress: Option<&Progress>,
 ) -> Result<SaResult> {
-    sa_with(exec, problem, params, progress, true)
+    match compute {
+        Compute::Cpu => crate::simulated_annealing(problem, params, progress),
+        Compute::Device(exec) => sa_with(exec, problem, params, progress, true),
+    }
 }
 
 /// [`simulated_annealing_on`], with the dense kernel allowed or not (tests compare the two kernels).
@@ -344,14 +378,27 @@ fn sa_with(
     })
 }
 
-/// [`crate::replica_exchange`] on a device: every read's replicas are chains, swept together, then one
-/// thread per read attempts the swaps (even pairs on even rounds, odd on odd, as on the CPU). `progress`
-/// counts sweeps (reads x sweeps).
+/// [`crate::replica_exchange`] on `compute`. On a device every read's replicas are chains, swept
+/// together, then one thread per read attempts the swaps (even pairs on even rounds, odd on odd, as on
+/// the CPU); `progress` counts sweeps (reads x sweeps).
 ///
 /// # Errors
-/// As the CPU sampler, plus [`Error::InvalidArgument`] for `adaptive` and `trace_every > 0`, and
-/// [`Error::Runtime`] when the device fails.
+/// As the CPU sampler, plus, on a device, [`Error::InvalidArgument`] for `adaptive` and
+/// `trace_every > 0` (see [`pt_work`]), and [`Error::Runtime`] when the device fails.
 pub fn replica_exchange_on(
+    compute: &Compute,
+    problem: &IsingProblem,
+    params: &PtParams,
+    progress: Option<&Progress>,
+) -> Result<PtResult> {
+    match compute {
+        Compute::Cpu => crate::replica_exchange(problem, params, progress),
+        Compute::Device(exec) => pt_on_device(exec, problem, params, progress),
+    }
+}
+
+/// The device twin of [`crate::replica_exchange`].
+fn pt_on_device(
     exec: &Executor,
     problem: &IsingProblem,
     params: &PtParams,
@@ -554,11 +601,18 @@ mod tests {
             ..Default::default()
         };
         let progress = Progress::new(3 * 70);
-        simulated_annealing_on(&exec, &p, &params, Some(&progress)).unwrap();
+        simulated_annealing_on(&Compute::Device(exec.clone()), &p, &params, Some(&progress))
+            .unwrap();
         assert_eq!(progress.done(), 3 * 70);
         let cancelled = Progress::new(3 * 70);
         cancelled.cancel();
-        let e = simulated_annealing_on(&exec, &p, &params, Some(&cancelled)).unwrap_err();
+        let e = simulated_annealing_on(
+            &Compute::Device(exec.clone()),
+            &p,
+            &params,
+            Some(&cancelled),
+        )
+        .unwrap_err();
         assert_eq!(e, Error::cancelled());
         let pt = PtParams {
             num_reads: 2,
@@ -567,7 +621,7 @@ mod tests {
             ..Default::default()
         };
         let progress = Progress::new(2 * 45);
-        replica_exchange_on(&exec, &p, &pt, Some(&progress)).unwrap();
+        replica_exchange_on(&Compute::Device(exec.clone()), &p, &pt, Some(&progress)).unwrap();
         assert_eq!(progress.done(), 2 * 45);
     }
 }

@@ -33,7 +33,7 @@ pub mod simplex;
 
 pub use diagnostics::{effective_sample_size, gelman_rubin};
 pub use error::{Error, Result};
-pub use gpu::{replica_exchange_on, simulated_annealing_on, Compute};
+pub use gpu::{pt_work, replica_exchange_on, sa_work, simulated_annealing_on, Compute, Work};
 pub use pimc::{path_integral_annealing, PimcParams, PimcResult};
 pub use problem::{Coupling, IsingProblem};
 pub use replica::{replica_exchange, Keep, PtParams, PtResult};

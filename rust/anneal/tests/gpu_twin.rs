@@ -117,7 +117,8 @@ fn sa_finds_exact_ground_states() {
                 seed: 1,
                 ..Default::default()
             };
-            let r = simulated_annealing_on(&exec, &p, &params, None).unwrap();
+            let r =
+                simulated_annealing_on(&Compute::Device(exec.clone()), &p, &params, None).unwrap();
             let (_, best) = r.samples.best().unwrap();
             assert!(
                 (best - ground).abs() < 1e-9,
@@ -149,7 +150,8 @@ fn sa_at_fixed_beta_samples_the_boltzmann_distribution() {
                 seed: 5,
                 ..Default::default()
             };
-            let r = simulated_annealing_on(&exec, &p, &params, None).unwrap();
+            let r =
+                simulated_annealing_on(&Compute::Device(exec.clone()), &p, &params, None).unwrap();
             let (chi2, dof) = chi_square_levels(&p, beta, &r.samples);
             assert!(chi2 < chi2_999(dof), "{name}: chi2 = {chi2} with {dof} dof");
             // Control: the same samples are rejected as draws at a clearly different beta.
@@ -172,7 +174,7 @@ fn replica_exchange_samples_boltzmann_and_finds_ground_states() {
             seed: 2,
             ..Default::default()
         };
-        let r = replica_exchange_on(&exec, &p, &params, None).unwrap();
+        let r = replica_exchange_on(&Compute::Device(exec.clone()), &p, &params, None).unwrap();
         let (chi2, dof) = chi_square_levels(&p, 0.9, &r.samples);
         assert!(
             chi2 < chi2_999(dof),
@@ -195,7 +197,7 @@ fn replica_exchange_samples_boltzmann_and_finds_ground_states() {
             seed: 3,
             ..Default::default()
         };
-        let r = replica_exchange_on(&exec, &sk, &best, None).unwrap();
+        let r = replica_exchange_on(&Compute::Device(exec.clone()), &sk, &best, None).unwrap();
         let ground = common::ground_energy(&sk);
         assert!((r.samples.best().unwrap().1 - ground).abs() < 1e-9);
     }
@@ -211,10 +213,16 @@ fn a_seed_reproduces_a_run_and_another_seed_does_not() {
             seed: 11,
             ..Default::default()
         };
-        let a = simulated_annealing_on(&exec, &p, &params, None).unwrap();
-        let b = simulated_annealing_on(&exec, &p, &params, None).unwrap();
+        let a = simulated_annealing_on(&Compute::Device(exec.clone()), &p, &params, None).unwrap();
+        let b = simulated_annealing_on(&Compute::Device(exec.clone()), &p, &params, None).unwrap();
         assert_eq!(a.samples, b.samples);
-        let c = simulated_annealing_on(&exec, &p, &SaParams { seed: 12, ..params }, None).unwrap();
+        let c = simulated_annealing_on(
+            &Compute::Device(exec.clone()),
+            &p,
+            &SaParams { seed: 12, ..params },
+            None,
+        )
+        .unwrap();
         assert_ne!(a.samples, c.samples);
     }
 }
@@ -232,16 +240,17 @@ fn cpu_only_options_are_named_errors() {
         },
         ..Default::default()
     };
-    let e = simulated_annealing_on(&exec, &p, &adaptive, None).unwrap_err();
+    let e =
+        simulated_annealing_on(&Compute::Device(exec.clone()), &p, &adaptive, None).unwrap_err();
     assert!(e.to_string().starts_with("schedule:"), "{e}");
     let traced = SaParams {
         trace_every: 10,
         ..Default::default()
     };
-    let e = simulated_annealing_on(&exec, &p, &traced, None).unwrap_err();
+    let e = simulated_annealing_on(&Compute::Device(exec.clone()), &p, &traced, None).unwrap_err();
     assert!(e.to_string().starts_with("trace_every:"), "{e}");
     let e = replica_exchange_on(
-        &exec,
+        &Compute::Device(exec.clone()),
         &p,
         &PtParams {
             adaptive: true,
@@ -251,4 +260,13 @@ fn cpu_only_options_are_named_errors() {
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("adaptive:"), "{e}");
+    // The device decision sees the same options as CPU-only, so "auto" never picks the device for them.
+    assert_eq!(sa_work(&p, &adaptive).cpu_only, Some("schedule"));
+    assert_eq!(sa_work(&p, &traced).cpu_only, Some("trace_every"));
+    let ladder = PtParams {
+        adaptive: true,
+        ..Default::default()
+    };
+    assert_eq!(pt_work(&p, &ladder).cpu_only, Some("adaptive"));
+    assert_eq!(sa_work(&p, &SaParams::default()).cpu_only, None);
 }

@@ -33,14 +33,12 @@ mod dummy;
 #[cfg(not(feature = "cuda"))]
 use dummy as backend;
 
-mod device;
 mod emulator;
 mod error;
 mod runtime;
 
-pub use device::{resolve, Device};
 pub use error::{Error, Result};
-pub use runtime::{Arg, BufRef, Buffer, Compute, Executor, Grid, Pod};
+pub use runtime::{Arg, BufRef, Buffer, Executor, Grid, Pod};
 
 /// Set to `1` to run every CUDA path on the host emulator (`cuda/emulator.hpp`) instead of a GPU: the probe
 /// then reports one emulated device and [`Executor`] compiles the kernels with the system C++ compiler. For

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::{Device, Error, Result};
+use crate::{Error, Result};
 
 /// Plain data that may be copied to and from a device byte for byte.
 pub use bytemuck::Pod;
@@ -145,7 +145,8 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// The executor of `device` (a CUDA device; [`Device::Cpu`] is an error), created on first use and shared.
+    /// The executor of CUDA device `ordinal`, created on first use and shared. Which device a job uses is
+    /// decided elsewhere (the runtime crate's `resolve`).
     ///
     /// With `THERMOCONSENSUS_CUDA_EMULATOR=1` every CUDA device is the host emulator (see
     /// [`EMULATOR_ENV`](crate::EMULATOR_ENV)).
@@ -153,14 +154,9 @@ impl Executor {
     /// # Errors
     /// [`Error::Unavailable`] without a usable device, [`Error::Driver`] when the context cannot be created,
     /// [`Error::Emulator`] when the emulator's kernels cannot be built.
-    pub fn get(device: Device) -> Result<Arc<Executor>> {
+    pub fn get(ordinal: usize) -> Result<Arc<Executor>> {
         type Cache = Mutex<HashMap<usize, Arc<Executor>>>;
         static CACHE: OnceLock<Cache> = OnceLock::new();
-        let Device::Cuda(ordinal) = device else {
-            return Err(Error::Unavailable(
-                "the CPU has no kernel executor".to_string(),
-            ));
-        };
         let mut cache = CACHE
             .get_or_init(Default::default)
             .lock()
@@ -214,7 +210,7 @@ impl Executor {
         let mut out = vec![Executor::emulator()];
         if !crate::emulator_enabled() {
             for d in crate::devices() {
-                out.push(Executor::get(Device::Cuda(d.ordinal)));
+                out.push(Executor::get(d.ordinal));
             }
         }
         out
@@ -312,24 +308,4 @@ pub(crate) fn module_source(module: &str) -> Result<&'static str> {
         .find(|(name, _)| *name == module)
         .map(|(_, src)| *src)
         .ok_or_else(|| Error::Launch(format!("no kernel module `{module}`")))
-}
-
-/// Where an engine runs its parallel work: the CPU engines, or a device through its [`Executor`]. The engines
-/// take it as an argument (`mutual_information_on`, `simulated_annealing_on`...).
-#[derive(Clone, Default)]
-pub enum Compute {
-    /// The CPU engines (rayon).
-    #[default]
-    Cpu,
-    /// A CUDA device (or the host emulator of one).
-    Device(Arc<Executor>),
-}
-
-impl std::fmt::Debug for Compute {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Compute::Cpu => f.write_str("Cpu"),
-            Compute::Device(e) => write!(f, "Device({})", e.name()),
-        }
-    }
 }

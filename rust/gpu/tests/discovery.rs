@@ -1,6 +1,6 @@
 //! Device discovery answers without panicking on every machine, and says why when there is no GPU.
 
-use thermoconsensus_gpu::{devices, gpu_available, resolve, unavailable_reason, Device, Error};
+use thermoconsensus_gpu::{devices, gpu_available, unavailable_reason, Error, Executor};
 
 #[test]
 fn discovery_is_consistent_and_never_panics() {
@@ -40,12 +40,10 @@ fn without_the_feature_there_is_no_gpu() {
         unavailable_reason().as_deref(),
         Some("built without the `cuda` feature")
     );
-    assert_eq!(
-        resolve("cuda", true),
-        Err(Error::Unavailable(
-            "built without the `cuda` feature".to_string()
-        ))
-    );
+    assert!(matches!(
+        Executor::get(0),
+        Err(Error::Unavailable(r)) if r == "built without the `cuda` feature"
+    ));
 }
 
 /// A Linux machine without the NVIDIA device node has no usable GPU whatever libraries are installed, so the
@@ -60,14 +58,5 @@ fn no_driver_means_no_gpu() {
     assert!(!gpu_available());
     let reason = unavailable_reason().expect("a reason");
     assert!(!reason.is_empty());
-    assert!(matches!(resolve("cuda:0", true), Err(Error::Unavailable(r)) if r == reason));
-}
-
-#[test]
-fn auto_and_cpu_always_resolve() {
-    assert_eq!(resolve("cpu", true), Ok(Device::Cpu));
-    assert_eq!(resolve("auto", false), Ok(Device::Cpu));
-    let auto = resolve("auto", true).unwrap();
-    assert_eq!(auto == Device::Cuda(0), gpu_available());
-    assert!(matches!(resolve("gpu", true), Err(Error::InvalidDevice(s)) if s == "gpu"));
+    assert!(matches!(Executor::get(0), Err(Error::Unavailable(r)) if r == reason));
 }

@@ -14,10 +14,16 @@ use crate::matrix::MatrixRef;
 pub(crate) const BATCH_BYTES: usize = 256 << 20;
 
 /// Where the work runs: the CPU engines or a device (one type for every engine).
-pub use thermoconsensus_gpu::Compute;
+pub use thermoconsensus_runtime::{Compute, Work};
 
 /// Below this many samples `device="auto"` stays on the CPU: the transfer and the O(N^2) scan do not pay.
 pub const GPU_MIN_SAMPLES: usize = 10_000;
+
+/// What the device decision needs to know of a KSG estimate (MI, CMI, TE, a permutation test) on
+/// `n_samples` samples: every option runs on the device, from [`GPU_MIN_SAMPLES`] up.
+pub fn work(n_samples: usize) -> Work {
+    Work::sized(n_samples, GPU_MIN_SAMPLES)
+}
 
 /// Kernel limits, matching the `#define`s of `cuda/ksg.cu`.
 const TILE: u32 = 128;

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
 use thermoconsensus_gpu::Executor;
+use thermoconsensus_runtime::{Compute, Work};
 
 /// One matrix of the model: where its bytes are and its shape.
 #[derive(Debug, Clone)]
@@ -253,6 +254,23 @@ impl Model {
     pub fn to_device(mut self, exec: Arc<Executor>) -> Result<Self> {
         self.device = Some(DeviceWeights::upload(&self, exec)?);
         Ok(self)
+    }
+
+    /// The model placed on `compute`: unchanged for the CPU, its weights uploaded for a device.
+    ///
+    /// # Errors
+    /// As [`Model::to_device`].
+    pub fn place(self, compute: &Compute) -> Result<Self> {
+        match compute {
+            Compute::Cpu => Ok(self),
+            Compute::Device(exec) => self.to_device(Arc::clone(exec)),
+        }
+    }
+
+    /// What the device decision needs to know of inference: every option runs on the device and any
+    /// model repays it (the weights are uploaded once, then every token runs there).
+    pub fn work() -> Work {
+        Work::sized(1, 1)
     }
 
     /// The name of the device the model runs on, or "cpu".

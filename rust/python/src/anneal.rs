@@ -6,7 +6,7 @@
 
 use crate::detach::{run_detached, run_with_progress};
 use crate::errors::anneal_error;
-use crate::gpu::executor_for;
+use crate::gpu::compute_for;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use numpy::{PyUntypedArrayMethods, ToPyArray};
 use pyo3::prelude::*;
@@ -16,9 +16,8 @@ use thermoconsensus_anneal as an;
 use thermoconsensus_anneal::{IsingProblem, RunStats, SampleSet};
 
 fn slice<'a, T: numpy::Element>(name: &str, a: &'a PyReadonlyArray1<'_, T>) -> PyResult<&'a [T]> {
-    a.as_slice().map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err(format!("{name}: array must be C-contiguous"))
-    })
+    a.as_slice()
+        .map_err(|_| crate::errors::invalid_input(format!("{name}: array must be C-contiguous")))
 }
 
 fn err(e: an::Error) -> PyErr {
@@ -156,9 +155,9 @@ impl IsingModel {
                 ),
             }));
         }
-        let data = states.as_slice().map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err("states: array must be C-contiguous")
-        })?;
+        let data = states
+            .as_slice()
+            .map_err(|_| crate::errors::invalid_input("states: array must be C-contiguous"))?;
         let p = Arc::clone(&self.inner);
         let e = run_detached(py, || p.energies(data), anneal_error)?;
         Ok(PyArray1::from_vec(py, e))
@@ -244,11 +243,6 @@ fn sample<T: Send>(
     run_with_progress(py, total, progress, n_threads, f, anneal_error)
 }
 
-/// "cpu", or the name of the device that ran the chains.
-fn device_name(exec: Option<&thermoconsensus_gpu::Executor>) -> String {
-    exec.map_or_else(|| "cpu".to_string(), |e| e.name().to_string())
-}
-
 /// Simulated annealing; `schedule` names the schedule and the other arguments feed it.
 #[pyfunction]
 #[pyo3(signature = (model, num_reads, num_sweeps, schedule, beta_range, beta_schedule,
@@ -309,25 +303,12 @@ fn simulated_annealing<'py>(
     };
     let total = num_reads.saturating_mul(params.schedule.sweeps(num_sweeps));
     let p = Arc::clone(&model.inner);
-    let on_device = !matches!(
-        params.schedule,
-        an::Schedule::Adaptive { .. } | an::Schedule::Langevin { .. }
-    ) && trace_every == 0;
-    let large =
-        on_device && num_reads.saturating_mul(p.num_variables()) >= an::gpu::GPU_MIN_SPIN_UPDATES;
-    let exec = executor_for(py, device, large)?;
-    let r = sample(
-        py,
-        total,
-        n_threads,
-        progress.as_ref(),
-        |prog| match &exec {
-            Some(e) => an::simulated_annealing_on(e, &p, &params, Some(prog)),
-            None => an::simulated_annealing(&p, &params, Some(prog)),
-        },
-    )?;
+    let on = compute_for(py, device, &an::sa_work(&p, &params))?;
+    let r = sample(py, total, n_threads, progress.as_ref(), |prog| {
+        an::simulated_annealing_on(&on, &p, &params, Some(prog))
+    })?;
     let out = sampled(py, r.samples, r.stats)?;
-    out.3.set_item("device", device_name(exec.as_deref()))?;
+    out.3.set_item("device", on.name())?;
     out.3.set_item("beta_range", r.beta_range)?;
     out.3
         .set_item("final_betas", PyArray1::from_vec(py, r.final_betas))?;
@@ -419,25 +400,12 @@ fn replica_exchange<'py>(
     };
     let p = Arc::clone(&model.inner);
     let total = num_reads.saturating_mul(num_sweeps);
-    let large = !adaptive
-        && trace_every == 0
-        && num_reads
-            .saturating_mul(num_replicas)
-            .saturating_mul(p.num_variables())
-            >= an::gpu::GPU_MIN_SPIN_UPDATES;
-    let exec = executor_for(py, device, large)?;
-    let r = sample(
-        py,
-        total,
-        n_threads,
-        progress.as_ref(),
-        |prog| match &exec {
-            Some(e) => an::replica_exchange_on(e, &p, &params, Some(prog)),
-            None => an::replica_exchange(&p, &params, Some(prog)),
-        },
-    )?;
+    let on = compute_for(py, device, &an::pt_work(&p, &params))?;
+    let r = sample(py, total, n_threads, progress.as_ref(), |prog| {
+        an::replica_exchange_on(&on, &p, &params, Some(prog))
+    })?;
     let out = sampled(py, r.samples, r.stats)?;
-    out.3.set_item("device", device_name(exec.as_deref()))?;
+    out.3.set_item("device", on.name())?;
     out.3.set_item("betas", PyArray1::from_vec(py, r.betas))?;
     out.3
         .set_item("swap_acceptance", PyArray1::from_vec(py, r.swap_acceptance))?;
@@ -462,9 +430,9 @@ fn minimize_free_energy<'py>(
     seed: u64,
     n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let k = coupling.as_slice().map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err("coupling: array must be C-contiguous")
-    })?;
+    let k = coupling
+        .as_slice()
+        .map_err(|_| crate::errors::invalid_input("coupling: array must be C-contiguous"))?;
     let h = slice("h", &h)?;
     let params = an::SimplexParams {
         temperature,
@@ -498,9 +466,9 @@ fn minimize_free_energy<'py>(
 
 fn chains_of<'a>(a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<(&'a [f64], usize)> {
     let rows = a.shape()[0];
-    let data = a.as_slice().map_err(|_| {
-        pyo3::exceptions::PyValueError::new_err("chains: array must be C-contiguous")
-    })?;
+    let data = a
+        .as_slice()
+        .map_err(|_| crate::errors::invalid_input("chains: array must be C-contiguous"))?;
     Ok((data, rows))
 }
 

@@ -21,7 +21,7 @@ pub fn series<'a>(name: &'static str, a: &'a PyReadonlyArray1<'_, i64>) -> PyRes
 }
 
 fn not_contiguous(name: &str) -> PyErr {
-    pyo3::exceptions::PyValueError::new_err(format!("{name}: array must be C-contiguous"))
+    crate::errors::invalid_input(format!("{name}: array must be C-contiguous"))
 }
 
 /// [`run_in_pool`] for an information-engine call.

@@ -1,10 +1,15 @@
 //! The one mapping from engine errors to the Python exception hierarchy.
 //!
-//! `thermoconsensus.Error` is the base; `InvalidInputError` also derives `ValueError` and `GpuError`
-//! derives `RuntimeError`, so callers can catch either the package's or Python's usual class. The
-//! subclasses are made with `type(name, bases, {})` because they inherit from two built-in bases.
+//! `thermoconsensus.Error` is the base of every error the engines raise; each subclass also derives
+//! Python's usual class (`InvalidInputError` a `ValueError`, `GpuError` a `RuntimeError`,
+//! `FileNotFoundError`, `IsADirectoryError` and `OSError` the built-ins of the same name, `MemoryError`
+//! the built-in), so callers can catch either. The subclasses are made with `type(name, bases, {})`
+//! because they inherit from two built-in bases.
 
-use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyException, PyFileNotFoundError, PyIsADirectoryError, PyMemoryError, PyOSError,
+    PyRuntimeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -18,6 +23,10 @@ pyo3::create_exception!(
 
 static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static GPU_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static FILE_NOT_FOUND: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static IS_A_DIRECTORY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static OS_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static MEMORY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn subclass<'py>(
     py: Python<'py>,
@@ -62,6 +71,61 @@ pub fn gpu_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     )
 }
 
+/// `thermoconsensus.FileNotFoundError(Error, FileNotFoundError)`.
+pub fn file_not_found_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    subclass(
+        py,
+        &FILE_NOT_FOUND,
+        "FileNotFoundError",
+        py.get_type::<PyFileNotFoundError>(),
+        "A file the call needs does not exist.",
+    )
+}
+
+/// `thermoconsensus.IsADirectoryError(Error, IsADirectoryError)`.
+pub fn is_a_directory_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    subclass(
+        py,
+        &IS_A_DIRECTORY,
+        "IsADirectoryError",
+        py.get_type::<PyIsADirectoryError>(),
+        "A path the call reads as a file is a directory.",
+    )
+}
+
+/// `thermoconsensus.OSError(Error, OSError)`.
+pub fn os_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    subclass(
+        py,
+        &OS_ERROR,
+        "OSError",
+        py.get_type::<PyOSError>(),
+        "A file could not be opened, read or mapped (a FIFO, a device, no permission...).",
+    )
+}
+
+/// `thermoconsensus.MemoryError(Error, MemoryError)`.
+pub fn memory_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    subclass(
+        py,
+        &MEMORY_ERROR,
+        "MemoryError",
+        py.get_type::<PyMemoryError>(),
+        "The memory a call needs (sized by the argument named) cannot be allocated.",
+    )
+}
+
+/// `thermoconsensus.InvalidInputError` with `msg`: for bad input the binding itself finds (an array
+/// that is not C-contiguous, a missing argument), so it never raises a bare ValueError.
+pub fn invalid_input(msg: impl Into<String>) -> PyErr {
+    Python::attach(|py| raise(invalid_input_type(py), msg.into()))
+}
+
+/// `thermoconsensus.MemoryError` with `msg`, for a request the binding itself finds too large.
+pub fn memory_error(msg: impl Into<String>) -> PyErr {
+    Python::attach(|py| raise(memory_error_type(py), msg.into()))
+}
+
 fn raise(t: PyResult<&Bound<'_, PyType>>, msg: String) -> PyErr {
     match t {
         Ok(t) => PyErr::from_type(t.clone(), msg),
@@ -87,24 +151,24 @@ pub fn anneal_error(py: Python<'_>, err: thermoconsensus_anneal::Error) -> PyErr
     match err {
         E::Runtime(e) => runtime_error(py, e),
         E::InvalidArgument { .. } => raise(invalid_input_type(py), err.to_string()),
-        E::OutOfMemory { .. } => pyo3::exceptions::PyMemoryError::new_err(err.to_string()),
+        E::OutOfMemory { .. } => raise(memory_error_type(py), err.to_string()),
     }
 }
 
 /// Maps an error of the inference crate: a bad file or argument is invalid input, a missing file is
-/// FileNotFoundError, other I/O failures OSError.
+/// the package's FileNotFoundError, other I/O failures its IsADirectoryError or OSError.
 pub fn llm_error(py: Python<'_>, err: thermoconsensus_llm::Error) -> PyErr {
     use thermoconsensus_llm::Error as E;
     match err {
         E::Runtime(e) => runtime_error(py, e),
         E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            pyo3::exceptions::PyFileNotFoundError::new_err(err.to_string())
+            raise(file_not_found_type(py), err.to_string())
         }
         E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::IsADirectory => {
-            pyo3::exceptions::PyIsADirectoryError::new_err(err.to_string())
+            raise(is_a_directory_type(py), err.to_string())
         }
-        E::Io { .. } => pyo3::exceptions::PyOSError::new_err(err.to_string()),
-        E::OutOfMemory { .. } => pyo3::exceptions::PyMemoryError::new_err(err.to_string()),
+        E::Io { .. } => raise(os_error_type(py), err.to_string()),
+        E::OutOfMemory { .. } => raise(memory_error_type(py), err.to_string()),
         E::Format { .. } | E::InvalidArgument { .. } => {
             raise(invalid_input_type(py), err.to_string())
         }
@@ -138,5 +202,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Error", py.get_type::<Error>())?;
     m.add("InvalidInputError", invalid_input_type(py)?)?;
     m.add("GpuError", gpu_error_type(py)?)?;
+    m.add("FileNotFoundError", file_not_found_type(py)?)?;
+    m.add("IsADirectoryError", is_a_directory_type(py)?)?;
+    m.add("OSError", os_error_type(py)?)?;
+    m.add("MemoryError", memory_error_type(py)?)?;
     Ok(())
 }

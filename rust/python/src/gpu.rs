@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use thermoconsensus_gpu as gpu;
+use thermoconsensus_runtime::{self as runtime, Compute, Work};
 
 /// True when a CUDA driver and at least one device are usable.
 #[pyfunction]
@@ -59,9 +60,12 @@ fn nvrtc_available(py: Python<'_>) -> bool {
 #[pyfunction]
 #[pyo3(signature = (device, large_enough=true))]
 fn resolve_device(py: Python<'_>, device: &str, large_enough: bool) -> PyResult<String> {
-    gpu::resolve(device, large_enough)
-        .map(|d| d.to_string())
-        .map_err(|e| crate::errors::gpu_error(py, e))
+    let work = Work::sized(usize::from(large_enough), 1);
+    match runtime::choose(device, &work) {
+        Ok(None) => Ok("cpu".to_string()),
+        Ok(Some(ordinal)) => Ok(format!("cuda:{ordinal}")),
+        Err(e) => Err(crate::errors::runtime_error(py, e)),
+    }
 }
 
 /// Registers this domain's functions.
@@ -75,33 +79,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The executor for a user's `device` string, or `None` for the CPU. `"auto"` takes the GPU only when
-/// `large_enough`, and falls back to the CPU if the GPU cannot be set up; an explicit `"cuda"` reports why not.
-pub fn executor_for(
-    py: Python<'_>,
-    device: &str,
-    large_enough: bool,
-) -> PyResult<Option<std::sync::Arc<gpu::Executor>>> {
-    let auto = device.trim().eq_ignore_ascii_case("auto");
-    match gpu::resolve(device, large_enough).map_err(|e| crate::errors::gpu_error(py, e))? {
-        gpu::Device::Cpu => Ok(None),
-        d => match py.detach(|| gpu::Executor::get(d)) {
-            Ok(e) => Ok(Some(e)),
-            Err(_) if auto => Ok(None),
-            Err(e) => Err(crate::errors::gpu_error(py, e)),
-        },
-    }
-}
-
-/// [`executor_for`] as the information engine's [`Compute`](thermoconsensus_info::Compute).
-pub fn info_compute(
-    py: Python<'_>,
-    device: &str,
-    n_samples: usize,
-) -> PyResult<thermoconsensus_info::Compute> {
-    let large = n_samples >= thermoconsensus_info::gpu::GPU_MIN_SAMPLES;
-    Ok(executor_for(py, device, large)?.map_or(
-        thermoconsensus_info::Compute::Cpu,
-        thermoconsensus_info::Compute::Device,
-    ))
+/// Where `work` runs for the user's `device` string: the binding only hands both to the runtime's one
+/// decision ([`runtime::resolve`]). A device that cannot be set up is a `GpuError` even under "auto";
+/// `_arrays.on_device` in the Python package is the one place that then warns and reruns on the CPU.
+pub fn compute_for(py: Python<'_>, device: &str, work: &Work) -> PyResult<Compute> {
+    py.detach(|| runtime::resolve(device, work))
+        .map_err(|e| crate::errors::runtime_error(py, e))
 }

@@ -6,7 +6,7 @@
 use crate::convert::{compute, view};
 use crate::detach::run_with_progress;
 use crate::errors::info_error;
-use crate::gpu::info_compute;
+use crate::gpu::compute_for;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2};
 use pyo3::prelude::*;
 use thermoconsensus_info as info;
@@ -29,7 +29,7 @@ fn mutual_information(
     device: &str,
 ) -> PyResult<f64> {
     let (x, y, alg) = (view("x", &x)?, view("y", &y)?, self::algorithm(algorithm)?);
-    let on = info_compute(py, device, x.rows())?;
+    let on = compute_for(py, device, &info::gpu::work(x.rows()))?;
     compute(py, n_threads, || {
         info::mutual_information_on(x, y, k, alg, &on)
     })
@@ -51,7 +51,7 @@ fn conditional_mutual_information(
 ) -> PyResult<f64> {
     let (x, y, z) = (view("x", &x)?, view("y", &y)?, view("z", &z)?);
     let alg = self::algorithm(algorithm)?;
-    let on = info_compute(py, device, x.rows())?;
+    let on = compute_for(py, device, &info::gpu::work(x.rows()))?;
     compute(py, n_threads, || {
         info::conditional_mutual_information_on(x, y, z, k, alg, &on)
     })
@@ -108,7 +108,7 @@ fn transfer_entropy(
         .map(|c| view("conditionals", c))
         .transpose()?;
     let alg = self::algorithm(algorithm)?;
-    let on = info_compute(py, device, t.rows())?;
+    let on = compute_for(py, device, &info::gpu::work(t.rows()))?;
     compute(py, n_threads, || {
         te_samples(s, t, embedding, c, &cond_delays, k)?.estimate_on(k, alg, &on)
     })
@@ -178,13 +178,13 @@ fn significance<'py>(
         "te" => NAMES[2],
         "ais" => NAMES[3],
         other => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(crate::errors::invalid_input(format!(
                 "measure: must be 'mi', 'cmi', 'te' or 'ais', got {other:?}"
             )))
         }
     };
     if arrays.len() != names.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+        return Err(crate::errors::invalid_input(format!(
             "arrays: {measure} needs {} arrays, got {}",
             names.len(),
             arrays.len()
@@ -205,10 +205,10 @@ fn significance<'py>(
     }
     let alg = self::algorithm(algorithm)?;
     let missing = |name: &'static str| {
-        pyo3::exceptions::PyValueError::new_err(format!("{name}: required for measure {measure:?}"))
+        crate::errors::invalid_input(format!("{name}: required for measure {measure:?}"))
     };
     let first = views[0].ok_or_else(|| missing(if measure == "te" { "source" } else { "x" }))?;
-    let on = info_compute(py, device, first.rows())?;
+    let on = compute_for(py, device, &info::gpu::work(first.rows()))?;
     let r = run_with_progress(
         py,
         n_surrogates,

@@ -5,6 +5,7 @@ use crate::errors::llm_error;
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use thermoconsensus_llm::generate::{Finish, GenerateParams, Sequence};
 use thermoconsensus_llm::gguf::Array;
 use thermoconsensus_llm::{dequantize, GgufFile, Value};
 use thermoconsensus_runtime::with_threads;
@@ -101,9 +102,8 @@ fn gguf_tensor<'py>(
             },
         )
     })?;
-    let n = usize::try_from(info.n_elements).map_err(|_| {
-        pyo3::exceptions::PyMemoryError::new_err(format!("tensor {name:?} is too large"))
-    })?;
+    let n = usize::try_from(info.n_elements)
+        .map_err(|_| crate::errors::memory_error(format!("tensor {name:?} is too large")))?;
     let data = run_detached(
         py,
         || {
@@ -153,7 +153,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyclass(frozen, module = "thermoconsensus._core")]
 pub struct NativeModel {
     inner: std::sync::Arc<thermoconsensus_llm::Model>,
-    tokenizer: std::result::Result<thermoconsensus_llm::Tokenizer, String>,
+    tokenizer: std::result::Result<std::sync::Arc<thermoconsensus_llm::Tokenizer>, String>,
 }
 
 /// A model pass over `tokens` from an empty context.
@@ -184,7 +184,7 @@ impl NativeModel {
         Ok(PyArray1::from_vec(py, out))
     }
 
-    fn tok(&self, py: Python<'_>) -> PyResult<&thermoconsensus_llm::Tokenizer> {
+    fn tok(&self, py: Python<'_>) -> PyResult<&std::sync::Arc<thermoconsensus_llm::Tokenizer>> {
         self.tokenizer.as_ref().map_err(|reason| {
             llm_error(
                 py,
@@ -205,19 +205,14 @@ impl NativeModel {
     #[pyo3(signature = (path, device="cpu"))]
     fn new(py: Python<'_>, path: &str, device: &str) -> PyResult<Self> {
         let p = path.to_string();
-        let exec = crate::gpu::executor_for(py, device, true)?;
+        let on = crate::gpu::compute_for(py, device, &thermoconsensus_llm::Model::work())?;
         let model = run_detached(
             py,
-            move || {
-                let m = thermoconsensus_llm::Model::load(&p)?;
-                match exec {
-                    Some(e) => m.to_device(e),
-                    None => Ok(m),
-                }
-            },
+            move || thermoconsensus_llm::Model::load(&p)?.place(&on),
             llm_error,
         )?;
         let tokenizer = thermoconsensus_llm::Tokenizer::from_header(model.file().header())
+            .map(std::sync::Arc::new)
             .map_err(|e| e.to_string());
         Ok(Self {
             inner: std::sync::Arc::new(model),
@@ -283,6 +278,62 @@ impl NativeModel {
         self.fresh_run(py, tokens, n_threads, |m, t, c| m.forward(t, c, true))
     }
 
+    /// Sum of the negative log-likelihoods of `window[j + 1]` for `j` in `first..len - 1`, each
+    /// position given everything before it in `window` (one window of llama.cpp's perplexity).
+    #[pyo3(signature = (window, first, n_threads=None))]
+    fn window_nll(
+        &self,
+        py: Python<'_>,
+        window: Vec<u32>,
+        first: usize,
+        n_threads: Option<usize>,
+    ) -> PyResult<(f64, usize)> {
+        let m = std::sync::Arc::clone(&self.inner);
+        run_detached(
+            py,
+            move || {
+                let n = window.len();
+                if first + 1 >= n {
+                    return Ok((0.0, 0));
+                }
+                let mut cache = m.new_cache(n)?;
+                let logits = with_threads(n_threads, || m.forward(&window, &mut cache, true))?;
+                let vocab = logits.len() / n;
+                let scored = &logits[first * vocab..(n - 1) * vocab];
+                let nll =
+                    thermoconsensus_llm::generate::nll_sum(scored, vocab, &window[first + 1..])?;
+                Ok((nll, n - 1 - first))
+            },
+            llm_error,
+        )
+    }
+
+    /// Mean of the final-norm hidden states over `tokens`, unit length when `normalize`.
+    #[pyo3(signature = (tokens, normalize, n_threads=None))]
+    fn embed<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<u32>,
+        normalize: bool,
+        n_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let m = std::sync::Arc::clone(&self.inner);
+        let out = run_detached(
+            py,
+            move || {
+                let mut cache = m.new_cache(tokens.len().max(1))?;
+                let h = with_threads(n_threads, || m.hidden(&tokens, &mut cache))?;
+                Ok(thermoconsensus_llm::generate::mean_pool(
+                    &h,
+                    m.config.n_embd,
+                    normalize,
+                ))
+            },
+            llm_error,
+        )?;
+        Ok(PyArray1::from_vec(py, out))
+    }
+
     /// Final-norm hidden states of every position of `tokens` (positions x n_embd, flat).
     #[pyo3(signature = (tokens, n_threads=None))]
     fn hidden<'py>(
@@ -337,9 +388,11 @@ impl NativeModel {
         )
     }
 
-    /// Starts a generation: runs the prompt through a fresh context of `n_ctx` positions.
+    /// Starts a generation: runs the prompt through a fresh context of `n_ctx` positions (GIL
+    /// released); the returned generator then yields one token per `next()`.
     #[pyo3(signature = (tokens, n_ctx, temperature, top_k, top_p, min_p, repeat_penalty,
-        frequency_penalty, presence_penalty, penalty_last_n, seed, n_threads=None))]
+        frequency_penalty, presence_penalty, penalty_last_n, seed, max_tokens, stop_ids, stop_strings,
+        top_n, n_threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
@@ -355,6 +408,10 @@ impl NativeModel {
         presence_penalty: f32,
         penalty_last_n: usize,
         seed: u64,
+        max_tokens: usize,
+        stop_ids: Vec<u32>,
+        stop_strings: Vec<String>,
+        top_n: usize,
         n_threads: Option<usize>,
     ) -> PyResult<NativeGenerator> {
         let params = thermoconsensus_llm::SamplerParams {
@@ -369,39 +426,57 @@ impl NativeModel {
             seed,
         };
         let sampler = thermoconsensus_llm::Sampler::new(params).map_err(|e| llm_error(py, e))?;
+        let tokenizer = std::sync::Arc::clone(self.tok(py)?);
         let model = std::sync::Arc::clone(&self.inner);
         let m = std::sync::Arc::clone(&model);
-        let history = tokens.clone();
-        let (cache, logits) = run_detached(
+        let generate = GenerateParams {
+            max_tokens,
+            n_ctx,
+            stop_tokens: stop_ids,
+            stop_strings,
+            top_n,
+        };
+        let sequence = run_detached(
             py,
             move || {
-                let mut cache = m.new_cache(n_ctx)?;
-                let logits = with_threads(n_threads, || m.forward(&tokens, &mut cache, false))?;
-                Ok((cache, logits))
+                with_threads(n_threads, || {
+                    Sequence::start(&m, &tokens, sampler, generate)
+                })
             },
             llm_error,
         )?;
         Ok(NativeGenerator {
             model,
-            cache,
-            sampler,
-            history,
-            logits: Some(logits),
+            tokenizer,
+            sequence: std::sync::Mutex::new(sequence),
+            cancel: thermoconsensus_runtime::Progress::new(0),
             n_threads,
         })
     }
 }
 
-/// One generation in progress: its KV cache, sampler and the logits of the next position.
-#[pyclass(module = "thermoconsensus._core")]
+/// One generation in progress: the engine's decode loop ([`Sequence`]) over a shared model. `next()`
+/// advances it by one token with the GIL released; `cancel()`, from any thread, ends it before the
+/// next token.
+#[pyclass(frozen, module = "thermoconsensus._core")]
 pub struct NativeGenerator {
     model: std::sync::Arc<thermoconsensus_llm::Model>,
-    cache: thermoconsensus_llm::KvCache,
-    sampler: thermoconsensus_llm::Sampler,
-    history: Vec<u32>,
-    /// Logits for the next token, or None until the last sampled token has been run.
-    logits: Option<Vec<f32>>,
+    tokenizer: std::sync::Arc<thermoconsensus_llm::Tokenizer>,
+    sequence: std::sync::Mutex<Sequence>,
+    cancel: thermoconsensus_runtime::Progress,
     n_threads: Option<usize>,
+}
+
+/// A token as Python sees it: (id, log-probability, top alternatives, entropy).
+type TokenTuple = (u32, f32, Vec<(u32, f32)>, f32);
+
+impl NativeGenerator {
+    fn locked(&self) -> std::sync::MutexGuard<'_, Sequence> {
+        // A panic inside a step is contained by run_detached; the sequence is still consistent.
+        self.sequence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 #[pymethods]
@@ -409,56 +484,43 @@ impl NativeGenerator {
     /// Positions used in the context so far.
     #[getter]
     fn n_past(&self) -> usize {
-        self.cache.len()
+        self.locked().n_past()
     }
 
-    /// Samples the next token and returns (token, its log-probability under the model, the `top_n` most
-    /// likely tokens with theirs, the entropy of the model's distribution in nats). Runs the previous
-    /// token first when needed (GIL released).
-    #[pyo3(signature = (top_n=0))]
-    #[allow(clippy::type_complexity)]
-    fn step(&mut self, py: Python<'_>, top_n: usize) -> PyResult<(u32, f32, Vec<(u32, f32)>, f32)> {
-        let model = std::sync::Arc::clone(&self.model);
+    /// Why the generation ended ("stop", "length", "context", "cancelled"), or None while it runs.
+    #[getter]
+    fn finish_reason(&self) -> Option<&'static str> {
+        self.locked().finish().map(Finish::as_str)
+    }
+
+    /// The text generated so far (a stop string that ended it excluded).
+    #[getter]
+    fn text(&self) -> String {
+        self.locked().text().to_string()
+    }
+
+    /// Asks the generation to end before its next token (callable from any thread).
+    fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The next step, or None once the generation has ended: (piece of text now safe to show, the
+    /// token sampled or None on the closing step, whether that token was a stop token).
+    fn next(&self, py: Python<'_>) -> PyResult<Option<(String, Option<TokenTuple>, bool)>> {
         let n_threads = self.n_threads;
-        let (cache, sampler, history, pending) = (
-            &mut self.cache,
-            &mut self.sampler,
-            &mut self.history,
-            &mut self.logits,
-        );
-        run_detached(
+        let step = run_detached(
             py,
-            move || {
-                let logits = match pending.take() {
-                    Some(l) => l,
-                    None => {
-                        let last = *history.last().ok_or_else(|| {
-                            thermoconsensus_llm::Error::InvalidArgument {
-                                name: "generator",
-                                reason: "nothing to continue".into(),
-                            }
-                        })?;
-                        with_threads(n_threads, || model.forward(&[last], cache, false))?
-                    }
-                };
-                let token = sampler.sample(&logits, history);
-                let lp = thermoconsensus_llm::sampler::log_softmax(&logits);
-                let mut top: Vec<(u32, f32)> = Vec::new();
-                if top_n > 0 {
-                    let mut idx: Vec<u32> = (0..lp.len() as u32).collect();
-                    let k = top_n.min(idx.len());
-                    idx.select_nth_unstable_by(k - 1, |&a, &b| {
-                        lp[b as usize].total_cmp(&lp[a as usize]).then(a.cmp(&b))
-                    });
-                    idx.truncate(k);
-                    idx.sort_by(|&a, &b| lp[b as usize].total_cmp(&lp[a as usize]).then(a.cmp(&b)));
-                    top = idx.into_iter().map(|t| (t, lp[t as usize])).collect();
-                }
-                history.push(token);
-                let entropy = -lp.iter().map(|&l| (l.exp() * l) as f64).sum::<f64>() as f32;
-                Ok((token, lp[token as usize], top, entropy))
+            || {
+                with_threads(n_threads, || {
+                    self.locked()
+                        .step(&self.model, &self.tokenizer, Some(&self.cancel))
+                })
             },
             llm_error,
-        )
+        )?;
+        Ok(step.map(|s| {
+            let token = s.token.map(|t| (t.token, t.logprob, t.top, t.entropy));
+            (s.piece, token, s.stop_token)
+        }))
     }
 }

@@ -1,0 +1,469 @@
+//! The decode loop: prefill, one token per step (sampling, its log-probability, the top-n alternatives,
+//! the entropy of the distribution), token- and string-level stops that never cut a UTF-8 character,
+//! and cancellation between tokens; plus the two whole-sequence reductions, the NLL of a window
+//! (perplexity) and mean pooling (embeddings).
+//!
+//! A [`Sequence`] holds everything one generation owns (KV cache, sampler, history, text) and borrows
+//! the [`Model`] and [`Tokenizer`] only while it steps, so several sequences over one model are plain
+//! values side by side: a batched decode advances a slice of them.
+
+use crate::error::{Error, Result};
+use crate::model::{KvCache, Model};
+use crate::sampler::{log_softmax, Sampler};
+use crate::tokenizer::{StreamDecoder, Tokenizer};
+use thermoconsensus_runtime::Progress;
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A stop token or stop string.
+    Stop,
+    /// `max_tokens` were generated.
+    Length,
+    /// The context (`n_ctx` positions) is full.
+    Context,
+    /// The caller cancelled through the [`Progress`] handle.
+    Cancelled,
+}
+
+impl Finish {
+    /// The name the Python package and the OpenAI-style server report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finish::Stop => "stop",
+            Finish::Length => "length",
+            Finish::Context => "context",
+            Finish::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How long a generation may run and what ends it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerateParams {
+    /// Most tokens to generate (at least 1).
+    pub max_tokens: usize,
+    /// Positions the prompt and the generated tokens share (more than the prompt's length).
+    pub n_ctx: usize,
+    /// Tokens that end the generation (e.g. EOS); they are not part of the output.
+    pub stop_tokens: Vec<u32>,
+    /// Strings that end the generation; the text stops before the first one found.
+    pub stop_strings: Vec<String>,
+    /// Alternatives recorded per token (0: none).
+    pub top_n: usize,
+}
+
+/// One sampled token: its id, log-probability, the `top_n` most likely ids with theirs (most likely
+/// first, ties by id), and the entropy in nats of the model's distribution at that position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    /// The token drawn.
+    pub token: u32,
+    /// Its log-probability under the model (before sampling filters).
+    pub logprob: f32,
+    /// The most likely tokens with their log-probabilities.
+    pub top: Vec<(u32, f32)>,
+    /// Entropy of the model's next-token distribution (nats).
+    pub entropy: f32,
+}
+
+impl TokenInfo {
+    /// The record of `token` drawn from `logits`.
+    pub fn new(logits: &[f32], token: u32, top_n: usize) -> Self {
+        let lp = log_softmax(logits);
+        let entropy = -lp.iter().map(|&l| (l.exp() * l) as f64).sum::<f64>() as f32;
+        Self {
+            token,
+            logprob: lp.get(token as usize).copied().unwrap_or(f32::NEG_INFINITY),
+            top: top_n_of(&lp, top_n),
+            entropy,
+        }
+    }
+}
+
+/// The `n` largest entries of `lp` as (index, value), largest first, ties by index.
+pub fn top_n_of(lp: &[f32], n: usize) -> Vec<(u32, f32)> {
+    let k = n.min(lp.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let order = |a: &u32, b: &u32| lp[*b as usize].total_cmp(&lp[*a as usize]).then(a.cmp(b));
+    let mut idx: Vec<u32> = (0..lp.len() as u32).collect();
+    idx.select_nth_unstable_by(k - 1, order);
+    idx.truncate(k);
+    idx.sort_by(order);
+    idx.into_iter().map(|t| (t, lp[t as usize])).collect()
+}
+
+/// One step of a [`Sequence`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The token sampled at this step; `None` on a closing step (length, context, cancelled).
+    pub token: Option<TokenInfo>,
+    /// True when that token is a stop token (it ended the generation and is not output).
+    pub stop_token: bool,
+    /// Text that became safe to show (possibly empty: a character or a stop string still forming).
+    pub piece: String,
+}
+
+/// Text assembly of a generation: token bytes to UTF-8 (a character split over tokens is held back,
+/// invalid bytes become U+FFFD), and stop strings (text that may still turn into one is held back; the
+/// text ends before the first one found).
+#[derive(Debug, Default)]
+pub struct TextAssembler {
+    decoder: StreamDecoder,
+    text: String,
+    emitted: usize,
+    stops: Vec<String>,
+    /// Bytes of the longest stop string, less one: the tail that may still be a stop's beginning.
+    hold: usize,
+}
+
+impl TextAssembler {
+    /// An assembler that ends the text at any of `stops`.
+    pub fn new(stops: Vec<String>) -> Self {
+        let hold = stops
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .saturating_sub(1);
+        Self {
+            stops,
+            hold,
+            ..Default::default()
+        }
+    }
+
+    /// The text so far (without a stop string that ended it).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Adds one token's bytes; returns the piece now safe to show and whether a stop string ended the
+    /// text (the piece then runs up to it).
+    pub fn push(&mut self, bytes: &[u8]) -> (String, bool) {
+        let before = self.text.len();
+        self.text.push_str(&self.decoder.push(bytes));
+        // A stop string found now ends in the new text, so it starts at most `hold` bytes before it.
+        let from = floor_char_boundary(&self.text, before.saturating_sub(self.hold));
+        let cut = self
+            .stops
+            .iter()
+            .filter_map(|s| self.text[from..].find(s.as_str()).map(|i| from + i))
+            .min();
+        if let Some(cut) = cut {
+            self.text.truncate(cut);
+            return (self.take_to(cut), true);
+        }
+        let safe = floor_char_boundary(&self.text, self.text.len().saturating_sub(self.hold));
+        (self.take_to(safe.max(self.emitted)), false)
+    }
+
+    /// Ends the text: the held-back rest, with an incomplete final character as U+FFFD unless the
+    /// generation stopped while stop strings were set (the cut text is final as it is).
+    pub fn finish(&mut self, stopped: bool) -> String {
+        if !stopped || self.stops.is_empty() {
+            let rest = self.decoder.finish();
+            self.text.push_str(&rest);
+        }
+        self.take_to(self.text.len())
+    }
+
+    fn take_to(&mut self, end: usize) -> String {
+        let piece = self.text[self.emitted..end].to_string();
+        self.emitted = end;
+        piece
+    }
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// One generation in progress over a model it does not own.
+#[derive(Debug)]
+pub struct Sequence {
+    cache: KvCache,
+    sampler: Sampler,
+    history: Vec<u32>,
+    /// Logits of the next position, until the token sampled from them has been run.
+    pending: Option<Vec<f32>>,
+    params: GenerateParams,
+    text: TextAssembler,
+    generated: usize,
+    finish: Option<Finish>,
+}
+
+impl Sequence {
+    /// Runs `prompt` through a fresh context of `params.n_ctx` positions (the prefill).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty prompt, `max_tokens == 0` or a prompt that leaves no
+    /// room in `n_ctx`; the model's errors.
+    pub fn start(
+        model: &Model,
+        prompt: &[u32],
+        sampler: Sampler,
+        params: GenerateParams,
+    ) -> Result<Self> {
+        let bad = |name, reason: String| Error::InvalidArgument { name, reason };
+        if prompt.is_empty() {
+            return Err(bad("prompt", "is empty".into()));
+        }
+        if params.max_tokens == 0 {
+            return Err(bad("max_tokens", "must be at least 1".into()));
+        }
+        if params.n_ctx <= prompt.len() {
+            return Err(bad(
+                "n_ctx",
+                format!(
+                    "{} leaves no room after a prompt of {} tokens",
+                    params.n_ctx,
+                    prompt.len()
+                ),
+            ));
+        }
+        let mut cache = model.new_cache(params.n_ctx)?;
+        let logits = model.forward(prompt, &mut cache, false)?;
+        Ok(Self {
+            cache,
+            sampler,
+            history: prompt.to_vec(),
+            pending: Some(logits),
+            text: TextAssembler::new(params.stop_strings.clone()),
+            params,
+            generated: 0,
+            finish: None,
+        })
+    }
+
+    /// Positions of the context in use.
+    pub fn n_past(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Why the generation ended, once it has.
+    pub fn finish(&self) -> Option<Finish> {
+        self.finish
+    }
+
+    /// The text so far.
+    pub fn text(&self) -> &str {
+        self.text.text()
+    }
+
+    /// Advances by one token (running the previous one first), or closes the generation when it is
+    /// done; `None` once it has ended. `cancel` is checked before each token.
+    ///
+    /// # Errors
+    /// The model's errors (the sequence is then ended).
+    pub fn step(
+        &mut self,
+        model: &Model,
+        tokenizer: &Tokenizer,
+        cancel: Option<&Progress>,
+    ) -> Result<Option<Step>> {
+        if self.finish.is_some() {
+            return Ok(None);
+        }
+        if self.generated >= self.params.max_tokens {
+            return Ok(Some(self.close(Finish::Length, None)));
+        }
+        if cancel.is_some_and(Progress::is_cancelled) {
+            return Ok(Some(self.close(Finish::Cancelled, None)));
+        }
+        if self.cache.len() >= self.params.n_ctx {
+            return Ok(Some(self.close(Finish::Context, None)));
+        }
+        let logits = match self.pending.take() {
+            Some(l) => l,
+            None => {
+                let last = *self.history.last().ok_or_else(|| Error::InvalidArgument {
+                    name: "prompt",
+                    reason: "is empty".into(),
+                })?;
+                match model.forward(&[last], &mut self.cache, false) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        self.finish = Some(Finish::Stop);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let token = self.sampler.sample(&logits, &self.history);
+        let info = TokenInfo::new(&logits, token, self.params.top_n);
+        if self.params.stop_tokens.contains(&token) {
+            return Ok(Some(self.close(Finish::Stop, Some(info))));
+        }
+        self.history.push(token);
+        self.generated += 1;
+        let (piece, stopped) = self.text.push(&tokenizer.decode_bytes(&[token], false));
+        if stopped {
+            self.finish = Some(Finish::Stop);
+        }
+        Ok(Some(Step {
+            token: Some(info),
+            stop_token: false,
+            piece,
+        }))
+    }
+
+    fn close(&mut self, why: Finish, token: Option<TokenInfo>) -> Step {
+        self.finish = Some(why);
+        Step {
+            stop_token: token.is_some(),
+            token,
+            piece: self.text.finish(why == Finish::Stop),
+        }
+    }
+}
+
+/// Sum of the negative log-likelihoods of `targets[j]` under logit row `j` (rows of `n_vocab`), in
+/// f64: what perplexity averages.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the rows and targets disagree or a target is outside the vocabulary.
+pub fn nll_sum(logits: &[f32], n_vocab: usize, targets: &[u32]) -> Result<f64> {
+    if n_vocab == 0 || logits.len() != n_vocab * targets.len() {
+        return Err(Error::InvalidArgument {
+            name: "targets",
+            reason: format!(
+                "{} targets for {} logits of a vocabulary of {n_vocab}",
+                targets.len(),
+                logits.len()
+            ),
+        });
+    }
+    let mut nll = 0.0f64;
+    for (row, &t) in logits.chunks_exact(n_vocab).zip(targets) {
+        let x = *row.get(t as usize).ok_or_else(|| Error::InvalidArgument {
+            name: "targets",
+            reason: format!("{t} is outside the vocabulary of {n_vocab}"),
+        })? as f64;
+        let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+        nll += lse - x;
+    }
+    Ok(nll)
+}
+
+/// Mean of the rows of `hidden` (rows of `dim`), computed in f64; unit length when `normalize` (a zero
+/// mean stays zero).
+pub fn mean_pool(hidden: &[f32], dim: usize, normalize: bool) -> Vec<f32> {
+    let rows = hidden.len().checked_div(dim).unwrap_or(0);
+    let mut mean = vec![0.0f64; dim];
+    for row in hidden.chunks_exact(dim.max(1)).take(rows) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v as f64;
+        }
+    }
+    for m in &mut mean {
+        *m /= rows.max(1) as f64;
+    }
+    if normalize {
+        let norm = mean.iter().map(|m| m * m).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            for m in &mut mean {
+                *m /= norm;
+            }
+        }
+    }
+    mean.into_iter().map(|m| m as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(stops: &[&str], tokens: &[&[u8]]) -> (Vec<String>, String, bool) {
+        let mut a = TextAssembler::new(stops.iter().map(|s| s.to_string()).collect());
+        let mut pieces = Vec::new();
+        let mut stopped = false;
+        for t in tokens {
+            let (p, s) = a.push(t);
+            pieces.push(p);
+            if s {
+                stopped = true;
+                break;
+            }
+        }
+        pieces.push(a.finish(stopped));
+        (pieces, a.text().to_string(), stopped)
+    }
+
+    #[test]
+    fn characters_split_over_tokens_are_held_back() {
+        let smile = "🙂".as_bytes();
+        let (pieces, text, _) = run(&[], &[b"a", &smile[..1], &smile[1..], b"b"]);
+        assert_eq!(pieces, ["a", "", "🙂", "b", ""]);
+        assert_eq!(text, "a🙂b");
+        // An incomplete character at the end becomes U+FFFD.
+        let (_, text, _) = run(&[], &[b"x", &smile[..2]]);
+        assert_eq!(text, "x\u{fffd}");
+    }
+
+    #[test]
+    fn stop_strings_cut_the_text_and_are_held_while_forming() {
+        let (pieces, text, stopped) = run(&["END"], &[b"hello E", b"N", b"D more"]);
+        assert!(stopped);
+        assert_eq!(text, "hello ");
+        assert_eq!(pieces.concat(), "hello ");
+        // "E" and "EN" could still become the stop: nothing past "hello" shows before it resolves.
+        assert_eq!(pieces[0], "hello");
+        // Text that turns out not to be a stop is released.
+        let (pieces, text, stopped) = run(&["END"], &[b"ab E", b"x"]);
+        assert!(!stopped);
+        assert_eq!(text, "ab Ex");
+        assert_eq!(pieces.concat(), "ab Ex");
+    }
+
+    #[test]
+    fn the_hold_never_splits_a_character() {
+        let (pieces, text, _) = run(&["zz"], &["é".as_bytes(), "ü".as_bytes(), b"q"]);
+        assert_eq!(text, "éüq");
+        assert!(pieces.iter().all(|p| !p.contains('\u{fffd}')));
+        assert_eq!(pieces.concat(), "éüq");
+    }
+
+    #[test]
+    fn the_earliest_stop_wins() {
+        let (_, text, stopped) = run(&["cd", "b"], &[b"abcd"]);
+        assert!(stopped);
+        assert_eq!(text, "a");
+    }
+
+    #[test]
+    fn token_info_ranks_and_measures_the_distribution() {
+        let logits = [0.0f32, 2.0, 2.0, -1.0];
+        let info = TokenInfo::new(&logits, 3, 2);
+        assert_eq!(info.token, 3);
+        assert_eq!(info.top.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 2]);
+        let lp = log_softmax(&logits);
+        assert!((info.logprob - lp[3]).abs() < 1e-7);
+        let h: f32 = -lp.iter().map(|l| l.exp() * l).sum::<f32>();
+        assert!((info.entropy - h).abs() < 1e-5);
+        assert!(top_n_of(&lp, 0).is_empty());
+        assert_eq!(top_n_of(&lp, 10).len(), 4);
+    }
+
+    #[test]
+    fn nll_and_pooling() {
+        let logits = [0.0f32, 0.0, 1.0, 3.0];
+        let nll = nll_sum(&logits, 2, &[0, 1]).unwrap();
+        let want = 2f64.ln() + ((1f64.exp() + 3f64.exp()).ln() - 3.0);
+        assert!((nll - want).abs() < 1e-12);
+        assert!(nll_sum(&logits, 2, &[0]).is_err());
+        assert!(nll_sum(&logits, 2, &[0, 2]).is_err());
+        assert_eq!(mean_pool(&[1.0, 2.0, 3.0, 6.0], 2, false), [2.0, 4.0]);
+        let unit = mean_pool(&[3.0, 4.0], 2, true);
+        assert!((unit[0] - 0.6).abs() < 1e-7 && (unit[1] - 0.8).abs() < 1e-7);
+        assert_eq!(mean_pool(&[0.0, 0.0], 2, true), [0.0, 0.0]);
+    }
+}

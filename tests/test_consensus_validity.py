@@ -52,10 +52,16 @@ def test_quoting_the_chosen_option_is_not_an_echo() -> None:
     assert v.valid and v.echo > 0.5
 
 
-def test_a_repetition_loop_is_invalid() -> None:
-    text = "The answer is 42. " + "navidad navidad feliz navidad " * 30
+def test_a_repetition_loop_is_invalid_unless_an_answer_came_first() -> None:
+    text = "Let me think. " + "navidad navidad feliz navidad " * 30 + " The answer is 42."
     v = assess(text, SHEEP, extractor=extract_number, answer="42")
     assert not v.valid and "loop" in v.reasons and v.repetition > 0.5
+    # Free text has no stated answer to keep.
+    assert not assess("navidad feliz navidad " * 40, SHEEP).valid
+    # "The answer is D." and then a loop: the answer was given before the text degenerated.
+    stated = "The answer is D. " * 30
+    v = assess(stated, SHEEP, extractor=extract_option, answer="D")
+    assert v.valid and v.flags == ("loop",)
 
 
 def test_empty_and_whitespace_replies_are_invalid() -> None:

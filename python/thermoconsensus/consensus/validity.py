@@ -10,7 +10,8 @@ cheap to predict) and can agree with nothing, yet the free-energy minimum would 
   the prompt cover at least ``ECHO_COVERAGE`` of the prompt's words and of the response's own words —
   and adds no answer of its own (with an extractor: the answer is not found in the words it did not
   copy). Quoting the chosen option, or restating the question before solving it, is not an echo;
-* ``loop``: a repetition loop (more than ``LOOP_SHARE`` of its word 4-grams repeat an earlier one);
+* ``loop``: a repetition loop (more than ``LOOP_SHARE`` of its word 4-grams repeat an earlier one)
+  before any stated final answer ("The answer is D." followed by a loop keeps its answer, flagged);
 * ``truncated``: cut at ``max_tokens`` (finish reason "length") with no final answer: nothing was
   extracted, or only the last-number fallback found something in unfinished working. A free-text
   response that ran out of tokens stays valid but carries the ``truncated`` flag;
@@ -94,6 +95,18 @@ def copied_masks(
     return mask, used
 
 
+def first_repeat(words: list[str], n: int = 4) -> int:
+    """The index of the first word of the first word n-gram that repeats an earlier one (the length
+    of ``words`` when none repeats)."""
+    seen: set[tuple[str, ...]] = set()
+    for i in range(len(words) - n + 1):
+        g = tuple(words[i : i + n])
+        if g in seen:
+            return i
+        seen.add(g)
+    return len(words)
+
+
 def repetition_share(words: list[str], n: int = 4) -> float:
     """The share of word n-grams that repeat an earlier one (0 for short texts)."""
     if len(words) < 4 * n:
@@ -175,7 +188,13 @@ def assess(
         if extractor is None or answer is None or extractor(own) != answer:
             reasons.append("echo")
     if repetition > LOOP_SHARE:
-        reasons.append("loop")
+        # An answer stated before the text degenerates still stands ("The answer is D. The answer is
+        # D. ..."); a loop before any stated answer leaves nothing to trust.
+        stated = _EXPLICIT_ANSWER.search(text) if extractor is not None and answer is not None else None
+        if stated is not None and len(_words(text[: stated.start()])) < first_repeat(words):
+            flags.append("loop")
+        else:
+            reasons.append("loop")
     if finish_reason == "length":
         if extractor is not None and (answer is None or not _EXPLICIT_ANSWER.search(text)):
             reasons.append("truncated")

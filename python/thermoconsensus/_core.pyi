@@ -13,12 +13,12 @@ __all__ = [
     "GpuError",
     "InvalidInputError",
     "IsADirectoryError",
+    "IsingProblem",
     "MemoryError",
-    "OSError",
-    "IsingModel",
+    "Model",
     "NativeEmbedder",
-    "NativeGenerator",
-    "NativeModel",
+    "OSError",
+    "Sequence",
     "__version__",
     "active_information_storage",
     "compile_kernels",
@@ -167,14 +167,14 @@ _Triples = tuple[_Idx, _Idx, NDArray[np.float64]]
 _Sampled = tuple[NDArray[np.int8], NDArray[np.float64], NDArray[np.uint64], dict[str, Any]]
 
 @final
-class IsingModel:
+class IsingProblem:
     def __new__(
         cls, h: NDArray[np.float64], rows: _Idx, cols: _Idx, values: NDArray[np.float64], offset: float = 0.0
-    ) -> IsingModel: ...
+    ) -> IsingProblem: ...
     @staticmethod
     def from_qubo(
         num_variables: int, rows: _Idx, cols: _Idx, values: NDArray[np.float64], offset: float = 0.0
-    ) -> IsingModel: ...
+    ) -> IsingProblem: ...
     @property
     def num_variables(self) -> int: ...
     @property
@@ -189,7 +189,7 @@ class IsingModel:
     def max_field(self) -> float: ...
 
 def simulated_annealing(
-    model: IsingModel,
+    model: IsingProblem,
     num_reads: int,
     num_sweeps: int,
     schedule: str,
@@ -205,7 +205,7 @@ def simulated_annealing(
     device: str = "auto",
 ) -> _Sampled: ...
 def path_integral_annealing(
-    model: IsingModel,
+    model: IsingProblem,
     num_reads: int,
     num_sweeps: int,
     trotter_slices: int,
@@ -218,7 +218,7 @@ def path_integral_annealing(
     progress: Callable[[int, int], object] | None = None,
 ) -> _Sampled: ...
 def replica_exchange(
-    model: IsingModel,
+    model: IsingProblem,
     num_reads: int,
     num_replicas: int,
     num_sweeps: int,
@@ -244,11 +244,11 @@ def minimize_free_energy(
 ) -> dict[str, Any]: ...
 def gelman_rubin(chains: NDArray[np.float64]) -> float: ...
 def effective_sample_size(chains: NDArray[np.float64]) -> float: ...
-def sherrington_kirkpatrick(n: int, seed: int) -> IsingModel: ...
-def random_regular(n: int, degree: int, seed: int) -> IsingModel: ...
+def sherrington_kirkpatrick(n: int, seed: int) -> IsingProblem: ...
+def random_regular(n: int, degree: int, seed: int) -> IsingProblem: ...
 def planted_frustrated_loops(
     n: int, loops: int, loop_length: int, seed: int
-) -> tuple[IsingModel, NDArray[np.int8], float]: ...
+) -> tuple[IsingProblem, NDArray[np.int8], float]: ...
 
 # ---- inference
 
@@ -256,8 +256,8 @@ def gguf_header(path: str) -> dict[str, Any]: ...
 def gguf_tensor(path: str, name: str) -> NDArray[np.float32]: ...
 
 @final
-class NativeModel:
-    def __new__(cls, path: str, device: str = "cpu") -> NativeModel: ...
+class Model:
+    def __new__(cls, path: str, device: str = "cpu") -> Model: ...
     def config(self) -> dict[str, Any]: ...
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]: ...
     def detokenize_bytes(self, ids: list[int], special: bool = False) -> bytes: ...
@@ -290,10 +290,10 @@ class NativeModel:
         stop_strings: list[str],
         top_n: int,
         n_threads: int | None = None,
-    ) -> NativeGenerator: ...
+    ) -> Sequence: ...
 
 @final
-class NativeGenerator:
+class Sequence:
     @property
     def n_past(self) -> int: ...
     @property

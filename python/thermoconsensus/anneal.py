@@ -192,11 +192,11 @@ class IsingProblem:
             hv = np.concatenate([hv, np.zeros(size - hv.shape[0])])
         if hv.shape[0] == 0:
             raise _INVALID("the problem has no variables (give h, J or num_variables)")
-        self._model = _core.IsingModel(hv, rows, cols, vals, _real("offset", offset))
+        self._model = _core.IsingProblem(hv, rows, cols, vals, _real("offset", offset))
         self._vartype: Vartype = "SPIN"
 
     @classmethod
-    def _wrap(cls, model: _core.IsingModel, vartype: Vartype = "SPIN") -> IsingProblem:
+    def _wrap(cls, model: _core.IsingProblem, vartype: Vartype = "SPIN") -> IsingProblem:
         obj = cls.__new__(cls)
         obj._model = model
         obj._vartype = vartype
@@ -212,7 +212,7 @@ class IsingProblem:
             size = max(size, check_int("num_variables", num_variables, 1))
         if size == 0:
             raise _INVALID("Q: the problem has no variables")
-        model = _core.IsingModel.from_qubo(size, rows, cols, vals, _real("offset", offset))
+        model = _core.IsingProblem.from_qubo(size, rows, cols, vals, _real("offset", offset))
         return cls._wrap(model, "BINARY")
 
     @property

@@ -105,7 +105,7 @@ class Model:
     DEFAULT_N_CTX = 4096
 
     def __init__(
-        self, native: _core.NativeModel, info: GgufInfo, n_threads: int | None, n_ctx: int | None = None
+        self, native: _core.Model, info: GgufInfo, n_threads: int | None, n_ctx: int | None = None
     ) -> None:
         from ._arrays import check_int
 
@@ -137,7 +137,7 @@ class Model:
         from ._arrays import check_threads, on_device
 
         p = _path(path)
-        native = on_device(lambda dev: _core.NativeModel(p, dev), device, "Model.load")
+        native = on_device(lambda dev: _core.Model(p, dev), device, "Model.load")
         return cls(native, read_gguf(p), check_threads(n_threads), n_ctx)
 
     @property
@@ -376,7 +376,7 @@ class Model:
         tail = ids[len(ids) - (keep - len(head)) :]
         return head + tail, len(ids) - len(head) - len(tail)
 
-    def _run(self, gen: _core.NativeGenerator, out: Generation, top_n: int) -> Iterator[str]:
+    def _run(self, gen: _core.Sequence, out: Generation, top_n: int) -> Iterator[str]:
         """Iterates the engine's decode loop (one token per step), recording each token into ``out``.
         A consumer that stops iterating stops the generation at the next token."""
         t0 = time.perf_counter()

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 
-use crate::runtime::{Arg, Backend, BufRef, Grid, HostMemory, RawBuffer};
+use crate::launch::{Arg, Backend, BufRef, Grid, HostMemory, RawBuffer};
 use crate::{Error, Result, KERNEL_SOURCES};
 
 /// The shim header every kernel source is compiled against.

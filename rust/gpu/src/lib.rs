@@ -35,6 +35,7 @@ use dummy as backend;
 
 mod emulator;
 mod error;
+mod launch;
 mod runtime;
 
 pub use error::{Error, Result};

@@ -7,8 +7,8 @@
 use thermoconsensus_gpu::{Arg, Executor, Grid};
 
 use crate::error::{invalid, Error, Result};
-use crate::ksg::{Algorithm, KsgProblem};
 use crate::matrix::MatrixRef;
+use crate::problem::{Algorithm, KsgProblem};
 
 /// Bytes of point sets uploaded at once when a permutation test batches its surrogates.
 pub(crate) const BATCH_BYTES: usize = 256 << 20;

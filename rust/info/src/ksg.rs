@@ -17,39 +17,14 @@ use crate::counts::{box_counts, RankedAxis};
 use crate::digamma::{digamma, integer_table};
 use crate::error::{invalid, Error, Result};
 use crate::gpu::{neighbour_counts_on, Compute};
+// The shared types live in `problem` so the device twin (`gpu`) needs nothing from this module.
 use crate::grid::AxisOrder;
 use crate::kdtree::Neighbour;
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
+pub use crate::problem::Algorithm;
+pub(crate) use crate::problem::KsgProblem;
 use crate::search::Searcher;
 use rayon::prelude::*;
-
-/// Which KSG estimator to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// KSG algorithm 1 (eq. 8): joint-space hypercubes, strict marginal counts.
-    One,
-    /// KSG algorithm 2 (eq. 9): per-variable hyper-rectangles, inclusive marginal counts.
-    Two,
-}
-
-impl Algorithm {
-    /// Parses the user's `algorithm=1|2`.
-    pub fn from_number(n: i64) -> Result<Self> {
-        match n {
-            1 => Ok(Self::One),
-            2 => Ok(Self::Two),
-            _ => Err(invalid("algorithm", format!("must be 1 or 2, got {n}"))),
-        }
-    }
-}
-
-/// The joint space of several variables (column groups) and the marginal spaces to count in.
-pub(crate) struct KsgProblem<'a> {
-    /// Column widths of each variable, in the order they appear in `joint`.
-    pub group_dims: Vec<usize>,
-    /// Each marginal space as a list of variable indices.
-    pub marginals: &'a [&'a [usize]],
-}
 
 /// Neighbour counts of every point in every marginal, self excluded, in a fixed order (the searcher's point order).
 /// Row `i` of the result holds the counts for one point; `m = marginals.len()` values per row.

@@ -22,6 +22,7 @@ pub mod kdtree;
 pub mod ksg;
 pub mod matrix;
 pub mod network;
+pub(crate) mod problem;
 pub mod ragwitz;
 pub(crate) mod search;
 pub mod significance;

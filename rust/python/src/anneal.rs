@@ -1,6 +1,6 @@
 //! Bindings of the annealing engine (`thermoconsensus.anneal` wraps these).
 //!
-//! The problem lives in a native `IsingModel` object, built once from COO triples and shared by every
+//! The problem lives in a native `IsingProblem` object, built once from COO triples and shared by every
 //! sampler call without copying; samplers run with the GIL released, report progress in sweeps and
 //! stop on Ctrl-C.
 
@@ -64,13 +64,13 @@ fn triples(
 }
 
 /// An Ising problem held natively (`thermoconsensus.anneal.IsingProblem` wraps it).
-#[pyclass(frozen, module = "thermoconsensus._core")]
-pub struct IsingModel {
+#[pyclass(frozen, name = "IsingProblem", module = "thermoconsensus._core")]
+pub struct PyIsingProblem {
     inner: Arc<IsingProblem>,
 }
 
 #[pymethods]
-impl IsingModel {
+impl PyIsingProblem {
     /// Builds from linear biases `h` and coupling triples (rows[k], cols[k], values[k]).
     #[new]
     #[pyo3(signature = (h, rows, cols, values, offset=0.0))]
@@ -250,7 +250,7 @@ fn sample<T: Send>(
 #[allow(clippy::too_many_arguments)]
 fn simulated_annealing<'py>(
     py: Python<'py>,
-    model: &IsingModel,
+    model: &PyIsingProblem,
     num_reads: usize,
     num_sweeps: usize,
     schedule: &str,
@@ -322,7 +322,7 @@ fn simulated_annealing<'py>(
 #[allow(clippy::too_many_arguments)]
 fn path_integral_annealing<'py>(
     py: Python<'py>,
-    model: &IsingModel,
+    model: &PyIsingProblem,
     num_reads: usize,
     num_sweeps: usize,
     trotter_slices: usize,
@@ -365,7 +365,7 @@ fn path_integral_annealing<'py>(
 #[allow(clippy::too_many_arguments)]
 fn replica_exchange<'py>(
     py: Python<'py>,
-    model: &IsingModel,
+    model: &PyIsingProblem,
     num_reads: usize,
     num_replicas: usize,
     num_sweeps: usize,
@@ -486,13 +486,13 @@ fn effective_sample_size(chains: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
     an::effective_sample_size(data, rows).map_err(err)
 }
 
-fn model(p: IsingProblem) -> IsingModel {
-    IsingModel { inner: Arc::new(p) }
+fn model(p: IsingProblem) -> PyIsingProblem {
+    PyIsingProblem { inner: Arc::new(p) }
 }
 
 /// Sherrington-Kirkpatrick instance with +-1 couplings.
 #[pyfunction]
-fn sherrington_kirkpatrick(n: usize, seed: u64) -> PyResult<IsingModel> {
+fn sherrington_kirkpatrick(n: usize, seed: u64) -> PyResult<PyIsingProblem> {
     an::instances::sherrington_kirkpatrick(n, seed)
         .map(model)
         .map_err(err)
@@ -500,7 +500,7 @@ fn sherrington_kirkpatrick(n: usize, seed: u64) -> PyResult<IsingModel> {
 
 /// Random d-regular instance with +-1 couplings.
 #[pyfunction]
-fn random_regular(n: usize, degree: usize, seed: u64) -> PyResult<IsingModel> {
+fn random_regular(n: usize, degree: usize, seed: u64) -> PyResult<PyIsingProblem> {
     an::instances::random_regular(n, degree, seed)
         .map(model)
         .map_err(err)
@@ -514,15 +514,15 @@ fn planted_frustrated_loops<'py>(
     loops: usize,
     loop_length: usize,
     seed: u64,
-) -> PyResult<(IsingModel, Bound<'py, PyArray1<i8>>, f64)> {
+) -> PyResult<(PyIsingProblem, Bound<'py, PyArray1<i8>>, f64)> {
     let (p, hidden, ground) =
         an::instances::planted_frustrated_loops(n, loops, loop_length, seed).map_err(err)?;
     Ok((model(p), PyArray1::from_vec(py, hidden), ground))
 }
 
-/// Registers the annealing functions and the `IsingModel` class.
+/// Registers the annealing functions and the `IsingProblem` class.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<IsingModel>()?;
+    m.add_class::<PyIsingProblem>()?;
     m.add_function(wrap_pyfunction!(simulated_annealing, m)?)?;
     m.add_function(wrap_pyfunction!(path_integral_annealing, m)?)?;
     m.add_function(wrap_pyfunction!(replica_exchange, m)?)?;

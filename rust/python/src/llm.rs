@@ -144,14 +144,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gguf_header, m)?)?;
     m.add_function(wrap_pyfunction!(gguf_tensor, m)?)?;
     m.add_function(wrap_pyfunction!(render_chat_template, m)?)?;
-    m.add_class::<NativeModel>()?;
-    m.add_class::<NativeGenerator>()?;
+    m.add_class::<PyModel>()?;
+    m.add_class::<PySequence>()?;
     Ok(())
 }
 
 /// A loaded GGUF model (`thermoconsensus.llm.Model` wraps it).
-#[pyclass(frozen, module = "thermoconsensus._core")]
-pub struct NativeModel {
+#[pyclass(frozen, name = "Model", module = "thermoconsensus._core")]
+pub struct PyModel {
     inner: std::sync::Arc<thermoconsensus_llm::Model>,
     tokenizer: std::result::Result<std::sync::Arc<thermoconsensus_llm::Tokenizer>, String>,
 }
@@ -163,7 +163,7 @@ type Pass = fn(
     &mut thermoconsensus_llm::KvCache,
 ) -> thermoconsensus_llm::Result<Vec<f32>>;
 
-impl NativeModel {
+impl PyModel {
     /// Runs `pass` over `tokens` in a fresh cache, GIL released, on `n_threads`.
     fn fresh_run<'py>(
         &self,
@@ -198,7 +198,7 @@ impl NativeModel {
 }
 
 #[pymethods]
-impl NativeModel {
+impl PyModel {
     /// Maps and checks the model file at `path`; with a CUDA `device` ("auto" takes a GPU when present),
     /// copies the weights there.
     #[new]
@@ -413,7 +413,7 @@ impl NativeModel {
         stop_strings: Vec<String>,
         top_n: usize,
         n_threads: Option<usize>,
-    ) -> PyResult<NativeGenerator> {
+    ) -> PyResult<PySequence> {
         let params = thermoconsensus_llm::SamplerParams {
             temperature,
             top_k,
@@ -445,7 +445,7 @@ impl NativeModel {
             },
             llm_error,
         )?;
-        Ok(NativeGenerator {
+        Ok(PySequence {
             model,
             tokenizer,
             sequence: std::sync::Mutex::new(sequence),
@@ -458,8 +458,8 @@ impl NativeModel {
 /// One generation in progress: the engine's decode loop ([`Sequence`]) over a shared model. `next()`
 /// advances it by one token with the GIL released; `cancel()`, from any thread, ends it before the
 /// next token.
-#[pyclass(frozen, module = "thermoconsensus._core")]
-pub struct NativeGenerator {
+#[pyclass(frozen, name = "Sequence", module = "thermoconsensus._core")]
+pub struct PySequence {
     model: std::sync::Arc<thermoconsensus_llm::Model>,
     tokenizer: std::sync::Arc<thermoconsensus_llm::Tokenizer>,
     sequence: std::sync::Mutex<Sequence>,
@@ -470,7 +470,7 @@ pub struct NativeGenerator {
 /// A token as Python sees it: (id, log-probability, top alternatives, entropy).
 type TokenTuple = (u32, f32, Vec<(u32, f32)>, f32);
 
-impl NativeGenerator {
+impl PySequence {
     fn locked(&self) -> std::sync::MutexGuard<'_, Sequence> {
         // A panic inside a step is contained by run_detached; the sequence is still consistent.
         self.sequence
@@ -480,7 +480,7 @@ impl NativeGenerator {
 }
 
 #[pymethods]
-impl NativeGenerator {
+impl PySequence {
     /// Positions used in the context so far.
     #[getter]
     fn n_past(&self) -> usize {

@@ -10,7 +10,7 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::Ptx;
 
-use crate::runtime::{module_source, Arg, Backend, BufRef, Grid, RawBuffer};
+use crate::launch::{module_source, Arg, Backend, BufRef, Grid, RawBuffer};
 use crate::{Error, Result};
 
 fn driver(what: &str) -> impl Fn(DriverError) -> Error + '_ {

@@ -325,6 +325,46 @@ impl Sequence {
     }
 }
 
+/// The greedy continuation of `prompt`: up to `max_tokens` argmax tokens, ending early at (and
+/// including) any of `stop_tokens`. On a device the argmax is taken there ([`Model::forward_greedy`]:
+/// one index comes back per token instead of the logits), which is why this is not a [`Sequence`].
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for an empty prompt or a length that overflows; the model's errors.
+pub fn greedy(
+    model: &Model,
+    prompt: &[u32],
+    max_tokens: usize,
+    stop_tokens: &[u32],
+) -> Result<Vec<u32>> {
+    if max_tokens == 0 {
+        return Ok(Vec::new());
+    }
+    if prompt.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "prompt",
+            reason: "is empty".into(),
+        });
+    }
+    let positions = prompt
+        .len()
+        .checked_add(max_tokens)
+        .ok_or_else(|| Error::InvalidArgument {
+            name: "max_tokens",
+            reason: format!("{max_tokens} is too large"),
+        })?;
+    let mut cache = model.new_cache(positions)?;
+    let mut next = model.forward_greedy(prompt, &mut cache)?;
+    let mut out = Vec::with_capacity(max_tokens);
+    loop {
+        out.push(next);
+        if stop_tokens.contains(&next) || out.len() == max_tokens {
+            return Ok(out);
+        }
+        next = model.forward_greedy(&[next], &mut cache)?;
+    }
+}
+
 /// Sum of the negative log-likelihoods of `targets[j]` under logit row `j` (rows of `n_vocab`), in
 /// f64: what perplexity averages.
 ///

@@ -360,29 +360,9 @@ impl PyModel {
         run_detached(
             py,
             move || {
-                let run = || -> thermoconsensus_llm::Result<Vec<u32>> {
-                    if max_tokens == 0 {
-                        return Ok(Vec::new());
-                    }
-                    let positions = tokens.len().checked_add(max_tokens).ok_or_else(|| {
-                        thermoconsensus_llm::Error::InvalidArgument {
-                            name: "max_tokens",
-                            reason: format!("{max_tokens} is too large"),
-                        }
-                    })?;
-                    let mut cache = m.new_cache(positions)?;
-                    let mut next = m.forward_greedy(&tokens, &mut cache)?;
-                    let mut out = Vec::new();
-                    loop {
-                        out.push(next);
-                        if stop_ids.contains(&next) || out.len() == max_tokens {
-                            break;
-                        }
-                        next = m.forward_greedy(&[next], &mut cache)?;
-                    }
-                    Ok(out)
-                };
-                with_threads(n_threads, run)
+                with_threads(n_threads, || {
+                    thermoconsensus_llm::generate::greedy(&m, &tokens, max_tokens, &stop_ids)
+                })
             },
             llm_error,
         )

@@ -64,6 +64,8 @@ def _possible_answers(q: Question, given: int) -> int | None:
 
 # The label-free estimate is used once this many questions were seen in the domain (before, 1/2).
 _QUESTIONS_NEEDED = 5
+# ... and once one mode of the likelihood holds this share of the posterior over the modes found.
+_MODE_SHARE_NEEDED = 0.9
 
 
 def _messages(prompt: str | Messages) -> Messages:
@@ -200,7 +202,12 @@ class Orchestrator:
         state = self.reliability.get(self._reliability_key(extractor))
         estimated: dict[str, float] = {}
         if cfg.reliability and state is not None and len(state) >= _QUESTIONS_NEEDED:
-            estimated = state.accuracies()
+            found = state.estimate()
+            # Only an estimate the answers single out is used: when several explanations fit about
+            # equally well (two models that disagree, and nobody to side with either), every model
+            # keeps the uninformative 1/2 rather than one of the explanations at random.
+            if found is not None and found.mode_share >= _MODE_SHARE_NEEDED:
+                estimated = state.accuracies()
         out: dict[str, dict[str, Any]] = {}
         for n in self.names:
             post = self.quality.get(n, cfg.domain)

@@ -85,6 +85,8 @@ class DawidSkeneResult:
     labels: tuple[str | None, ...]
     iterations: int
     converged: bool
+    modes: int = 1
+    mode_share: float = 1.0
 
     def correct_probability(self, question: int, answer: str | None) -> float:
         """The posterior probability that ``answer`` is right at ``question`` (0 for None)."""
@@ -103,6 +105,8 @@ class DawidSkeneResult:
             "labels": list(self.labels),
             "iterations": self.iterations,
             "converged": self.converged,
+            "modes": self.modes,
+            "mode_share": self.mode_share,
         }
 
 
@@ -290,20 +294,54 @@ def dawid_skene(
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 < v <= 1.0):
                 raise ValueError(f"weights: expected numbers in (0, 1], got {v!r} (question {qi})")
             start_w[o] = float(v)
+
+    def log_likelihood(p: NDArray[np.float64]) -> float:
+        # log P(answers | p) up to a constant shared by every p (the uniform prior over C_i).
+        pc = np.clip(p, _P_FLOOR, 1.0 - _P_FLOOR)
+        log_wrong = np.log1p(-pc[ow]) - np.log(k_model[oq] - 1)
+        base = np.bincount(oq, weights=log_wrong, minlength=n_q)
+        bonus = np.bincount(oc, weights=np.log(pc[ow]) - log_wrong, minlength=offset)
+        logpost = base[cls_q] + bonus
+        mx = np.maximum.reduceat(logpost, starts[has])
+        z = np.add.reduceat(np.exp(logpost - np.repeat(mx, k_q[has])), starts[has])
+        return float(np.sum(mx + np.log(z)))
+
+    def run(post: NDArray[np.float64]) -> tuple[NDArray[np.float64], int, bool]:
+        p = m_step(post)
+        it = 0
+        for it in range(1, max_iter + 1):
+            p_new = m_step(e_step(p))
+            delta = float(np.max(np.abs(p_new - p)))
+            p = p_new
+            if delta < tol:
+                return p, it, True
+        return p, it, False
+
     votes = np.bincount(oc, weights=start_w, minlength=offset)
     totals = np.bincount(oq, weights=start_w, minlength=n_q)
-    post = votes / totals[cls_q]
-    p = m_step(post)
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
-        post = e_step(p)
-        p_new = m_step(post)
-        delta = float(np.max(np.abs(p_new - p)))
-        p = p_new
-        if delta < tol:
-            converged = True
-            break
+    p, it, converged = run(votes / totals[cls_q])
+    # EM climbs to the nearest mode. With few informative workers the likelihood has several (which
+    # of two agreeing-and-disagreeing workers is the right one), so EM also starts from each
+    # worker's own answers, and the modes are averaged by their likelihood (Bayesian model
+    # averaging over the modes found) instead of trusting wherever the first start led.
+    modes: list[tuple[float, NDArray[np.float64]]] = [(log_likelihood(p), p)]
+    for wk in range(n_w):
+        mine = ow == wk
+        if not np.any(mine):
+            continue
+        lean = start_w.copy()
+        lean[mine] = lean[mine] + 2.0 * float(np.sum(start_w))  # this worker's answers lead the start
+        lean_votes = np.bincount(oc, weights=lean, minlength=offset)
+        lean_totals = np.bincount(oq, weights=lean, minlength=n_q)
+        q_p, q_it, q_conv = run(lean_votes / lean_totals[cls_q])
+        it, converged = max(it, q_it), converged and q_conv
+        if not any(np.allclose(q_p, m, atol=1e-4) for _, m in modes):
+            modes.append((log_likelihood(q_p), q_p))
+    lls = np.array([ll for ll, _ in modes])
+    share = np.exp(lls - lls.max())
+    share /= share.sum()
+    p = np.sum([s * m for s, (_, m) in zip(share, modes)], axis=0)
+    post = e_step(p)
     posteriors = tuple({a: float(post[starts[i] + k]) for k, a in enumerate(classes[i])} for i in range(n_q))
     labels = tuple(max(d, key=d.__getitem__) if d else None for d in posteriors)
     return DawidSkeneResult(
@@ -315,6 +353,8 @@ def dawid_skene(
         labels=labels,
         iterations=it,
         converged=converged,
+        modes=len(modes),
+        mode_share=float(share.max()),
     )
 
 

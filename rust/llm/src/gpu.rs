@@ -30,24 +30,8 @@ struct DeviceMatrix {
     data: Buffer<u8>,
 }
 
-struct DeviceBlock {
-    attn_norm: Buffer<f32>,
-    wq: DeviceMatrix,
-    wk: DeviceMatrix,
-    wv: DeviceMatrix,
-    wo: DeviceMatrix,
-    bq: Option<Buffer<f32>>,
-    bk: Option<Buffer<f32>>,
-    bv: Option<Buffer<f32>>,
-    q_norm: Option<Buffer<f32>>,
-    k_norm: Option<Buffer<f32>>,
-    post_attn_norm: Option<Buffer<f32>>,
-    ffn_norm: Buffer<f32>,
-    w_gate: DeviceMatrix,
-    w_up: DeviceMatrix,
-    w_down: DeviceMatrix,
-    post_ffn_norm: Option<Buffer<f32>>,
-}
+/// The tensors of one transformer block, on the device.
+type DeviceBlock = crate::block::Layer<DeviceMatrix, Buffer<f32>>;
 
 /// A model's weights on one device.
 pub(crate) struct DeviceWeights {
@@ -101,10 +85,6 @@ fn upload_vec(exec: &Executor, v: &[f32]) -> Result<Buffer<f32>> {
     exec.upload(v).map_err(Error::from)
 }
 
-fn upload_opt(exec: &Executor, v: &Option<Vec<f32>>) -> Result<Option<Buffer<f32>>> {
-    v.as_deref().map(|v| upload_vec(exec, v)).transpose()
-}
-
 impl DeviceWeights {
     /// Copies `model`'s weights to the device of `exec`.
     pub(crate) fn upload(model: &Model, exec: Arc<Executor>) -> Result<Self> {
@@ -146,24 +126,7 @@ fn device_block(
     b: &Block,
     m: impl Fn(&Weight, &str) -> Result<DeviceMatrix>,
 ) -> Result<DeviceBlock> {
-    Ok(DeviceBlock {
-        attn_norm: upload_vec(e, &b.attn_norm)?,
-        wq: m(&b.wq, "attn_q")?,
-        wk: m(&b.wk, "attn_k")?,
-        wv: m(&b.wv, "attn_v")?,
-        wo: m(&b.wo, "attn_output")?,
-        bq: upload_opt(e, &b.bq)?,
-        bk: upload_opt(e, &b.bk)?,
-        bv: upload_opt(e, &b.bv)?,
-        q_norm: upload_opt(e, &b.q_norm)?,
-        k_norm: upload_opt(e, &b.k_norm)?,
-        post_attn_norm: upload_opt(e, &b.post_attn_norm)?,
-        ffn_norm: upload_vec(e, &b.ffn_norm)?,
-        w_gate: m(&b.w_gate, "ffn_gate")?,
-        w_up: m(&b.w_up, "ffn_up")?,
-        w_down: m(&b.w_down, "ffn_down")?,
-        post_ffn_norm: upload_opt(e, &b.post_ffn_norm)?,
-    })
+    b.try_map(|w, name| m(w, name), |v| upload_vec(e, v))
 }
 
 /// The launch helpers of one forward pass.

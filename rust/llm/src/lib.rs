@@ -7,6 +7,7 @@
 //! * [`model`]: the forward pass on the CPU, and [`gpu`] its twin on a CUDA device.
 #![deny(missing_docs)]
 
+pub(crate) mod block;
 pub mod chat;
 pub mod config;
 pub mod dequant;

@@ -20,26 +20,8 @@ pub(crate) struct Weight {
     pub(crate) cols: usize,
 }
 
-/// The tensors of one transformer block.
-#[derive(Debug, Clone)]
-pub(crate) struct Block {
-    pub(crate) attn_norm: Vec<f32>,
-    pub(crate) wq: Weight,
-    pub(crate) wk: Weight,
-    pub(crate) wv: Weight,
-    pub(crate) wo: Weight,
-    pub(crate) bq: Option<Vec<f32>>,
-    pub(crate) bk: Option<Vec<f32>>,
-    pub(crate) bv: Option<Vec<f32>>,
-    pub(crate) q_norm: Option<Vec<f32>>,
-    pub(crate) k_norm: Option<Vec<f32>>,
-    pub(crate) post_attn_norm: Option<Vec<f32>>,
-    pub(crate) ffn_norm: Vec<f32>,
-    pub(crate) w_gate: Weight,
-    pub(crate) w_up: Weight,
-    pub(crate) w_down: Weight,
-    pub(crate) post_ffn_norm: Option<Vec<f32>>,
-}
+/// The tensors of one transformer block, on the host.
+pub(crate) type Block = crate::block::Layer<Weight, Vec<f32>>;
 
 /// A loaded model: the mapped file, its configuration and the layout of its tensors.
 #[derive(Debug)]

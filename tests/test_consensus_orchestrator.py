@@ -206,7 +206,9 @@ def test_debate_refinement_spends_a_bounded_budget() -> None:
         FakeClient("b", ["The answer is 12.", "The answer is 12.", "The answer is 12."]),
         FakeClient("c", ["It is 15 apples.", "The answer is 12.", "The answer is 12."]),
     ]
-    o = orch(clients, refine_threshold=-5.0, refine_budget=3, refine_strategy="debate")
+    o = orch(
+        clients, refine_threshold=-5.0, refine_budget=3, refine_strategy="debate", refine_policy="threshold"
+    )
     c = o.consensus_sync("How many?", answer_extractor="number")
     ref = c.refinement
     assert ref is not None and ref.used == 3 and ref.rounds == 1 and len(ref.free_energy) == 2
@@ -221,7 +223,9 @@ def test_debate_refinement_spends_a_bounded_budget() -> None:
 
 def test_sample_refinement_asks_the_uncertain_models_and_stops_at_the_budget() -> None:
     clients = [FakeClient("a", ["red"]), FakeClient("b", ["blue"]), FakeClient("c", ["green"])]
-    o = orch(clients, refine_threshold=-10.0, refine_budget=4, refine_strategy="samples")
+    o = orch(
+        clients, refine_threshold=-10.0, refine_budget=4, refine_strategy="samples", refine_policy="threshold"
+    )
     c = o.consensus_sync("Colour?")
     assert c.refinement is not None and c.refinement.used == 4 and len(c.responses) == 7
     assert len(c.refinement.free_energy) == 3
@@ -286,7 +290,7 @@ def test_sync_wrapper_refuses_a_running_loop() -> None:
 
 def test_a_failed_refinement_round_keeps_the_first_consensus() -> None:
     clients = [FailsAfter("a", "The answer is 2.", 1), FailsAfter("b", "The answer is 3.", 1)]
-    o = orch(clients, quorum=2, refine_threshold=-10.0, refine_budget=2)
+    o = orch(clients, quorum=2, refine_threshold=-10.0, refine_budget=2, refine_policy="threshold")
     c = o.consensus_sync("q", answer_extractor="number")
     assert c.refinement is not None and c.refinement.stopped is not None
     assert len(c.responses) == 2 and "no model answered" in c.refinement.stopped

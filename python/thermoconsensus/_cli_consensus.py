@@ -63,7 +63,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--policy",
         choices=["threshold", "expected-free-energy"],
-        default="threshold",
+        default="expected-free-energy",
         help="how refinement picks its calls: the fixed rule, or the largest expected drop of F*",
     )
     p.add_argument("--synthesize", default=None, metavar="NAME", help="this model writes a final answer too")

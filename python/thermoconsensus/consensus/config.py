@@ -82,7 +82,7 @@ class ConsensusConfig:
     refine_threshold: float | None = None
     refine_budget: int = 0
     refine_strategy: str = "debate"
-    refine_policy: str = "threshold"
+    refine_policy: str = "expected-free-energy"
     synthesis_top_k: int = 3
     anneal_chains: int = 32
     anneal_steps: int = 300

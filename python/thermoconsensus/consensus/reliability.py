@@ -271,7 +271,10 @@ def dawid_skene(
         p: NDArray[np.float64] = np.minimum((correct + a_pr) / (n_scored + a_pr + b_pr), cap)
         return p
 
-    def e_step(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    def scores(
+        p: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Per class: exp(log joint - the question's max); per question: that max and the sum."""
         pc = np.clip(p, _P_FLOOR, 1.0 - _P_FLOOR)
         log_wrong = np.log1p(-pc[ow]) - np.log(k_model[oq] - 1)
         base = np.bincount(oq, weights=log_wrong, minlength=n_q)
@@ -279,7 +282,10 @@ def dawid_skene(
         logpost = base[cls_q] + bonus
         mx = np.maximum.reduceat(logpost, starts[has])
         e = np.exp(logpost - np.repeat(mx, k_q[has]))
-        z = np.add.reduceat(e, starts[has])
+        return e, mx, np.add.reduceat(e, starts[has])
+
+    def e_step(p: NDArray[np.float64]) -> NDArray[np.float64]:
+        e, _, z = scores(p)
         out: NDArray[np.float64] = e / np.repeat(z, k_q[has])
         return out
 
@@ -297,13 +303,7 @@ def dawid_skene(
 
     def log_likelihood(p: NDArray[np.float64]) -> float:
         # log P(answers | p) up to a constant shared by every p (the uniform prior over C_i).
-        pc = np.clip(p, _P_FLOOR, 1.0 - _P_FLOOR)
-        log_wrong = np.log1p(-pc[ow]) - np.log(k_model[oq] - 1)
-        base = np.bincount(oq, weights=log_wrong, minlength=n_q)
-        bonus = np.bincount(oc, weights=np.log(pc[ow]) - log_wrong, minlength=offset)
-        logpost = base[cls_q] + bonus
-        mx = np.maximum.reduceat(logpost, starts[has])
-        z = np.add.reduceat(np.exp(logpost - np.repeat(mx, k_q[has])), starts[has])
+        _, mx, z = scores(p)
         return float(np.sum(mx + np.log(z)))
 
     def run(post: NDArray[np.float64]) -> tuple[NDArray[np.float64], int, bool]:

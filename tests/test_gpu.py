@@ -8,6 +8,7 @@ checks the kernels' logic and the whole dispatch path without a GPU (but not the
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -179,8 +180,19 @@ def test_cpu_only_options_say_so_on_the_device_and_auto_stays_on_the_cpu() -> No
 CLEAR_GAP = 0.5
 
 
+# The host emulator runs every kernel on CPU fibers: a model of this size or more (Qwen2.5-Coder-1.5B,
+# 1.1 GB) did not finish in 10 minutes there on 2 cores, so only a real device checks it.
+EMULATOR_MAX_BYTES = 600_000_000
+
+
 @pytest.mark.parametrize("name", sorted(models.MODELS))
 def test_model_forward_matches_cpu(name: str) -> None:
+    if os.environ.get("THERMOCONSENSUS_CUDA_EMULATOR") == "1" and (
+        models.MODELS[name].size_bytes >= EMULATOR_MAX_BYTES
+    ):
+        pytest.skip(
+            f"{name} is too large for the host emulator (unfinished after 10 minutes); it runs on a real GPU"
+        )
     try:
         path = models.path(name, quiet=True)
     except models.ModelUnavailableError as exc:

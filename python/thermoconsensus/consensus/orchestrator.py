@@ -390,15 +390,10 @@ class Orchestrator:
         calls: list[dict[str, Any]],
         timings: dict[str, float],
         t_start: float,
-        observed: bool = False,
+        vectors: NDArray[np.float64] | None = None,
     ) -> Consensus:
-        if not observed:
-            self.assess(responses, q)
-        vectors = await self._embed(responses, timings)
-        if self.config.reliability and not observed:
-            # The question's own answers join the label-free evidence before it is weighed: no label
-            # is involved, and a model's agreement here is as informative as on earlier questions.
-            await self._observe_agreement(responses, q, vectors)
+        if vectors is None:  # else consensus_many has assessed, embedded and observed the question
+            vectors = await self._prepare_round(responses, q, timings)
         rnd = await self._solve_timed(responses, vectors, q, timings)
         cfg = self.config
         refinement = Refinement(
@@ -494,14 +489,25 @@ class Orchestrator:
                 return responses, calls, timings, t0
 
         asked = await asyncio.gather(*(ask(q) for q in questions))
-        for q, (responses, _, _, _) in zip(questions, asked):
-            self.assess(responses, q)
-            if self.config.reliability:
-                await self._observe_agreement(responses, q)
+        vectors = [
+            await self._prepare_round(r, q, timings) for q, (r, _, timings, _) in zip(questions, asked)
+        ]
         out = []
-        for q, (responses, calls, timings, t0) in zip(questions, asked):
-            out.append(await self._finish(q, responses, calls, timings, t0, observed=True))
+        for q, v, (responses, calls, timings, t0) in zip(questions, vectors, asked):
+            out.append(await self._finish(q, responses, calls, timings, t0, v))
         return out
+
+    async def _prepare_round(
+        self, responses: list[Response], q: Question, timings: dict[str, float]
+    ) -> NDArray[np.float64]:
+        """Assesses and embeds a question's first responses, and adds them to the label-free evidence
+        before the question is weighed: no label is involved, and a model's agreement here is as
+        informative as on earlier questions. Returns the embeddings."""
+        self.assess(responses, q)
+        vectors = await self._embed(responses, timings)
+        if self.config.reliability:
+            self._observe_agreement(responses, q, vectors)
+        return vectors
 
     # ---- learning across questions ------------------------------------------------------------------
 
@@ -515,8 +521,8 @@ class Orchestrator:
                 out[r.model] = i
         return out
 
-    async def _observe_agreement(
-        self, responses: list[Response], q: Question, vectors: NDArray[np.float64] | None = None
+    def _observe_agreement(
+        self, responses: list[Response], q: Question, vectors: NDArray[np.float64]
     ) -> None:
         """Adds one question to the label-free reliability model: extracted answers when an extractor
         ran, else the responses' embeddings."""
@@ -537,12 +543,7 @@ class Orchestrator:
             }
             state.add_answers(votes, n_classes=_possible_answers(q, len(given)), weights=weights or None)
         elif len(firsts) >= 2:
-            if vectors is None:
-                vectors = await self._embed([responses[i] for i in firsts.values()], {})
-                rows = vectors
-            else:
-                rows = vectors[list(firsts.values())]
-            state.add_embeddings(list(firsts), rows)
+            state.add_embeddings(list(firsts), vectors[list(firsts.values())])
 
     def calibrate(self, responses: list[Response]) -> None:
         """Folds a finished question's confidence measures into each model's statistics."""

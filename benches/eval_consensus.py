@@ -51,6 +51,7 @@ from thermoconsensus.consensus import (
     ConsensusConfig,
     Orchestrator,
     cosine_distances,
+    mean_logprob,
     resolve_extractor,
     weighted_medoid,
 )
@@ -254,8 +255,8 @@ def extracted(item: Item, model: str, sample: int) -> str | None:
 
 
 def mean_lp(r: dict[str, Any]) -> float:
-    lps = [float(lp) for _, lp in r["logprobs"] if math.isfinite(float(lp))]
-    return sum(lps) / len(lps) if lps else -1e9
+    value = mean_logprob([(t, float(lp)) for t, lp in r["logprobs"]])
+    return -1e9 if value is None else value
 
 
 async def score_set(

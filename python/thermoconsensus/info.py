@@ -51,6 +51,7 @@ from ._discrete import (
     token_nll,
 )
 from ._progress import ProgressArg, resolve_progress
+from .distributed import RayBackend, check_backend, significance_ray, te_network_ray
 
 __all__ = [
     "EmbeddingChoice",
@@ -335,6 +336,7 @@ def significance(
     n_threads: int | None = None,
     progress: ProgressArg = False,
     device: str = "auto",
+    backend: str | RayBackend = "local",
 ) -> SignificanceResult:
     """Permutation test of an estimate against the null hypothesis of no dependence.
 
@@ -347,6 +349,9 @@ def significance(
     ``progress=True`` draws a progress bar on stderr; a callable is called as ``progress(done, total)``
     (surrogates). Ctrl-C stops the computation within one surrogate and raises KeyboardInterrupt.
     ``device`` as in :func:`mutual_information`: the surrogates are the same permutations on every device.
+    ``backend="ray"`` (or a :class:`~thermoconsensus.distributed.RayBackend`) splits the surrogates into
+    chunks of Ray tasks on CPUs (``device`` is then unused): the same result, bit for bit; ``progress`` then
+    counts chunks.
     """
     expected = {"mi": 2, "cmi": 3, "te": 2, "ais": 1}
     if measure not in expected:
@@ -367,6 +372,27 @@ def significance(
     if measure == "te" and len(prepared) == 2:
         prepared.append(None)
     emb = _embedding(k_history, k_tau, l_history, l_tau, delay)
+    remote = check_backend(backend)
+    if remote is not None:
+        k_checked, alg, count = (
+            check_int("k", k, 1),
+            _algorithm(algorithm),
+            check_int("n_surrogates", n_surrogates, 1),
+        )
+        label = f"significance({measure!r})"
+        out = significance_ray(
+            measure,
+            prepared,
+            k_checked,
+            alg,
+            count,
+            seed,
+            emb,
+            delays,
+            remote,
+            resolve_progress(progress, label),
+        )
+        return SignificanceResult(*out)
     args = (
         measure,
         prepared,
@@ -465,16 +491,28 @@ def te_network(
     normalise: bool = False,
     n_threads: int | None = None,
     progress: ProgressArg = False,
+    backend: str | RayBackend = "local",
 ) -> TeNetworkResult:
     """TE for every ordered pair of columns of a (T x n) array, in parallel, with FDR control.
 
     Each pair gets a permutation test with its own seed derived from ``seed`` (so the result does not
     depend on scheduling), and the Benjamini-Hochberg procedure is applied once to all n(n-1) p-values.
     ``progress`` as in :func:`significance`, counting pairs; Ctrl-C stops within one pair.
+    ``backend="ray"`` (or a :class:`~thermoconsensus.distributed.RayBackend`) runs one Ray task per target
+    column (or per pair) with the same seeds: the same result, bit for bit, on a cluster; ``progress``
+    then counts tasks.
     """
     (d,) = _prepare([("data", data)], noise, seed, normalise)
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
         raise TypeError(f"alpha: expected a number, got {type(alpha).__name__}")
+    remote = check_backend(backend)
+    if remote is not None:
+        emb = _embedding(k_history, k_tau, l_history, l_tau, delay)
+        args = (check_int("k", k, 1), emb, _algorithm(algorithm), check_int("n_surrogates", n_surrogates, 1))
+        out = te_network_ray(
+            d, *args, float(alpha), check_seed(seed), remote, resolve_progress(progress, "te_network")
+        )
+        return TeNetworkResult(*out)
     te, p, q, sig = _core.te_network(
         d,
         check_int("k", k, 1),

@@ -1,0 +1,411 @@
+"""Scale-out on Ray: TE networks, permutation tests and batch consensus on a Ray cluster.
+
+Optional: ``pip install thermoconsensus[ray]``; nothing else in the package imports Ray, and every
+function here has a ``backend="local"`` twin that is the default. What runs where:
+
+* :func:`te_network_ray` (``te_network(..., backend="ray")``): the data matrix goes to the object store
+  once (``ray.put``; workers on a node map that one copy, read-only, without copying it), one task per
+  target column (or per ordered pair) runs the same native permutation tests as the local network with
+  the same per-pair seeds, and Benjamini-Hochberg runs once on the driver after every task is gathered.
+  A task that is retried (its worker died) recomputes exactly its result: all its randomness comes from
+  its seed.
+* :func:`significance_ray` (``significance(..., backend="ray")``): the surrogates split into chunks,
+  surrogate s keeps ChaCha8 stream s of the seed wherever it runs, the p-value is computed on the driver.
+* :func:`actor_clients`: LLM clients behind Ray actors (a local model loads once per actor; a remote
+  endpoint's client lives in one async actor, so its rate limiter and budget hold for every caller).
+  Hand them to :class:`~thermoconsensus.consensus.Orchestrator` and ``consensus_many`` fans out over them.
+
+Results equal the local backend's bit for bit (the tests check it on a real local cluster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _core
+
+__all__ = [
+    "RayBackend",
+    "RayChatClient",
+    "actor_clients",
+    "benjamini_hochberg",
+    "check_backend",
+    "derive_seed",
+    "init",
+    "significance_ray",
+    "te_network_ray",
+]
+
+_MASK = (1 << 64) - 1
+# As many surrogates as the native layer accepts in one test (rust/info MAX_SURROGATES).
+_MAX_SURROGATES = 1 << 24
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(
+            'backend="ray" needs Ray: pip install "thermoconsensus[ray]" (or pip install ray)'
+        ) from None
+    return ray
+
+
+def init(address: str | None = None, *, num_cpus: int | None = None, **kwargs: Any) -> Any:
+    """Connects to Ray once and returns the ``ray`` module.
+
+    ``address``: None uses ``RAY_ADDRESS`` when it is set (an existing cluster, e.g. ``"auto"`` or
+    ``"ray://head:10001"``) and otherwise starts a local cluster (``num_cpus`` workers' worth of CPUs, all
+    cores by default); any other value is passed to ``ray.init(address=...)``. Does nothing when Ray is
+    already initialised (so a caller's own ``ray.init(...)`` wins).
+    """
+    ray = _ray()
+    if not ray.is_initialized():
+        address = address if address is not None else os.environ.get("RAY_ADDRESS") or None
+        ray.init(address=address, num_cpus=num_cpus, **kwargs)
+    return ray
+
+
+@dataclass(frozen=True)
+class RayBackend:
+    """How work is cut for Ray; ``backend="ray"`` is ``RayBackend()``.
+
+    ``split``: te_network tasks, "target" (one task per target column: n tasks of n - 1 pairs) or "pair"
+    (n(n - 1) tasks, for few long series); ``chunks``: significance tasks (default: the cluster's CPUs);
+    ``threads_per_task``: native threads inside each task (the CPUs each task reserves); ``address``: see
+    :func:`init`; ``max_retries``: retries of a task whose worker died.
+    """
+
+    split: Literal["target", "pair"] = "target"
+    chunks: int | None = None
+    threads_per_task: int = 1
+    address: str | None = None
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if self.split not in ("target", "pair"):
+            raise ValueError(f"split: must be 'target' or 'pair', got {self.split!r}")
+        for name in ("threads_per_task", "max_retries"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "threads_per_task" else 0):
+                raise ValueError(
+                    f"{name}: expected an integer >= {int(name == 'threads_per_task')}, got {v!r}"
+                )
+        if self.chunks is not None and (
+            isinstance(self.chunks, bool) or not isinstance(self.chunks, int) or self.chunks < 1
+        ):
+            raise ValueError(f"chunks: expected an integer >= 1 or None, got {self.chunks!r}")
+
+
+BackendArg = Union[str, RayBackend]
+
+
+def check_backend(backend: Any) -> RayBackend | None:
+    """None for "local", the :class:`RayBackend` for "ray" or a RayBackend; ValueError otherwise."""
+    if isinstance(backend, RayBackend):
+        return backend
+    if backend == "local":
+        return None
+    if backend == "ray":
+        return RayBackend()
+    raise ValueError(f"backend: must be 'local', 'ray' or a RayBackend, got {backend!r}")
+
+
+def derive_seed(seed: int, task: int) -> int:
+    """The per-task seed of the native TE network (SplitMix64 of seed and task, as rust/info derives it)."""
+    z = (seed + ((task + 1) * 0x9E3779B97F4A7C15 & _MASK)) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def benjamini_hochberg(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Benjamini-Hochberg adjusted p-values in input order, the same arithmetic as the native one."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: float(p[i]))  # stable, as Rust's sort_by
+    q = np.zeros(m)
+    running = 1.0
+    for rank in range(m - 1, -1, -1):
+        i = order[rank]
+        running = min(running, float(p[i]) * float(m) / float(rank + 1))
+        q[i] = running
+    return q
+
+
+def _gather(
+    ray: Any, refs: list[Any], total: int, progress: Callable[[int, int], object] | None
+) -> list[Any]:
+    """Waits for ``refs`` (in order), reporting ``progress(done, total)``; cancels the rest on an error or
+    Ctrl-C so a failed network does not keep the cluster busy."""
+    index = {ref: i for i, ref in enumerate(refs)}
+    out: list[Any] = [None] * len(refs)
+    pending = list(refs)
+    done = 0
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                out[index[ref]] = ray.get(ref)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+    return out
+
+
+# ---- TE networks ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TeParams:
+    k: int
+    embedding: tuple[int, int, int, int, int]
+    algorithm: int
+    n_surrogates: int
+    seed: int
+    threads: int
+
+
+def _pair_index(n: int, i: int, j: int) -> int:
+    """Position of (i, j) among the ordered pairs i-major, j != i: the native network's task number."""
+    return i * (n - 1) + (j - 1 if j > i else j)
+
+
+def _pair_test(data: NDArray[np.float64], i: int, j: int, prm: _TeParams) -> tuple[float, float]:
+    n = data.shape[1]
+    src = np.ascontiguousarray(data[:, i : i + 1])
+    dst = np.ascontiguousarray(data[:, j : j + 1])
+    r = _core.significance(
+        "te",
+        [src, dst, None],
+        prm.k,
+        prm.algorithm,
+        prm.n_surrogates,
+        derive_seed(prm.seed, _pair_index(n, i, j)),
+        prm.embedding,
+        [],
+        prm.threads,
+        None,
+        "cpu",
+    )
+    return float(r[0]), float(r[1])
+
+
+def _target_task(data: NDArray[np.float64], j: int, prm: _TeParams) -> list[tuple[float, float]]:
+    """Every source -> target j (sources in order, j skipped)."""
+    return [_pair_test(data, i, j, prm) for i in range(data.shape[1]) if i != j]
+
+
+def te_network_ray(
+    data: NDArray[np.float64],
+    k: int,
+    embedding: tuple[int, int, int, int, int],
+    algorithm: int,
+    n_surrogates: int,
+    alpha: float,
+    seed: int,
+    backend: RayBackend,
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """The local network's (te, p, q, significant) from Ray tasks; arguments already validated by
+    :func:`thermoconsensus.info.te_network`. ``progress(done, total)`` counts tasks."""
+    n = data.shape[1]
+    if n < 2:
+        raise _core.InvalidInputError(f"data: needs at least 2 columns (series), got {n}")
+    if not (0.0 < alpha <= 1.0):
+        raise _core.InvalidInputError(f"alpha: must be in (0, 1], got {alpha}")
+    if n_surrogates > _MAX_SURROGATES:
+        raise _core.InvalidInputError(f"n_surrogates: must be in 1..={_MAX_SURROGATES}, got {n_surrogates}")
+    if not np.isfinite(data).all():
+        raise _core.InvalidInputError("data: contains NaN or infinite values")
+    ray = init(backend.address)
+    prm = _TeParams(k, embedding, algorithm, n_surrogates, seed, backend.threads_per_task)
+    options = {"num_cpus": backend.threads_per_task, "max_retries": backend.max_retries}
+    data_ref = ray.put(data)  # the one copy; tasks receive it by reference
+    te = np.full((n, n), np.nan)
+    p = np.full((n, n), np.nan)
+    if backend.split == "target":
+        task = ray.remote(_target_task).options(name="te_network_target", **options)
+        refs = [task.remote(data_ref, j, prm) for j in range(n)]
+        for j, results in enumerate(_gather(ray, refs, n, progress)):
+            sources = [i for i in range(n) if i != j]
+            for i, (v, pv) in zip(sources, results):
+                te[i, j], p[i, j] = v, pv
+    else:
+        pairs = [(i, j) for i in range(n) for j in range(n) if j != i]
+        task = ray.remote(_pair_test).options(name="te_network_pair", **options)
+        refs = [task.remote(data_ref, i, j, prm) for i, j in pairs]
+        for (i, j), (v, pv) in zip(pairs, _gather(ray, refs, len(pairs), progress)):
+            te[i, j], p[i, j] = v, pv
+    # Benjamini-Hochberg once, over every pair, in the native order of pairs.
+    off = ~np.eye(n, dtype=bool)
+    q = np.full((n, n), np.nan)
+    q[off] = benjamini_hochberg(p[off])
+    significant = np.zeros((n, n), dtype=bool)
+    significant[off] = q[off] <= alpha
+    return te, p, q, significant
+
+
+# ---- permutation tests -------------------------------------------------------------------------------
+
+
+def _null_chunk(
+    measure: str,
+    arrays: list[NDArray[np.float64] | None],
+    args: tuple[Any, ...],
+    first: int,
+    count: int,
+    with_value: bool,
+) -> tuple[float | None, NDArray[np.float64]]:
+    k, algorithm, seed, embedding, delays, threads = args
+    return _core.significance_null(  # type: ignore[no-any-return]
+        measure, arrays, k, algorithm, seed, first, count, with_value, embedding, delays, threads
+    )
+
+
+def summarise_null(value: float, null: Sequence[float]) -> tuple[float, float, float, float]:
+    """(p_value, null_mean, null_std, n) of a null distribution, the native summary's arithmetic (plain
+    left-to-right sums: ``math.fsum`` or numpy's pairwise sums would differ in the last bits)."""
+    m = len(null)
+    total = 0.0
+    exceed = 0
+    for v in null:
+        total += v
+        exceed += v >= value
+    mean = total / m
+    var = 0.0
+    if m > 1:
+        for v in null:
+            var += (v - mean) * (v - mean)
+        var /= m - 1
+    return (1 + exceed) / (1 + m), mean, math.sqrt(var), m
+
+
+def significance_ray(
+    measure: str,
+    arrays: list[NDArray[np.float64] | None],
+    k: int,
+    algorithm: int,
+    n_surrogates: int,
+    seed: int,
+    embedding: tuple[int, int, int, int, int],
+    delays: list[int],
+    backend: RayBackend,
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[float, float, float, float, int, NDArray[np.float64]]:
+    """The local test's (value, p, null mean, null std, n, null) with the surrogates in chunks on Ray;
+    ``progress(done, total)`` counts chunks."""
+    if n_surrogates > _MAX_SURROGATES:
+        raise _core.InvalidInputError(f"n_surrogates: must be in 1..={_MAX_SURROGATES}, got {n_surrogates}")
+    ray = init(backend.address)
+    chunks = backend.chunks or max(1, int(ray.cluster_resources().get("CPU", 1)) // backend.threads_per_task)
+    chunks = min(chunks, n_surrogates)
+    bounds = [n_surrogates * c // chunks for c in range(chunks + 1)]
+    refs_in = [None if a is None else ray.put(a) for a in arrays]
+    task = ray.remote(_null_chunk).options(
+        name="significance_chunk", num_cpus=backend.threads_per_task, max_retries=backend.max_retries
+    )
+    args = (k, algorithm, seed, embedding, delays, backend.threads_per_task)
+    # Ray resolves references only at the top level of a task's arguments, so the list goes as a whole.
+    arrays_ref = ray.put(refs_in)
+    refs = [
+        task.remote(measure, arrays_ref, args, bounds[c], bounds[c + 1] - bounds[c], c == 0)
+        for c in range(chunks)
+    ]
+    results = _gather(ray, refs, chunks, progress)
+    value = results[0][0]
+    assert value is not None
+    null = np.concatenate([r[1] for r in results])
+    p_value, mean, std, m = summarise_null(value, null.tolist())
+    return value, p_value, mean, std, m, null
+
+
+# ---- LLM clients as actors ---------------------------------------------------------------------------
+
+
+class _ChatActor:
+    """Holds one client, built inside the actor so a local model loads there once."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.client = factory()
+
+    def name(self) -> str:
+        return str(self.client.name)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    async def chat(self, prompt: Any, options: dict[str, Any]) -> Any:
+        return await self.client.chat(prompt, **options)
+
+
+class RayChatClient:
+    """A client whose calls run in a Ray actor (see :func:`actor_clients`); awaits the actor's reply."""
+
+    def __init__(self, name: str, actor: Any) -> None:
+        self.name = name
+        self.actor = actor
+
+    async def chat(self, prompt: Any, **options: Any) -> Any:
+        return await self.actor.chat.remote(prompt, options)
+
+    def __repr__(self) -> str:
+        return f"RayChatClient({self.name!r})"
+
+
+def actor_clients(
+    factories: Sequence[Callable[[], Any]],
+    *,
+    max_concurrency: int | Sequence[int] = 1,
+    num_cpus: float | Sequence[float] = 1.0,
+    max_restarts: int = 3,
+    address: str | None = None,
+) -> list[RayChatClient]:
+    """One Ray actor per factory, each building its client (``lambda: LocalClient("smollm2-135m")``,
+    ``lambda: create_client("openai:gpt-4o-mini")``); returns clients for the Orchestrator.
+
+    ``max_concurrency``: calls an actor serves at once (1 for a local model, which generates one reply at a
+    time; more for a remote endpoint: the client's own rate limiter, retries and budget apply inside the
+    one actor, across every caller); ``num_cpus``: CPUs each actor reserves (a local model's threads).
+    An actor whose process dies is restarted (up to ``max_restarts`` times) and its unfinished calls are
+    retried; every call carries its seed, so a retry asks for the same reply.
+    """
+    if isinstance(factories, (str, bytes)) or not isinstance(factories, Sequence) or not factories:
+        raise TypeError("factories: expected a non-empty list of callables that build clients")
+    for f in factories:
+        if not callable(f):
+            raise TypeError(f"factories: expected callables that build clients, got {type(f).__name__}")
+    n = len(factories)
+    conc = [max_concurrency] * n if isinstance(max_concurrency, int) else list(max_concurrency)
+    cpus = [num_cpus] * n if isinstance(num_cpus, (int, float)) else list(num_cpus)
+    if len(conc) != n or len(cpus) != n:
+        raise ValueError("max_concurrency, num_cpus: give one value, or one per factory")
+    ray = init(address)
+    cls = ray.remote(_ChatActor)
+    actors = [
+        cls.options(
+            num_cpus=c,
+            max_concurrency=mc,
+            max_restarts=max_restarts,
+            max_task_retries=max_restarts,
+        ).remote(f)
+        for f, c, mc in zip(factories, cpus, conc)
+    ]
+    names = ray.get([a.name.remote() for a in actors])
+    return [RayChatClient(name, a) for name, a in zip(names, actors)]
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Runs ``coro`` to the end from synchronous code (tests and the CLI)."""
+    return asyncio.run(coro)

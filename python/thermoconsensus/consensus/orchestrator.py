@@ -18,13 +18,14 @@ import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..batch import BatchError, EmbeddingCache, ResultsFile, question_key
 from ..embeddings import Embedder, SupportsEmbed, as_embedder, unit_rows
 from ..routing.learning import QualityModel
 from .confidence import ConfidenceCalibrator, answer_logprob, mean_logprob
@@ -110,7 +111,9 @@ class Orchestrator:
     responses; ``privacy``: a :class:`~thermoconsensus.consensus.privacy.GaussianMechanism` applied to
     the embeddings; ``quality``/``state_path``: the per-model state (feedback posteriors, which a
     router's ``quality`` can share, plus the reliability and confidence statistics learned here),
-    kept at ``state_path`` when given; ``progress``: a callback ``(event, model, info)``.
+    kept at ``state_path`` when given; ``progress``: a callback ``(event, model, info)``;
+    ``embedding_cache``: a :class:`~thermoconsensus.batch.EmbeddingCache`, so a text already embedded (by
+    this embedder) is not embedded again.
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class Orchestrator:
         quality: QualityModel | None = None,
         state_path: PathArg | None = None,
         progress: Progress | None = None,
+        embedding_cache: EmbeddingCache | None = None,
         **settings: Any,
     ) -> None:
         if isinstance(clients, (str, bytes)) or not isinstance(clients, Sequence):
@@ -166,6 +170,11 @@ class Orchestrator:
         self.progress = progress
         self._embedder_arg = embedder
         self._embedder: Embedder | None = None
+        if embedding_cache is not None and not isinstance(embedding_cache, EmbeddingCache):
+            raise TypeError(
+                f"embedding_cache: expected an EmbeddingCache, got {type(embedding_cache).__name__}"
+            )
+        self.embedding_cache = embedding_cache
 
     @staticmethod
     def _unique_names(names: list[str]) -> list[str]:
@@ -180,7 +189,9 @@ class Orchestrator:
     def embedder(self) -> Embedder:
         """The embedder (all-MiniLM-L6-v2 loaded on first use unless one was given)."""
         if self._embedder is None:
-            self._embedder = as_embedder(self._embedder_arg)
+            embedder = as_embedder(self._embedder_arg)
+            cache = self.embedding_cache
+            self._embedder = embedder if cache is None else cache.wrap(embedder)
         return self._embedder
 
     def quality_means(self) -> dict[str, float]:
@@ -469,32 +480,78 @@ class Orchestrator:
         answer_extractor: str | Extractor | None = None,
         *,
         concurrency: int = 4,
+        results: PathArg | None = None,
+        progress: Callable[[int, int], object] | None = None,
     ) -> list[Consensus]:
         """The consensus of each prompt of a batch. All questions are asked first (at most
         ``concurrency`` at a time); then each model's reliability is estimated from agreement over the
         whole batch (and the questions before it), and only then is every question weighed, so the
-        first question benefits from the last one's evidence as much as the reverse."""
+        first question benefits from the last one's evidence as much as the reverse.
+
+        ``results``: a JSONL file (see :mod:`thermoconsensus.batch`): each question's replies are appended
+        as soon as they are in and each consensus once weighed; a rerun with the same file asks only the
+        questions it lacks. ``progress(done, total)`` is called as each question's replies are in. When
+        some questions fail (too few models answered), the others are still asked and weighed and
+        :class:`~thermoconsensus.batch.BatchError` is raised with their results and the errors. With
+        clients from :func:`thermoconsensus.distributed.actor_clients`, the calls run on a Ray cluster.
+        """
         if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence) or not prompts:
             raise TypeError("prompts: expected a non-empty list of prompts")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency: expected an integer >= 1, got {concurrency!r}")
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress: expected a callable(done, total), got {type(progress).__name__}")
         questions = [self.question(p, answer_extractor) for p in prompts]
-        gate = asyncio.Semaphore(concurrency)
-
-        async def ask(q: Question) -> tuple[list[Response], list[dict[str, Any]], dict[str, float], float]:
-            async with gate:
-                t0 = time.perf_counter()
-                timings: dict[str, float] = {}
-                responses, calls = await self._ask(self.first_jobs(q), timings, self.quorum)
-                return responses, calls, timings, t0
-
-        asked = await asyncio.gather(*(ask(q) for q in questions))
-        vectors = [
-            await self._prepare_round(r, q, timings) for q, (r, _, timings, _) in zip(questions, asked)
+        store = None if results is None else ResultsFile(results)
+        cfg = self.config
+        keys = [
+            question_key(
+                [q.messages, q.extractor_name, q.max_tokens, self.names, cfg.samples_per_model, cfg.seed]
+            )
+            for q in questions
         ]
-        out = []
-        for q, v, (responses, calls, timings, t0) in zip(questions, vectors, asked):
-            out.append(await self._finish(q, responses, calls, timings, t0, v))
+        gate = asyncio.Semaphore(concurrency)
+        done = 0
+
+        async def ask(
+            i: int, q: Question
+        ) -> tuple[list[Response], list[dict[str, Any]], dict[str, float], float]:
+            nonlocal done
+            t0 = time.perf_counter()
+            timings: dict[str, float] = {}
+            restored = None if store is None else store.restore(keys[i])
+            if restored is not None:
+                responses, calls = restored
+            else:
+                async with gate:
+                    responses, calls = await self._ask(self.first_jobs(q), timings, self.quorum)
+                if store is not None:
+                    store.write_asked(keys[i], i, q.text, responses, calls)
+            done += 1
+            if progress is not None:
+                progress(done, len(questions))
+            return responses, calls, timings, t0
+
+        asked = await asyncio.gather(*(ask(i, q) for i, q in enumerate(questions)), return_exceptions=True)
+        errors: dict[int, BaseException] = {}
+        for i, a in enumerate(asked):
+            if isinstance(a, BaseException):
+                if not isinstance(a, Exception):
+                    raise a  # Ctrl-C, cancellation: not a question's failure
+                errors[i] = a
+        out: list[Any] = [None] * len(questions)
+        ok = [i for i in range(len(questions)) if i not in errors]
+        vectors = {}
+        for i in ok:
+            r, _, timings, _ = asked[i]  # type: ignore[misc]
+            vectors[i] = await self._prepare_round(r, questions[i], timings)
+        for i in ok:
+            responses, calls, timings, t0 = asked[i]  # type: ignore[misc]
+            out[i] = await self._finish(questions[i], responses, calls, timings, t0, vectors[i])
+            if store is not None:
+                store.write_consensus(keys[i], i, out[i])
+        if errors:
+            raise BatchError(out, errors)
         return out
 
     async def _prepare_round(

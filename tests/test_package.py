@@ -215,3 +215,14 @@ def test_the_binding_raises_package_errors_for_bad_arrays() -> None:
     strided = np.zeros((50, 4))[:, ::2]
     with pytest.raises(thermoconsensus.InvalidInputError, match="x: array must be C-contiguous"):
         _core.mutual_information(strided, np.zeros((50, 2)), 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("llm", "Model"), ("anneal", "IsingProblem"), ("embeddings", "SentenceEmbedder")],
+)
+def test_python_classes_over_core_classes_share_their_names(module: str, name: str) -> None:
+    from thermoconsensus import _core
+
+    wrapper = getattr(importlib.import_module(f"thermoconsensus.{module}"), name)
+    assert wrapper.__name__ == getattr(_core, name).__name__ == name

@@ -16,8 +16,8 @@ __all__ = [
     "IsingProblem",
     "MemoryError",
     "Model",
-    "NativeEmbedder",
     "OSError",
+    "SentenceEmbedder",
     "Sequence",
     "__version__",
     "active_information_storage",
@@ -313,8 +313,8 @@ def render_chat_template(
 ) -> str: ...
 
 @final
-class NativeEmbedder:
-    def __new__(cls, path: str) -> NativeEmbedder: ...
+class SentenceEmbedder:
+    def __new__(cls, path: str) -> SentenceEmbedder: ...
     @property
     def dim(self) -> int: ...
     @property

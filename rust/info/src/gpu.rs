@@ -20,9 +20,13 @@ pub use thermoconsensus_runtime::{Compute, Work};
 pub const GPU_MIN_SAMPLES: usize = 10_000;
 
 /// What the device decision needs to know of a KSG estimate (MI, CMI, TE, a permutation test) on
-/// `n_samples` samples: every option runs on the device, from [`GPU_MIN_SAMPLES`] up.
-pub fn work(n_samples: usize) -> Work {
+/// `n_samples` samples of `joint_dim` joint columns with `k` neighbours: it runs on the device from
+/// [`GPU_MIN_SAMPLES`] up, within the kernel's limits (at most 16 joint columns and k up to 64); past
+/// them `"auto"` stays on the CPU, and an explicit `"cuda"` is refused by the device path with the reason.
+pub fn work(n_samples: usize, joint_dim: usize, k: usize) -> Work {
     Work::sized(n_samples, GPU_MIN_SAMPLES)
+        .unless(joint_dim > MAX_DIM, "joint dimension above 16")
+        .unless(k > MAX_K, "k above 64")
 }
 
 /// Kernel limits, matching the `#define`s of `cuda/ksg.cu`.
@@ -146,4 +150,18 @@ pub(crate) fn neighbour_counts_batch_on(
         )?;
     }
     exec.download(&counts).map_err(Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_keeps_work_past_the_kernel_limits_on_the_cpu() {
+        assert!(work(GPU_MIN_SAMPLES, MAX_DIM, MAX_K).worth_a_device());
+        assert!(!work(GPU_MIN_SAMPLES - 1, 2, 4).worth_a_device());
+        let wide = work(GPU_MIN_SAMPLES, MAX_DIM + 1, 4);
+        assert_eq!(wide.cpu_only, Some("joint dimension above 16"));
+        assert_eq!(work(GPU_MIN_SAMPLES, 2, MAX_K + 1).cpu_only, Some("k above 64"));
+    }
 }

@@ -87,6 +87,11 @@ impl JointSamples {
         }
     }
 
+    /// Where this estimate (and its surrogates) can run: see [`crate::gpu::work`].
+    pub fn work(&self, k: usize) -> crate::gpu::Work {
+        crate::gpu::work(self.joint.view().rows(), self.joint.view().cols(), k)
+    }
+
     /// The joint and marginal spaces of the statistic.
     fn problem(&self) -> KsgProblem<'static> {
         match self.statistic {

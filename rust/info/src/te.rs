@@ -29,6 +29,11 @@ pub struct TeSamples {
 }
 
 impl TeSamples {
+    /// Where this estimate can run: see [`crate::gpu::work`].
+    pub fn work(&self, k: usize) -> crate::gpu::Work {
+        crate::gpu::work(self.joint.view().rows(), self.joint.view().cols(), k)
+    }
+
     /// Builds the embedding, checking lengths and parameters.
     pub fn new(
         source: MatrixRef<'_>,

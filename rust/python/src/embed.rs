@@ -5,22 +5,22 @@ use crate::errors::llm_error;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use std::sync::Arc;
-use thermoconsensus_llm::embed::SentenceEmbedder;
+use thermoconsensus_llm::embed::SentenceEmbedder as Engine;
 
 /// A BERT-family sentence embedder loaded from a sentence-transformers folder (all-MiniLM-L6-v2).
 #[pyclass(frozen, module = "thermoconsensus._core")]
-pub struct NativeEmbedder {
-    inner: Arc<SentenceEmbedder>,
+pub struct SentenceEmbedder {
+    inner: Arc<Engine>,
 }
 
 #[pymethods]
-impl NativeEmbedder {
+impl SentenceEmbedder {
     /// Loads `config.json`, `model.safetensors`, `tokenizer.json` (and `sentence_bert_config.json`)
     /// from the folder `path` (or the folder of the `model.safetensors` file `path`).
     #[new]
     fn new(py: Python<'_>, path: &str) -> PyResult<Self> {
         let p = path.to_string();
-        let inner = run_detached(py, move || SentenceEmbedder::load(&p), llm_error)?;
+        let inner = run_detached(py, move || Engine::load(&p), llm_error)?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -63,5 +63,5 @@ impl NativeEmbedder {
 
 /// Registers the embedder class.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<NativeEmbedder>()
+    m.add_class::<SentenceEmbedder>()
 }

@@ -29,7 +29,7 @@ fn mutual_information(
     device: &str,
 ) -> PyResult<f64> {
     let (x, y, alg) = (view("x", &x)?, view("y", &y)?, self::algorithm(algorithm)?);
-    let on = compute_for(py, device, &info::gpu::work(x.rows()))?;
+    let on = compute_for(py, device, &info::gpu::work(x.rows(), x.cols() + y.cols(), k))?;
     compute(py, n_threads, || {
         info::mutual_information_on(x, y, k, alg, &on)
     })
@@ -51,7 +51,8 @@ fn conditional_mutual_information(
 ) -> PyResult<f64> {
     let (x, y, z) = (view("x", &x)?, view("y", &y)?, view("z", &z)?);
     let alg = self::algorithm(algorithm)?;
-    let on = compute_for(py, device, &info::gpu::work(x.rows()))?;
+    let joint_dim = x.cols() + y.cols() + z.cols();
+    let on = compute_for(py, device, &info::gpu::work(x.rows(), joint_dim, k))?;
     compute(py, n_threads, || {
         info::conditional_mutual_information_on(x, y, z, k, alg, &on)
     })
@@ -108,10 +109,11 @@ fn transfer_entropy(
         .map(|c| view("conditionals", c))
         .transpose()?;
     let alg = self::algorithm(algorithm)?;
-    let on = compute_for(py, device, &info::gpu::work(t.rows()))?;
-    compute(py, n_threads, || {
-        te_samples(s, t, embedding, c, &cond_delays, k)?.estimate_on(k, alg, &on)
-    })
+    let samples = py
+        .detach(|| te_samples(s, t, embedding, c, &cond_delays, k))
+        .map_err(|e| info_error(py, e))?;
+    let on = compute_for(py, device, &samples.work(k))?;
+    compute(py, n_threads, || samples.estimate_on(k, alg, &on))
 }
 
 /// KSG active information storage in nats.
@@ -208,33 +210,34 @@ fn significance<'py>(
         crate::errors::invalid_input(format!("{name}: required for measure {measure:?}"))
     };
     let first = views[0].ok_or_else(|| missing(if measure == "te" { "source" } else { "x" }))?;
-    let on = compute_for(py, device, &info::gpu::work(first.rows()))?;
+    let build = || -> info::Result<info::JointSamples> {
+        Ok(match measure {
+            "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
+            "cmi" => info::JointSamples::cmi(
+                first,
+                views[1].unwrap_or(first),
+                views[2].unwrap_or(first),
+                k,
+            )?,
+            "te" => info::JointSamples::te(te_samples(
+                first,
+                views[1].unwrap_or(first),
+                embedding,
+                views[2],
+                &cond_delays,
+                k,
+            )?),
+            _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
+        })
+    };
+    let samples = py.detach(build).map_err(|e| info_error(py, e))?;
+    let on = compute_for(py, device, &samples.work(k))?;
     let r = run_with_progress(
         py,
         n_surrogates,
         progress.as_ref(),
         n_threads,
-        |prog| {
-            let samples = match measure {
-                "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
-                "cmi" => info::JointSamples::cmi(
-                    first,
-                    views[1].unwrap_or(first),
-                    views[2].unwrap_or(first),
-                    k,
-                )?,
-                "te" => info::JointSamples::te(te_samples(
-                    first,
-                    views[1].unwrap_or(first),
-                    embedding,
-                    views[2],
-                    &cond_delays,
-                    k,
-                )?),
-                _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
-            };
-            samples.test_with_progress(k, alg, n_surrogates, seed, Some(prog), &on)
-        },
+        |prog| samples.test_with_progress(k, alg, n_surrogates, seed, Some(prog), &on),
         info_error,
     )?;
     let null = PyArray1::from_vec(py, r.null);

@@ -275,8 +275,8 @@ def test_bad_problems_raise_value_errors(make, match: str) -> None:  # type: ign
 
 
 def test_bad_types_raise_type_errors() -> None:
-    with pytest.raises(TypeError):
-        an.IsingProblem(None, {("a", "b"): 1.0})
+    with pytest.raises(TypeError, match="labelled"):
+        an.IsingProblem(np.zeros(2), {("a", "b"): 1.0})  # labels need h as a dict too
     with pytest.raises(TypeError):
         an.IsingProblem(None, {(0, 1): "x"})
     with pytest.raises(TypeError):

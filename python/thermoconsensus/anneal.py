@@ -6,7 +6,14 @@ minimised. A dict ``{(i, j): v}`` adds ``v`` once per listed pair (so ``(i, j)``
 a dense or sparse matrix ``M`` adds ``M_ij + M_ji`` for ``i != j`` (an upper-triangular matrix means what
 it says); a diagonal entry of an Ising coupling matrix is the constant ``s_i^2 = 1`` and goes to the
 offset. A QUBO is the same over ``x`` in {0, 1} with ``E(x) = offset + sum_{i<=j} Q_ij x_i x_j`` (the
-diagonal is linear). Variables are the integers ``0 .. num_variables - 1``.
+diagonal is linear).
+
+Variables: with arrays, or dicts keyed only by integers, they are the indices
+``0 .. num_variables - 1``; dicts with any other hashable labels (strings, tuples, ...) number them in
+order of first appearance (``h`` first, then ``J``), and ``IsingProblem.variables`` / ``SampleSet.variables``
+give the labels in index order. A ``dimod.BinaryQuadraticModel`` is accepted wherever a problem is
+(:meth:`IsingProblem.from_bqm`), and :meth:`SampleSet.to_dimod` converts results; ``thermoconsensus.samplers``
+holds ``dimod.Sampler`` classes (``pip install thermoconsensus[dimod]``).
 
 Every sampler takes a ``seed`` (None draws one and records it in ``info["seed"]``); results are the same
 for any ``n_threads``. Reads run in parallel with the GIL released; ``progress=True`` draws a bar on
@@ -18,9 +25,9 @@ from __future__ import annotations
 import math
 import numbers
 import secrets
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -32,6 +39,7 @@ from ._progress import ProgressArg, resolve_progress
 __all__ = [
     "FreeEnergyResult",
     "IsingProblem",
+    "Sample",
     "SampleSet",
     "effective_sample_size",
     "gelman_rubin",
@@ -46,8 +54,8 @@ __all__ = [
 
 Vartype = Literal["SPIN", "BINARY"]
 Schedule = Literal["geometric", "linear", "logarithmic", "adaptive", "langevin", "custom"]
-LinearArg = Union[ArrayLike, Mapping[int, float], None]
-QuadraticArg = Union[ArrayLike, Mapping[tuple[int, int], float], Any, None]
+LinearArg = Union[ArrayLike, Mapping[Hashable, float], None]
+QuadraticArg = Union[ArrayLike, Mapping[tuple[Hashable, Hashable], float], Any, None]
 
 _INVALID = _core.InvalidInputError
 
@@ -162,17 +170,77 @@ def _linear(h: LinearArg, size: int) -> NDArray[np.float64]:
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
+def _is_integer(key: Any) -> bool:
+    return isinstance(key, (numbers.Integral, np.integer)) and not isinstance(key, bool)
+
+
+def _pair_key(name: str, key: Any) -> tuple[Any, Any]:
+    try:
+        i, j = key
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: dict keys must be pairs (i, j), got {key!r}") from None
+    return i, j
+
+
+def _labelled(
+    h: LinearArg, J: QuadraticArg, name: str
+) -> tuple[LinearArg, QuadraticArg, tuple[Hashable, ...] | None]:
+    """Dicts keyed by labels other than integers, renumbered 0..n-1 in order of first appearance (h,
+    then J), and the labels in index order; anything else is returned as it is."""
+    h_map = h if isinstance(h, Mapping) else None
+    j_map = J if isinstance(J, Mapping) else None
+    if h_map is None and j_map is None:
+        return h, J, None
+    h_keys = list(h_map) if h_map is not None else []
+    pairs = [_pair_key(name, k) for k in j_map] if j_map is not None else []
+    # Integer keys are indices (a negative one is then an error, as before labels existed).
+    if all(_is_integer(k) for k in h_keys) and all(_is_integer(i) and _is_integer(j) for i, j in pairs):
+        return h, J, None
+    if (h is not None and h_map is None) or (J is not None and j_map is None):
+        raise TypeError(
+            f"{name}: labelled variables need h and {name} both as dicts (or None); got "
+            f"{type(h).__name__} and {type(J).__name__}"
+        )
+    index: dict[Hashable, int] = {}
+    for label in [*h_keys, *(v for p in pairs for v in p)]:
+        index.setdefault(label, len(index))
+    h_new: dict[Hashable, float] | None = None
+    if h_map is not None:
+        h_new = {index[k]: v for k, v in h_map.items()}
+    # (a, b) and (b, a) stay distinct keys and add up natively, as for integer keys.
+    j_new: dict[tuple[Hashable, Hashable], float] | None = None
+    if j_map is not None:
+        j_new = {(index[i], index[j]): v for (i, j), v in zip(pairs, j_map.values())}
+    return h_new, j_new, tuple(index)
+
+
+def _import_dimod() -> Any:
+    try:
+        import dimod
+    except ImportError:
+        raise ImportError(
+            "dimod is not installed: pip install 'thermoconsensus[dimod]' (or pip install dimod)"
+        ) from None
+    return dimod
+
+
+def _is_bqm(obj: Any) -> bool:
+    """A dimod binary quadratic model, recognised without importing dimod."""
+    return type(obj).__module__.split(".")[0] == "dimod" and hasattr(obj, "to_numpy_vectors")
+
+
 class IsingProblem:
     """An Ising problem ``E(s) = offset + h.s + sum_{i<j} J_ij s_i s_j`` over spins +-1.
 
     ``h``: a 1-D array (its length is the number of variables) or a dict ``{i: bias}``; ``J``: a dict
     ``{(i, j): coupling}``, a scipy.sparse matrix or a dense square array (see the module docs for how
-    each adds up). ``num_variables`` fixes the size when neither says it. Problems made by
+    each adds up). ``num_variables`` fixes the size when neither says it. Dicts keyed by labels other than
+    integers name the variables (``variables`` lists them in index order). Problems made by
     :meth:`from_qubo` have ``vartype == "BINARY"``: samplers then return 0/1 states and :meth:`energy`
     takes 0/1 states; the energies are the QUBO's.
     """
 
-    __slots__ = ("_model", "_vartype")
+    __slots__ = ("_model", "_variables", "_vartype")
 
     def __init__(
         self,
@@ -182,8 +250,13 @@ class IsingProblem:
         *,
         num_variables: int | None = None,
     ) -> None:
+        h, J, labels = _labelled(h, J, "J")
         rows, cols, vals, size = _quadratic("J", J)
-        if num_variables is not None:
+        if labels is not None:
+            size = len(labels)
+            if num_variables is not None and check_int("num_variables", num_variables, 1) != size:
+                raise _INVALID(f"num_variables: {num_variables} differs from the {size} labelled variables")
+        elif num_variables is not None:
             size = max(size, check_int("num_variables", num_variables, 1))
         hv = _linear(h, size)
         if not isinstance(h, Mapping) and h is not None and size > hv.shape[0]:
@@ -194,12 +267,19 @@ class IsingProblem:
             raise _INVALID("the problem has no variables (give h, J or num_variables)")
         self._model = _core.IsingProblem(hv, rows, cols, vals, _real("offset", offset))
         self._vartype: Vartype = "SPIN"
+        self._variables: tuple[Hashable, ...] | None = labels
 
     @classmethod
-    def _wrap(cls, model: _core.IsingProblem, vartype: Vartype = "SPIN") -> IsingProblem:
+    def _wrap(
+        cls,
+        model: _core.IsingProblem,
+        vartype: Vartype = "SPIN",
+        variables: tuple[Hashable, ...] | None = None,
+    ) -> IsingProblem:
         obj = cls.__new__(cls)
         obj._model = model
         obj._vartype = vartype
+        obj._variables = variables
         return obj
 
     @classmethod
@@ -207,18 +287,65 @@ class IsingProblem:
         cls, Q: QuadraticArg, offset: float = 0.0, *, num_variables: int | None = None
     ) -> IsingProblem:
         """The problem of the QUBO ``Q`` (dict, scipy.sparse or dense square array) plus ``offset``."""
+        _, Q, labels = _labelled(None, Q, "Q")
         rows, cols, vals, size = _quadratic("Q", Q)
-        if num_variables is not None:
+        if labels is not None:
+            size = len(labels)
+            if num_variables is not None and check_int("num_variables", num_variables, 1) != size:
+                raise _INVALID(f"num_variables: {num_variables} differs from the {size} labelled variables")
+        elif num_variables is not None:
             size = max(size, check_int("num_variables", num_variables, 1))
         if size == 0:
             raise _INVALID("Q: the problem has no variables")
         model = _core.IsingProblem.from_qubo(size, rows, cols, vals, _real("offset", offset))
-        return cls._wrap(model, "BINARY")
+        return cls._wrap(model, "BINARY", labels)
+
+    @classmethod
+    def from_bqm(cls, bqm: Any) -> IsingProblem:
+        """The problem of a ``dimod.BinaryQuadraticModel``: same variables (in ``bqm.variables`` order),
+        same energies, and ``vartype`` "BINARY" for a BINARY model (samplers then return 0/1 states)."""
+        if not _is_bqm(bqm):
+            raise TypeError(f"bqm: expected a dimod.BinaryQuadraticModel, got {type(bqm).__name__}")
+        labels = tuple(bqm.variables)
+        if not labels:
+            raise _INVALID("bqm: the model has no variables")
+        linear, (irow, icol, qdata), off = bqm.spin.to_numpy_vectors(variable_order=list(labels))
+        model = _core.IsingProblem(
+            np.ascontiguousarray(linear, dtype=np.float64),
+            np.ascontiguousarray(irow, dtype=np.int64),
+            np.ascontiguousarray(icol, dtype=np.int64),
+            np.ascontiguousarray(qdata, dtype=np.float64),
+            _real("offset", off),
+        )
+        vartype: Vartype = "BINARY" if str(getattr(bqm.vartype, "name", bqm.vartype)) == "BINARY" else "SPIN"
+        plain = labels == tuple(range(len(labels)))
+        return cls._wrap(model, vartype, None if plain else labels)
+
+    def to_bqm(self) -> Any:
+        """The ``dimod.BinaryQuadraticModel`` with the same variables, energies and vartype (needs dimod)."""
+        dimod = _import_dimod()
+        labels = self.variables
+        r, c, v = self._model.couplings()
+        bqm = dimod.BinaryQuadraticModel(dimod.SPIN)
+        # Linear terms first and one by one, so the model lists the variables in this problem's order.
+        bqm.add_linear_from(zip(labels, self._model.h().tolist()))
+        bqm.add_quadratic_from(
+            (labels[i], labels[j], x) for i, j, x in zip(r.tolist(), c.tolist(), v.tolist())
+        )
+        bqm.offset = self.offset
+        return bqm.change_vartype(dimod.BINARY, inplace=False) if self._vartype == "BINARY" else bqm
 
     @property
     def num_variables(self) -> int:
         """Number of variables."""
         return self._model.num_variables
+
+    @property
+    def variables(self) -> list[Hashable]:
+        """The variables' labels in index order (the integers 0..n-1 unless labelled)."""
+        if self._variables is None:
+            return list(range(self.num_variables))
+        return list(self._variables)
 
     @property
     def vartype(self) -> Vartype:
@@ -247,7 +374,7 @@ class IsingProblem:
 
     def spin(self) -> IsingProblem:
         """The same problem with ``vartype == "SPIN"``."""
-        return IsingProblem._wrap(self._model, "SPIN")
+        return IsingProblem._wrap(self._model, "SPIN", self._variables)
 
     def to_qubo(self) -> tuple[dict[tuple[int, int], float], float]:
         """``(Q, offset)``: the QUBO with the same energies, upper-triangular, as dimod's ``to_qubo``."""
@@ -295,19 +422,38 @@ class IsingProblem:
         )
 
 
+class Sample(NamedTuple):
+    """One row of a :class:`SampleSet`: the state as ``{label: value}``, its energy and count."""
+
+    sample: dict[Hashable, int]
+    energy: float
+    num_occurrences: int
+
+
 @dataclass(frozen=True)
 class SampleSet:
     """Distinct states a sampler returned, lowest energy first, with how many reads found each.
 
     ``states`` is int8 (distinct states x variables; +-1, or 0/1 for BINARY problems), ``energies`` and
-    ``num_occurrences`` are aligned with it; ``info`` holds sampler statistics (acceptance rates,
-    timings, flips per second, the seed, optional traces...).
+    ``num_occurrences`` (int64, usable as an ``np.repeat`` count) are aligned with it; ``info`` holds
+    sampler statistics (acceptance rates, timings, flips per second, the seed, optional traces...);
+    ``variables`` labels the columns and ``vartype`` says "SPIN" or "BINARY". ``record``, ``first``,
+    ``data()`` and ``samples()`` follow dimod's ``SampleSet``; :meth:`to_dimod` converts to one.
     """
 
     states: NDArray[np.int8]
     energies: NDArray[np.float64]
-    num_occurrences: NDArray[np.uint64]
+    num_occurrences: NDArray[np.int64]
     info: dict[str, Any] = field(default_factory=dict)
+    variables: tuple[Hashable, ...] | None = None
+    vartype: Vartype = "SPIN"
+
+    @property
+    def labels(self) -> list[Hashable]:
+        """The variables' labels in column order."""
+        if self.variables is None:
+            return list(range(self.states.shape[1]))
+        return list(self.variables)
 
     @property
     def best(self) -> tuple[NDArray[np.int8], float]:
@@ -315,9 +461,93 @@ class SampleSet:
         return self.states[0], float(self.energies[0])
 
     @property
+    def first(self) -> Sample:
+        """The lowest-energy sample, as dimod's ``SampleSet.first``."""
+        return self._row(0, self.labels)
+
+    @property
     def num_reads(self) -> int:
         """Reads in total (the sum of the occurrence counts)."""
         return int(self.num_occurrences.sum())
+
+    @property
+    def record(self) -> np.recarray:
+        """The rows as a numpy record array with fields ``sample``, ``energy`` and ``num_occurrences``,
+        as dimod's ``SampleSet.record``."""
+        n = self.states.shape[1]
+        out = np.rec.array(
+            np.zeros(
+                len(self),
+                dtype=[("sample", np.int8, (n,)), ("energy", np.float64), ("num_occurrences", np.int64)],
+            )
+        )
+        out["sample"] = self.states
+        out["energy"] = self.energies
+        out["num_occurrences"] = self.num_occurrences
+        return out
+
+    def _row(self, k: int, labels: list[Hashable]) -> Sample:
+        return Sample(
+            dict(zip(labels, self.states[k].tolist())),
+            float(self.energies[k]),
+            int(self.num_occurrences[k]),
+        )
+
+    def data(
+        self,
+        fields: Sequence[str] | None = None,
+        sorted_by: str | None = "energy",
+        name: str = "Sample",
+        reverse: bool = False,
+        sample_dict_cast: bool = True,
+    ) -> Iterator[Any]:
+        """Iterates over the rows as named tuples, as dimod's ``SampleSet.data``.
+
+        ``fields``: any of "sample", "energy", "num_occurrences" (default: all three); ``sorted_by``:
+        one of those numeric fields or None (stored order, which is by energy); ``sample_dict_cast=False``
+        yields each state as its int8 row instead of a ``{label: value}`` dict.
+        """
+        names = ("sample", "energy", "num_occurrences")
+        chosen = list(names if fields is None else fields)
+        for f in chosen:
+            if f not in names:
+                raise _INVALID(f"fields: unknown field {f!r} (choose from {', '.join(names)})")
+        if sorted_by is None:
+            order = np.arange(len(self))
+        elif sorted_by == "energy":
+            order = np.argsort(self.energies, kind="stable")
+        elif sorted_by == "num_occurrences":
+            order = np.argsort(self.num_occurrences, kind="stable")
+        else:
+            raise _INVALID(f"sorted_by: must be 'energy', 'num_occurrences' or None, got {sorted_by!r}")
+        if reverse:
+            order = order[::-1]
+        row_type = NamedTuple(name, [(f, Any) for f in chosen])  # type: ignore[misc]
+        labels = self.labels
+        for k in order:
+            values = {
+                "sample": dict(zip(labels, self.states[k].tolist())) if sample_dict_cast else self.states[k],
+                "energy": float(self.energies[k]),
+                "num_occurrences": int(self.num_occurrences[k]),
+            }
+            yield row_type(*(values[f] for f in chosen))
+
+    def samples(self) -> list[dict[Hashable, int]]:
+        """Every distinct state as ``{label: value}``, lowest energy first."""
+        labels = self.labels
+        return [dict(zip(labels, row)) for row in self.states.tolist()]
+
+    def to_dimod(self) -> Any:
+        """The same rows as a ``dimod.SampleSet`` (labels, vartype, energies, counts and ``info``)."""
+        dimod = _import_dimod()
+        return dimod.SampleSet.from_samples(
+            (self.states, self.labels),
+            dimod.BINARY if self.vartype == "BINARY" else dimod.SPIN,
+            energy=self.energies,
+            num_occurrences=self.num_occurrences,
+            info=dict(self.info),
+            sort_labels=False,
+        )
 
     def __len__(self) -> int:
         return int(self.energies.shape[0])
@@ -326,12 +556,23 @@ class SampleSet:
 def _sampleset(problem: IsingProblem, raw: tuple[Any, Any, Any, dict[str, Any]], seed: int) -> SampleSet:
     states, energies, counts, info = raw
     info["seed"] = seed
-    return SampleSet(problem._states_out(states), energies, counts, info)
+    return SampleSet(
+        problem._states_out(states),
+        energies,
+        np.asarray(counts, dtype=np.int64),
+        info,
+        problem._variables,
+        problem.vartype,
+    )
 
 
 def _problem(problem: Any) -> IsingProblem:
+    if _is_bqm(problem):
+        return IsingProblem.from_bqm(problem)
     if not isinstance(problem, IsingProblem):
-        raise TypeError(f"problem: expected an IsingProblem, got {type(problem).__name__}")
+        raise TypeError(
+            f"problem: expected an IsingProblem or a dimod.BinaryQuadraticModel, got {type(problem).__name__}"
+        )
     return problem
 
 

@@ -16,13 +16,15 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._core import Error
-from .consensus.types import Response
+
+if TYPE_CHECKING:  # consensus imports this module: a run-time import here would be circular
+    from .consensus.types import Response
 
 __all__ = ["BatchError", "CachedEmbedder", "EmbeddingCache", "ResultsFile"]
 
@@ -67,6 +69,8 @@ def response_to_json(r: Response) -> dict[str, Any]:
 
 def response_from_json(d: dict[str, Any]) -> Response:
     """The :class:`Response` :func:`response_to_json` wrote (JSON floats round-trip exactly)."""
+    from .consensus.types import Response
+
     return Response(
         model=str(d["model"]),
         text=str(d["text"]),
@@ -133,7 +137,8 @@ def _embedder_key(embedder: Any) -> str:
     """Names an embedder for the cache: its class and its own repr when it has one (e.g. the model path)."""
     cls = type(embedder)
     name = f"{cls.__module__}.{cls.__qualname__}"
-    return f"{name}:{embedder!r}" if cls.__repr__ is not object.__repr__ else f"{name}@{id(embedder):x}"
+    own_repr = any("__repr__" in vars(c) for c in cls.__mro__[:-1])
+    return f"{name}:{embedder!r}" if own_repr else f"{name}@{id(embedder):x}"
 
 
 class EmbeddingCache:
@@ -185,7 +190,8 @@ class CachedEmbedder:
     async def aembed(self, texts: Sequence[str]) -> NDArray[np.float64]:
         rows: list[NDArray[np.float64] | None] = [self.cache.get((self.key, t)) for t in texts]
         missing = list(dict.fromkeys(t for t, r in zip(texts, rows) if r is None))
-        self.cache.hits += len(texts) - sum(r is None for r in rows)
+        # hits + misses = texts asked for; misses = texts the wrapped embedder saw.
+        self.cache.hits += len(texts) - len(missing)
         self.cache.misses += len(missing)
         if missing:
             vecs = np.asarray(await self.embedder.aembed(missing), dtype=np.float64)

@@ -255,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.add_argument(
         "--device", default="auto", help='"auto" (a GPU when present), "cpu", "cuda" or "cuda:N"'
     )
+    from ._cli_batch import add_parsers as add_batch_parsers
     from ._cli_consensus import add_parser as add_consensus_parser
     from ._cli_llm import add_parsers
 
     add_consensus_parser(sub)
+    add_batch_parsers(sub)
     add_parsers(sub)
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
@@ -271,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._cli_consensus import run_consensus
 
         return run_consensus(args)
+    if args.command in ("batch", "te-network"):
+        from . import _cli_batch
+
+        return _cli_batch.run_batch(args) if args.command == "batch" else _cli_batch.run_te_network(args)
     if args.command == "anneal":
         return run_anneal(args)
     if args.command == "generate":

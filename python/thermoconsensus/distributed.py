@@ -20,7 +20,6 @@ Results equal the local backend's bit for bit (the tests check it on a real loca
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -269,12 +268,12 @@ def _null_chunk(
     with_value: bool,
 ) -> tuple[float | None, NDArray[np.float64]]:
     k, algorithm, seed, embedding, delays, threads = args
-    return _core.significance_null(  # type: ignore[no-any-return]
+    return _core.significance_null(
         measure, arrays, k, algorithm, seed, first, count, with_value, embedding, delays, threads
     )
 
 
-def summarise_null(value: float, null: Sequence[float]) -> tuple[float, float, float, float]:
+def summarise_null(value: float, null: Sequence[float]) -> tuple[float, float, float, int]:
     """(p_value, null_mean, null_std, n) of a null distribution, the native summary's arithmetic (plain
     left-to-right sums: ``math.fsum`` or numpy's pairwise sums would differ in the last bits)."""
     m = len(null)
@@ -405,7 +404,3 @@ def actor_clients(
     names = ray.get([a.name.remote() for a in actors])
     return [RayChatClient(name, a) for name, a in zip(names, actors)]
 
-
-def _run_coroutine(coro: Any) -> Any:
-    """Runs ``coro`` to the end from synchronous code (tests and the CLI)."""
-    return asyncio.run(coro)

@@ -257,11 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     from ._cli_batch import add_parsers as add_batch_parsers
     from ._cli_consensus import add_parser as add_consensus_parser
+    from ._cli_kl import add_parser as add_kl_parser
     from ._cli_llm import add_parsers
 
     add_consensus_parser(sub)
     add_batch_parsers(sub)
     add_parsers(sub)
+    add_kl_parser(sub)
     sub.add_parser("devices", help="list CUDA devices")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
@@ -277,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import _cli_batch
 
         return _cli_batch.run_batch(args) if args.command == "batch" else _cli_batch.run_te_network(args)
+    if args.command == "kl-divergence":
+        from ._cli_kl import run_kl_divergence
+
+        return run_kl_divergence(args)
     if args.command == "anneal":
         return run_anneal(args)
     if args.command == "generate":

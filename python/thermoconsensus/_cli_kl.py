@@ -83,6 +83,6 @@ def add_parser(sub: Any) -> None:
     # Defaults are kl_monitor.DriftThresholds' (not imported here: numpy stays out of CLI start-up).
     s.add_argument("--max-kld", type=float, default=None, help="drift above this mean KLD (default 0.05)")
     s.add_argument(
-        "--min-same-top", type=float, default=None, help="drift below this same-top-p %% (default 90)"
+        "--min-same-top", type=float, default=None, help="drift below this same-top-p %% (default 80)"
     )
     s.add_argument("--probe", action="store_true", help="exit with status 1 when the file drifted")

@@ -447,10 +447,14 @@ def kl_divergence(
 @dataclass(frozen=True)
 class DriftThresholds:
     """When a file counts as drifted from its base. A limit is crossed only when the statistic is past it
-    by more than ``sigmas`` standard errors, so a short text does not raise false alarms."""
+    by more than ``sigmas`` standard errors, so a short text does not raise false alarms.
+
+    The defaults come from rounding noise alone, measured on SmolLM2 (Q4_1) with its own file: our
+    portable kernels against the AVX2 ones gave a mean KLD of 0.0043 and a same top p of 91% (93
+    wikitext tokens); the limits are about 10x that KLD and 10 points below that same top p."""
 
     max_mean_kld: float = 0.05
-    min_same_top_p: float = 0.90
+    min_same_top_p: float = 0.80
     sigmas: float = 2.0
 
 

@@ -1,22 +1,25 @@
-"""Annealing speed and time-to-target against dwave-samplers (and OpenJij when installed), same instances,
-same run.
+"""Annealing speed and time-to-target against dwave-samplers and OpenJij, same instances, same run.
 
     python benches/bench_anneal.py [--repeats 5] [--quick]
 
 1. Spin-flip rate, one thread: simulated annealing, one read, 1000 sweeps of the same geometric schedule
    over the same beta range (ours, passed to both) on a Sherrington-Kirkpatrick N = 1024 instance
-   (+-1 couplings, dense) and a random 3-regular N = 2000 instance. Times are each library's own
-   sampling-loop time (dwave-samplers' ``info["timing"]["sampling_ns"]``, our ``info["elapsed_seconds"]``):
-   dwave-samplers also spends ~0.5 s converting the SK dict before sampling, which the end-to-end wall
-   times printed beside show. Medians over ``--repeats``.
+   (+-1 couplings, dense), a random 3-regular N = 2000 instance and a planted frustrated-loop N = 1000
+   instance (sparse; both on an integer grid, so ours runs its integer sweep). Times are each library's
+   own sampling-loop time (dwave-samplers' ``info["timing"]["sampling_ns"]``, our
+   ``info["elapsed_seconds"]``): dwave-samplers also spends ~0.5 s converting the SK dict before
+   sampling, which the end-to-end wall times printed beside show. Medians over ``--repeats``.
 2. Time-to-target at 99% (TTT99 = t_read * ln(0.01) / ln(1 - p), p = fraction of reads reaching the
    target), one thread, minimised over a grid of sweep budgets, on SK N = 256 (target: the lowest energy
-   any solver found in this run), SK N = 1024 (target: within 1% of that) and a planted frustrated-loop
-   instance (target: its known ground energy; 1000 reads, so success rates are known to ~1.5%).
+   any solver found in this run), SK N = 1024 (target: within 1% of that), a planted frustrated-loop
+   N = 1000 instance (target: its known ground energy; 1000 reads, so success rates are known to ~1.5%)
+   and a 3-regular N = 1000 instance (target: within 0.5% of the lowest energy found).
    dwave-samplers' SA, our SA and (on SK N = 256) our replica exchange (8 replicas, each making the
-   budget's sweeps) run on identical instances; OpenJij's SQASampler (its default beta, gamma and
-   Trotter number; unseeded, since a seed makes all its reads identical) runs on the N <= 256 instance
-   where it is installed.
+   budget's sweeps) run on identical instances. OpenJij runs where installed: its SASampler (its own
+   default beta range; its per-read ``execution_time``) on every instance but SK N = 1024, and its
+   SQASampler (its default beta, gamma and Trotter number; unseeded, since a seed makes all its reads
+   identical) on SK N = 256 and, with at most 50 reads per budget (it is ~10x slower per sweep), on
+   the sparse instances.
 """
 
 from __future__ import annotations
@@ -97,6 +100,19 @@ def openjij_sqa(
     return Run(np.asarray(ss.record.energy, dtype=float), core, wall)
 
 
+def openjij_sa(
+    p: an.IsingProblem, reads: int, sweeps: int, beta_range: tuple[float, float], seed: int
+) -> Run:
+    h, j = as_dicts(p)
+    t0 = time.perf_counter()
+    # Its own default beta range (its recommended use); no seed, as for SQA.
+    ss = openjij.SASampler().sample_ising(h, j, num_reads=reads, num_sweeps=sweeps)
+    wall = time.perf_counter() - t0
+    per_read = ss.info.get("execution_time")
+    core = per_read * 1e-6 * reads if per_read else wall
+    return Run(np.asarray(ss.record.energy, dtype=float), core, wall)
+
+
 Solver = Callable[[an.IsingProblem, int, int, "tuple[float, float]", int], Run]
 
 
@@ -114,6 +130,7 @@ def flip_rates(repeats: int, sweeps: int) -> None:
     instances = {
         "SK N=1024": an.sherrington_kirkpatrick(1024, seed=1),
         "3-regular N=2000": an.random_regular(2000, 3, seed=2),
+        "planted N=1000": an.planted_frustrated_loops(1000, 250, 6, seed=3)[0],
     }
     for name, p in instances.items():
         br = p.default_beta_range()
@@ -145,6 +162,7 @@ def time_to_target(quick: bool) -> None:
         ("SK N=256", an.sherrington_kirkpatrick(256, seed=5), [100, 300, 1000, 3000], 100, None, 0.0),
         ("SK N=1024", an.sherrington_kirkpatrick(1024, seed=6), [300, 1000, 3000], 16, None, 0.01),
         ("planted N=1000", planted, [100, 300, 1000], 1000, ground, 0.0),
+        ("3-regular N=1000", an.random_regular(1000, 3, seed=7), [100, 300, 1000], 200, None, 0.005),
     ]
     if quick:
         cases = [(n, p, b[:2], r // 2, g, gap) for n, p, b, r, g, gap in cases]
@@ -152,18 +170,23 @@ def time_to_target(quick: bool) -> None:
     if SimulatedAnnealingSampler is not None:
         solvers["dwave-samplers SA"] = dwave_sa
     if openjij is not None:
+        solvers["OpenJij SA"] = openjij_sa
         solvers["OpenJij SQA"] = openjij_sqa
     print("\n== time-to-target at 99% (one thread; best over sweep budgets)")
     for name, p, budgets, reads, known, gap in cases:
         br = p.default_beta_range()
         runs: dict[tuple[str, int], Run] = {}
+        dense = name.startswith("SK")
+        reads_of = {name: reads for name in solvers}
         for solver_name, solver in solvers.items():
+            if solver_name.startswith("OpenJij") and dense and p.num_variables > 256:
+                continue  # its SA and SQA on dense 1000+ spins take minutes per budget
             if solver_name == "OpenJij SQA" and p.num_variables > 256:
-                continue  # its dense SQA on 1000+ spins takes minutes per budget
+                reads_of[solver_name] = min(reads, 50)  # ~10x slower per sweep than the others
             if solver_name == "thermoconsensus PT(8)" and p.num_variables > 256:
                 continue  # 8 replicas per read cost minutes here, and SA reaches these targets sooner
             for b in budgets:
-                runs[(solver_name, b)] = solver(p, reads, b, br, 11)
+                runs[(solver_name, b)] = solver(p, reads_of[solver_name], b, br, 11)
         lowest = min(float(r.energies.min()) for r in runs.values())
         target = known if known is not None else lowest * (1 - gap)
         how = "planted ground energy" if known is not None else f"lowest found {lowest:.0f}, gap {gap:.0%}"
@@ -174,13 +197,13 @@ def time_to_target(quick: bool) -> None:
             for b in budgets:
                 if (solver_name, b) not in runs:
                     continue
-                t, frac = ttt99(runs[(solver_name, b)], reads, target)
+                t, frac = ttt99(runs[(solver_name, b)], reads_of[solver_name], target)
                 best[solver_name] = min(best.get(solver_name, math.inf), t)
                 cells.append(f"{b}: p={frac:.2f} ttt={t:.3g}s")
             if cells:
                 print(f"  {solver_name:22s} " + " | ".join(cells))
         ours = min(t for solver_name, t in best.items() if solver_name.startswith("thermoconsensus"))
-        for peer in ("dwave-samplers SA", "OpenJij SQA"):
+        for peer in ("dwave-samplers SA", "OpenJij SA", "OpenJij SQA"):
             if peer in best:
                 print(f"  TTT99 {peer} / thermoconsensus (best of SA, PT): {best[peer] / ours:.2f}x")
 

@@ -16,6 +16,7 @@
 //! same for any thread count.
 #![deny(missing_docs)]
 
+pub(crate) mod chain;
 pub mod diagnostics;
 pub mod error;
 pub mod gpu;

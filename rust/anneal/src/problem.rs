@@ -24,6 +24,70 @@ pub struct IsingProblem {
     /// Row-major n x n couplings (zero diagonal) for dense problems: updating all fields after a flip
     /// is then one contiguous, vectorised pass instead of an indexed scatter.
     dense: Option<Dense>,
+    /// The integer form of a sparse problem whose biases all lie on one grid (see [`Grid`]).
+    grid: Option<Grid>,
+}
+
+/// A sparse problem whose biases and couplings are all integer multiples of one `quantum`, with every
+/// local field within `max_field` quanta: fields are then exact integers and the Metropolis test is a
+/// lookup in a table of 2 max_field + 1 thresholds per beta instead of an exponential per attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Grid {
+    /// The energy of one unit.
+    pub(crate) quantum: f64,
+    /// h_i / quantum.
+    pub(crate) h: Vec<i32>,
+    /// J / quantum, aligned with the CSR columns.
+    pub(crate) vals: Vec<i32>,
+    /// The largest |h_i| + sum_j |J_ij|, in quanta.
+    pub(crate) max_field: i32,
+}
+
+/// Largest local field (in quanta) for which the grid form is kept: its table then has at most 2049
+/// entries (16 KiB), filled once per beta.
+const GRID_MAX_FIELD: i64 = 1024;
+/// Candidate quanta are the smallest non-zero |value| divided by 1..=GRID_DIVISORS.
+const GRID_DIVISORS: u32 = 12;
+
+/// The grid form of (h, CSR values), when one exists. The largest field is also held to 4 n + 16
+/// quanta, so that filling the table costs no more than a few sweeps' attempts.
+fn find_grid(h: &[f64], row_start: &[usize], vals: &[f64]) -> Option<Grid> {
+    let smallest = h
+        .iter()
+        .chain(vals)
+        .map(|v| v.abs())
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !smallest.is_finite() {
+        return None;
+    }
+    let limit = GRID_MAX_FIELD.min(4 * h.len() as i64 + 16);
+    // Exact to rounding: the integer form moves no value by more than 1e-12 of itself.
+    let units = |v: f64, q: f64| -> Option<i32> {
+        let k = (v / q).round();
+        ((v - k * q).abs() <= 1e-12 * v.abs() && k.abs() <= limit as f64).then_some(k as i32)
+    };
+    (1..=GRID_DIVISORS).find_map(|d| {
+        let q = smallest / f64::from(d);
+        let hu: Vec<i32> = h.iter().map(|&v| units(v, q)).collect::<Option<_>>()?;
+        let vu: Vec<i32> = vals.iter().map(|&v| units(v, q)).collect::<Option<_>>()?;
+        let mut max_field = 0i64;
+        for i in 0..h.len() {
+            let row = &vu[row_start[i]..row_start[i + 1]];
+            let f = i64::from(hu[i].unsigned_abs())
+                + row.iter().map(|v| i64::from(v.unsigned_abs())).sum::<i64>();
+            if f > limit {
+                return None;
+            }
+            max_field = max_field.max(f);
+        }
+        Some(Grid {
+            quantum: q,
+            h: hu,
+            vals: vu,
+            max_field: max_field as i32,
+        })
+    })
 }
 
 /// The dense copy of the couplings: f32 when every coupling is exactly an f32 (half the memory
@@ -143,6 +207,11 @@ impl IsingProblem {
                 Dense::Full(d)
             }
         });
+        let grid = if dense.is_none() {
+            find_grid(&h, &row_start, &vals)
+        } else {
+            None
+        };
         Ok(Self {
             h,
             offset,
@@ -150,6 +219,7 @@ impl IsingProblem {
             cols,
             vals,
             dense,
+            grid,
         })
     }
 
@@ -235,6 +305,28 @@ impl IsingProblem {
     pub fn neighbours(&self, i: usize) -> (&[u32], &[f64]) {
         let (a, b) = (self.row_start[i], self.row_start[i + 1]);
         (&self.cols[a..b], &self.vals[a..b])
+    }
+
+    /// The energy quantum when the problem is sparse and every bias is an integer multiple of it (with
+    /// small local fields): samplers then keep exact integer fields and look acceptances up in a table.
+    pub fn grid_quantum(&self) -> Option<f64> {
+        self.grid.as_ref().map(|g| g.quantum)
+    }
+
+    /// The integer form, for sparse problems on a grid.
+    pub(crate) fn grid(&self) -> Option<&Grid> {
+        self.grid.as_ref()
+    }
+
+    /// Neighbours of spin `i` and the couplings to them in quanta of `grid`.
+    #[inline(always)]
+    pub(crate) fn grid_neighbours<'a>(
+        &'a self,
+        grid: &'a Grid,
+        i: usize,
+    ) -> (&'a [u32], &'a [i32]) {
+        let (a, b) = (self.row_start[i], self.row_start[i + 1]);
+        (&self.cols[a..b], &grid.vals[a..b])
     }
 
     /// Adds `change * J_ij` to `fields[j]` for every neighbour j of `i`: the field update after

@@ -2,17 +2,20 @@
 //! at fixed inverse temperatures on a geometric ladder each make one Metropolis sweep per round, then
 //! neighbouring temperatures exchange configurations with probability min(1, exp(d_beta * d_E)),
 //! alternating even and odd pairs. Optionally, during the first half of the sweeps the ladder is
-//! re-spaced from the energy fluctuations measured at each temperature so that every gap holds the
-//! same share of the integral of sigma_E(beta) d beta (Kofke 2002: the swap acceptance between two
-//! temperatures falls with d_beta * sigma_E, so equal shares give roughly equal acceptance; endpoints
-//! fixed). Each read returns the state of
-//! the coldest replica (its last, or the best it held).
+//! re-spaced from the swap acceptances measured in windows of rounds: a gap accepting A holds a
+//! thermodynamic length erfc^-1(A) (Kofke 2002: for Gaussian energy distributions the acceptance is
+//! erfc(d_beta sigma_E / 2)), and the interior betas move halfway towards the ladder that gives every
+//! gap the same length, which equalises the acceptances (endpoints fixed). Measuring acceptance
+//! directly, rather than energy widths within each replica, also holds in the frozen cold end, where
+//! replicas sit in different valleys and the widths say nothing about swaps. Each read returns the
+//! state of the coldest replica (its last, or the best it held).
 
+use crate::chain::Chain;
 use crate::error::Result;
 use crate::problem::IsingProblem;
 use crate::reads::{at_least_one, run_reads};
 use crate::rng::{derive_seed, metropolis, rng_for, Rng, Stream};
-use crate::sa::{metropolis_sweep, random_state};
+use crate::sa::random_state;
 use crate::sampleset::{collect, ReadOutcome, RunStats, SampleSet};
 use crate::schedule::geometric;
 use rayon::prelude::*;
@@ -81,8 +84,7 @@ pub struct PtResult {
 
 /// One configuration moving along the ladder.
 struct Walker {
-    state: Vec<i8>,
-    fields: Vec<f64>,
+    chain: Chain,
     energy: f64,
     rng: Rng,
     accepted: u64,
@@ -90,7 +92,8 @@ struct Walker {
     heading: i8,
 }
 
-/// Rounds between two ladder adaptations.
+/// Rounds in each of the first four adaptation windows; later windows grow by this much every four, so that late adjustments rest on more swaps (less
+/// noise) while early ones come quickly.
 const ADAPT_EVERY: usize = 50;
 /// Walkers swept in parallel when a run holds at least this many spins in total.
 const PARALLEL_SPINS: usize = 8192;
@@ -137,7 +140,12 @@ pub fn replica_exchange(
         ("spins", n),
     ])?;
     // Each read holds r walkers (state, fields, generator) and the ladder's per-slot statistics.
-    let walker_bytes = crate::limits::product("num_replicas", n, 9)?.saturating_add(160);
+    let table_bytes = problem
+        .grid()
+        .map_or(0, |g| 8 * (2 * g.max_field as usize + 1));
+    let walker_bytes = crate::limits::product("num_replicas", n, 9)?
+        .saturating_add(160)
+        .saturating_add(table_bytes);
     crate::limits::check_sampler_memory(
         num_reads,
         n,
@@ -153,13 +161,10 @@ pub fn replica_exchange(
         let mut walkers: Vec<Walker> = (0..r)
             .map(|w| {
                 let mut rng = rng_for(read_seed, Stream::Read, w as u64);
-                let state = random_state(n, &mut rng);
-                let mut fields = vec![0.0; n];
-                problem.local_fields(&state, &mut fields);
-                let energy = problem.energy(&state);
+                let chain = Chain::new(problem, random_state(n, &mut rng));
+                let energy = problem.energy(chain.state());
                 Walker {
-                    state,
-                    fields,
+                    chain,
                     energy,
                     rng,
                     accepted: 0,
@@ -173,8 +178,7 @@ pub fn replica_exchange(
         let mut at: Vec<usize> = (0..r).collect();
         let (mut tried, mut taken) = (vec![0u64; r - 1], vec![0u64; r - 1]);
         let mut round_trips = 0u64;
-        // (count, sum E, sum E^2) per temperature slot over the current adaptation window.
-        let mut moments = vec![(0.0f64, 0.0f64, 0.0f64); r];
+        let (mut window_start, mut windows) = (0usize, 0usize);
         let mut best = (f64::INFINITY, Vec::new());
         let mut trace = Vec::new();
         for t in 0..sweeps {
@@ -183,13 +187,7 @@ pub fn replica_exchange(
                 beta_of[w] = betas[slot];
             }
             let sweep = |(w, walker): (usize, &mut Walker)| {
-                let (acc, de) = metropolis_sweep(
-                    problem,
-                    &mut walker.state,
-                    &mut walker.fields,
-                    beta_of[w],
-                    &mut walker.rng,
-                );
+                let (acc, de) = walker.chain.sweep(problem, beta_of[w], &mut walker.rng);
                 walker.accepted += acc;
                 walker.energy += de;
             };
@@ -216,26 +214,23 @@ pub fn replica_exchange(
             }
             walkers[coldest].heading = 1;
             if params.keep == Keep::Best && walkers[coldest].energy < best.0 {
-                best = (walkers[coldest].energy, walkers[coldest].state.clone());
+                best = (
+                    walkers[coldest].energy,
+                    walkers[coldest].chain.state().to_vec(),
+                );
             }
             if every > 0 && (t + 1) % every == 0 {
                 trace.push(walkers[coldest].energy);
             }
-            if t < adapt_until {
-                for (slot, &w) in at.iter().enumerate() {
-                    let e = walkers[w].energy;
-                    moments[slot].0 += 1.0;
-                    moments[slot].1 += e;
-                    moments[slot].2 += e * e;
-                }
-                if (t + 1) % ADAPT_EVERY == 0 {
-                    let sigma: Vec<f64> = moments
-                        .iter()
-                        .map(|&(n, s, s2)| ((s2 / n - (s / n) * (s / n)).max(0.0)).sqrt())
-                        .collect();
-                    adapt_ladder(&mut betas, &sigma);
-                    moments.iter_mut().for_each(|m| *m = (0.0, 0.0, 0.0));
-                }
+            if t < adapt_until && t + 1 - window_start >= ADAPT_EVERY * (1 + windows / 4) {
+                // Re-space from this window's swap acceptances; the next window counts afresh.
+                // Halfway steps: the latest windows weigh most, since the cold end's acceptance
+                // keeps rising while its replicas equilibrate (shrinking steps measured worse).
+                adapt_ladder(&mut betas, &gap_lengths(&tried, &taken), 0.5);
+                tried.iter_mut().for_each(|c| *c = 0);
+                taken.iter_mut().for_each(|c| *c = 0);
+                window_start = t + 1;
+                windows += 1;
             }
             if t + 1 == adapt_until {
                 tried.iter_mut().for_each(|c| *c = 0);
@@ -246,7 +241,7 @@ pub fn replica_exchange(
         let coldest = at[r - 1];
         let state = match params.keep {
             Keep::Best if !best.1.is_empty() => best.1,
-            _ => walkers[coldest].state.clone(),
+            _ => walkers[coldest].chain.state().to_vec(),
         };
         let energy = problem.energy(&state);
         let accepted = walkers.iter().map(|w| w.accepted).sum();
@@ -307,21 +302,62 @@ struct ReadRun {
     round_trips: u64,
 }
 
-/// Re-spaces the interior betas so that each gap holds an equal share of the integral of sigma_E
-/// over beta (trapezoids between the measured points), moving halfway towards that ladder per call.
-fn adapt_ladder(betas: &mut [f64], sigma: &[f64]) {
-    let r = betas.len();
-    let mean_sigma = sigma.iter().sum::<f64>() / r as f64;
-    if !(mean_sigma > 0.0 && mean_sigma.is_finite()) {
-        return;
+/// erfc(x) for x >= 0 (Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7).
+fn erfc(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    poly * (-x * x).exp()
+}
+
+/// x >= 0 with erfc(x) = a, for a in (0, 1], by bisection (erfc falls monotonically).
+fn erfc_inverse(a: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, 10.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if erfc(mid) > a {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
     }
-    // A floor keeps frozen (sigma = 0) stretches from swallowing the whole ladder.
-    let s: Vec<f64> = sigma.iter().map(|&x| x.max(0.05 * mean_sigma)).collect();
+    0.5 * (lo + hi)
+}
+
+/// The thermodynamic length of each gap from its swap counts. Between two temperatures whose energy
+/// distributions are Gaussian with width sigma the mean swap acceptance is erfc(d_beta sigma / 2)
+/// (Kofke 2002), so erfc^-1 of the measured acceptance is that gap's share of the integral of
+/// sigma_E d beta. The acceptance is kept within half a count of 0 and 1, so that a gap that never or
+/// always swapped still has a finite, non-zero length.
+fn gap_lengths(tried: &[u64], taken: &[u64]) -> Vec<f64> {
+    tried
+        .iter()
+        .zip(taken)
+        .map(|(&n, &k)| {
+            let n = n.max(1) as f64;
+            let a = (k as f64).clamp(0.5, n - 0.5) / n;
+            erfc_inverse(a).max(1e-3)
+        })
+        .collect()
+}
+
+/// Re-spaces the interior betas (all > 0) so that every gap holds an equal share of the total
+/// length, taking each gap's length as spread evenly over it in log beta, and moves the fraction
+/// `step` of the way (in log beta) towards that ladder; the ends stay. Log beta, not beta: the
+/// coldest gaps span a factor of several while their length sits at the hot side, where the
+/// replicas still fluctuate, and linear interpolation there overshoots.
+fn adapt_ladder(betas: &mut [f64], lengths: &[f64], step: f64) {
+    let r = betas.len();
     let mut cumulative = vec![0.0; r];
     for k in 1..r {
-        cumulative[k] = cumulative[k - 1] + (betas[k] - betas[k - 1]) * 0.5 * (s[k] + s[k - 1]);
+        cumulative[k] = cumulative[k - 1] + lengths[k - 1];
     }
     let total = cumulative[r - 1];
+    if !(total > 0.0 && total.is_finite()) {
+        return;
+    }
     let mut target = betas.to_vec();
     let mut seg = 0;
     for (k, slot) in target.iter_mut().enumerate().take(r - 1).skip(1) {
@@ -331,14 +367,14 @@ fn adapt_ladder(betas: &mut [f64], sigma: &[f64]) {
         }
         let span = cumulative[seg + 1] - cumulative[seg];
         let frac = if span > 0.0 {
-            (want - cumulative[seg]) / span
+            ((want - cumulative[seg]) / span).clamp(0.0, 1.0)
         } else {
             0.0
         };
-        *slot = betas[seg] + frac * (betas[seg + 1] - betas[seg]);
+        *slot = (betas[seg].ln() + frac * (betas[seg + 1] / betas[seg]).ln()).exp();
     }
     for k in 1..r - 1 {
-        betas[k] = 0.5 * (betas[k] + target[k]);
+        betas[k] = (betas[k].ln() + step * (target[k] / betas[k]).ln()).exp();
     }
 }
 
@@ -346,38 +382,48 @@ fn adapt_ladder(betas: &mut [f64], sigma: &[f64]) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn adaptation_keeps_ends_and_evens_the_shares() {
-        // sigma as a function of beta (large when hot); the shares of its integral per gap even out.
-        let sigma_at = |beta: f64| 10.0 / (1.0 + beta);
-        let shares = |b: &[f64]| -> Vec<f64> {
-            b.windows(2)
-                .map(|w| (w[1] - w[0]) * 0.5 * (sigma_at(w[0]) + sigma_at(w[1])))
-                .collect()
-        };
-        let spread = |v: Vec<f64>| {
-            let max = v.iter().copied().fold(0.0, f64::max);
-            max / v.iter().copied().fold(f64::INFINITY, f64::min)
-        };
-        let mut b = geometric(0.1, 10.0, 6);
-        let before = spread(shares(&b));
-        for _ in 0..20 {
-            let sigma: Vec<f64> = b.iter().map(|&x| sigma_at(x)).collect();
-            adapt_ladder(&mut b, &sigma);
-        }
-        assert!((b[0] - 0.1).abs() < 1e-12 && (b[5] - 10.0).abs() < 1e-9);
-        assert!(b.windows(2).all(|w| w[1] > w[0]), "{b:?}");
-        let after = spread(shares(&b));
-        assert!(after < 1.2 && after < before, "{before} -> {after}: {b:?}");
+    /// The length of the gap (a, b) under sigma(beta) = 10 / (1 + beta): its integral.
+    fn length(a: f64, b: f64) -> f64 {
+        10.0 * ((1.0 + b) / (1.0 + a)).ln()
     }
 
     #[test]
-    fn equal_shares_are_a_fixed_point() {
-        // With constant sigma the equal-share ladder is linear in beta.
-        let mut b: Vec<f64> = (0..5).map(|k| 1.0 + k as f64).collect();
-        adapt_ladder(&mut b, &[2.0; 5]);
-        for (k, &x) in b.iter().enumerate() {
-            assert!((x - (1.0 + k as f64)).abs() < 1e-12);
+    fn adaptation_keeps_ends_and_evens_the_lengths() {
+        let spread = |b: &[f64]| {
+            let l: Vec<f64> = b.windows(2).map(|w| length(w[0], w[1])).collect();
+            l.iter().copied().fold(0.0, f64::max) / l.iter().copied().fold(f64::INFINITY, f64::min)
+        };
+        let mut b = geometric(0.1, 10.0, 6);
+        let before = spread(&b);
+        for _ in 0..30 {
+            let lengths: Vec<f64> = b.windows(2).map(|w| length(w[0], w[1])).collect();
+            adapt_ladder(&mut b, &lengths, 0.5);
         }
+        assert!((b[0] - 0.1).abs() < 1e-12 && (b[5] - 10.0).abs() < 1e-9);
+        assert!(b.windows(2).all(|w| w[1] > w[0]), "{b:?}");
+        let after = spread(&b);
+        assert!(after < 1.05 && after < before, "{before} -> {after}: {b:?}");
+    }
+
+    #[test]
+    fn equal_lengths_are_a_fixed_point() {
+        let mut b: Vec<f64> = (0..5).map(|k| 1.0 + k as f64 * k as f64).collect();
+        let want = b.clone();
+        adapt_ladder(&mut b, &[2.0; 4], 0.5);
+        for (x, w) in b.iter().zip(&want) {
+            assert!((x - w).abs() < 1e-12, "{b:?}");
+        }
+    }
+
+    #[test]
+    fn gap_lengths_invert_the_gaussian_acceptance() {
+        assert!((erfc(0.0) - 1.0).abs() < 1e-6 && (erfc(1.0) - 0.157_299_2).abs() < 1e-6);
+        for x in [0.05, 0.3, 1.0, 2.0] {
+            assert!((erfc_inverse(erfc(x)) - x).abs() < 1e-6);
+        }
+        // Higher acceptance means a shorter gap; never-swapping and always-swapping gaps stay finite.
+        let l = gap_lengths(&[100, 100, 100, 100], &[0, 20, 80, 100]);
+        assert!(l.windows(2).all(|w| w[1] < w[0]), "{l:?}");
+        assert!(l.iter().all(|&x| x.is_finite() && x > 0.0));
     }
 }

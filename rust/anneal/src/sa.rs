@@ -2,6 +2,7 @@
 //! sweeps with incrementally updated local fields, beta following a [`Schedule`]; each read starts from
 //! a uniformly random state and returns its final state, as dwave-samplers' SimulatedAnnealingSampler.
 
+use crate::chain::Chain;
 use crate::error::Result;
 use crate::limits::{check_memory, check_sampler_memory, check_work};
 use crate::problem::IsingProblem;
@@ -118,16 +119,14 @@ pub fn simulated_annealing(
     let start = Instant::now();
     let reads = run_reads(num_reads, progress, |read, ticker| {
         let mut rng = rng_for(params.seed, Stream::Read, read as u64);
-        let mut state = random_state(n, &mut rng);
-        let mut fields = vec![0.0; n];
-        problem.local_fields(&state, &mut fields);
-        let mut energy = problem.energy(&state);
+        let mut chain = Chain::new(problem, random_state(n, &mut rng));
+        let mut energy = problem.energy(chain.state());
         let mut cursor = driver.start(params.seed, read as u64);
         let mut accepted = 0;
         let mut trace = Vec::with_capacity(sweeps.checked_div(every).unwrap_or(0));
         for t in 0..sweeps {
             let beta = cursor.beta(t);
-            let (acc, de) = metropolis_sweep(problem, &mut state, &mut fields, beta, &mut rng);
+            let (acc, de) = chain.sweep(problem, beta, &mut rng);
             accepted += acc;
             energy += de;
             cursor.after_sweep(t, acc as f64 / n as f64);
@@ -136,6 +135,7 @@ pub fn simulated_annealing(
             }
             ticker.tick()?;
         }
+        let state = chain.into_state();
         let energy = problem.energy(&state);
         Ok((
             ReadOutcome {

@@ -92,3 +92,47 @@ fn path_integral_without_transverse_field_is_classical_boltzmann() {
     let chi2 = chi_square(&p, beta, &r.samples);
     assert!(chi2 < CHI2_15_999, "chi2 = {chi2}");
 }
+
+#[test]
+fn integer_and_real_sweeps_sample_the_boltzmann_distribution_on_sparse_problems() {
+    // The ring on a grid runs the branch-free integer sweep, the bent one the real-valued sweep; both
+    // must draw energy levels with the Boltzmann weights, under SA at fixed beta and under replica
+    // exchange (whose swaps use the energies the sweeps track).
+    for irrational in [false, true] {
+        let p = common::sparse_ring(irrational);
+        assert_eq!(p.grid_quantum().is_none(), irrational);
+        let beta = 0.9;
+        let sa = SaParams {
+            num_reads: 20_000,
+            schedule: Schedule::Custom(vec![beta; 40]),
+            seed: 5,
+            ..Default::default()
+        };
+        let r = simulated_annealing(&p, &sa, None).unwrap();
+        let (chi2, dof) = common::chi_square_levels(&p, beta, &r.samples);
+        assert!(
+            chi2 < common::chi2_999(dof),
+            "SA, irrational = {irrational}: chi2 {chi2}, dof {dof}"
+        );
+        let (wrong, _) = common::chi_square_levels(&p, 1.5 * beta, &r.samples);
+        assert!(
+            wrong > 4.0 * common::chi2_999(dof),
+            "the check must see a wrong beta: {wrong}"
+        );
+        let pt = PtParams {
+            num_reads: 10_000,
+            num_replicas: 4,
+            num_sweeps: 60,
+            beta_range: Some((0.2, beta)),
+            keep: Keep::Last,
+            seed: 6,
+            ..Default::default()
+        };
+        let r = replica_exchange(&p, &pt, None).unwrap();
+        let (chi2, dof) = common::chi_square_levels(&p, beta, &r.samples);
+        assert!(
+            chi2 < common::chi2_999(dof),
+            "PT, irrational = {irrational}: chi2 {chi2}, dof {dof}"
+        );
+    }
+}

@@ -13,7 +13,7 @@
    target), one thread, minimised over a grid of sweep budgets, on SK N = 256 (target: the lowest energy
    any solver found in this run), SK N = 1024 (target: within 1% of that), a planted frustrated-loop
    N = 1000 instance (target: its known ground energy; 1000 reads, so success rates are known to ~1.5%)
-   and a 3-regular N = 1000 instance (target: within 0.5% of the lowest energy found).
+   and a 3-regular N = 1000 instance (target: within 1% of the lowest energy found).
    dwave-samplers' SA, our SA and (on SK N = 256) our replica exchange (8 replicas, each making the
    budget's sweeps) run on identical instances. OpenJij runs where installed: its SASampler (its own
    default beta range; its per-read ``execution_time``) on every instance but SK N = 1024, and its
@@ -162,7 +162,7 @@ def time_to_target(quick: bool) -> None:
         ("SK N=256", an.sherrington_kirkpatrick(256, seed=5), [100, 300, 1000, 3000], 100, None, 0.0),
         ("SK N=1024", an.sherrington_kirkpatrick(1024, seed=6), [300, 1000, 3000], 16, None, 0.01),
         ("planted N=1000", planted, [100, 300, 1000], 1000, ground, 0.0),
-        ("3-regular N=1000", an.random_regular(1000, 3, seed=7), [100, 300, 1000], 200, None, 0.005),
+        ("3-regular N=1000", an.random_regular(1000, 3, seed=7), [100, 300, 1000], 200, None, 0.01),
     ]
     if quick:
         cases = [(n, p, b[:2], r // 2, g, gap) for n, p, b, r, g, gap in cases]

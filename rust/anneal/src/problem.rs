@@ -49,8 +49,9 @@ const GRID_MAX_FIELD: i64 = 1024;
 /// Candidate quanta are the smallest non-zero |value| divided by 1..=GRID_DIVISORS.
 const GRID_DIVISORS: u32 = 12;
 
-/// The grid form of (h, CSR values), when one exists. The largest field is also held to 4 n + 16
-/// quanta, so that filling the table costs no more than a few sweeps' attempts.
+/// The grid form of (h, CSR values), when one exists. The largest field is also held to n / 8 + 16
+/// quanta: the table is refilled whenever beta changes (every sweep of a schedule), and its max_field
+/// exponentials then cost less than the sweep's n attempts.
 fn find_grid(h: &[f64], row_start: &[usize], vals: &[f64]) -> Option<Grid> {
     let smallest = h
         .iter()
@@ -61,7 +62,7 @@ fn find_grid(h: &[f64], row_start: &[usize], vals: &[f64]) -> Option<Grid> {
     if !smallest.is_finite() {
         return None;
     }
-    let limit = GRID_MAX_FIELD.min(4 * h.len() as i64 + 16);
+    let limit = GRID_MAX_FIELD.min(h.len() as i64 / 8 + 16);
     // Exact to rounding: the integer form moves no value by more than 1e-12 of itself.
     let units = |v: f64, q: f64| -> Option<i32> {
         let k = (v / q).round();
@@ -509,6 +510,47 @@ mod tests {
         assert!(p.energies(&[1, 0]).is_err());
         assert!(p.energies(&[1, 1, 1]).is_err());
         assert_eq!(p.energies(&[1, 1, 1, -1]).unwrap(), vec![1.0, -1.0]);
+    }
+
+    #[test]
+    fn sparse_problems_on_a_grid_get_their_integer_form() {
+        let ring =
+            |n: usize, v: f64| -> Vec<Coupling> { (0..n).map(|i| (i, (i + 1) % n, v)).collect() };
+        // Quantum 0.25 (1.5 = 6 quanta, 0.75 = 3, -0.5 = -2): the form reproduces every value.
+        let mut j = ring(20, 1.5);
+        j.push((0, 10, 0.75));
+        let mut h = vec![0.0; 20];
+        h[3] = -0.5;
+        let p = IsingProblem::new(h.clone(), &j, 0.0).unwrap();
+        assert_eq!(p.grid_quantum(), Some(0.25));
+        let g = p.grid().unwrap();
+        assert_eq!(g.max_field, 6 + 6 + 3);
+        for i in 0..20 {
+            assert_eq!(f64::from(g.h[i]) * 0.25, h[i]);
+            let (_, real) = p.neighbours(i);
+            let (_, units) = p.grid_neighbours(g, i);
+            for (&r, &u) in real.iter().zip(units) {
+                assert_eq!(f64::from(u) * 0.25, r);
+            }
+        }
+        // One value, even an irrational one, is its own quantum. Off every grid, dense, or with
+        // fields beyond n / 8 + 16 quanta: the real-valued form only.
+        let off = IsingProblem::new(vec![0.0; 20], &ring(20, std::f64::consts::PI), 0.1);
+        assert_eq!(off.unwrap().grid_quantum(), Some(std::f64::consts::PI));
+        let mut irrational = ring(20, 1.0);
+        irrational.push((0, 5, std::f64::consts::SQRT_2));
+        assert!(IsingProblem::new(vec![0.0; 20], &irrational, 0.0)
+            .unwrap()
+            .grid_quantum()
+            .is_none());
+        let dense = IsingProblem::new(vec![0.0; 3], &[(0, 1, 1.0), (1, 2, 1.0)], 0.0).unwrap();
+        assert!(dense.grid_quantum().is_none());
+        let mut wide = ring(20, 1.0);
+        wide.push((0, 10, 40.0));
+        assert!(IsingProblem::new(vec![0.0; 20], &wide, 0.0)
+            .unwrap()
+            .grid_quantum()
+            .is_none());
     }
 
     #[test]

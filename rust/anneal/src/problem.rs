@@ -525,8 +525,8 @@ mod tests {
         assert_eq!(p.grid_quantum(), Some(0.25));
         let g = p.grid().unwrap();
         assert_eq!(g.max_field, 6 + 6 + 3);
-        for i in 0..20 {
-            assert_eq!(f64::from(g.h[i]) * 0.25, h[i]);
+        for (i, &hi) in h.iter().enumerate() {
+            assert_eq!(f64::from(g.h[i]) * 0.25, hi);
             let (_, real) = p.neighbours(i);
             let (_, units) = p.grid_neighbours(g, i);
             for (&r, &u) in real.iter().zip(units) {

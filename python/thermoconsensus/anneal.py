@@ -717,9 +717,10 @@ def replica_exchange(
     Each of ``num_reads`` independent runs sweeps ``num_replicas`` replicas and swaps neighbouring
     temperatures with probability min(1, exp(d_beta d_E)) after every sweep, and returns its coldest
     replica's state (``keep="last"``: the final one, a sample at the coldest beta; ``"best"``: the
-    lowest-energy one it held). ``adaptive=True`` tunes the ladder spacing towards equal swap
-    acceptance during the first half. ``info`` carries ``betas``, ``swap_acceptance`` per pair and
-    ``round_trips``.
+    lowest-energy one it held). ``adaptive=True`` re-spaces the interior betas during the first half
+    from the swap acceptance measured in windows of sweeps, towards equal acceptance for every pair
+    (the ends stay); ``swap_acceptance`` is then measured over the second half. ``info`` carries
+    ``betas``, ``swap_acceptance`` per pair and ``round_trips``.
 
     ``device``: "auto" (a GPU when present, the problem is large enough — reads x replicas x spins >= 65,536 —
     and the options run there), "cpu", "cuda" or "cuda:N". On a GPU the chains use Philox random numbers, so a

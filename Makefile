@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export THERMOCONSENSUS_NUM_THREADS ?=
 
-.PHONY: help venv install demo demo-info test test-rust test-nvrtc test-python test-gpu-emulated lint bench bench-python bench-rust bench-llm bench-server clean
+.PHONY: help venv install demo demo-info test test-rust test-nvrtc test-python test-gpu-emulated lint bench bench-python bench-rust bench-llm bench-server bench-ray clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -74,7 +74,10 @@ bench-llm: install ## local inference vs llama-cpp-python (builds llama.cpp from
 bench-server: install ## client overhead, leak check, import time, server under 32 concurrent requests (SmolLM2)
 	$(PY) benches/bench_server.py
 
-bench: bench-python bench-rust bench-llm bench-server ## all benchmarks
+bench-ray: install ## 64-variable TE network and 200-prompt batch: local vs a local Ray cluster of 1 and 2 workers
+	$(PY) benches/bench_ray.py
+
+bench: bench-python bench-rust bench-llm bench-server bench-ray ## all benchmarks
 
 clean: ## remove build outputs and the virtual environment
 	cargo clean

@@ -106,6 +106,19 @@ def significance(
     progress: Callable[[int, int], object] | None = None,
     device: str = "auto",
 ) -> tuple[float, float, float, float, int, NDArray[np.float64]]: ...
+def significance_null(
+    measure: str,
+    arrays: list[_F2 | None],
+    k: int,
+    algorithm: int,
+    seed: int,
+    first: int,
+    count: int,
+    with_value: bool,
+    embedding: _Embedding = ...,
+    cond_delays: list[int] = ...,
+    n_threads: int | None = None,
+) -> tuple[float | None, NDArray[np.float64]]: ...
 def ragwitz(
     x: _F2,
     k_max: int,

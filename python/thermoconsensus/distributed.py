@@ -261,15 +261,15 @@ def te_network_ray(
 
 def _null_chunk(
     measure: str,
-    arrays: list[NDArray[np.float64] | None],
     args: tuple[Any, ...],
     first: int,
     count: int,
     with_value: bool,
+    *arrays: NDArray[np.float64] | None,
 ) -> tuple[float | None, NDArray[np.float64]]:
     k, algorithm, seed, embedding, delays, threads = args
     return _core.significance_null(
-        measure, arrays, k, algorithm, seed, first, count, with_value, embedding, delays, threads
+        measure, list(arrays), k, algorithm, seed, first, count, with_value, embedding, delays, threads
     )
 
 
@@ -316,10 +316,9 @@ def significance_ray(
         name="significance_chunk", num_cpus=backend.threads_per_task, max_retries=backend.max_retries
     )
     args = (k, algorithm, seed, embedding, delays, backend.threads_per_task)
-    # Ray resolves references only at the top level of a task's arguments, so the list goes as a whole.
-    arrays_ref = ray.put(refs_in)
+    # The arrays go as top-level arguments: Ray hands a task the objects of those references.
     refs = [
-        task.remote(measure, arrays_ref, args, bounds[c], bounds[c + 1] - bounds[c], c == 0)
+        task.remote(measure, args, bounds[c], bounds[c + 1] - bounds[c], c == 0, *refs_in)
         for c in range(chunks)
     ]
     results = _gather(ray, refs, chunks, progress)

@@ -216,26 +216,43 @@ impl JointSamples {
         }
         let value = self.estimate_on(self.joint.view(), k, algorithm, compute)?;
         let null: Vec<f64> = match compute {
-            Compute::Cpu => (0..n_surrogates)
-                .into_par_iter()
-                .map(|s| {
-                    if let Some(p) = progress {
-                        p.check()?;
-                    }
-                    let shuffled = self.permuted_copy(&self.permutation(n, seed, s));
-                    let v = self.estimate_on(shuffled.view(), k, algorithm, compute)?;
-                    if let Some(p) = progress {
-                        p.advance();
-                    }
-                    Ok(v)
-                })
-                .collect::<Result<_>>()?,
+            Compute::Cpu => self.null_range(k, algorithm, seed, 0..n_surrogates, progress)?,
             Compute::Device(exec) => {
                 let bytes = crate::gpu::BATCH_BYTES;
                 self.device_null(exec, k, algorithm, n_surrogates, seed, progress, bytes)?
             }
         };
         Ok(summarise(value, null))
+    }
+}
+
+impl JointSamples {
+    /// The CPU estimates of surrogates `surrogates` (each the permutation of its own ChaCha8 stream of
+    /// `seed`), in order: exactly the values [`JointSamples::test`] gets for them, so a test can be split
+    /// into chunks that run anywhere. Advances `progress` once per surrogate and stops when it is cancelled.
+    pub fn null_range(
+        &self,
+        k: usize,
+        algorithm: Algorithm,
+        seed: u64,
+        surrogates: std::ops::Range<usize>,
+        progress: Option<&Progress>,
+    ) -> Result<Vec<f64>> {
+        let n = self.joint.view().rows();
+        surrogates
+            .into_par_iter()
+            .map(|s| {
+                if let Some(p) = progress {
+                    p.check()?;
+                }
+                let shuffled = self.permuted_copy(&self.permutation(n, seed, s));
+                let v = self.estimate_on(shuffled.view(), k, algorithm, &Compute::Cpu)?;
+                if let Some(p) = progress {
+                    p.advance();
+                }
+                Ok(v)
+            })
+            .collect()
     }
 }
 

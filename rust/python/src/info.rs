@@ -150,6 +150,73 @@ fn entropy(
 /// Significance result as (value, p_value, null_mean, null_std, n_surrogates, null).
 type SignificanceTuple<'py> = (f64, f64, f64, f64, usize, Bound<'py, PyArray1<f64>>);
 
+/// Argument names of each measure's arrays, in order.
+fn measure_names(measure: &str) -> PyResult<&'static [&'static str]> {
+    match measure {
+        "mi" => Ok(&["x", "y"]),
+        "cmi" => Ok(&["x", "y", "z"]),
+        "te" => Ok(&["source", "target", "conditionals"]),
+        "ais" => Ok(&["x"]),
+        other => Err(crate::errors::invalid_input(format!(
+            "measure: must be 'mi', 'cmi', 'te' or 'ais', got {other:?}"
+        ))),
+    }
+}
+
+/// Views of a measure's arrays (None where an optional one is absent), checked against its names.
+fn measure_views<'a>(
+    measure: &str,
+    arrays: &'a [Option<PyReadonlyArray2<'_, f64>>],
+) -> PyResult<Vec<Option<MatrixRef<'a>>>> {
+    let names = measure_names(measure)?;
+    if arrays.len() != names.len() {
+        return Err(crate::errors::invalid_input(format!(
+            "arrays: {measure} needs {} arrays, got {}",
+            names.len(),
+            arrays.len()
+        )));
+    }
+    let mut views = Vec::with_capacity(names.len());
+    for (a, &name) in arrays.iter().zip(names) {
+        views.push(a.as_ref().map(|a| view(name, a)).transpose()?);
+    }
+    if views[0].is_none() {
+        let name = if measure == "te" { "source" } else { "x" };
+        return Err(crate::errors::invalid_input(format!(
+            "{name}: required for measure {measure:?}"
+        )));
+    }
+    Ok(views)
+}
+
+/// The permutation-test samples of `measure` over `views` (from [`measure_views`]).
+fn joint_samples(
+    measure: &str,
+    views: &[Option<MatrixRef<'_>>],
+    embedding: EmbeddingArgs,
+    cond_delays: &[usize],
+    k: usize,
+) -> info::Result<info::JointSamples> {
+    let first = views[0].ok_or_else(|| info::Error::InvalidArgument {
+        name: "x",
+        reason: "required".into(),
+    })?;
+    let at = |i: usize| views.get(i).copied().flatten().unwrap_or(first);
+    match measure {
+        "mi" => info::JointSamples::mi(first, at(1), k),
+        "cmi" => info::JointSamples::cmi(first, at(1), at(2), k),
+        "te" => Ok(info::JointSamples::te(te_samples(
+            first,
+            at(1),
+            embedding,
+            views.get(2).copied().flatten(),
+            cond_delays,
+            k,
+        )?)),
+        _ => info::JointSamples::ais(first, embedding.0, embedding.1, k),
+    }
+}
+
 /// Permutation test of MI ("mi"), CMI ("cmi"), TE ("te") or AIS ("ais").
 #[pyfunction]
 #[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, progress=None, device="auto"))]
@@ -168,69 +235,11 @@ fn significance<'py>(
     progress: Option<Bound<'py, PyAny>>,
     device: &str,
 ) -> PyResult<SignificanceTuple<'py>> {
-    const NAMES: [&[&str]; 4] = [
-        &["x", "y"],
-        &["x", "y", "z"],
-        &["source", "target", "conditionals"],
-        &["x"],
-    ];
-    let names: &[&str] = match measure {
-        "mi" => NAMES[0],
-        "cmi" => NAMES[1],
-        "te" => NAMES[2],
-        "ais" => NAMES[3],
-        other => {
-            return Err(crate::errors::invalid_input(format!(
-                "measure: must be 'mi', 'cmi', 'te' or 'ais', got {other:?}"
-            )))
-        }
-    };
-    if arrays.len() != names.len() {
-        return Err(crate::errors::invalid_input(format!(
-            "arrays: {measure} needs {} arrays, got {}",
-            names.len(),
-            arrays.len()
-        )));
-    }
-    let mut views = Vec::with_capacity(names.len());
-    for (a, &name) in arrays.iter().zip(names) {
-        // Argument names are static strings known at compile time above.
-        let name: &'static str = match name {
-            "x" => "x",
-            "y" => "y",
-            "z" => "z",
-            "source" => "source",
-            "target" => "target",
-            _ => "conditionals",
-        };
-        views.push(a.as_ref().map(|a| view(name, a)).transpose()?);
-    }
+    let views = measure_views(measure, &arrays)?;
     let alg = self::algorithm(algorithm)?;
-    let missing = |name: &'static str| {
-        crate::errors::invalid_input(format!("{name}: required for measure {measure:?}"))
-    };
-    let first = views[0].ok_or_else(|| missing(if measure == "te" { "source" } else { "x" }))?;
-    let build = || -> info::Result<info::JointSamples> {
-        Ok(match measure {
-            "mi" => info::JointSamples::mi(first, views[1].unwrap_or(first), k)?,
-            "cmi" => info::JointSamples::cmi(
-                first,
-                views[1].unwrap_or(first),
-                views[2].unwrap_or(first),
-                k,
-            )?,
-            "te" => info::JointSamples::te(te_samples(
-                first,
-                views[1].unwrap_or(first),
-                embedding,
-                views[2],
-                &cond_delays,
-                k,
-            )?),
-            _ => info::JointSamples::ais(first, embedding.0, embedding.1, k)?,
-        })
-    };
-    let samples = py.detach(build).map_err(|e| info_error(py, e))?;
+    let samples = py
+        .detach(|| joint_samples(measure, &views, embedding, &cond_delays, k))
+        .map_err(|e| info_error(py, e))?;
     let on = compute_for(py, device, &samples.work(k))?;
     let r = run_with_progress(
         py,
@@ -249,6 +258,47 @@ fn significance<'py>(
         r.n_surrogates,
         null,
     ))
+}
+
+/// A chunk of a permutation test on the CPU: the estimates of surrogates `first..first + count` of
+/// `seed` (the values [`significance`] computes for them), and the estimate on the data when
+/// `with_value`. `thermoconsensus.distributed` splits one test into such chunks.
+#[pyfunction]
+#[pyo3(signature = (measure, arrays, k, algorithm, seed, first, count, with_value, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn significance_null<'py>(
+    py: Python<'py>,
+    measure: &str,
+    arrays: Vec<Option<PyReadonlyArray2<'py, f64>>>,
+    k: usize,
+    algorithm: i64,
+    seed: u64,
+    first: usize,
+    count: usize,
+    with_value: bool,
+    embedding: EmbeddingArgs,
+    cond_delays: Vec<usize>,
+    n_threads: Option<usize>,
+) -> PyResult<(Option<f64>, Bound<'py, PyArray1<f64>>)> {
+    let max = info::significance::MAX_SURROGATES;
+    if count == 0 || count > max || first.checked_add(count).is_none_or(|end| end > max) {
+        return Err(crate::errors::invalid_input(format!(
+            "first, count: surrogates first..first + count must lie in 0..{max} with count >= 1, \
+             got {first} and {count}"
+        )));
+    }
+    let views = measure_views(measure, &arrays)?;
+    let alg = self::algorithm(algorithm)?;
+    let (value, null) = compute(py, n_threads, || {
+        let samples = joint_samples(measure, &views, embedding, &cond_delays, k)?;
+        let value = if with_value {
+            Some(samples.estimate_on(samples.joint.view(), k, alg, &info::Compute::Cpu)?)
+        } else {
+            None
+        };
+        Ok((value, samples.null_range(k, alg, seed, first..first + count, None)?))
+    })?;
+    Ok((value, PyArray1::from_vec(py, null)))
 }
 
 /// Ragwitz embedding search: (history, tau, [(history, tau, error), ...]).
@@ -332,6 +382,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(active_information_storage, m)?)?;
     m.add_function(wrap_pyfunction!(entropy, m)?)?;
     m.add_function(wrap_pyfunction!(significance, m)?)?;
+    m.add_function(wrap_pyfunction!(significance_null, m)?)?;
     m.add_function(wrap_pyfunction!(ragwitz, m)?)?;
     m.add_function(wrap_pyfunction!(te_network, m)?)?;
     Ok(())

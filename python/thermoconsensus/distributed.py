@@ -402,4 +402,3 @@ def actor_clients(
     ]
     names = ray.get([a.name.remote() for a in actors])
     return [RayChatClient(name, a) for name, a in zip(names, actors)]
-

@@ -22,6 +22,9 @@ pub mod model;
 pub(crate) mod quant_dot;
 #[cfg(target_arch = "x86_64")]
 mod quant_dot_avx2;
+#[cfg(target_arch = "x86_64")]
+mod quant_dot_avx512;
+pub(crate) mod quant_dot_tile;
 pub mod sampler;
 mod spm;
 pub mod tokenizer;

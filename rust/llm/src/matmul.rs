@@ -4,10 +4,17 @@
 use crate::dequant::block;
 use crate::ggml_type::GgmlType;
 use crate::quant_dot::{quantize_activation, row_dots_fast, Activation};
+use crate::quant_dot_tile::{self, PackedActs, WeightTile};
 use rayon::prelude::*;
 
 /// Weight rows per parallel task.
 const ROWS_PER_TASK: usize = 16;
+
+/// Weight rows unpacked together for a prompt batch: kept in cache while every input passes.
+const ROWS_PER_TILE: usize = 16;
+
+/// Inputs from which a batch goes through unpacked weight tiles (fewer: the per-row kernels).
+const TILE_MIN_INPUTS: usize = 8;
 
 /// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights.
 #[derive(Debug, Clone, Copy)]
@@ -80,10 +87,16 @@ impl QMatrix<'_> {
         }
         // Rows outer, inputs inner: each weight row is read once for all inputs (prompt batches).
         let mut by_row = vec![0.0f32; n_in * self.rows];
-        by_row
-            .par_chunks_mut(n_in * ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(task, chunk)| rows_into(task * ROWS_PER_TASK, chunk));
+        let tiled = match &quantized {
+            Some(acts) if n_in >= TILE_MIN_INPUTS => self.tile_products(acts, &mut by_row),
+            _ => false,
+        };
+        if !tiled {
+            by_row
+                .par_chunks_mut(n_in * ROWS_PER_TASK)
+                .enumerate()
+                .for_each(|(task, chunk)| rows_into(task * ROWS_PER_TASK, chunk));
+        }
         // Transpose in tiles of 32 x 32 so that reads and writes both stay within a few cache lines.
         const T: usize = 32;
         for r0 in (0..self.rows).step_by(T) {
@@ -99,6 +112,30 @@ impl QMatrix<'_> {
 }
 
 impl QMatrix<'_> {
+    /// The product of many inputs through weight tiles unpacked once each (AVX-512 only), into
+    /// `by_row` (row-major: each row's results for every input). False, writing nothing, where the
+    /// CPU or the type has no tile kernel.
+    fn tile_products(&self, acts: &[&Activation], by_row: &mut [f32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if crate::quant_dot::avx512() && quant_dot_tile::covers(self.ty) {
+            let packed = PackedActs::pack(self.ty, acts, self.cols);
+            let (n_in, rb) = (acts.len(), self.row_bytes());
+            by_row
+                .par_chunks_mut(n_in * ROWS_PER_TILE)
+                .enumerate()
+                .for_each_init(WeightTile::default, |tile, (task, chunk)| {
+                    let first = task * ROWS_PER_TILE;
+                    let rows = &self.data[first * rb..(first + chunk.len() / n_in) * rb];
+                    tile.unpack(self.ty, rows, rb, self.cols);
+                    // SAFETY: avx512() checked that the CPU has AVX-512 F, BW and VNNI.
+                    unsafe { crate::quant_dot_avx512::product(tile, &packed, chunk) };
+                });
+            return true;
+        }
+        let _ = (acts, by_row);
+        false
+    }
+
     /// Rows `first..` times every input of `x`, into `chunk` (row-major: each row's results for every
     /// input); `acts` holds the quantized inputs for types with an integer dot product.
     fn rows_into(&self, x: &[f32], acts: Option<&[&Activation]>, first: usize, chunk: &mut [f32]) {

@@ -148,6 +148,18 @@ fn avx2() -> bool {
     })
 }
 
+/// Whether the AVX-512 (F, BW, VNNI) kernels run here (checked once). `THERMOCONSENSUS_KERNELS=avx2`
+/// keeps only the AVX2 ones, `=portable` neither.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::env::var("THERMOCONSENSUS_KERNELS")
+            .map_or(true, |v| v != "portable" && v != "avx2")
+            && crate::quant_dot_avx512::available()
+    })
+}
+
 /// Dots of one weight row with each activation row, into `out`: the AVX2 kernels where the CPU has
 /// them (several activations per unpacked weight block), the portable loop elsewhere.
 #[inline]
@@ -276,12 +288,12 @@ pub(crate) fn row_dot(ty: GgmlType, row: &[u8], act: &Activation) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dequant::dequantize;
 
     /// Deterministic pseudo-random bytes.
-    fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    pub(crate) fn bytes(n: usize, seed: u64) -> Vec<u8> {
         let mut s = seed;
         (0..n)
             .map(|_| {
@@ -295,7 +307,7 @@ mod tests {
 
     /// A row of `n` weights in random blocks with sane f16 scales (random bytes could be NaN): 0.01,
     /// and `min` for the types that keep one.
-    fn random_row(ty: GgmlType, n: usize, seed: u64, min: f32) -> Vec<u8> {
+    pub(crate) fn random_row(ty: GgmlType, n: usize, seed: u64, min: f32) -> Vec<u8> {
         let mut row = bytes(n / ty.block_size() * ty.type_size(), seed);
         for blk in row.chunks_exact_mut(ty.type_size()) {
             let at = if ty == GgmlType::Q6K { 208 } else { 0 };

@@ -1,0 +1,133 @@
+//! AVX-512 (F, BW, VNNI) kernel of the tile product ([`crate::quant_dot_tile`]): a register block of
+//! 4 weight rows x 4 tokens, each 64-element chunk one `vpdpbusd` per (row, token) pair (unsigned
+//! weight bytes x signed activation bytes, started from the integer offset correction), converted
+//! and scaled by the two lane scales into 16 float lanes. Each weight chunk loaded serves 4 tokens,
+//! each activation chunk 4 rows, and the caller keeps a tile of weight rows in cache for every token.
+
+use crate::quant_dot_tile::{min_term, PackedActs, WeightTile, CHUNK, LANES};
+use std::arch::x86_64::*;
+
+/// True when this CPU runs these kernels.
+pub(crate) fn available() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
+/// Rows times tokens of one register block: `R` rows from `r0`, `T` tokens from `t0`, without the
+/// min term.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn block<const R: usize, const T: usize>(
+    w: &WeightTile,
+    r0: usize,
+    a: &PackedActs,
+    t0: usize,
+) -> [[f32; T]; R] {
+    let chunks = w.chunks;
+    assert!(a.chunks == chunks && r0 + R <= w.rows && t0 + T <= a.tokens);
+    assert!(w.q.len() >= w.rows * chunks * CHUNK && w.sw.len() >= w.rows * chunks * LANES);
+    assert!(a.qs.len() >= a.tokens * chunks * CHUNK);
+    assert!(a.sy.len() >= a.tokens * chunks * LANES && a.corr.len() >= a.tokens * chunks * LANES);
+    let wq = w.q[r0 * chunks * CHUNK..].as_ptr();
+    let ws = w.sw[r0 * chunks * LANES..].as_ptr();
+    let yq = a.qs[t0 * chunks * CHUNK..].as_ptr();
+    let ys = a.sy[t0 * chunks * LANES..].as_ptr();
+    let yc = a.corr[t0 * chunks * LANES..].as_ptr();
+    let mut acc = [[_mm512_setzero_ps(); T]; R];
+    for c in 0..chunks {
+        let mut wv = [_mm512_setzero_si512(); R];
+        let mut sv = [_mm512_setzero_ps(); R];
+        for r in 0..R {
+            // SAFETY: rows r0..r0+R and chunk c lie inside the buffers (asserted above).
+            unsafe {
+                wv[r] = _mm512_loadu_si512(wq.add((r * chunks + c) * CHUNK).cast());
+                sv[r] = _mm512_loadu_ps(ws.add((r * chunks + c) * LANES));
+            }
+        }
+        for t in 0..T {
+            // SAFETY: tokens t0..t0+T and chunk c lie inside the buffers (asserted above).
+            let (y, sy, corr) = unsafe {
+                (
+                    _mm512_loadu_si512(yq.add((t * chunks + c) * CHUNK).cast()),
+                    _mm512_loadu_ps(ys.add((t * chunks + c) * LANES)),
+                    _mm512_loadu_si512(yc.add((t * chunks + c) * LANES).cast()),
+                )
+            };
+            for r in 0..R {
+                let dot = _mm512_dpbusd_epi32(corr, wv[r], y);
+                acc[r][t] = _mm512_fmadd_ps(
+                    _mm512_cvtepi32_ps(dot),
+                    _mm512_mul_ps(sv[r], sy),
+                    acc[r][t],
+                );
+            }
+        }
+    }
+    let mut out = [[0.0f32; T]; R];
+    for r in 0..R {
+        for t in 0..T {
+            out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+        }
+    }
+    out
+}
+
+/// One register block with its min terms into `out[r * tokens + t]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn block_into<const R: usize, const T: usize>(
+    w: &WeightTile,
+    r0: usize,
+    a: &PackedActs,
+    t0: usize,
+    out: &mut [f32],
+) {
+    let v = block::<R, T>(w, r0, a, t0);
+    for (r, vr) in v.iter().enumerate() {
+        for (t, x) in vr.iter().enumerate() {
+            out[(r0 + r) * a.tokens + t0 + t] = x + min_term(w, r0 + r, a, t0 + t);
+        }
+    }
+}
+
+/// Rows of a register block.
+const BR: usize = 4;
+/// Tokens of a register block.
+const BT: usize = 4;
+
+/// `R` rows from `r0` times `nt` (1..=4) tokens from `t0`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn rows_into<const R: usize>(
+    w: &WeightTile,
+    r0: usize,
+    a: &PackedActs,
+    t0: usize,
+    nt: usize,
+    out: &mut [f32],
+) {
+    match nt {
+        4 => block_into::<R, 4>(w, r0, a, t0, out),
+        3 => block_into::<R, 3>(w, r0, a, t0, out),
+        2 => block_into::<R, 2>(w, r0, a, t0, out),
+        _ => block_into::<R, 1>(w, r0, a, t0, out),
+    }
+}
+
+/// The tile product: `out[r * tokens + t]` = dot of weight row `r` of the tile with token `t`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(crate) fn product(w: &WeightTile, a: &PackedActs, out: &mut [f32]) {
+    assert_eq!(out.len(), w.rows * a.tokens);
+    for t0 in (0..a.tokens).step_by(BT) {
+        let nt = BT.min(a.tokens - t0);
+        for r0 in (0..w.rows).step_by(BR) {
+            match BR.min(w.rows - r0) {
+                4 => rows_into::<4>(w, r0, a, t0, nt, out),
+                3 => rows_into::<3>(w, r0, a, t0, nt, out),
+                2 => rows_into::<2>(w, r0, a, t0, nt, out),
+                _ => rows_into::<1>(w, r0, a, t0, nt, out),
+            }
+        }
+    }
+}

@@ -67,8 +67,8 @@ bench-python: install ## thermoconsensus vs scikit-learn, dwave-samplers (and Op
 	$(PIP) install -q openjij || echo "OpenJij did not install: its column is skipped"
 	$(PY) benches/bench_anneal.py
 
-bench-llm: install ## local inference vs llama-cpp-python (builds llama.cpp from source: ~10 minutes)
-	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(PIP) install -q llama-cpp-python
+bench-llm: install ## local inference vs llama-cpp-python (native build from source: ~40 minutes on 2 cores)
+	$(PIP) install -q llama-cpp-python
 	$(PY) benches/bench_llm.py
 
 bench-server: install ## client overhead, leak check, import time, server under 32 concurrent requests (SmolLM2)

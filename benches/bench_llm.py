@@ -160,7 +160,8 @@ def call(python: str, what: str, extra: list[str]) -> dict | None:
 
 
 def fidelity(model: str, path: str, peer: str, threads: int) -> dict | None:
-    text = json.loads((FIXTURES / f"llama_cpp_{model}.json").read_text(encoding="utf-8"))["perplexity_long"]["text"]
+    fixture = json.loads((FIXTURES / f"llama_cpp_{model}.json").read_text(encoding="utf-8"))
+    text = fixture["perplexity_long"]["text"]
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "reference.npz")
         common = ["--model-path", path, "--threads", str(threads), "--out", out]
@@ -170,7 +171,9 @@ def fidelity(model: str, path: str, peer: str, threads: int) -> dict | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)

@@ -154,8 +154,7 @@ fn avx2() -> bool {
 pub(crate) fn avx512() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| {
-        std::env::var("THERMOCONSENSUS_KERNELS")
-            .map_or(true, |v| v != "portable" && v != "avx2")
+        std::env::var("THERMOCONSENSUS_KERNELS").map_or(true, |v| v != "portable" && v != "avx2")
             && crate::quant_dot_avx512::available()
     })
 }

@@ -16,6 +16,8 @@ pub(crate) fn available() -> bool {
 
 /// Rows times tokens of one register block: `R` rows from `r0`, `T` tokens from `t0`, without the
 /// min term.
+// The row and token indices also address the buffers, so index loops read plainest here.
+#[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn block<const R: usize, const T: usize>(
@@ -56,11 +58,8 @@ fn block<const R: usize, const T: usize>(
             };
             for r in 0..R {
                 let dot = _mm512_dpbusd_epi32(corr, wv[r], y);
-                acc[r][t] = _mm512_fmadd_ps(
-                    _mm512_cvtepi32_ps(dot),
-                    _mm512_mul_ps(sv[r], sy),
-                    acc[r][t],
-                );
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(sv[r], sy), acc[r][t]);
             }
         }
     }

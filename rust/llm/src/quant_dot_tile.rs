@@ -319,7 +319,7 @@ mod tests {
         let xs: Vec<Vec<f32>> = (0..tokens)
             .map(|t| {
                 // Extremes included: -128 can come out of Q8_K's rounding of the largest value.
-                bytes(cols, seed ^ (t as u64 + 1) * 977)
+                bytes(cols, seed ^ ((t as u64 + 1) * 977))
                     .iter()
                     .map(|&b| (b as f32 - 128.0) / 16.0 * (1.0 + t as f32))
                     .collect()

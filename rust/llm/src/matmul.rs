@@ -117,7 +117,13 @@ impl QMatrix<'_> {
     /// CPU or the type has no tile kernel.
     fn tile_products(&self, acts: &[&Activation], by_row: &mut [f32]) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if crate::quant_dot::avx512() && quant_dot_tile::covers(self.ty) {
+        // Only where the tile's sums are bit for bit the AVX2 kernels' (the 32-element types): the
+        // K-quant tile sums its float lanes in another order, which moved Gemma 3's perplexity
+        // against llama.cpp's by 1-3% (llama.cpp sums K-quant blocks in integers first).
+        if crate::quant_dot::avx512()
+            && quant_dot_tile::covers(self.ty)
+            && self.ty.block_size() == 32
+        {
             let packed = PackedActs::pack(self.ty, acts, self.cols);
             let (n_in, rb) = (acts.len(), self.row_bytes());
             by_row

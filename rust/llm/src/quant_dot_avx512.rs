@@ -20,7 +20,7 @@ pub(crate) fn available() -> bool {
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-fn block<const R: usize, const T: usize>(
+fn block<const R: usize, const T: usize, const BLOCK_ORDER: bool>(
     w: &WeightTile,
     r0: usize,
     a: &PackedActs,
@@ -37,6 +37,9 @@ fn block<const R: usize, const T: usize>(
     let ys = a.sy[t0 * chunks * LANES..].as_ptr();
     let yc = a.corr[t0 * chunks * LANES..].as_ptr();
     let mut acc = [[_mm512_setzero_ps(); T]; R];
+    // BLOCK_ORDER: eight float lanes summed block after block, as the AVX2 kernels (and llama.cpp's
+    // x86 dots) sum them, so the results are theirs bit for bit; the other way sums 16 lanes.
+    let mut acc8 = [[_mm256_setzero_ps(); T]; R];
     for c in 0..chunks {
         let mut wv = [_mm512_setzero_si512(); R];
         let mut sv = [_mm512_setzero_ps(); R];
@@ -57,19 +60,52 @@ fn block<const R: usize, const T: usize>(
                 )
             };
             for r in 0..R {
-                let dot = _mm512_dpbusd_epi32(corr, wv[r], y);
-                acc[r][t] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(sv[r], sy), acc[r][t]);
+                let dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, wv[r], y));
+                let scale = _mm512_mul_ps(sv[r], sy);
+                if BLOCK_ORDER {
+                    let a = _mm256_fmadd_ps(low(dot), low(scale), acc8[r][t]);
+                    acc8[r][t] = _mm256_fmadd_ps(high(dot), high(scale), a);
+                } else {
+                    acc[r][t] = _mm512_fmadd_ps(dot, scale, acc[r][t]);
+                }
             }
         }
     }
     let mut out = [[0.0f32; T]; R];
     for r in 0..R {
         for t in 0..T {
-            out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+            out[r][t] = if BLOCK_ORDER {
+                hsum8(acc8[r][t])
+            } else {
+                _mm512_reduce_add_ps(acc[r][t])
+            };
         }
     }
     out
+}
+
+/// Lanes 0..8 of `v`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn low(v: __m512) -> __m256 {
+    _mm512_castps512_ps256(v)
+}
+
+/// Lanes 8..16 of `v`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn high(v: __m512) -> __m256 {
+    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
+}
+
+/// The eight lanes summed in the AVX2 kernels' order.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn hsum8(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
 }
 
 /// One register block with its min terms into `out[r * tokens + t]`.
@@ -82,7 +118,11 @@ fn block_into<const R: usize, const T: usize>(
     t0: usize,
     out: &mut [f32],
 ) {
-    let v = block::<R, T>(w, r0, a, t0);
+    let v = if w.block_order {
+        block::<R, T, true>(w, r0, a, t0)
+    } else {
+        block::<R, T, false>(w, r0, a, t0)
+    };
     for (r, vr) in v.iter().enumerate() {
         for (t, x) in vr.iter().enumerate() {
             out[(r0 + r) * a.tokens + t0 + t] = x + min_term(w, r0 + r, a, t0 + t);

@@ -69,6 +69,9 @@ pub(crate) struct WeightTile {
     pub(crate) q: Vec<u8>,
     pub(crate) sw: Vec<f32>,
     pub(crate) mw: Vec<f32>,
+    /// Whether the kernel sums its float lanes block after block in eight lanes (the 32-element
+    /// types: their AVX2 dots, and llama.cpp's, sum so; the K-quants sum in integers first there).
+    pub(crate) block_order: bool,
 }
 
 impl WeightTile {
@@ -82,6 +85,7 @@ impl WeightTile {
         self.rows = n;
         self.chunks = chunks;
         self.groups = groups;
+        self.block_order = ty.block_size() == 32;
         self.q.clear();
         self.q.resize(n * chunks * CHUNK, 0);
         self.sw.clear();
@@ -341,6 +345,18 @@ mod tests {
             let mut fast = vec![0.0f32; rows * tokens];
             // SAFETY: available() checked the CPU features.
             unsafe { crate::quant_dot_avx512::product(&tile, &packed, &mut fast) };
+            // The 32-element types keep the AVX2 kernels' summation order: bit for bit their results.
+            if ty.block_size() == 32 && crate::quant_dot_avx2::available() {
+                for (r, row) in data.chunks_exact(rb).enumerate() {
+                    let mut avx2 = vec![0.0f32; tokens];
+                    // SAFETY: available() checked the CPU features.
+                    assert!(unsafe { crate::quant_dot_avx2::row_dots(ty, row, &refs, &mut avx2) });
+                    for (t, want) in avx2.iter().enumerate() {
+                        let got = fast[r * tokens + t];
+                        assert_eq!(got.to_bits(), want.to_bits(), "{ty} row {r} token {t}");
+                    }
+                }
+            }
             outs.push(("avx512", fast));
         }
         for (r, row) in data.chunks_exact(rb).enumerate() {

@@ -29,9 +29,36 @@ def _blocks(rng: np.random.Generator, ty: Q, rows: int, cols: int) -> np.ndarray
     return data.reshape(rows, cols // bs * ts)
 
 
-def write_tiny_model(path: Path, arch: str, seed: int = 0) -> Path:
+def llama3_rope_factors(
+    base: float = 10000.0,
+    dim: int = HEAD_DIM,
+    factor: float = 8.0,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+    original_context: int = 8192,
+) -> np.ndarray:
+    """The `rope_freqs` tensor of a Llama 3.1-style `rope_scaling` ("rope_type": "llama3"), as llama.cpp's
+    convert_hf_to_gguf.py computes it: 1 for short wavelengths, `factor` for long ones, smooth in between."""
+    freqs = 1.0 / base ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    wavelen = 2 * np.pi / freqs
+    smooth = (original_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    mid = 1 / ((1 - smooth) / factor + smooth)
+    out = np.where(wavelen < original_context / high_freq_factor, 1.0, mid)
+    out = np.where(wavelen > original_context / low_freq_factor, factor, out)
+    return out.astype(np.float32)
+
+
+def write_tiny_model(
+    path: Path,
+    arch: str,
+    seed: int = 0,
+    rope_freqs: np.ndarray | None = None,
+    rope_linear_scale: float | None = None,
+) -> Path:
     """A random `arch` model ("llama", "qwen2" or "gemma3") at `path`: 256 wide, 4 query and 2 KV heads of 64,
-    feed-forward 512, 300 tokens; gemma3 gets 7 layers (sliding window 4, layer 6 global), the others 2."""
+    feed-forward 512, 300 tokens; gemma3 gets 7 layers (sliding window 4, layer 6 global), the others 2.
+    `rope_freqs` (HEAD_DIM / 2 values) adds Llama 3's `rope_freqs.weight`; `rope_linear_scale` sets linear
+    RoPE scaling in the metadata. The random weights depend on `seed` alone."""
     rng = np.random.default_rng(seed)
     n_layer = 7 if arch == "gemma3" else 2
     w = GGUFWriter(str(path), arch)
@@ -47,6 +74,9 @@ def write_tiny_model(path: Path, arch: str, seed: int = 0) -> Path:
     w.add_float32(f"{arch}.rope.freq_base", 10000.0)
     if arch == "gemma3":
         w.add_uint32(f"{arch}.attention.sliding_window", 4)
+    if rope_linear_scale is not None:
+        w.add_string(f"{arch}.rope.scaling.type", "linear")
+        w.add_float32(f"{arch}.rope.scaling.factor", rope_linear_scale)
 
     def matrix(name: str, ty: Q, rows: int, cols: int) -> None:
         w.add_tensor(name, _blocks(rng, ty, rows, cols), raw_dtype=ty)
@@ -85,6 +115,8 @@ def write_tiny_model(path: Path, arch: str, seed: int = 0) -> Path:
             vector(p + "attn_k_norm.weight", HEAD_DIM)
             vector(p + "post_attention_norm.weight", N_EMBD)
             vector(p + "post_ffw_norm.weight", N_EMBD)
+    if rope_freqs is not None:
+        w.add_tensor("rope_freqs.weight", np.asarray(rope_freqs, dtype=np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -33,6 +33,9 @@ pub struct Model {
     pub(crate) output: Weight,
     pub(crate) output_norm: Vec<f32>,
     pub(crate) blocks: Vec<Block>,
+    /// Llama 3 RoPE scaling: `rope_freqs.weight`, one divisor per rotated pair (llama.cpp's
+    /// `freq_factors`), when the file has it.
+    pub(crate) rope_freqs: Option<Vec<f32>>,
     /// The weights on a CUDA device, when the model runs there.
     device: Option<DeviceWeights>,
 }
@@ -218,6 +221,15 @@ impl Model {
             }
         }
         let output_norm = vector("output_norm.weight", c.n_embd)?;
+        let rope_freqs = optional("rope_freqs.weight", c.rope_dim / 2)?;
+        if let Some(f) = &rope_freqs {
+            if let Some(bad) = f.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+                return Err(format_err(
+                    &file,
+                    format!("rope_freqs.weight holds {bad}; its factors must be positive"),
+                ));
+            }
+        }
         Ok(Self {
             file,
             config,
@@ -225,6 +237,7 @@ impl Model {
             output,
             output_norm,
             blocks,
+            rope_freqs,
             device: None,
         })
     }
@@ -234,6 +247,13 @@ impl Model {
     /// # Errors
     /// [`Error::Runtime`] when a weight type has no GPU kernel or the device fails.
     pub fn to_device(mut self, exec: Arc<Executor>) -> Result<Self> {
+        if self.rope_freqs.is_some() {
+            return Err(thermoconsensus_runtime::Error::Unsupported(
+                "rope_freqs (Llama 3 RoPE scaling) has no GPU kernel yet; use device=\"cpu\""
+                    .into(),
+            )
+            .into());
+        }
         self.device = Some(DeviceWeights::upload(&self, exec)?);
         Ok(self)
     }
@@ -444,13 +464,14 @@ impl Model {
         } else {
             c.rope_base
         };
+        let factors = self.rope_freqs.as_deref();
         for i in 0..n {
             let pos = (start + i) as f32 / c.rope_scale;
             for hv in q[i * q_dim..(i + 1) * q_dim].chunks_exact_mut(hd) {
-                rope(hv, pos, base, c.rope_dim, c.rope_neox());
+                rope(hv, pos, base, c.rope_dim, c.rope_neox(), factors);
             }
             for hv in k[i * kv_dim..(i + 1) * kv_dim].chunks_exact_mut(hd) {
-                rope(hv, pos, base, c.rope_dim, c.rope_neox());
+                rope(hv, pos, base, c.rope_dim, c.rope_neox(), factors);
             }
         }
         // llama.cpp keeps K and V in f16 and multiplies them in f16 (queries and probabilities too).
@@ -586,13 +607,18 @@ fn f16_round(x: f32) -> f32 {
 
 /// Rotary position embedding of one head at position `pos`: adjacent pairs (GPT-J / llama.cpp "norm")
 /// or halves (NeoX), over the first `dim` dimensions. Angles are built as ggml builds them: theta
-/// starts at pos and is multiplied by base^(-2/dim) for each pair, in f32.
-fn rope(x: &mut [f32], pos: f32, base: f32, dim: usize, neox: bool) {
+/// starts at pos and is multiplied by base^(-2/dim) for each pair, in f32. Llama 3's `factors`
+/// divide pair i's angle by factors[i] (ggml's `freq_factors`).
+fn rope(x: &mut [f32], pos: f32, base: f32, dim: usize, neox: bool, factors: Option<&[f32]>) {
     let half = dim / 2;
     let theta_scale = base.powf(-2.0 / dim as f32);
     let mut theta = pos;
     for i in 0..half {
-        let (sin, cos) = theta.sin_cos();
+        let angle = match factors {
+            Some(f) => theta / f[i],
+            None => theta,
+        };
+        let (sin, cos) = angle.sin_cos();
         theta *= theta_scale;
         let (a, b) = if neox {
             (i, i + half)

@@ -32,6 +32,19 @@ fn byte_chars() -> [char; 256] {
     out
 }
 
+/// The `tokenizer.ggml.pre` names llama.cpp treats as Llama 3 (`LLAMA_VOCAB_PRE_TYPE_LLAMA3`): its
+/// expression, whole-word tokens before merges (`ignore_merges`) and BOS by default.
+const LLAMA3_PRE: [&str; 8] = [
+    "llama-bpe",
+    "llama3",
+    "llama-v3",
+    "falcon3",
+    "falcon-h1",
+    "pixtral",
+    "midm-2.0",
+    "lfm2",
+];
+
 /// The pre-tokenizer regexes of llama.cpp for a `tokenizer.ggml.pre` name; each splits the fragments
 /// the previous one left (matches and the text between them both stay fragments).
 fn pre_tokenizer(pre: &str) -> Result<Vec<&'static str>> {
@@ -46,11 +59,15 @@ fn pre_tokenizer(pre: &str) -> Result<Vec<&'static str>> {
         "qwen2" => vec![
             r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         ],
+        // Llama 3: qwen2's expression with digits in runs of up to three.
+        p if LLAMA3_PRE.contains(&p) => vec![
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ],
         other => {
             return Err(Error::Format {
                 path: "<tokenizer>".into(),
                 reason: format!(
-                    "pre-tokenizer {other:?} is not supported (gpt2, smollm, qwen2 are)"
+                    "pre-tokenizer {other:?} is not supported (gpt2, smollm, qwen2, llama-bpe are)"
                 ),
             })
         }
@@ -76,6 +93,9 @@ pub struct Tokenizer {
     ranks: HashMap<(String, String), usize>,
     scores: Vec<f32>,
     pre: Vec<Regex>,
+    /// Llama 3 (llama.cpp's `ignore_merges`): a pre-tokenized word that is itself a token is taken
+    /// whole, without merging.
+    ignore_merges: bool,
     /// Control, unknown and user-defined tokens, longest first, split out of the text before merging
     /// (user-defined ones always; the others when parsing specials).
     specials: Vec<Special>,
@@ -179,6 +199,7 @@ impl Tokenizer {
                 .unwrap_or("default"),
             Kind::SentencePiece => "default",
         };
+        let llama3 = LLAMA3_PRE.contains(&pre_name);
         let pre = pre_tokenizer(pre_name)?
             .into_iter()
             .map(|r| Regex::new(r).map_err(|e| format(format!("pre-tokenizer regex: {e}"))))
@@ -217,6 +238,7 @@ impl Tokenizer {
             ranks,
             scores,
             pre,
+            ignore_merges: llama3,
             specials,
             char_byte: byte_char
                 .iter()
@@ -226,10 +248,11 @@ impl Tokenizer {
             byte_char,
             bos: id("tokenizer.ggml.bos_token_id"),
             eos: id("tokenizer.ggml.eos_token_id"),
-            add_bos: matches!(
-                h.get("tokenizer.ggml.add_bos_token"),
-                Some(Value::Bool(true))
-            ),
+            // llama.cpp's default for Llama 3 vocabularies is to add BOS; the file can say otherwise.
+            add_bos: match h.get("tokenizer.ggml.add_bos_token") {
+                Some(Value::Bool(b)) => *b,
+                _ => llama3,
+            },
             add_eos: matches!(
                 h.get("tokenizer.ggml.add_eos_token"),
                 Some(Value::Bool(true))
@@ -375,6 +398,13 @@ impl Tokenizer {
 
     fn encode_plain(&self, text: &str, out: &mut Vec<u32>) {
         for frag in self.split(text) {
+            if self.ignore_merges {
+                let word: String = frag.bytes().map(|b| self.byte_char[b as usize]).collect();
+                if let Some(&id) = self.ids.get(&word) {
+                    out.push(id);
+                    continue;
+                }
+            }
             let mut symbols: Vec<String> = frag
                 .bytes()
                 .map(|b| self.byte_char[b as usize].to_string())

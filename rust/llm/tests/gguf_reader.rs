@@ -257,3 +257,47 @@ proptest! {
         }
     }
 }
+
+/// A version-2 file as gguf-py 0.4.4 wrote it (tests/fixtures/gguf_v2_gguf_py_0_4_4.gguf, from
+/// scripts/record_gguf_v2.py): metadata of each kind, a string array, and F32, F16 and Q8_0 tensors.
+#[test]
+fn a_version_2_file_from_gguf_py_is_read() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/gguf_v2_gguf_py_0_4_4.gguf"
+    );
+    let file = thermoconsensus_llm::GgufFile::open(path).unwrap();
+    let h = file.header();
+    assert_eq!(h.version, 2);
+    assert_eq!(h.architecture(), Some("llama"));
+    assert_eq!(
+        h.get("general.name").and_then(Value::as_str),
+        Some("gguf-v2-fixture")
+    );
+    assert_eq!(
+        h.get("llama.context_length").and_then(Value::as_u64),
+        Some(128)
+    );
+    assert_eq!(h.get("llama.rope.freq_base"), Some(&Value::F32(500000.0)));
+    assert_eq!(h.get("fixture.flag"), Some(&Value::Bool(true)));
+    assert_eq!(
+        h.get("fixture.negative").and_then(Value::as_f64),
+        Some(-7.0)
+    );
+    let words = h.get("fixture.words").and_then(Value::as_array).unwrap();
+    let words: Vec<&str> = words.strings().unwrap().iter().collect();
+    assert_eq!(words, ["alpha", "béta", ""]);
+    let values = |name: &str| {
+        let t = h.tensor(name).unwrap();
+        let mut out = vec![0.0f32; t.n_elements as usize];
+        thermoconsensus_llm::dequantize(t.ggml_type, file.tensor_data(t), &mut out).unwrap();
+        (t.dims.clone(), t.ggml_type, out)
+    };
+    let want: Vec<f32> = (0..8).map(|i| i as f32 / 4.0).collect();
+    assert_eq!(values("f32_vec"), (vec![8], GgmlType::F32, want));
+    let want: Vec<f32> = (0..6).map(|i| i as f32 - 2.0).collect();
+    assert_eq!(values("f16_mat"), (vec![3, 2], GgmlType::F16, want));
+    let mut want: Vec<f32> = (-16..16).map(|q| q as f32 * 0.5).collect();
+    want.extend((-16..16).rev().map(|q| q as f32 * -0.25));
+    assert_eq!(values("q8_0_vec"), (vec![64], GgmlType::Q8_0, want));
+}

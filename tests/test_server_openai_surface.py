@@ -68,14 +68,21 @@ TOOLS = [WEATHER]
 @pytest.mark.parametrize(
     ("path", "extra", "field", "why"),
     [
-        ("/v1/chat/completions", {"logit_bias": {"42": 5}}, "logit_bias", "bias"),
+        ("/v1/chat/completions", {"logit_bias": {"42": 500}}, "logit_bias", "[-100, 100]"),
+        ("/v1/chat/completions", {"logit_bias": {"hello": 5}}, "logit_bias", "token ids"),
         ("/v1/chat/completions", {"n": 2}, "n", "batched decoding"),
-        ("/v1/chat/completions", {"response_format": {"type": "json_object"}}, "response_format", "grammar"),
         (
             "/v1/chat/completions",
-            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}},
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+            "response_format.json_schema",
+            "needs json_schema.schema",
+        ),
+        ("/v1/chat/completions", {"response_format": {"type": "yaml"}}, "response_format.type", "Input should be"),
+        (
+            "/v1/chat/completions",
+            {"tools": TOOLS, "response_format": {"type": "json_object"}},
             "response_format",
-            "grammar",
+            "cannot also call tools",
         ),
         ("/v1/chat/completions", {"tools": TOOLS, "tool_choice": "required"}, "tool_choice", "auto"),
         (
@@ -111,9 +118,9 @@ TOOLS = [WEATHER]
         ("/v1/completions", {"prompt": "x", "n": 3}, "n", "batched decoding"),
         ("/v1/completions", {"prompt": "x", "best_of": 2}, "best_of", "batched decoding"),
         ("/v1/completions", {"prompt": "x", "suffix": "y"}, "suffix", "fill-in-the-middle"),
-        ("/v1/completions", {"prompt": "x", "logit_bias": {"1": -100}}, "logit_bias", "bias"),
+        ("/v1/completions", {"prompt": "x", "logit_bias": {"1": -101}}, "logit_bias", "[-100, 100]"),
         ("/v1/embeddings", {"input": "x", "dimensions": 8}, "dimensions", "dimension"),
-        ("/completion", {"prompt": "x", "grammar": "root ::= x"}, "grammar", "grammar"),
+        ("/completion", {"prompt": "x", "grammar": "root ::= x"}, "grammar", "GBNF"),
         ("/completion", {"prompt": "x", "mirostat": 2}, "mirostat", "unknown"),
     ],
 )
@@ -146,8 +153,8 @@ def test_parameters_that_cannot_change_the_answer_are_accepted(smol: ServerThrea
 
 def test_the_openai_client_gets_the_400_as_a_typed_error(smol: ServerThread) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        oai(smol).chat.completions.create(model="smollm2", messages=SAY_HI, logit_bias={"42": 5})  # type: ignore[arg-type]
-    assert "logit_bias" in str(info.value)
+        oai(smol).chat.completions.create(model="smollm2", messages=SAY_HI, n=2)
+    assert "'n'" in str(info.value)
 
 
 def test_seed_reproduces_a_sampled_reply_and_stop_cuts_it(smol: ServerThread) -> None:

@@ -303,6 +303,8 @@ class Model:
         stop_strings: list[str],
         top_n: int,
         n_threads: int | None = None,
+        logit_bias: list[tuple[int, float]] = ...,
+        grammar: tuple[str, str] | None = None,
     ) -> Sequence: ...
 
 @final

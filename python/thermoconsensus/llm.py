@@ -291,6 +291,8 @@ class Model:
         truncate: bool = False,
         stream: bool = False,
         on_result: Callable[[Generation], object] | None = None,
+        logit_bias: dict[int, float] | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> Generation | Iterator[str]:
         """Continues ``prompt`` (text, tokenized with BOS as the model wants, or token ids).
 
@@ -309,6 +311,14 @@ class Model:
         ``on_result`` is called at once with the :class:`Generation` a stream fills in (token ids,
         logprobs, finish reason: complete when the stream is exhausted), for callers that need counts
         as well as text.
+
+        ``logit_bias`` maps token ids to a value added to their logits before sampling (``-inf``
+        bans a token). ``response_format`` constrains the text with a grammar (llguidance), so it
+        always parses: ``{"type": "json_object"}``, ``{"type": "json_schema", "json_schema":
+        {"schema": {...}}}`` (OpenAI's shapes; JSON is written without whitespace), ``{"type":
+        "regex", "regex": "..."}`` or ``{"type": "lark", "lark": "..."}`` (llguidance's Lark
+        syntax). The generation ends as soon as the grammar is complete; a reply cut by
+        ``max_tokens`` first (``finish_reason == "length"``) is incomplete.
         """
         from ._arrays import check_int, check_seed
 
@@ -357,6 +367,8 @@ class Model:
             stops,
             top_n,
             self.n_threads,
+            _logit_bias(logit_bias),
+            grammar_of(response_format),
         )
         result = Generation(prompt_ids=ids, seed=used_seed, truncated=dropped)
         if on_result is not None:
@@ -398,6 +410,53 @@ class Model:
         out.timings["generation_seconds"] = time.perf_counter() - t0
         n = max(len(out.token_ids), 1)
         out.timings["tokens_per_second"] = n / max(out.timings["generation_seconds"], 1e-9)
+
+
+def _logit_bias(bias: Any) -> list[tuple[int, float]]:
+    """``logit_bias`` as (token id, bias) pairs; the ranges are checked by the engine."""
+    if bias is None:
+        return []
+    if not isinstance(bias, dict):
+        raise TypeError(f"logit_bias: expected a dict of token id to bias, got {type(bias).__name__}")
+    out = []
+    for token, value in bias.items():
+        if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
+            raise TypeError(f"logit_bias: token ids must be integers, got {token!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"logit_bias: the bias of token {token} must be a number, got {value!r}")
+        if not 0 <= int(token) < 2**32:
+            raise _core.InvalidInputError(f"logit_bias: token {token} is not a token id")
+        out.append((int(token), float(value)))
+    return out
+
+
+def grammar_of(response_format: Any) -> tuple[str, str] | None:
+    """The engine's ``(kind, text)`` grammar of a ``response_format`` (None: free text)."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict):
+        raise TypeError(f"response_format: expected a dict, got {type(response_format).__name__}")
+    kind = response_format.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return "json_object", ""
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, (dict, bool)):
+            raise _core.InvalidInputError(
+                "response_format: json_schema needs {'json_schema': {'schema': {...}}}"
+            )
+        return "json_schema", json.dumps(schema)
+    if kind in ("regex", "lark"):
+        text = response_format.get(kind)
+        if not isinstance(text, str) or not text:
+            raise _core.InvalidInputError(f"response_format: type {kind!r} needs a non-empty {kind!r} string")
+        return kind, text
+    raise _core.InvalidInputError(
+        f"response_format: type must be text, json_object, json_schema, regex or lark, got {kind!r}"
+    )
 
 
 @dataclass

@@ -47,6 +47,7 @@ from .schema import (
     EmbeddingsBody,
     LlamaCompletionBody,
     decode,
+    engine_bias,
     validate,
 )
 
@@ -193,6 +194,8 @@ class Server:
             "frequency_penalty": float(pick("frequency_penalty", 0.0)),
             "presence_penalty": float(pick("presence_penalty", 0.0)),
             "stop": [stop] if isinstance(stop, str) else list(stop or []),
+            "logit_bias": engine_bias(getattr(body, "logit_bias", None)),
+            "response_format": (fmt.engine_format() if (fmt := getattr(body, "response_format", None)) else None),
         }
 
     def chat_ids(self, body: ChatBody) -> tuple[list[int], list[str]]:

@@ -4,8 +4,10 @@ strict schemas, so that every malformed field is a 400 naming it (and never a 50
 Pydantic reads the annotations at run time, so this module spells them ``Optional``/``Union`` (Python 3.9).
 Numbers are strict: ``true`` is not an integer and ``"1"`` is not a number.
 
-Nothing is silently ignored: a parameter the server does not implement (``logit_bias``, ``n > 1``,
-``response_format`` json, ``tool_choice="required"``, an unknown name) is a 400 naming it and saying why.
+Nothing is silently ignored: a parameter the server does not implement (``n > 1``,
+``tool_choice="required"``, an unknown name) is a 400 naming it and saying why. ``response_format``
+``json_object`` / ``json_schema`` and ``logit_bias`` are enforced by the engine (grammar-constrained
+decoding with llguidance; biases added to the logits).
 The only fields accepted without effect are those that cannot change the answer (``user``, llama.cpp's
 ``cache_prompt`` hint), listed in each schema's ``ignored``.
 """
@@ -157,14 +159,11 @@ def _refuse_unsupported(obj: BaseModel, path: str) -> None:
 _BATCH = "awaits batched decoding in the engine; send n requests instead"
 _GRAMMAR = "needs grammar-constrained decoding, which this server does not do yet"
 _UNSUPPORTED = {
-    "logit_bias": "not supported: the engine's sampler (Rust) takes no per-token bias yet",
     "n": f"only n=1 is served ({_BATCH})",
     "best_of": f"only best_of=1 is served ({_BATCH})",
     "functions": "not supported: the deprecated functions API; send tools",
     "function_call": "not supported: the deprecated functions API; send tool_choice",
-    "response_format": f"only {{'type': 'text'}} is supported (json_object / json_schema {_GRAMMAR})",
-    "json_schema": f"not supported ({_GRAMMAR})",
-    "grammar": f"not supported ({_GRAMMAR})",
+    "grammar": "not supported: send response_format json_object or json_schema (GBNF is not parsed)",
     "modalities": "not supported: this server generates text only",
     "audio": "not supported: this server generates text only",
     "prediction": "not supported: predicted outputs (speculative decoding) are not implemented",
@@ -278,8 +277,54 @@ class NamedToolChoice(_Strict):
     function: dict[str, Any]
 
 
+class JsonSchemaFormat(_Strict):
+    """OpenAI's ``response_format.json_schema``: the schema the reply must validate against."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    description: Optional[str] = None
+    schema_: Optional[Union[dict[str, Any], bool]] = Field(default=None, alias="schema")
+    strict: Optional[bool] = None
+
+
 class ResponseFormat(_Strict):
-    type: str
+    """``{"type": "text" | "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: Optional[JsonSchemaFormat] = None
+
+    def check(self) -> Optional[tuple[str, str]]:
+        if self.type == "json_schema" and (self.json_schema is None or self.json_schema.schema_ is None):
+            return "json_schema", "type 'json_schema' needs json_schema.schema"
+        if self.type != "json_schema" and self.json_schema is not None:
+            return "json_schema", f"given with type {self.type!r}"
+        return None
+
+    def engine_format(self) -> Optional[dict[str, Any]]:
+        """The form :meth:`thermoconsensus.llm.Model.generate` takes (None: free text)."""
+        if self.type == "text":
+            return None
+        if self.type == "json_object":
+            return {"type": "json_object"}
+        assert self.json_schema is not None
+        return {"type": "json_schema", "json_schema": {"schema": self.json_schema.schema_}}
+
+
+def bias_problem(bias: Optional[dict[str, float]]) -> Optional[tuple[str, str]]:
+    """Why OpenAI's ``logit_bias`` (token-id strings to values in [-100, 100]) is malformed, if it is."""
+    for key, value in (bias or {}).items():
+        if not key.isdigit() or len(key) > 10:
+            return "logit_bias", f"keys must be token ids, got {key!r}"
+        if not -100 <= value <= 100:
+            return "logit_bias", f"values must be in [-100, 100], got {value} for token {key}"
+    if bias and len(bias) > 300:
+        return "logit_bias", f"at most 300 tokens, got {len(bias)}"
+    return None
+
+
+def engine_bias(bias: Optional[dict[str, float]]) -> Optional[dict[int, float]]:
+    """A checked ``logit_bias`` as :meth:`thermoconsensus.llm.Model.generate` takes it (ids past the
+    vocabulary are refused by the engine, naming the token)."""
+    return {int(k): float(v) for k, v in bias.items()} if bias else None
 
 
 class StreamOptions(_Strict):
@@ -324,10 +369,11 @@ class ChatBody(_Sampling):
         """The first parameter given a value the server cannot honour, and why."""
         if self.n is not None and self.n > 1:
             return "n", _UNSUPPORTED["n"]
-        if self.logit_bias:
-            return "logit_bias", _UNSUPPORTED["logit_bias"]
-        if self.response_format is not None and self.response_format.type != "text":
-            return "response_format", _UNSUPPORTED["response_format"]
+        if (problem := bias_problem(self.logit_bias)) is not None:
+            return problem
+        constrained = self.response_format is not None and self.response_format.type != "text"
+        if constrained and self.tools and self.tool_choice != "none":
+            return "response_format", "a grammar-constrained reply cannot also call tools; send tool_choice 'none'"
         if self.tool_choice == "required" or isinstance(self.tool_choice, NamedToolChoice):
             return "tool_choice", f"only 'auto' and 'none' are served (forcing a call {_GRAMMAR})"
         if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
@@ -358,9 +404,7 @@ class CompletionsBody(_Sampling):
             value = getattr(self, name)
             if value is not None and value > 1:
                 return name, _UNSUPPORTED[name]
-        if self.logit_bias:
-            return "logit_bias", _UNSUPPORTED["logit_bias"]
-        return None
+        return bias_problem(self.logit_bias)
 
 
 class EmbeddingsBody(_Strict):

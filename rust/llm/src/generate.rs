@@ -7,6 +7,7 @@
 //! the [`Model`] and [`Tokenizer`] only while it steps, so several sequences over one model are plain
 //! values side by side: a batched decode advances a slice of them.
 
+use crate::constrain::Constraints;
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Model};
 use crate::sampler::{log_softmax, Sampler};
@@ -198,6 +199,8 @@ pub struct Sequence {
     text: TextAssembler,
     generated: usize,
     finish: Option<Finish>,
+    /// Logit biases and a grammar on the next token (empty: none).
+    constraints: Constraints,
 }
 
 impl Sequence {
@@ -240,7 +243,14 @@ impl Sequence {
             params,
             generated: 0,
             finish: None,
+            constraints: Constraints::default(),
         })
+    }
+
+    /// This sequence with `constraints` on every token it samples from now on.
+    pub fn with_constraints(mut self, constraints: Constraints) -> Self {
+        self.constraints = constraints;
+        self
     }
 
     /// Positions of the context in use.
@@ -297,15 +307,34 @@ impl Sequence {
                 }
             }
         };
+        let mut logits = logits;
+        if !self.constraints.is_empty() {
+            if let Err(e) = self.constraints.apply(&mut logits) {
+                self.finish = Some(Finish::Stop);
+                return Err(e);
+            }
+        }
         let token = self.sampler.sample(&logits, &self.history);
         let info = TokenInfo::new(&logits, token, self.params.top_n);
         if self.params.stop_tokens.contains(&token) {
             return Ok(Some(self.close(Finish::Stop, Some(info))));
         }
+        let complete = match self.constraints.accept(token) {
+            Ok(c) => c,
+            Err(e) => {
+                self.finish = Some(Finish::Stop);
+                return Err(e);
+            }
+        };
         self.history.push(token);
         self.generated += 1;
-        let (piece, stopped) = self.text.push(&tokenizer.decode_bytes(&[token], false));
+        let (mut piece, stopped) = self.text.push(&tokenizer.decode_bytes(&[token], false));
         if stopped {
+            self.finish = Some(Finish::Stop);
+        } else if complete {
+            // A complete grammar allows only an end token next: stop now rather than run one more
+            // pass, with the text held back for stop strings released.
+            piece.push_str(&self.text.finish(false));
             self.finish = Some(Finish::Stop);
         }
         Ok(Some(Step {

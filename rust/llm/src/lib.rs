@@ -4,12 +4,14 @@
 //!   corrupt and hostile files;
 //! * [`ggml_type`]: the tensor types and their block layouts;
 //! * [`dequant`]: reference dequantisation of every supported block format;
-//! * [`model`]: the forward pass on the CPU, and [`gpu`] its twin on a CUDA device.
+//! * [`model`]: the forward pass on the CPU, and [`gpu`] its twin on a CUDA device;
+//! * [`generate`]: the decode loop, and [`constrain`] its logit biases and grammars (llguidance).
 #![deny(missing_docs)]
 
 pub(crate) mod block;
 pub mod chat;
 pub mod config;
+pub mod constrain;
 pub mod dequant;
 pub mod embed;
 pub mod error;
@@ -30,6 +32,7 @@ mod spm;
 pub mod tokenizer;
 
 pub use config::{Architecture, Config};
+pub use constrain::{Constraints, Grammar, GrammarMatcher, GrammarVocab};
 pub use dequant::dequantize;
 pub use error::{Error, Result};
 pub use generate::{Finish, GenerateParams, Sequence, Step, TokenInfo};

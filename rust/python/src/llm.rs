@@ -6,6 +6,7 @@ use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use thermoconsensus_llm::generate::{Finish, GenerateParams, Sequence};
+use thermoconsensus_llm::{Constraints, Grammar, GrammarVocab};
 use thermoconsensus_llm::gguf::Array;
 use thermoconsensus_llm::{dequantize, GgufFile, Value};
 use thermoconsensus_runtime::with_threads;
@@ -154,6 +155,31 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub struct PyModel {
     inner: std::sync::Arc<thermoconsensus_llm::Model>,
     tokenizer: std::result::Result<std::sync::Arc<thermoconsensus_llm::Tokenizer>, String>,
+    /// The grammar engine's view of the vocabulary, built on the first constrained request (and
+    /// again if a request names other end tokens).
+    grammar_vocab: std::sync::Mutex<Option<(Vec<u32>, std::sync::Arc<GrammarVocab>)>>,
+}
+
+/// The grammar of a request: `(kind, text)` with kind "json_object" (text ignored), "json_schema"
+/// (the schema as JSON text), "lark" or "regex".
+fn parse_grammar(kind: &str, text: &str) -> thermoconsensus_llm::Result<Grammar> {
+    let bad = |reason: String| thermoconsensus_llm::Error::InvalidArgument {
+        name: "response_format",
+        reason,
+    };
+    Ok(match kind {
+        "json_object" => Grammar::JsonObject,
+        "json_schema" => Grammar::JsonSchema(
+            serde_json::from_str(text).map_err(|e| bad(format!("the schema is not JSON: {e}")))?,
+        ),
+        "lark" => Grammar::Lark(text.to_string()),
+        "regex" => Grammar::Regex(text.to_string()),
+        other => {
+            return Err(bad(format!(
+                "grammar kind must be json_object, json_schema, lark or regex, got {other:?}"
+            )))
+        }
+    })
 }
 
 /// A model pass over `tokens` from an empty context.
@@ -182,6 +208,39 @@ impl PyModel {
             llm_error,
         )?;
         Ok(PyArray1::from_vec(py, out))
+    }
+
+    /// The constraints of one request: `logit_bias` and the grammar (built with the GIL released;
+    /// the vocabulary trie is cached per model).
+    fn constraints(
+        &self,
+        tokenizer: &thermoconsensus_llm::Tokenizer,
+        logit_bias: Vec<(u32, f32)>,
+        grammar: Option<(String, String)>,
+        ends: &[u32],
+    ) -> thermoconsensus_llm::Result<Constraints> {
+        let n_vocab = self.inner.config.n_vocab;
+        let mut c = Constraints::default().with_bias(logit_bias, n_vocab)?;
+        if let Some((kind, text)) = grammar {
+            let grammar = parse_grammar(&kind, &text)?;
+            let vocab = {
+                let mut cached = self
+                    .grammar_vocab
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match cached.as_ref() {
+                    Some((e, v)) if e.as_slice() == ends => std::sync::Arc::clone(v),
+                    _ => {
+                        let v =
+                            std::sync::Arc::new(GrammarVocab::new(tokenizer, n_vocab, ends)?);
+                        *cached = Some((ends.to_vec(), std::sync::Arc::clone(&v)));
+                        v
+                    }
+                }
+            };
+            c.grammar = Some(vocab.matcher(&grammar)?);
+        }
+        Ok(c)
     }
 
     fn tok(&self, py: Python<'_>) -> PyResult<&std::sync::Arc<thermoconsensus_llm::Tokenizer>> {
@@ -217,6 +276,7 @@ impl PyModel {
         Ok(Self {
             inner: std::sync::Arc::new(model),
             tokenizer,
+            grammar_vocab: std::sync::Mutex::new(None),
         })
     }
 
@@ -372,7 +432,7 @@ impl PyModel {
     /// released); the returned generator then yields one token per `next()`.
     #[pyo3(signature = (tokens, n_ctx, temperature, top_k, top_p, min_p, repeat_penalty,
         frequency_penalty, presence_penalty, penalty_last_n, seed, max_tokens, stop_ids, stop_strings,
-        top_n, n_threads=None))]
+        top_n, n_threads=None, logit_bias=Vec::new(), grammar=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
@@ -393,6 +453,8 @@ impl PyModel {
         stop_strings: Vec<String>,
         top_n: usize,
         n_threads: Option<usize>,
+        logit_bias: Vec<(u32, f32)>,
+        grammar: Option<(String, String)>,
     ) -> PyResult<PySequence> {
         let params = thermoconsensus_llm::SamplerParams {
             temperature,
@@ -416,11 +478,15 @@ impl PyModel {
             stop_strings,
             top_n,
         };
+        let constraints = py
+            .detach(|| self.constraints(&tokenizer, logit_bias, grammar, &generate.stop_tokens))
+            .map_err(|e| llm_error(py, e))?;
         let sequence = run_detached(
             py,
             move || {
                 with_threads(n_threads, || {
                     Sequence::start(&m, &tokens, sampler, generate)
+                        .map(|s| s.with_constraints(constraints))
                 })
             },
             llm_error,

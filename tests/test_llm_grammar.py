@@ -48,7 +48,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "answer": {
         "type": "object",
         "properties": {
-            "answer": {"type": "number"},
+            "answer": {"type": "integer", "minimum": -1000000, "maximum": 1000000},
             "confident": {"type": "boolean"},
             "unit": {"type": ["string", "null"], "maxLength": 10},
         },
@@ -67,7 +67,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "required": ["name", "country"],
                 "additionalProperties": False,
             },
-            "population_millions": {"type": "number", "minimum": 0},
+            "population_millions": {"type": "integer", "minimum": 0, "maximum": 100},
         },
         "required": ["city", "population_millions"],
         "additionalProperties": False,
@@ -78,6 +78,8 @@ PROMPTS = [
     "What is 12 times 3? Reply in JSON.",
     "Tell me about Paris as JSON.",
 ]
+# Every number and string is bounded: the grammar keeps a reply valid, but only bounds keep a small model
+# from writing digits until max_tokens (an unbounded number is valid at every length).
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,6 @@
 //! the batch it came in, nor on the thread count).
 
 pub mod bert;
-#[doc(hidden)]
-pub mod bert_matrixmultiply;
 
 pub use bert::{BertConfig, BertModel};
 
@@ -46,7 +44,6 @@ fn mean_pool_normalize(x: &[f32], rows: usize, n: usize) -> Vec<f32> {
 /// A sentence embedder: tokenizer + BERT encoder + mean pooling + L2 normalisation.
 pub struct SentenceEmbedder {
     model: BertModel,
-    old: Option<bert_matrixmultiply::BertModel>,
     tokenizer: tokenizers::Tokenizer,
     max_seq_length: usize,
     dir: PathBuf,
@@ -102,15 +99,6 @@ impl SentenceEmbedder {
             path: wname.clone(),
             source,
         })?;
-        let old = if std::env::var_os("THERMOCONSENSUS_BERT_MATRIXMULTIPLY").is_some() {
-            Some(bert_matrixmultiply::BertModel::from_safetensors(
-                &map,
-                config.clone(),
-                &wname,
-            )?)
-        } else {
-            None
-        };
         let model = BertModel::from_safetensors(&map, config, &wname)?;
         drop(map);
         let st_config = dir.join("sentence_bert_config.json");
@@ -130,7 +118,6 @@ impl SentenceEmbedder {
         let tokenizer = Self::tokenizer(&dir.join("tokenizer.json"), max_seq_length)?;
         Ok(Self {
             model,
-            old,
             tokenizer,
             max_seq_length,
             dir,
@@ -208,10 +195,7 @@ impl SentenceEmbedder {
             tokens += seq.len();
             // Batches of about BATCH_TOKENS rows bound the memory of the stacked activations.
             if tokens >= BATCH_TOKENS || n + 1 == ids.len() {
-                let hidden = match &self.old {
-                    Some(old) => old.forward_batch(&batch)?,
-                    None => self.model.forward_batch(&batch)?,
-                };
+                let hidden = self.model.forward_batch(&batch)?;
                 let mut start = 0;
                 for seq in &batch {
                     let rows = &hidden[start * dim..(start + seq.len()) * dim];

@@ -1,18 +1,18 @@
-//! The BERT encoder (Devlin et al. 2019) as Hugging Face `BertModel` computes it, on candle-core f32
-//! tensors (CPU): word + absolute position + token-type embeddings, LayerNorm, then post-norm encoder
+//! The BERT encoder (Devlin et al. 2019) as Hugging Face `BertModel` computes it, on f32 weights read
+//! from safetensors: word + absolute position + token-type embeddings, LayerNorm, then post-norm encoder
 //! layers (multi-head self-attention, residual, LayerNorm; erf-GELU feed-forward, residual, LayerNorm).
 //!
 //! Batches are stacked, not padded: the token rows of all sequences go through each dense layer as one
-//! matrix product and attention runs per sequence. Hugging Face pads a batch and masks the padding keys
-//! to -inf before the softmax; attending within each sequence computes exactly the unmasked part of
-//! that, so no mask is needed and a sequence's states do not depend on the batch it came in. candle's
-//! CPU matrix product (the `gemm` crate) reads PyTorch's `[out, in]` weights and K^T as transposed
-//! views without a copy.
+//! matrix product (row blocks on the rayon pool) and attention runs per sequence. Hugging Face pads a
+//! batch and masks the padding keys to -inf before the softmax; attending within each sequence computes
+//! exactly the unmasked part of that, so no mask is needed and a sequence's states do not depend on the
+//! batch it came in (nor on the thread count). Matrix products use the `matrixmultiply` f32 GEMM (pure
+//! Rust, runtime-detected AVX2/FMA kernels), whose arbitrary strides read PyTorch's `[out, in]` weights
+//! and K^T as transposes without a copy.
 
 use crate::error::{Error, Result};
-use candle_core::{DType, Device, Tensor, D};
 use rayon::prelude::*;
-use safetensors::SafeTensors;
+use safetensors::{Dtype, SafeTensors};
 
 /// Hyper-parameters of a BERT encoder (`config.json`).
 #[derive(Debug, Clone, PartialEq)]
@@ -82,40 +82,122 @@ impl BertConfig {
 /// `y = x W^T + b` for PyTorch's `[n_out, n_in]` weight.
 #[derive(Debug, Clone)]
 struct Linear {
-    w: Tensor,
-    b: Tensor,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
 }
 
 impl Linear {
-    /// `x`: rows x n_in -> rows x n_out.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.w.t()?)?.broadcast_add(&self.b)
+    /// `x`: rows x n_in -> rows x n_out, in row blocks on the rayon pool. A row's result does not
+    /// depend on the blocking (the GEMM accumulates each output over k in the same order), so the
+    /// output is the same for any thread count.
+    fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let mut y = vec![0.0f32; rows * self.n_out];
+        let block = rows.div_ceil(rayon::current_num_threads().max(1)).max(16);
+        y.par_chunks_mut(block * self.n_out)
+            .zip(x[..rows * self.n_in].par_chunks(block * self.n_in))
+            .for_each(|(yb, xb)| {
+                let r = xb.len() / self.n_in;
+                for row in yb.chunks_exact_mut(self.n_out) {
+                    row.copy_from_slice(&self.b);
+                }
+                gemm(
+                    r, self.n_in, self.n_out, xb, self.n_in, 1, &self.w, 1, self.n_in, 1.0, yb,
+                    self.n_out,
+                );
+            });
+        y
     }
 }
 
-/// LayerNorm over the last dimension (biased variance, as PyTorch).
+/// `c[m x n] (row stride rsc) = alpha * a[m x k] b[k x n] + c`, strides in elements.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    alpha: f32,
+    c: &mut [f32],
+    rsc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // The extent each operand's strides reach: the unsafe call below may only touch memory inside.
+    let reach =
+        |rows: usize, rs: usize, cols: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs + 1;
+    if k > 0 {
+        assert!(a.len() >= reach(m, rsa, k, csa) && b.len() >= reach(k, rsb, n, csb));
+    }
+    assert!(c.len() >= reach(m, rsc, n, 1));
+    // SAFETY: the asserts above keep every element the strides address inside the slices.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            1.0,
+            c.as_mut_ptr(),
+            rsc as isize,
+            1,
+        );
+    }
+}
+
+/// LayerNorm over each row of width `g.len()`, in place.
 #[derive(Debug, Clone)]
 struct LayerNorm {
-    g: Tensor,
-    b: Tensor,
-    eps: f64,
+    g: Vec<f32>,
+    b: Vec<f32>,
+    eps: f32,
 }
 
 impl LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        centred
-            .broadcast_div(&(var + self.eps)?.sqrt()?)?
-            .broadcast_mul(&self.g)?
-            .broadcast_add(&self.b)
+    fn forward(&self, x: &mut [f32]) {
+        let n = self.g.len();
+        for row in x.chunks_exact_mut(n) {
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let inv = 1.0 / (var + self.eps as f64).sqrt();
+            for ((v, g), b) in row.iter_mut().zip(&self.g).zip(&self.b) {
+                *v = ((*v as f64 - mean) * inv) as f32 * g + b;
+            }
+        }
     }
 }
 
-/// Softmax over the last dimension (max subtracted first).
-fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
-    let e = x.broadcast_sub(&x.max_keepdim(D::Minus1)?)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+/// GELU in BERT's exact form, `x Phi(x) = x/2 (1 + erf(x / sqrt 2))`.
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// Softmax of each row of width `n`, in place (max subtracted first).
+fn softmax_rows(x: &mut [f32], n: usize) {
+    for row in x.chunks_exact_mut(n) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,64 +212,69 @@ struct Layer {
     out_norm: LayerNorm,
 }
 
-/// Multi-head self-attention of one sequence without a mask: `q`, `k`, `v` are rows x hidden, the
-/// result is the heads' context, rows x hidden.
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
-    let (rows, hidden) = q.dims2()?;
-    let dh = hidden / heads;
-    // rows x hidden -> heads x rows x dh
-    let split = |t: &Tensor| t.reshape((rows, heads, dh))?.transpose(0, 1)?.contiguous();
-    let (q, k, v) = (split(q)?, split(k)?, split(v)?);
-    let scores = (q.matmul(&k.t()?)? * (1.0 / (dh as f64).sqrt()))?;
-    softmax_last(&scores)?
-        .matmul(&v)?
-        .transpose(0, 1)?
-        .reshape((rows, hidden))
-}
-
-/// [`attention`] of each sequence of a stacked batch (sequence lengths `lens`), in parallel.
-fn attention_batch(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    lens: &[usize],
+/// Multi-head self-attention of `x` (rows x hidden) without a mask; returns the heads' context.
+fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    rows: usize,
+    hidden: usize,
     heads: usize,
-) -> candle_core::Result<Tensor> {
-    let mut spans = Vec::with_capacity(lens.len());
-    let mut start = 0;
-    for &len in lens {
-        spans.push((start, len));
-        start += len;
+) -> Vec<f32> {
+    let dh = hidden / heads;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut ctx = vec![0.0f32; rows * hidden];
+    let mut scores = vec![0.0f32; rows * rows];
+    for h in 0..heads {
+        let off = h * dh;
+        scores.iter_mut().for_each(|s| *s = 0.0);
+        // scores = Q_h K_h^T / sqrt(dh): K_h^T read through strides.
+        gemm(
+            rows,
+            dh,
+            rows,
+            &q[off..],
+            hidden,
+            1,
+            &k[off..],
+            1,
+            hidden,
+            scale,
+            &mut scores,
+            rows,
+        );
+        softmax_rows(&mut scores, rows);
+        gemm(
+            rows,
+            rows,
+            dh,
+            &scores,
+            rows,
+            1,
+            &v[off..],
+            hidden,
+            1,
+            1.0,
+            &mut ctx[off..],
+            hidden,
+        );
     }
-    let parts = spans
-        .par_iter()
-        .map(|&(start, len)| {
-            attention(
-                &q.narrow(0, start, len)?,
-                &k.narrow(0, start, len)?,
-                &v.narrow(0, start, len)?,
-                heads,
-            )
-        })
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    Tensor::cat(&parts, 0)
+    ctx
 }
 
-/// The encoder's weights, f32 tensors on the CPU.
+/// The encoder's weights, converted to f32 at load.
 #[derive(Debug, Clone)]
 pub struct BertModel {
     /// Its hyper-parameters.
     pub config: BertConfig,
-    word: Tensor,
-    position: Tensor,
-    token_type: Tensor,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
     emb_norm: LayerNorm,
     layers: Vec<Layer>,
-    path: String,
 }
 
-/// The named tensor as f32 on the CPU, after checking its shape.
-fn read_tensor(st: &SafeTensors<'_>, name: &str, shape: &[usize], path: &str) -> Result<Tensor> {
+fn read_tensor(st: &SafeTensors<'_>, name: &str, shape: &[usize], path: &str) -> Result<Vec<f32>> {
     let bad = |reason: String| Error::Format {
         path: path.to_string(),
         reason,
@@ -201,19 +288,26 @@ fn read_tensor(st: &SafeTensors<'_>, name: &str, shape: &[usize], path: &str) ->
             t.shape()
         )));
     }
-    let dtype = match t.dtype() {
-        safetensors::Dtype::F32 => DType::F32,
-        safetensors::Dtype::F16 => DType::F16,
-        safetensors::Dtype::BF16 => DType::BF16,
+    let data = t.data();
+    Ok(match t.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
         other => {
             return Err(bad(format!(
                 "tensor {name}: dtype {other:?} is not supported"
             )))
         }
-    };
-    Tensor::from_raw_buffer(t.data(), dtype, shape, &Device::Cpu)
-        .and_then(|t| t.to_dtype(DType::F32))
-        .map_err(|e| bad(format!("tensor {name}: {e}")))
+    })
 }
 
 impl BertModel {
@@ -236,13 +330,15 @@ impl BertModel {
             Ok(LayerNorm {
                 g: get(&format!("{name}.weight"), &[hd])?,
                 b: get(&format!("{name}.bias"), &[hd])?,
-                eps: f64::from(c.layer_norm_eps),
+                eps: c.layer_norm_eps,
             })
         };
         let linear = |name: &str, n_in: usize, n_out: usize| -> Result<Linear> {
             Ok(Linear {
                 w: get(&format!("{name}.weight"), &[n_out, n_in])?,
                 b: get(&format!("{name}.bias"), &[n_out])?,
+                n_in,
+                n_out,
             })
         };
         let type_rows = st
@@ -270,16 +366,10 @@ impl BertModel {
                 "embeddings.position_embeddings.weight",
                 &[c.max_position_embeddings, hd],
             )?,
-            token_type: get("embeddings.token_type_embeddings.weight", &[type_rows, hd])?
-                .narrow(0, 0, 1)
-                .map_err(|e| Error::Format {
-                    path: path.to_string(),
-                    reason: format!("token_type_embeddings: {e}"),
-                })?,
+            token_type: get("embeddings.token_type_embeddings.weight", &[type_rows, hd])?,
             emb_norm: norm("embeddings.LayerNorm")?,
             layers,
             config,
-            path: path.to_string(),
         })
     }
 
@@ -289,62 +379,44 @@ impl BertModel {
     }
 
     /// Last hidden states of several unpadded sequences, stacked (total tokens x hidden). Their rows
-    /// go through each dense layer as one product and attention runs per sequence, so no padding or
-    /// mask is needed and each sequence's states are the same as when it runs alone.
+    /// go through each dense layer as one product (amortising the GEMM's packing of the weights) and
+    /// attention runs per sequence, so no padding or mask is needed and each sequence's states are the
+    /// same as when it runs alone.
     pub fn forward_batch(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
-        let mut ids = Vec::new();
-        let mut positions = Vec::new();
-        for seq in seqs {
-            self.check_ids(seq)?;
-            ids.extend_from_slice(seq);
-            positions.extend(0..seq.len() as u32);
-        }
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
-        self.encode(ids, positions, &lens)
-            .map_err(|e| Error::Format {
-                path: self.path.clone(),
-                reason: format!("BERT forward pass failed ({e})"),
-            })
-    }
-
-    /// The encoder over stacked token rows (`ids`, their `positions`, sequence lengths `lens`).
-    fn encode(
-        &self,
-        ids: Vec<u32>,
-        positions: Vec<u32>,
-        lens: &[usize],
-    ) -> candle_core::Result<Vec<f32>> {
-        let rows = ids.len();
-        let ids = Tensor::from_vec(ids, rows, &Device::Cpu)?;
-        let positions = Tensor::from_vec(positions, rows, &Device::Cpu)?;
-        let embedded = self
-            .word
-            .index_select(&ids, 0)?
-            .add(&self.position.index_select(&positions, 0)?)?
-            .broadcast_add(&self.token_type)?;
-        let mut x = self.emb_norm.forward(&embedded)?;
-        for layer in &self.layers {
-            let q = layer.query.forward(&x)?;
-            let k = layer.key.forward(&x)?;
-            let v = layer.value.forward(&x)?;
-            let ctx = attention_batch(&q, &k, &v, lens, self.config.num_heads)?;
-            x = layer
-                .attn_norm
-                .forward(&(x + layer.attn_out.forward(&ctx)?)?)?;
-            let inter = layer.up.forward(&x)?.gelu_erf()?;
-            x = layer
-                .out_norm
-                .forward(&(x + layer.down.forward(&inter)?)?)?;
-        }
-        x.flatten_all()?.to_vec1()
-    }
-
-    /// Rejects sequences longer than the position table and ids outside the vocabulary.
-    fn check_ids(&self, ids: &[u32]) -> Result<()> {
         let c = &self.config;
+        let hd = c.hidden_size;
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let rows: usize = lens.iter().sum();
+        let mut x = vec![0.0f32; rows * hd];
+        let mut start = 0;
+        for ids in seqs {
+            self.embed_tokens(ids, &mut x[start * hd..(start + ids.len()) * hd])?;
+            start += ids.len();
+        }
+        self.emb_norm.forward(&mut x);
+        for layer in &self.layers {
+            let q = layer.query.forward(&x, rows);
+            let k = layer.key.forward(&x, rows);
+            let v = layer.value.forward(&x, rows);
+            let ctx = attention_batch(&q, &k, &v, &lens, hd, c.num_heads);
+            let attn = layer.attn_out.forward(&ctx, rows);
+            x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
+            layer.attn_norm.forward(&mut x);
+            let mut inter = layer.up.forward(&x, rows);
+            inter
+                .par_chunks_mut(4096)
+                .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = gelu(*v)));
+            let out = layer.down.forward(&inter, rows);
+            x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
+            layer.out_norm.forward(&mut x);
+        }
+        Ok(x)
+    }
+
+    /// Word + position + token-type-0 embeddings of `ids` into `out` (ids.len() x hidden).
+    fn embed_tokens(&self, ids: &[u32], out: &mut [f32]) -> Result<()> {
+        let c = &self.config;
+        let hd = c.hidden_size;
         if ids.len() > c.max_position_embeddings {
             return Err(Error::InvalidArgument {
                 name: "ids",
@@ -355,22 +427,67 @@ impl BertModel {
                 ),
             });
         }
-        if let Some(&id) = ids.iter().find(|&&id| id as usize >= c.vocab_size) {
-            return Err(Error::InvalidArgument {
-                name: "ids",
-                reason: format!(
-                    "token id {id} is outside the vocabulary of {}",
-                    c.vocab_size
-                ),
-            });
+        for (pos, (&id, row)) in ids.iter().zip(out.chunks_exact_mut(hd)).enumerate() {
+            let id = id as usize;
+            if id >= c.vocab_size {
+                return Err(Error::InvalidArgument {
+                    name: "ids",
+                    reason: format!(
+                        "token id {id} is outside the vocabulary of {}",
+                        c.vocab_size
+                    ),
+                });
+            }
+            let word = &self.word[id * hd..(id + 1) * hd];
+            let position = &self.position[pos * hd..(pos + 1) * hd];
+            for (((v, w), p), t) in row
+                .iter_mut()
+                .zip(word)
+                .zip(position)
+                .zip(&self.token_type[..hd])
+            {
+                *v = w + p + t;
+            }
         }
         Ok(())
     }
 }
 
+/// [`attention`] of each sequence of a stacked batch (sequence lengths `lens`), in parallel.
+fn attention_batch(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    lens: &[usize],
+    hidden: usize,
+    heads: usize,
+) -> Vec<f32> {
+    let mut spans = Vec::with_capacity(lens.len());
+    let mut start = 0;
+    for &len in lens {
+        spans.push((start * hidden, (start + len) * hidden, len));
+        start += len;
+    }
+    let parts: Vec<Vec<f32>> = spans
+        .par_iter()
+        .map(|&(a, b, len)| attention(&q[a..b], &k[a..b], &v[a..b], len, hidden, heads))
+        .collect();
+    parts.concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn naive_matmul_t(x: &[f32], w: &[f32], rows: usize, n_in: usize, n_out: usize) -> Vec<f32> {
+        let mut y = vec![0.0f32; rows * n_out];
+        for r in 0..rows {
+            for o in 0..n_out {
+                y[r * n_out + o] = (0..n_in).map(|i| x[r * n_in + i] * w[o * n_in + i]).sum();
+            }
+        }
+        y
+    }
 
     fn pseudo(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
@@ -378,38 +495,27 @@ mod tests {
             .collect()
     }
 
-    fn tensor(v: Vec<f32>, shape: &[usize]) -> Tensor {
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn flat(t: &Tensor) -> Vec<f32> {
-        t.flatten_all().unwrap().to_vec1().unwrap()
-    }
-
     #[test]
     fn gelu_matches_reference_values() {
         // x * Phi(x) from the normal CDF: Phi(1) = 0.8413447, Phi(-1) = 0.1586553, Phi(2) = 0.9772499.
-        let got = flat(&tensor(vec![1.0, -1.0, 2.0, 0.0], &[4]).gelu_erf().unwrap());
-        let want = [0.841_344_7, -0.158_655_3, 1.954_499_7, 0.0];
-        for (a, b) in got.iter().zip(want) {
-            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
-        }
+        assert!((gelu(1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((gelu(-1.0) + 0.158_655_3).abs() < 1e-6);
+        assert!((gelu(2.0) - 1.954_499_7).abs() < 1e-6);
+        assert_eq!(gelu(0.0), 0.0);
     }
 
     #[test]
     fn layernorm_matches_hand_computation() {
         let ln = LayerNorm {
-            g: tensor(vec![1.0, 2.0, 1.0, 1.0], &[4]),
-            b: tensor(vec![0.0, 0.0, 0.5, 0.0], &[4]),
+            g: vec![1.0, 2.0, 1.0, 1.0],
+            b: vec![0.0, 0.0, 0.5, 0.0],
             eps: 0.0,
         };
-        let got = flat(
-            &ln.forward(&tensor(vec![1.0, 2.0, 3.0, 4.0], &[1, 4]))
-                .unwrap(),
-        );
+        let mut x = vec![1.0, 2.0, 3.0, 4.0];
+        ln.forward(&mut x);
         // mean 2.5, variance 1.25: (x - 2.5) / sqrt(1.25) = [-1.3416408, -0.4472136, 0.4472136, 1.3416408]
         let want = [-1.341_640_8, -0.894_427_2, 0.947_213_6, 1.341_640_8];
-        for (a, b) in got.iter().zip(want) {
+        for (a, b) in x.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
     }
@@ -417,24 +523,20 @@ mod tests {
     #[test]
     fn linear_equals_naive_product() {
         let (rows, n_in, n_out) = (5, 7, 3);
-        let (w, b, x) = (
-            pseudo(n_in * n_out, 1),
-            vec![0.5, -1.0, 2.0],
-            pseudo(rows * n_in, 2),
-        );
         let lin = Linear {
-            w: tensor(w.clone(), &[n_out, n_in]),
-            b: tensor(b.clone(), &[n_out]),
+            w: pseudo(n_in * n_out, 1),
+            b: vec![0.5, -1.0, 2.0],
+            n_in,
+            n_out,
         };
-        let got = flat(&lin.forward(&tensor(x.clone(), &[rows, n_in])).unwrap());
-        for r in 0..rows {
-            for o in 0..n_out {
-                let want: f32 = (0..n_in)
-                    .map(|i| x[r * n_in + i] * w[o * n_in + i])
-                    .sum::<f32>()
-                    + b[o];
-                assert!((got[r * n_out + o] - want).abs() < 1e-5);
-            }
+        let x = pseudo(rows * n_in, 2);
+        let got = lin.forward(&x, rows);
+        let mut want = naive_matmul_t(&x, &lin.w, rows, n_in, n_out);
+        for r in want.chunks_exact_mut(n_out) {
+            r.iter_mut().zip(&lin.b).for_each(|(a, b)| *a += b);
+        }
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5);
         }
     }
 
@@ -442,8 +544,7 @@ mod tests {
     fn attention_equals_naive_softmax_attention() {
         let (rows, hidden, heads) = (4, 6, 2);
         let (q, k, v) = (pseudo(24, 3), pseudo(24, 4), pseudo(24, 5));
-        let t = |x: &[f32]| tensor(x.to_vec(), &[rows, hidden]);
-        let got = flat(&attention(&t(&q), &t(&k), &t(&v), heads).unwrap());
+        let got = attention(&q, &k, &v, rows, hidden, heads);
         let dh = hidden / heads;
         for h in 0..heads {
             for i in 0..rows {

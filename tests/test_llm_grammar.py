@@ -138,7 +138,11 @@ def test_logit_bias_bans_and_forces_tokens(smol: Model) -> None:
 @pytest.mark.parametrize(
     ("kw", "error", "text"),
     [
-        ({"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "nope"}}}}, InvalidInputError, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "nope"}}}},
+            InvalidInputError,
+            "response_format",
+        ),
         ({"response_format": {"type": "json_schema"}}, InvalidInputError, "json_schema"),
         ({"response_format": {"type": "xml"}}, InvalidInputError, "response_format"),
         ({"response_format": {"type": "regex", "regex": "(unclosed"}}, InvalidInputError, "response_format"),
@@ -193,10 +197,16 @@ def test_structured_outputs_through_the_openai_client(server: ServerThread) -> N
     text = "".join(c.choices[0].delta.content or "" for c in pieces if c.choices)
     assert isinstance(json.loads(text), dict)
     # A bias the openai client sends as {"id": value} reaches the sampler.
-    plain = client.completions.create(model="smollm2", prompt="The capital of France is", max_tokens=1, temperature=0)
+    plain = client.completions.create(
+        model="smollm2", prompt="The capital of France is", max_tokens=1, temperature=0
+    )
     first = server_token(server, plain.choices[0].text)
     biased = client.completions.create(
-        model="smollm2", prompt="The capital of France is", max_tokens=1, temperature=0, logit_bias={str(first): -100}
+        model="smollm2",
+        prompt="The capital of France is",
+        max_tokens=1,
+        temperature=0,
+        logit_bias={str(first): -100},
     )
     assert biased.choices[0].text != plain.choices[0].text
 
@@ -205,7 +215,10 @@ def server_token(server: ServerThread, text: str) -> int:
     import httpx
 
     r = httpx.post(
-        server.url + "/tokenize", json={"content": text}, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+        server.url + "/tokenize",
+        json={"content": text},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
     )
     ids = r.json()["tokens"]
     assert len(ids) == 1, ids

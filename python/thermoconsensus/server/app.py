@@ -195,7 +195,9 @@ class Server:
             "presence_penalty": float(pick("presence_penalty", 0.0)),
             "stop": [stop] if isinstance(stop, str) else list(stop or []),
             "logit_bias": engine_bias(getattr(body, "logit_bias", None)),
-            "response_format": (fmt.engine_format() if (fmt := getattr(body, "response_format", None)) else None),
+            "response_format": (
+                fmt.engine_format() if (fmt := getattr(body, "response_format", None)) else None
+            ),
         }
 
     def chat_ids(self, body: ChatBody) -> tuple[list[int], list[str]]:

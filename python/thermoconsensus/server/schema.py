@@ -373,7 +373,10 @@ class ChatBody(_Sampling):
             return problem
         constrained = self.response_format is not None and self.response_format.type != "text"
         if constrained and self.tools and self.tool_choice != "none":
-            return "response_format", "a grammar-constrained reply cannot also call tools; send tool_choice 'none'"
+            return (
+                "response_format",
+                "a grammar-constrained reply cannot also call tools; send tool_choice 'none'",
+            )
         if self.tool_choice == "required" or isinstance(self.tool_choice, NamedToolChoice):
             return "tool_choice", f"only 'auto' and 'none' are served (forcing a call {_GRAMMAR})"
         if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:

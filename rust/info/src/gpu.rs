@@ -162,6 +162,9 @@ mod tests {
         assert!(!work(GPU_MIN_SAMPLES - 1, 2, 4).worth_a_device());
         let wide = work(GPU_MIN_SAMPLES, MAX_DIM + 1, 4);
         assert_eq!(wide.cpu_only, Some("joint dimension above 16"));
-        assert_eq!(work(GPU_MIN_SAMPLES, 2, MAX_K + 1).cpu_only, Some("k above 64"));
+        assert_eq!(
+            work(GPU_MIN_SAMPLES, 2, MAX_K + 1).cpu_only,
+            Some("k above 64")
+        );
     }
 }

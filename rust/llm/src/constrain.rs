@@ -82,7 +82,10 @@ pub struct GrammarVocab {
 impl std::fmt::Debug for GrammarVocab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrammarVocab")
-            .field("vocab_size", &self.factory.tok_env().tok_trie().vocab_size())
+            .field(
+                "vocab_size",
+                &self.factory.tok_env().tok_trie().vocab_size(),
+            )
             .field("ends", &self.ends)
             .finish()
     }
@@ -330,7 +333,11 @@ mod tests {
     /// A byte-level BPE vocabulary: the 256 bytes, some longer pieces, and a control end token.
     fn tokenizer(pieces: &[&str]) -> Tokenizer {
         let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
-        tokens.extend(pieces.iter().map(|p| p.bytes().map(byte_char).collect::<String>()));
+        tokens.extend(
+            pieces
+                .iter()
+                .map(|p| p.bytes().map(byte_char).collect::<String>()),
+        );
         tokens.push("<|end|>".into());
         let mut types = vec![1i32; tokens.len()];
         *types.last_mut().unwrap() = 3;
@@ -368,7 +375,9 @@ mod tests {
         Tokenizer::from_header(&h).unwrap()
     }
 
-    const PIECES: &[&str] = &["{\"", "\":", "\"}", "true", "false", " ", "name", "age", "12"];
+    const PIECES: &[&str] = &[
+        "{\"", "\":", "\"}", "true", "false", " ", "name", "age", "12",
+    ];
 
     /// Samples a reply under `grammar` from random logits (seeded): what a model that ignores the
     /// format entirely would produce once constrained.
@@ -389,7 +398,10 @@ mod tests {
             let (best, _) = logits
                 .iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |a, (i, &l)| if l > a.1 { (i, l) } else { a });
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |a, (i, &l)| if l > a.1 { (i, l) } else { a },
+                );
             let t = best as u32;
             if t == end {
                 return (String::from_utf8(out).unwrap(), true);
@@ -455,9 +467,15 @@ mod tests {
         c.apply(&mut logits).unwrap();
         assert_eq!(logits, vec![5.0, 1.0, f32::NEG_INFINITY, 3.0]);
         let bad = |bias: Vec<(u32, f32)>| Constraints::default().with_bias(bias, 4).unwrap_err();
-        assert!(bad(vec![(4, 1.0)]).to_string().contains("past the vocabulary"));
-        assert!(bad(vec![(1, f32::NAN)]).to_string().contains("finite or -inf"));
-        assert!(bad(vec![(1, f32::INFINITY)]).to_string().contains("finite or -inf"));
+        assert!(bad(vec![(4, 1.0)])
+            .to_string()
+            .contains("past the vocabulary"));
+        assert!(bad(vec![(1, f32::NAN)])
+            .to_string()
+            .contains("finite or -inf"));
+        assert!(bad(vec![(1, f32::INFINITY)])
+            .to_string()
+            .contains("finite or -inf"));
         assert!(bad(vec![(1, 1.0), (1, 2.0)]).to_string().contains("twice"));
         let mut all_banned = Constraints::default()
             .with_bias((0..4).map(|i| (i, f32::NEG_INFINITY)).collect(), 4)
@@ -477,7 +495,10 @@ mod tests {
             Grammar::Lark("start: missing_rule".into()),
         ] {
             let e = vocab.matcher(&g).unwrap_err().to_string();
-            assert!(e.contains("json_schema") || e.contains("response_format"), "{g:?}: {e}");
+            assert!(
+                e.contains("json_schema") || e.contains("response_format"),
+                "{g:?}: {e}"
+            );
         }
         assert!(GrammarVocab::new(&tok, tok.len(), &[]).is_err());
         assert!(GrammarVocab::new(&tok, tok.len(), &[tok.len() as u32]).is_err());

@@ -29,7 +29,11 @@ fn mutual_information(
     device: &str,
 ) -> PyResult<f64> {
     let (x, y, alg) = (view("x", &x)?, view("y", &y)?, self::algorithm(algorithm)?);
-    let on = compute_for(py, device, &info::gpu::work(x.rows(), x.cols() + y.cols(), k))?;
+    let on = compute_for(
+        py,
+        device,
+        &info::gpu::work(x.rows(), x.cols() + y.cols(), k),
+    )?;
     compute(py, n_threads, || {
         info::mutual_information_on(x, y, k, alg, &on)
     })
@@ -296,7 +300,10 @@ fn significance_null<'py>(
         } else {
             None
         };
-        Ok((value, samples.null_range(k, alg, seed, first..first + count, None)?))
+        Ok((
+            value,
+            samples.null_range(k, alg, seed, first..first + count, None)?,
+        ))
     })?;
     Ok((value, PyArray1::from_vec(py, null)))
 }

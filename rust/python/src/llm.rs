@@ -6,9 +6,9 @@ use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use thermoconsensus_llm::generate::{Finish, GenerateParams, Sequence};
-use thermoconsensus_llm::{Constraints, Grammar, GrammarVocab};
 use thermoconsensus_llm::gguf::Array;
 use thermoconsensus_llm::{dequantize, GgufFile, Value};
+use thermoconsensus_llm::{Constraints, Grammar, GrammarVocab};
 use thermoconsensus_runtime::with_threads;
 
 fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -231,8 +231,7 @@ impl PyModel {
                 match cached.as_ref() {
                     Some((e, v)) if e.as_slice() == ends => std::sync::Arc::clone(v),
                     _ => {
-                        let v =
-                            std::sync::Arc::new(GrammarVocab::new(tokenizer, n_vocab, ends)?);
+                        let v = std::sync::Arc::new(GrammarVocab::new(tokenizer, n_vocab, ends)?);
                         *cached = Some((ends.to_vec(), std::sync::Arc::clone(&v)));
                         v
                     }

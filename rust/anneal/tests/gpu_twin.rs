@@ -28,37 +28,6 @@ fn ring() -> IsingProblem {
     IsingProblem::new(h, &couplings, 0.25).unwrap()
 }
 
-/// Pearson's chi-square of the sampled energy levels against exp(-beta E) / Z, and its degrees of freedom.
-fn chi_square_levels(p: &IsingProblem, beta: f64, samples: &SampleSet) -> (f64, usize) {
-    let mut levels: Vec<(f64, f64)> = Vec::new(); // (energy, Boltzmann weight)
-    for e in common::all_energies(p) {
-        match levels.iter_mut().find(|(l, _)| (l - e).abs() < 1e-9) {
-            Some(level) => level.1 += (-beta * e).exp(),
-            None => levels.push((e, (-beta * e).exp())),
-        }
-    }
-    let z: f64 = levels.iter().map(|l| l.1).sum();
-    let mut counts = vec![0u64; levels.len()];
-    for (k, &c) in samples.num_occurrences.iter().enumerate() {
-        let e = samples.energies[k];
-        let at = levels
-            .iter()
-            .position(|(l, _)| (l - e).abs() < 1e-9)
-            .expect("a known level");
-        counts[at] += c;
-    }
-    let total = samples.num_reads() as f64;
-    let chi2 = levels
-        .iter()
-        .zip(&counts)
-        .map(|((_, w), &c)| {
-            let expected = total * w / z;
-            (c as f64 - expected).powi(2) / expected
-        })
-        .sum();
-    (chi2, levels.len() - 1)
-}
-
 /// 99.9% quantile of chi-square with `dof` degrees of freedom (Wilson-Hilferty).
 fn chi2_999(dof: usize) -> f64 {
     let k = dof as f64;
@@ -152,10 +121,10 @@ fn sa_at_fixed_beta_samples_the_boltzmann_distribution() {
             };
             let r =
                 simulated_annealing_on(&Compute::Device(exec.clone()), &p, &params, None).unwrap();
-            let (chi2, dof) = chi_square_levels(&p, beta, &r.samples);
+            let (chi2, dof) = common::chi_square_levels(&p, beta, &r.samples);
             assert!(chi2 < chi2_999(dof), "{name}: chi2 = {chi2} with {dof} dof");
             // Control: the same samples are rejected as draws at a clearly different beta.
-            let (wrong, _) = chi_square_levels(&p, beta * 2.5, &r.samples);
+            let (wrong, _) = common::chi_square_levels(&p, beta * 2.5, &r.samples);
             assert!(wrong > chi2_999(dof), "{name}: control chi2 = {wrong}");
         }
         assert!(chi2_999(15) > CHI2_15_999 - 0.5 && chi2_999(15) < CHI2_15_999 + 0.5);
@@ -175,7 +144,7 @@ fn replica_exchange_samples_boltzmann_and_finds_ground_states() {
             ..Default::default()
         };
         let r = replica_exchange_on(&Compute::Device(exec.clone()), &p, &params, None).unwrap();
-        let (chi2, dof) = chi_square_levels(&p, 0.9, &r.samples);
+        let (chi2, dof) = common::chi_square_levels(&p, 0.9, &r.samples);
         assert!(
             chi2 < chi2_999(dof),
             "coldest replica: chi2 = {chi2} with {dof} dof"

@@ -173,8 +173,9 @@ def server() -> Iterator[ServerThread]:
         yield srv
 
 
-def test_structured_outputs_through_the_openai_client(server: ServerThread) -> None:
+def test_structured_outputs_through_the_openai_client(server: ServerThread, request: pytest.FixtureRequest) -> None:
     client = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=120)
+    request.addfinalizer(client.close)
     schema = SCHEMAS["person"]
     r = client.chat.completions.create(
         model="smollm2",
@@ -194,7 +195,8 @@ def test_structured_outputs_through_the_openai_client(server: ServerThread) -> N
         temperature=0,
         stream=True,
     )
-    text = "".join(c.choices[0].delta.content or "" for c in pieces if c.choices)
+    with pieces:
+        text = "".join(c.choices[0].delta.content or "" for c in pieces if c.choices)
     assert isinstance(json.loads(text), dict)
     # A bias the openai client sends as {"id": value} reaches the sampler.
     plain = client.completions.create(

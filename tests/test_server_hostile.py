@@ -33,9 +33,12 @@ class Served:
         self.proc = proc
         self.url = f"http://127.0.0.1:{port}"
         self.base_url = self.url + "/v1"
+        self.clients: list[Any] = []  # closed with the server: a client left to the GC warns of its socket
 
     def openai(self, **kw: Any) -> Any:
-        return openai.OpenAI(base_url=self.base_url, api_key=KEY, max_retries=0, timeout=30, **kw)
+        client = openai.OpenAI(base_url=self.base_url, api_key=KEY, max_retries=0, timeout=30, **kw)
+        self.clients.append(client)
+        return client
 
     def http(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, **kw)
@@ -82,6 +85,8 @@ def served() -> Iterator[Served]:
             time.sleep(0.1)
         yield srv
     finally:
+        for client in srv.clients:
+            client.close()
         proc.terminate()
         try:
             proc.wait(10)
@@ -232,8 +237,10 @@ def test_key_from_the_environment_not_the_command_line(served: Served) -> None:
     cmdline = Path(f"/proc/{served.proc.pid}/cmdline")
     if cmdline.exists():
         assert KEY.encode() not in cmdline.read_bytes()
-    anon = openai.OpenAI(base_url=served.base_url, api_key="wrong-key-00000000", max_retries=0, timeout=10)
-    with pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(base_url=served.base_url, api_key="wrong-key-00000000", max_retries=0, timeout=10) as anon,
+        pytest.raises(openai.AuthenticationError),
+    ):
         anon.models.list()
     assert [m.id for m in served.openai().models.list()] == ["smollm2"]
 

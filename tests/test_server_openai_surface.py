@@ -157,14 +157,17 @@ def test_parameters_that_cannot_change_the_answer_are_accepted(smol: ServerThrea
 
 
 def test_the_openai_client_gets_the_400_as_a_typed_error(smol: ServerThread) -> None:
-    with pytest.raises(openai.BadRequestError) as info:
-        oai(smol).chat.completions.create(model="smollm2", messages=SAY_HI, n=2)
+    with oai(smol) as client, pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="smollm2", messages=SAY_HI, n=2)
     assert "'n'" in str(info.value)
 
 
-def test_seed_reproduces_a_sampled_reply_and_stop_cuts_it(smol: ServerThread) -> None:
-    client = oai(smol)
+def test_seed_reproduces_a_sampled_reply_and_stop_cuts_it(
+    smol: ServerThread, request: pytest.FixtureRequest
+) -> None:
     messages = [{"role": "user", "content": "Write a short poem about the sea."}]
+    client = oai(smol)
+    request.addfinalizer(client.close)
 
     def ask(seed: int, **kw: Any) -> str:
         r = client.chat.completions.create(
@@ -248,8 +251,9 @@ def test_earlier_tool_calls_and_tool_replies_reach_the_template(qwen: ServerThre
     assert '<tool_response>\n{"celsius": 21}\n</tool_response>' in prompt and "<|im_end|>" in stops
 
 
-def test_qwen_tool_calls_through_the_openai_client(qwen: ServerThread) -> None:
+def test_qwen_tool_calls_through_the_openai_client(qwen: ServerThread, request: pytest.FixtureRequest) -> None:
     client = oai(qwen)
+    request.addfinalizer(client.close)
     ask = [{"role": "user", "content": "What is the weather in Paris right now?"}]
     r = client.chat.completions.create(
         model="qwen", messages=ask, tools=[WEATHER], temperature=0, max_tokens=32
@@ -271,11 +275,12 @@ def test_qwen_tool_calls_through_the_openai_client(qwen: ServerThread) -> None:
         max_tokens=32,
         stream=True,  # type: ignore[arg-type, list-item]
     )
-    for chunk in stream:
-        for c in chunk.choices:
-            deltas += c.delta.tool_calls or []
-            if c.finish_reason:
-                reasons.append(c.finish_reason)
+    with stream:
+        for chunk in stream:
+            for c in chunk.choices:
+                deltas += c.delta.tool_calls or []
+                if c.finish_reason:
+                    reasons.append(c.finish_reason)
     assert reasons == ["tool_calls"]
     assert [(d.index, d.function.name) for d in deltas if d.function] == [(0, "get_weather")]
     assert json.loads("".join(d.function.arguments or "" for d in deltas if d.function)) == {"city": "Paris"}
@@ -283,14 +288,15 @@ def test_qwen_tool_calls_through_the_openai_client(qwen: ServerThread) -> None:
 
 def test_tool_choice_none_offers_no_tools(smol: ServerThread) -> None:
     ask = [{"role": "user", "content": "What is the weather in Paris right now?"}]
-    r = oai(smol).chat.completions.create(
-        model="smollm2",
-        messages=ask,
-        tools=[WEATHER],
-        tool_choice="none",
-        temperature=0,
-        max_tokens=8,  # type: ignore[arg-type, list-item]
-    )
+    with oai(smol) as client:
+        r = client.chat.completions.create(
+            model="smollm2",
+            messages=ask,
+            tools=[WEATHER],
+            tool_choice="none",
+            temperature=0,
+            max_tokens=8,  # type: ignore[arg-type, list-item]
+        )
     assert r.choices[0].finish_reason != "tool_calls" and r.choices[0].message.tool_calls is None
 
 
@@ -319,7 +325,8 @@ def test_props_slots_and_the_model_card(smol: ServerThread) -> None:
         assert props["model_alias"] == "smollm2" and props["model_path"].endswith(".gguf")
         assert h.get("/slots").json()[0]["is_processing"] is False
         assert h.get("/v1/models/nope").status_code == 404
-    card = oai(smol).models.retrieve("smollm2")
+    with oai(smol) as client:
+        card = client.models.retrieve("smollm2")
     assert card.id == "smollm2" and card.owned_by == "thermoconsensus"
     # Every extra but /health needs the key.
     for path in ("/props", "/slots", "/metrics", "/v1/models/smollm2"):

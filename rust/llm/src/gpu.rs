@@ -1,10 +1,10 @@
-//! The transformer forward pass on a CUDA device: the GPU twin of [`crate::model`], running `cuda/llm.cu`.
+//! The transformer forward pass on a CUDA device: the GPU twin of [`crate::cpu`], running `cuda/llm.cu`.
 //! The quantized weights are copied to the device once, as stored in the GGUF file, and dequantised in
 //! registers; the KV cache lives on the device; each forward pass uploads the new tokens' embedding rows
 //! (looked up on the CPU) and downloads only the logits (or hidden states) it returns. Every step rounds as
 //! the CPU engine does (see the kernel file), so the two agree to float summation order.
 //!
-//! Greedy decoding picks the token on the device ([`Model::forward_greedy`]: one index comes back). Not done
+//! Greedy decoding picks the token on the device ([`Model::forward_greedy`](crate::Model::forward_greedy): one index comes back). Not done
 //! on the device: the embedding lookup (one row per token), sampling with temperature, top-k/top-p and
 //! penalties (the last position's logits are downloaded and the CPU sampler runs), and launch-overhead removal
 //! with CUDA graphs.
@@ -16,7 +16,8 @@ use thermoconsensus_gpu::{Arg, Buffer, Executor, Grid};
 use crate::config::Architecture;
 use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
-use crate::model::{Block, Model, Weight};
+use crate::config::Config;
+use crate::weights::{Block, Weight, Weights};
 
 const THREADS: u32 = 256;
 /// Rows of a prompt whose attention runs in one launch (bounds the score scratch: rows x heads x context).
@@ -64,7 +65,7 @@ impl std::fmt::Debug for DeviceKv {
     }
 }
 
-fn upload_matrix(exec: &Executor, model: &Model, w: &Weight, name: &str) -> Result<DeviceMatrix> {
+fn upload_matrix(exec: &Executor, model: &Weights, w: &Weight, name: &str) -> Result<DeviceMatrix> {
     let ty = w.info.ggml_type;
     if !GgmlType::INTEGER_DOT.contains(&ty) {
         return Err(thermoconsensus_runtime::Error::Unsupported(format!(
@@ -87,7 +88,7 @@ fn upload_vec(exec: &Executor, v: &[f32]) -> Result<Buffer<f32>> {
 
 impl DeviceWeights {
     /// Copies `model`'s weights to the device of `exec`.
-    pub(crate) fn upload(model: &Model, exec: Arc<Executor>) -> Result<Self> {
+    pub(crate) fn upload(model: &Weights, exec: Arc<Executor>) -> Result<Self> {
         let e = &*exec;
         let mut blocks = Vec::with_capacity(model.blocks.len());
         for (l, b) in model.blocks.iter().enumerate() {
@@ -108,9 +109,8 @@ impl DeviceWeights {
     }
 
     /// An empty device cache for `capacity` positions.
-    pub(crate) fn new_cache(&self, model: &Model, capacity: usize) -> Result<DeviceKv> {
-        let c = &model.config;
-        let len = crate::model::kv_buffer_len(c, capacity)?;
+    pub(crate) fn new_cache(&self, c: &Config, capacity: usize) -> Result<DeviceKv> {
+        let len = crate::weights::kv_buffer_len(c, capacity)?;
         let mut k = Vec::with_capacity(c.n_layer);
         let mut v = Vec::with_capacity(c.n_layer);
         for _ in 0..c.n_layer {
@@ -262,24 +262,24 @@ impl Pass<'_> {
     }
 }
 
-impl Model {
-    /// The GPU forward pass: [`Model::hidden`] with the weights of `dev` and the device cache `kv` holding
-    /// `start` positions. Returns the final-norm hidden states of the new positions on the device.
-    pub(crate) fn hidden_on_device(
+impl DeviceWeights {
+    /// The GPU forward pass: [`Model::hidden`](crate::Model::hidden) with these weights (and `host`'s
+    /// configuration and embedding rows) and the device cache `kv` holding `start` positions. Returns the final-norm hidden states of the new positions on the device.
+    pub(crate) fn hidden(
         &self,
-        dev: &DeviceWeights,
+        host: &Weights,
         kv: &DeviceKv,
         capacity: usize,
         tokens: &[u32],
         start: usize,
     ) -> Result<Buffer<f32>> {
-        let c = &self.config;
-        let p = Pass { e: &dev.exec };
+        let c = &host.config;
+        let p = Pass { e: &self.exec };
         let (n, d, hd) = (tokens.len(), c.n_embd, c.head_dim);
         let (q_dim, kv_dim) = (c.n_head * hd, c.n_head_kv * hd);
         let gemma = c.arch == Architecture::Gemma3;
         // The embedding rows on the CPU: one row per token, straight from the mapped file.
-        let embd = self.matrix(&self.token_embd);
+        let embd = host.matrix(&host.token_embd);
         let mut host = vec![0.0f32; n * d];
         for (t, row) in tokens.iter().zip(host.chunks_exact_mut(d)) {
             embd.row(*t as usize, row);
@@ -300,7 +300,7 @@ impl Model {
         let attention_blocks = (n.min(ATTENTION_ROWS) * c.n_head).min(65_535);
         let scores = p.zeros(attention_blocks * capacity)?;
         let group = c.n_head / c.n_head_kv;
-        for (l, b) in dev.blocks.iter().enumerate() {
+        for (l, b) in self.blocks.iter().enumerate() {
             p.rms_norm(&x, &b.attn_norm, &h, d, c.rms_eps)?;
             p.matmul(&b.wq, &h, &q)?;
             p.matmul(&b.wk, &h, &k)?;
@@ -426,19 +426,14 @@ impl Model {
             }
             p.add_into(&x, &proj)?;
         }
-        p.rms_norm(&x, &dev.output_norm, &x, d, c.rms_eps)?;
+        p.rms_norm(&x, &self.output_norm, &x, d, c.rms_eps)?;
         Ok(x)
     }
 
     /// Logits on the device of the rows of `hidden` (all, or the last), left on the device.
-    fn device_logits(
-        &self,
-        dev: &DeviceWeights,
-        hidden: &Buffer<f32>,
-        all: bool,
-    ) -> Result<Buffer<f32>> {
-        let p = Pass { e: &dev.exec };
-        let d = self.config.n_embd;
+    fn device_logits(&self, c: &Config, hidden: &Buffer<f32>, all: bool) -> Result<Buffer<f32>> {
+        let p = Pass { e: &self.exec };
+        let d = c.n_embd;
         let rows = if all {
             p.e.download(hidden)?
         } else {
@@ -446,42 +441,33 @@ impl Model {
             h[h.len() - d..].to_vec()
         };
         let x = p.e.upload(&rows)?;
-        let logits = p.zeros(rows.len() / d * self.config.n_vocab)?;
-        p.matmul(&dev.output, &x, &logits)?;
+        let logits = p.zeros(rows.len() / d * c.n_vocab)?;
+        p.matmul(&self.output, &x, &logits)?;
         Ok(logits)
     }
 
     /// Logits of the rows of `hidden` (all, or the last): positions x vocabulary.
-    pub(crate) fn logits_on_device(
-        &self,
-        dev: &DeviceWeights,
-        hidden: &Buffer<f32>,
-        all: bool,
-    ) -> Result<Vec<f32>> {
-        let logits = self.device_logits(dev, hidden, all)?;
-        dev.exec.download(&logits).map_err(Error::from)
+    pub(crate) fn logits(&self, c: &Config, hidden: &Buffer<f32>, all: bool) -> Result<Vec<f32>> {
+        let logits = self.device_logits(c, hidden, all)?;
+        self.exec.download(&logits).map_err(Error::from)
     }
 
     /// The greedy choice after the last row of `hidden`, picked on the device: one index comes back instead of
     /// a vocabulary of logits.
-    pub(crate) fn argmax_on_device(
-        &self,
-        dev: &DeviceWeights,
-        hidden: &Buffer<f32>,
-    ) -> Result<u32> {
-        let logits = self.device_logits(dev, hidden, false)?;
-        let out = dev.exec.zeros::<u32>(1)?;
+    pub(crate) fn argmax(&self, c: &Config, hidden: &Buffer<f32>) -> Result<u32> {
+        let logits = self.device_logits(c, hidden, false)?;
+        let out = self.exec.zeros::<u32>(1)?;
         // SAFETY: argmax(const float*, unsigned long long n, unsigned*) with n logits and one output; one block
         // of 256 threads, the size of its shared arrays.
         unsafe {
-            dev.exec.launch(
+            self.exec.launch(
                 "llm",
                 "argmax",
                 Grid::linear(1, 256),
                 &[logits.arg(), Arg::U64(logits.len() as u64), out.arg()],
             )
         }?;
-        Ok(dev.exec.download(&out)?[0])
+        Ok(self.exec.download(&out)?[0])
     }
 }
 

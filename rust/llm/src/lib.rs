@@ -4,7 +4,8 @@
 //!   corrupt and hostile files;
 //! * [`ggml_type`]: the tensor types and their block layouts;
 //! * [`dequant`]: reference dequantisation of every supported block format;
-//! * [`model`]: the forward pass on the CPU, and [`gpu`] its twin on a CUDA device;
+//! * [`model`]: a model and its KV cache on the host or a device; the forward pass on the CPU
+//!   (`cpu`, over the `weights` as the file maps them) and [`gpu`] its twin on a CUDA device;
 //! * [`generate`]: the decode loop, and [`constrain`] its logit biases and grammars (llguidance).
 #![deny(missing_docs)]
 
@@ -12,6 +13,7 @@ pub(crate) mod block;
 pub mod chat;
 pub mod config;
 pub mod constrain;
+mod cpu;
 pub mod dequant;
 pub mod embed;
 pub mod error;
@@ -30,6 +32,7 @@ pub(crate) mod quant_dot_tile;
 pub mod sampler;
 mod spm;
 pub mod tokenizer;
+mod weights;
 
 pub use config::{Architecture, Config};
 pub use constrain::{Constraints, Grammar, GrammarMatcher, GrammarVocab};

@@ -219,7 +219,7 @@ impl PyModel {
         grammar: Option<(String, String)>,
         ends: &[u32],
     ) -> thermoconsensus_llm::Result<Constraints> {
-        let n_vocab = self.inner.config.n_vocab;
+        let n_vocab = self.inner.config().n_vocab;
         let mut c = Constraints::default().with_bias(logit_bias, n_vocab)?;
         if let Some((kind, text)) = grammar {
             let grammar = parse_grammar(&kind, &text)?;
@@ -308,7 +308,7 @@ impl PyModel {
 
     /// Hyper-parameters as a dict.
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = &self.inner.config;
+        let c = self.inner.config();
         let d = PyDict::new(py);
         d.set_item("architecture", format!("{:?}", c.arch).to_lowercase())?;
         d.set_item("n_vocab", c.n_vocab)?;
@@ -384,7 +384,7 @@ impl PyModel {
                 let h = with_threads(n_threads, || m.hidden(&tokens, &mut cache))?;
                 Ok(thermoconsensus_llm::generate::mean_pool(
                     &h,
-                    m.config.n_embd,
+                    m.config().n_embd,
                     normalize,
                 ))
             },

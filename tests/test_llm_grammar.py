@@ -173,7 +173,9 @@ def server() -> Iterator[ServerThread]:
         yield srv
 
 
-def test_structured_outputs_through_the_openai_client(server: ServerThread, request: pytest.FixtureRequest) -> None:
+def test_structured_outputs_through_the_openai_client(
+    server: ServerThread, request: pytest.FixtureRequest
+) -> None:
     client = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=120)
     request.addfinalizer(client.close)
     schema = SCHEMAS["person"]

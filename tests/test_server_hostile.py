@@ -238,7 +238,9 @@ def test_key_from_the_environment_not_the_command_line(served: Served) -> None:
     if cmdline.exists():
         assert KEY.encode() not in cmdline.read_bytes()
     with (
-        openai.OpenAI(base_url=served.base_url, api_key="wrong-key-00000000", max_retries=0, timeout=10) as anon,
+        openai.OpenAI(
+            base_url=served.base_url, api_key="wrong-key-00000000", max_retries=0, timeout=10
+        ) as anon,
         pytest.raises(openai.AuthenticationError),
     ):
         anon.models.list()

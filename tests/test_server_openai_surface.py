@@ -251,7 +251,9 @@ def test_earlier_tool_calls_and_tool_replies_reach_the_template(qwen: ServerThre
     assert '<tool_response>\n{"celsius": 21}\n</tool_response>' in prompt and "<|im_end|>" in stops
 
 
-def test_qwen_tool_calls_through_the_openai_client(qwen: ServerThread, request: pytest.FixtureRequest) -> None:
+def test_qwen_tool_calls_through_the_openai_client(
+    qwen: ServerThread, request: pytest.FixtureRequest
+) -> None:
     client = oai(qwen)
     request.addfinalizer(client.close)
     ask = [{"role": "user", "content": "What is the weather in Paris right now?"}]

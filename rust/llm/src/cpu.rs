@@ -84,7 +84,6 @@ impl Weights {
         x
     }
 
-
     /// Logits of the rows of `hidden` (all, or the last only): positions x vocabulary.
     pub(crate) fn logits_on_host(&self, hidden: &[f32], all: bool) -> Vec<f32> {
         let d = self.config.n_embd;

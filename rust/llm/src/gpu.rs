@@ -14,9 +14,9 @@ use std::sync::Arc;
 use thermoconsensus_gpu::{Arg, Buffer, Executor, Grid};
 
 use crate::config::Architecture;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
-use crate::config::Config;
 use crate::weights::{Block, Weight, Weights};
 
 const THREADS: u32 = 256;

@@ -269,8 +269,9 @@ impl Model {
 fn misplaced_cache() -> Error {
     Error::InvalidArgument {
         name: "cache",
-        reason: "the cache was made by another model (or before the model moved to a device); make \
+        reason:
+            "the cache was made by another model (or before the model moved to a device); make \
                  it with this model's new_cache"
-            .into(),
+                .into(),
     }
 }

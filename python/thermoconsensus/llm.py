@@ -320,6 +320,149 @@ class Model:
         syntax). The generation ends as soon as the grammar is complete; a reply cut by
         ``max_tokens`` first (``finish_reason == "length"``) is incomplete.
         """
+        gen, result, top_n = self._start(
+            prompt,
+            max_tokens,
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            repeat_penalty,
+            frequency_penalty,
+            presence_penalty,
+            penalty_last_n,
+            seed,
+            stop,
+            logprobs,
+            n_ctx,
+            truncate,
+            logit_bias,
+            response_format,
+        )
+        if on_result is not None:
+            on_result(result)
+        pieces = self._run(gen, result, top_n)
+        if stream:
+            return pieces
+        for _ in pieces:
+            pass
+        return result
+
+    def generate_batch(
+        self,
+        prompts: list[str] | list[list[int]] | list[str | list[int]],
+        n: int = 1,
+        max_tokens: int = 128,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: int | None = None,
+        stop: str | list[str] | None = None,
+        logprobs: int = 0,
+        n_ctx: int | None = None,
+        truncate: bool = False,
+        logit_bias: dict[int, float] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> list[Generation]:
+        """``n`` samples of each prompt, decoded together: every step runs one batched pass over the
+        last tokens of all unfinished sequences, so each weight matrix is read once per step for the
+        whole batch instead of once per sequence. Each prompt is processed once; its ``n`` samples
+        share those keys and values (copied, not recomputed).
+
+        Arguments are :meth:`generate`'s. Returns ``len(prompts) * n`` :class:`Generation` objects,
+        prompt by prompt (the samples of ``prompts[0]`` first). Sample ``j`` of a prompt is drawn
+        with seed ``seed + j`` (``seed`` None: a random one, recorded in each result), so it equals
+        ``generate(prompt, seed=seed + j, ...)``; with ``temperature=0`` every sample is the
+        greedy continuation.
+        """
+        from ._arrays import check_int
+
+        if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)):
+            raise TypeError("prompts: expected a list of prompts (strings or token-id lists)")
+        if not prompts:
+            raise _core.InvalidInputError("prompts: empty")
+        n = check_int("n", n, 1)
+        base_seed = secrets.randbits(64) if seed is None else seed
+        seqs: list[_core.Sequence] = []
+        results: list[Generation] = []
+        top_n = 0
+        t0 = time.perf_counter()
+        for prompt in prompts:
+            gen, result, top_n = self._start(
+                prompt,
+                max_tokens,
+                temperature,
+                top_k,
+                top_p,
+                min_p,
+                repeat_penalty,
+                frequency_penalty,
+                presence_penalty,
+                penalty_last_n,
+                base_seed,
+                stop,
+                logprobs,
+                n_ctx,
+                truncate,
+                logit_bias,
+                response_format,
+            )
+            seqs.append(gen)
+            results.append(result)
+            for j in range(1, n):
+                sample_seed = (result.seed + j) % 2**64
+                seqs.append(gen.fork(sample_seed))
+                results.append(
+                    Generation(prompt_ids=result.prompt_ids, seed=sample_seed, truncated=result.truncated)
+                )
+        prompt_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        live = list(range(len(seqs)))
+        while live:
+            steps = _core.step_batch([seqs[i] for i in live])
+            still = []
+            for i, step in zip(live, steps):
+                if step is None:
+                    continue
+                still.append(i)
+                _record(results[i], step, top_n)
+            live = still
+        seconds = time.perf_counter() - t0
+        for gen, out in zip(seqs, results):
+            out.finish_reason = gen.finish_reason or "length"
+            out.text = gen.text
+            out.timings["prompt_seconds"] = prompt_seconds
+            out.timings["generation_seconds"] = seconds
+            out.timings["tokens_per_second"] = max(len(out.token_ids), 1) / max(seconds, 1e-9)
+        return results
+
+    def _start(
+        self,
+        prompt: str | list[int],
+        max_tokens: int,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        min_p: float,
+        repeat_penalty: float,
+        frequency_penalty: float,
+        presence_penalty: float,
+        penalty_last_n: int,
+        seed: int | None,
+        stop: str | list[str] | None,
+        logprobs: int,
+        n_ctx: int | None,
+        truncate: bool,
+        logit_bias: dict[int, float] | None,
+        response_format: dict[str, Any] | None,
+    ) -> tuple[_core.Sequence, Generation, int]:
+        """Checks :meth:`generate`'s arguments and runs the prompt: the engine's sequence, the
+        :class:`Generation` it will fill in, and the number of alternatives to record per token."""
         from ._arrays import check_int, check_seed
 
         max_tokens = check_int("max_tokens", max_tokens, 1)
@@ -371,15 +514,8 @@ class Model:
             grammar_of(response_format),
         )
         result = Generation(prompt_ids=ids, seed=used_seed, truncated=dropped)
-        if on_result is not None:
-            on_result(result)
         result.timings["prompt_seconds"] = time.perf_counter() - t0
-        pieces = self._run(gen, result, top_n)
-        if stream:
-            return pieces
-        for _ in pieces:
-            pass
-        return result
+        return gen, result, top_n
 
     def _truncate(self, ids: list[int], keep: int) -> tuple[list[int], int]:
         """The last ``keep`` tokens of ``ids`` (BOS, when it leads, stays first) and how many went."""
@@ -394,22 +530,27 @@ class Model:
         t0 = time.perf_counter()
         out.finish_reason = "length"
         while (step := gen.next()) is not None:
-            piece, token, stop_token = step
-            if token is not None:
-                token_id, lp, top, entropy = token
-                out.entropies.append(entropy)
-                if not stop_token:
-                    out.token_ids.append(token_id)
-                    if top_n:
-                        out.logprobs.append(lp)
-                        out.top_logprobs.append(top)
-            if piece:
-                yield piece
+            _record(out, step, top_n)
+            if step[0]:
+                yield step[0]
         out.finish_reason = gen.finish_reason or "length"
         out.text = gen.text
         out.timings["generation_seconds"] = time.perf_counter() - t0
         n = max(len(out.token_ids), 1)
         out.timings["tokens_per_second"] = n / max(out.timings["generation_seconds"], 1e-9)
+
+
+def _record(out: Generation, step: tuple[str, Any, bool], top_n: int) -> None:
+    """Adds one step of the engine's decode loop (piece, token or None, stop token?) to ``out``."""
+    _, token, stop_token = step
+    if token is not None:
+        token_id, lp, top, entropy = token
+        out.entropies.append(entropy)
+        if not stop_token:
+            out.token_ids.append(token_id)
+            if top_n:
+                out.logprobs.append(lp)
+                out.top_logprobs.append(top)
 
 
 def _logit_bias(bias: Any) -> list[tuple[int, float]]:

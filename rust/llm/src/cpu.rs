@@ -50,6 +50,31 @@ impl HostKv {
         })
     }
 
+    /// A copy, its memory reserved fallibly as [`HostKv::new`] reserves it.
+    pub(crate) fn try_clone(&self) -> Result<Self> {
+        let copy = |layers: &[Vec<f32>]| -> Result<Vec<Vec<f32>>> {
+            layers
+                .iter()
+                .map(|layer| {
+                    let mut out = Vec::new();
+                    out.try_reserve_exact(layer.capacity())
+                        .map_err(|_| Error::OutOfMemory {
+                            what: format!("copy of a KV cache of {} positions", self.capacity),
+                            bytes: (layer.capacity() as u128) * 4,
+                        })?;
+                    out.extend_from_slice(layer);
+                    Ok(out)
+                })
+                .collect()
+        };
+        Ok(Self {
+            k: copy(&self.k)?,
+            v: copy(&self.v)?,
+            capacity: self.capacity,
+            kv_dim: self.kv_dim,
+        })
+    }
+
     /// Forgets every position from `keep` on (transposed keys past it are simply overwritten later).
     pub(crate) fn truncate(&mut self, keep: usize) {
         for v in &mut self.v {
@@ -58,11 +83,35 @@ impl HostKv {
     }
 }
 
+/// One sequence of a batched pass: its cache, the positions already in it, and how many of the
+/// batch's rows (consecutive, in batch order) are its new tokens.
+pub(crate) struct Segment<'a> {
+    pub(crate) kv: &'a mut HostKv,
+    pub(crate) start: usize,
+    pub(crate) rows: usize,
+}
+
 impl Weights {
     /// The last layer's hidden states of `tokens` after the final norm (positions x n_embd), the
     /// tokens at positions `start..` after the `start` already in `kv`, whose keys and values are
     /// appended. The caller has checked the tokens and the room.
     pub(crate) fn hidden_on_host(&self, tokens: &[u32], kv: &mut HostKv, start: usize) -> Vec<f32> {
+        let mut one = [Segment {
+            kv,
+            start,
+            rows: tokens.len(),
+        }];
+        self.hidden_on_host_batch(tokens, &mut one)
+    }
+
+    /// [`Weights::hidden_on_host`] for several independent sequences in one pass: `tokens` holds every
+    /// segment's new tokens back to back. Each matrix is read once for all rows (what makes batched
+    /// decoding cheaper than one pass per sequence); attention stays within each segment's cache.
+    pub(crate) fn hidden_on_host_batch(
+        &self,
+        tokens: &[u32],
+        segments: &mut [Segment<'_>],
+    ) -> Vec<f32> {
         let c = &self.config;
         let n = tokens.len();
         let d = c.n_embd;
@@ -76,7 +125,7 @@ impl Weights {
             }
         }
         for (l, b) in self.blocks.iter().enumerate() {
-            self.block(l, b, &mut x, start, kv);
+            self.block(l, b, &mut x, segments);
         }
         for row in x.chunks_exact_mut(d) {
             rms_norm(row, &self.output_norm, c.rms_eps);
@@ -97,7 +146,7 @@ impl Weights {
         logits
     }
 
-    fn block(&self, l: usize, b: &Block, x: &mut [f32], start: usize, cache: &mut HostKv) {
+    fn block(&self, l: usize, b: &Block, x: &mut [f32], segments: &mut [Segment<'_>]) {
         let c = &self.config;
         let (d, hd) = (c.n_embd, c.head_dim);
         let n = x.len() / d;
@@ -134,44 +183,59 @@ impl Weights {
             c.rope_base
         };
         let factors = self.rope_freqs.as_deref();
-        for i in 0..n {
-            let pos = (start + i) as f32 / c.rope_scale;
-            for hv in q[i * q_dim..(i + 1) * q_dim].chunks_exact_mut(hd) {
+        // Row r of the batch is segment seg_of_row[r]'s position start + (r - first row).
+        let mut seg_of_row = Vec::with_capacity(n);
+        let mut first_row = Vec::with_capacity(segments.len());
+        for (s, seg) in segments.iter().enumerate() {
+            first_row.push(seg_of_row.len());
+            seg_of_row.extend(std::iter::repeat_n(s, seg.rows));
+        }
+        for (r, &s) in seg_of_row.iter().enumerate() {
+            let pos = (segments[s].start + r - first_row[s]) as f32 / c.rope_scale;
+            for hv in q[r * q_dim..(r + 1) * q_dim].chunks_exact_mut(hd) {
                 rope(hv, pos, base, c.rope_dim, c.rope_neox(), factors);
             }
-            for hv in k[i * kv_dim..(i + 1) * kv_dim].chunks_exact_mut(hd) {
+            for hv in k[r * kv_dim..(r + 1) * kv_dim].chunks_exact_mut(hd) {
                 rope(hv, pos, base, c.rope_dim, c.rope_neox(), factors);
             }
         }
         // llama.cpp keeps K and V in f16 and multiplies them in f16 (queries and probabilities too).
-        let cap = cache.capacity;
-        for (i, row) in k.chunks_exact(kv_dim).enumerate() {
-            for (j, &value) in row.iter().enumerate() {
-                cache.k[l][j * cap + start + i] = f16_round(value);
+        for (seg, &r0) in segments.iter_mut().zip(&first_row) {
+            let (cap, start) = (seg.kv.capacity, seg.start);
+            let rows = r0 * kv_dim..(r0 + seg.rows) * kv_dim;
+            for (i, row) in k[rows.clone()].chunks_exact(kv_dim).enumerate() {
+                for (j, &value) in row.iter().enumerate() {
+                    seg.kv.k[l][j * cap + start + i] = f16_round(value);
+                }
             }
+            seg.kv.v[l].extend(v[rows].iter().map(|&v| f16_round(v)));
         }
-        cache.v[l].extend(v.iter().map(|&v| f16_round(v)));
         // Gemma 3 scales the queries before attention (kq scale 1); the others scale the products.
         let gemma = c.arch == Architecture::Gemma3;
         let q_scale = if gemma { 1.0 / (hd as f32).sqrt() } else { 1.0 };
         q.iter_mut().for_each(|v| *v = f16_round(*v * q_scale));
-        let (kc, vc) = (&cache.k[l], &cache.v[l]);
+        let caches: Vec<(&[f32], &[f32], usize, usize)> = segments
+            .iter()
+            .map(|s| (&s.kv.k[l][..], &s.kv.v[l][..], s.kv.capacity, s.start))
+            .collect();
         let group = c.n_head / c.n_head_kv;
         let scale = if gemma { 1.0 } else { 1.0 / (hd as f32).sqrt() };
         let mut attn = vec![0.0f32; n * q_dim];
-        // One task per (position, head): each writes its own `hd` outputs.
+        // One task per (row, head): each writes its own `hd` outputs.
         attn.par_chunks_mut(hd)
             .enumerate()
             .for_each_init(Vec::new, |scores, (task, out)| {
-                let (i, head) = (task / c.n_head, task % c.n_head);
-                let pos = start + i;
+                let (r, head) = (task / c.n_head, task % c.n_head);
+                let s = seg_of_row[r];
+                let (kc, vc, cap, start) = caches[s];
+                let pos = start + r - first_row[s];
                 let first = if local && c.sliding_window > 0 {
                     (pos + 1).saturating_sub(c.sliding_window)
                 } else {
                     0
                 };
                 let kvh = head / group;
-                let qv = &q[i * q_dim + head * hd..i * q_dim + (head + 1) * hd];
+                let qv = &q[r * q_dim + head * hd..r * q_dim + (head + 1) * hd];
                 let head_view = HeadView {
                     keys_t: &kc[kvh * hd * cap..(kvh + 1) * hd * cap],
                     capacity: cap,

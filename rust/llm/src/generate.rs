@@ -279,34 +279,73 @@ impl Sequence {
         tokenizer: &Tokenizer,
         cancel: Option<&Progress>,
     ) -> Result<Option<Step>> {
-        if self.finish.is_some() {
-            return Ok(None);
-        }
-        if self.generated >= self.params.max_tokens {
-            return Ok(Some(self.close(Finish::Length, None)));
-        }
-        if cancel.is_some_and(Progress::is_cancelled) {
-            return Ok(Some(self.close(Finish::Cancelled, None)));
-        }
-        if self.cache.len() >= self.params.n_ctx {
-            return Ok(Some(self.close(Finish::Context, None)));
-        }
-        let logits = match self.pending.take() {
-            Some(l) => l,
-            None => {
-                let last = *self.history.last().ok_or_else(|| Error::InvalidArgument {
-                    name: "prompt",
-                    reason: "is empty".into(),
-                })?;
-                match model.forward(&[last], &mut self.cache, false) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        self.finish = Some(Finish::Stop);
-                        return Err(e);
-                    }
+        let logits = match self.prepare(cancel) {
+            None => return Ok(None),
+            Some(Next::Closed(step)) => return Ok(Some(step)),
+            Some(Next::Logits(logits)) => logits,
+            Some(Next::Run(last)) => match model.forward(&[last], &mut self.cache, false) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.finish = Some(Finish::Stop);
+                    return Err(e);
                 }
-            }
+            },
         };
+        self.advance(logits, tokenizer)
+    }
+
+    /// A second sequence continuing from the same prompt with the same sampling but `seed`: the
+    /// prompt's keys and values are copied, not recomputed. Only before the first step.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] once this sequence has stepped; the copy's allocation errors.
+    pub fn fork(&self, model: &Model, seed: u64) -> Result<Self> {
+        let Some(pending) = &self.pending else {
+            return Err(Error::InvalidArgument {
+                name: "sequence",
+                reason: "can only be forked before its first token".into(),
+            });
+        };
+        Ok(Self {
+            cache: model.copy_cache(&self.cache)?,
+            sampler: self.sampler.reseeded(seed),
+            history: self.history.clone(),
+            pending: Some(pending.clone()),
+            params: self.params.clone(),
+            text: TextAssembler::new(self.params.stop_strings.clone()),
+            generated: 0,
+            finish: None,
+            constraints: self.constraints.clone(),
+        })
+    }
+
+    /// What the next step needs: nothing (ended), nothing more (it closes now), the logits it has,
+    /// or a pass over its last token.
+    fn prepare(&mut self, cancel: Option<&Progress>) -> Option<Next> {
+        if self.finish.is_some() {
+            return None;
+        }
+        let close = if self.generated >= self.params.max_tokens {
+            Some(Finish::Length)
+        } else if cancel.is_some_and(Progress::is_cancelled) {
+            Some(Finish::Cancelled)
+        } else if self.cache.len() >= self.params.n_ctx {
+            Some(Finish::Context)
+        } else {
+            None
+        };
+        if let Some(why) = close {
+            return Some(Next::Closed(self.close(why, None)));
+        }
+        match self.pending.take() {
+            Some(logits) => Some(Next::Logits(logits)),
+            // `start` refuses an empty prompt, so the history always has a last token.
+            None => Some(Next::Run(self.history.last().copied().unwrap_or(0))),
+        }
+    }
+
+    /// Samples the token of `logits` and records it.
+    fn advance(&mut self, logits: Vec<f32>, tokenizer: &Tokenizer) -> Result<Option<Step>> {
         let mut logits = logits;
         if !self.constraints.is_empty() {
             if let Err(e) = self.constraints.apply(&mut logits) {
@@ -352,6 +391,74 @@ impl Sequence {
             piece: self.text.finish(why == Finish::Stop),
         }
     }
+}
+
+/// What [`Sequence::prepare`] found the next step needs.
+enum Next {
+    Closed(Step),
+    Logits(Vec<f32>),
+    Run(u32),
+}
+
+/// Advances every sequence of `sequences` by one token, as [`Sequence::step`] does each, with one
+/// batched pass ([`Model::forward_batch`]) over the last tokens of all that need one: the weights
+/// are read once per step for the whole batch. Entry i of the result is sequence i's step (`None`
+/// once it has ended). Every sequence must come from `model`.
+///
+/// # Errors
+/// The model's errors; every sequence that was waiting on the pass is then ended.
+pub fn step_batch(
+    model: &Model,
+    sequences: &mut [&mut Sequence],
+    tokenizer: &Tokenizer,
+    cancel: Option<&Progress>,
+) -> Result<Vec<Option<Step>>> {
+    let mut next: Vec<Option<Next>> = sequences.iter_mut().map(|s| s.prepare(cancel)).collect();
+    let last: Vec<[u32; 1]> = next
+        .iter()
+        .filter_map(|n| match n {
+            Some(Next::Run(t)) => Some([*t]),
+            _ => None,
+        })
+        .collect();
+    if !last.is_empty() {
+        let mut batch: Vec<(&[u32], &mut KvCache)> = sequences
+            .iter_mut()
+            .zip(&next)
+            .filter(|(_, n)| matches!(n, Some(Next::Run(_))))
+            .map(|(s, _)| &mut s.cache)
+            .zip(&last)
+            .map(|(cache, t)| (&t[..], cache))
+            .collect();
+        let result = model.forward_batch(&mut batch, false);
+        drop(batch);
+        let mut logits = match result {
+            Ok(l) => l.into_iter(),
+            Err(e) => {
+                for (s, n) in sequences.iter_mut().zip(&next) {
+                    if matches!(n, Some(Next::Run(_))) {
+                        s.finish = Some(Finish::Stop);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        for n in &mut next {
+            if matches!(n, Some(Next::Run(_))) {
+                *n = logits.next().map(Next::Logits);
+            }
+        }
+    }
+    sequences
+        .iter_mut()
+        .zip(next)
+        .map(|(s, n)| match n {
+            None => Ok(None),
+            Some(Next::Closed(step)) => Ok(Some(step)),
+            Some(Next::Logits(l)) => s.advance(l, tokenizer),
+            Some(Next::Run(_)) => Ok(None),
+        })
+        .collect()
 }
 
 /// The greedy continuation of `prompt`: up to `max_tokens` argmax tokens, ending early at (and

@@ -119,6 +119,19 @@ impl DeviceWeights {
         }
         Ok(DeviceKv { k, v })
     }
+
+    /// A copy of `kv` on the same device (a fork of a sequence keeps its prefix).
+    pub(crate) fn copy_cache(&self, kv: &DeviceKv) -> Result<DeviceKv> {
+        let copy = |bufs: &[Buffer<f32>]| -> Result<Vec<Buffer<f32>>> {
+            bufs.iter()
+                .map(|b| Ok(self.exec.upload(&self.exec.download(b)?)?))
+                .collect()
+        };
+        Ok(DeviceKv {
+            k: copy(&kv.k)?,
+            v: copy(&kv.v)?,
+        })
+    }
 }
 
 fn device_block(

@@ -38,7 +38,7 @@ pub use config::{Architecture, Config};
 pub use constrain::{Constraints, Grammar, GrammarMatcher, GrammarVocab};
 pub use dequant::dequantize;
 pub use error::{Error, Result};
-pub use generate::{Finish, GenerateParams, Sequence, Step, TokenInfo};
+pub use generate::{step_batch, Finish, GenerateParams, Sequence, Step, TokenInfo};
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufFile, Header, TensorInfo, Value};
 pub use model::{KvCache, Model};

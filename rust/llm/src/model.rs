@@ -4,7 +4,7 @@
 //! and a cache of another model is refused.
 
 use crate::config::Config;
-use crate::cpu::HostKv;
+use crate::cpu::{HostKv, Segment};
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
 use crate::gpu::{DeviceKv, DeviceWeights};
@@ -163,6 +163,23 @@ impl Model {
         })
     }
 
+    /// A copy of `cache` (same model, same positions), for a sequence that forks after its prompt.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a cache of another model; [`Error::OutOfMemory`] or
+    /// [`Error::Runtime`] when the copy cannot be allocated.
+    pub fn copy_cache(&self, cache: &KvCache) -> Result<KvCache> {
+        if cache.model != self.id {
+            return Err(misplaced_cache());
+        }
+        let store = match (&self.placement, &cache.store) {
+            (Placement::Host, KvStore::Host(kv)) => KvStore::Host(kv.try_clone()?),
+            (Placement::Device(dev), KvStore::Device(kv)) => KvStore::Device(dev.copy_cache(kv)?),
+            _ => return Err(misplaced_cache()),
+        };
+        Ok(KvCache { store, ..*cache })
+    }
+
     /// The mapped file (metadata for the tokenizer and templates).
     pub fn file(&self) -> &GgufFile {
         self.weights.file()
@@ -190,6 +207,66 @@ impl Model {
         };
         cache.len += tokens.len();
         Ok(logits)
+    }
+
+    /// [`Model::forward`] for several independent sequences at once: each entry's tokens run after the
+    /// positions in its own cache, and its logits come back in the same order (every new position when
+    /// `all`, else the last). On the CPU this is one pass in which every weight matrix is read once for
+    /// all the sequences' rows, so B sequences decode for little more than the cost of one; on a device
+    /// the sequences still run one after another (batched device kernels are not written yet).
+    ///
+    /// # Errors
+    /// As [`Model::forward`], for the first entry that fails its checks (no cache is then changed).
+    pub fn forward_batch(
+        &self,
+        batch: &mut [(&[u32], &mut KvCache)],
+        all: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut starts = Vec::with_capacity(batch.len());
+        for (tokens, cache) in batch.iter() {
+            starts.push(self.check_tokens(tokens, cache)?);
+        }
+        if let Placement::Device(_) = self.placement {
+            return batch
+                .iter_mut()
+                .map(|(tokens, cache)| self.forward(tokens, cache, all))
+                .collect();
+        }
+        let tokens: Vec<u32> = batch.iter().flat_map(|(t, _)| t.iter().copied()).collect();
+        let rows: Vec<usize> = batch.iter().map(|(t, _)| t.len()).collect();
+        let mut segments = Vec::with_capacity(batch.len());
+        for (((_, cache), &start), &rows) in batch.iter_mut().zip(&starts).zip(&rows) {
+            let KvStore::Host(kv) = &mut cache.store else {
+                return Err(misplaced_cache());
+            };
+            segments.push(Segment { kv, start, rows });
+        }
+        let hidden = self.weights.hidden_on_host_batch(&tokens, &mut segments);
+        drop(segments);
+        let d = self.config().n_embd;
+        // The output matrix too runs once over every wanted row of every sequence.
+        let mut wanted = Vec::new();
+        let mut first = 0;
+        for &r in &rows {
+            let keep = if all {
+                first..first + r
+            } else {
+                first + r - 1..first + r
+            };
+            wanted.extend_from_slice(&hidden[keep.start * d..keep.end * d]);
+            first += r;
+        }
+        let logits = self.weights.logits_on_host(&wanted, true);
+        let n_vocab = self.config().n_vocab;
+        let mut out = Vec::with_capacity(batch.len());
+        let mut at = 0;
+        for ((_, cache), &r) in batch.iter_mut().zip(&rows) {
+            let n = if all { r } else { 1 };
+            out.push(logits[at * n_vocab..(at + n) * n_vocab].to_vec());
+            at += n;
+            cache.len += r;
+        }
+        Ok(out)
     }
 
     /// Runs `tokens` as [`Model::forward`] does and returns the most likely next token (the first of equal

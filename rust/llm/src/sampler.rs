@@ -93,6 +93,16 @@ impl Sampler {
         Ok(Self { params, rng })
     }
 
+    /// A sampler with the same parameters and another seed (for another sample of one prompt).
+    pub fn reseeded(&self, seed: u64) -> Self {
+        let params = SamplerParams {
+            seed,
+            ..self.params.clone()
+        };
+        let rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+        Self { params, rng }
+    }
+
     /// Picks the next token from `logits` given the tokens so far (`history`, for the penalties).
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
         let p = &self.params;

@@ -147,6 +147,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render_chat_template, m)?)?;
     m.add_class::<PyModel>()?;
     m.add_class::<PySequence>()?;
+    m.add_function(wrap_pyfunction!(step_batch, m)?)?;
     Ok(())
 }
 
@@ -544,6 +545,24 @@ impl PySequence {
         self.locked().text().to_string()
     }
 
+    /// Another generation from the same prompt, sampled with `seed`: the prompt's keys and values
+    /// are copied, not recomputed (GIL released). Only before the first `next()`.
+    fn fork(&self, py: Python<'_>, seed: u64) -> PyResult<PySequence> {
+        let n_threads = self.n_threads;
+        let sequence = run_detached(
+            py,
+            || with_threads(n_threads, || self.locked().fork(&self.model, seed)),
+            llm_error,
+        )?;
+        Ok(PySequence {
+            model: std::sync::Arc::clone(&self.model),
+            tokenizer: std::sync::Arc::clone(&self.tokenizer),
+            sequence: std::sync::Mutex::new(sequence),
+            cancel: thermoconsensus_runtime::Progress::new(0),
+            n_threads,
+        })
+    }
+
     /// Asks the generation to end before its next token (callable from any thread).
     fn cancel(&self) {
         self.cancel.cancel();
@@ -563,9 +582,52 @@ impl PySequence {
             },
             llm_error,
         )?;
-        Ok(step.map(|s| {
-            let token = s.token.map(|t| (t.token, t.logprob, t.top, t.entropy));
-            (s.piece, token, s.stop_token)
-        }))
+        Ok(step.map(step_tuple))
     }
+}
+
+/// A step as Python sees it.
+fn step_tuple(s: thermoconsensus_llm::Step) -> (String, Option<TokenTuple>, bool) {
+    let token = s.token.map(|t| (t.token, t.logprob, t.top, t.entropy));
+    (s.piece, token, s.stop_token)
+}
+
+/// Advances every sequence by one token with one batched pass of their model over all of them (GIL
+/// released): what `next()` on each does, with each weight read once for the batch. The sequences
+/// must be distinct and share one model.
+#[pyfunction]
+pub fn step_batch(
+    py: Python<'_>,
+    sequences: Vec<PyRef<'_, PySequence>>,
+) -> PyResult<Vec<Option<(String, Option<TokenTuple>, bool)>>> {
+    let Some(first) = sequences.first() else {
+        return Ok(Vec::new());
+    };
+    for (i, s) in sequences.iter().enumerate() {
+        if !std::sync::Arc::ptr_eq(&s.model, &first.model) {
+            return Err(crate::errors::invalid_input(format!(
+                "sequences[{i}]: comes from another model than sequences[0]"
+            )));
+        }
+        // Locking one sequence twice would deadlock.
+        if sequences[..i].iter().any(|o| std::ptr::eq(&**o, &**s)) {
+            return Err(crate::errors::invalid_input(format!(
+                "sequences[{i}]: appears twice in the batch"
+            )));
+        }
+    }
+    let (model, tokenizer, n_threads) = (&first.model, &first.tokenizer, first.n_threads);
+    let plain: Vec<&PySequence> = sequences.iter().map(|s| &**s).collect();
+    let steps = run_detached(
+        py,
+        || {
+            let mut guards: Vec<_> = plain.iter().map(|s| s.locked()).collect();
+            let mut refs: Vec<&mut Sequence> = guards.iter_mut().map(|g| &mut **g).collect();
+            with_threads(n_threads, || {
+                thermoconsensus_llm::step_batch(model, &mut refs, tokenizer, None)
+            })
+        },
+        llm_error,
+    )?;
+    Ok(steps.into_iter().map(|s| s.map(step_tuple)).collect())
 }

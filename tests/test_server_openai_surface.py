@@ -321,7 +321,7 @@ def test_props_slots_and_the_model_card(smol: ServerThread) -> None:
     with http(smol) as h:
         props = h.get("/props").json()
         assert (
-            props["total_slots"] == 1
+            props["total_slots"] == 4
             and props["default_generation_settings"]["n_ctx"] == smol.runner.context_length
         )
         assert props["model_alias"] == "smollm2" and props["model_path"].endswith(".gguf")
@@ -372,6 +372,6 @@ def test_slots_show_the_running_request_and_metrics_count_it(smol: ServerThread)
         text = h.get("/metrics").text
         assert 'thermoconsensus_requests_total{route="/v1/chat/completions",status="200"}' in text
         assert (
-            metric(h, "llamacpp:requests_processing") == 0 and metric(h, "thermoconsensus_slots_total") == 1
+            metric(h, "llamacpp:requests_processing") == 0 and metric(h, "thermoconsensus_slots_total") == 4
         )
         assert h.get("/metrics").headers["content-type"].startswith("text/plain; version=0.0.4")

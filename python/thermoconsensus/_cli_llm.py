@@ -205,7 +205,7 @@ def run_serve(args: argparse.Namespace) -> int:
         from .server import consensus_pool
 
         try:
-            runner = load_runner(args.model, args.name, args.threads)
+            runner = load_runner(args.model, args.name, args.threads, args.parallel)
             consensus = consensus_pool(runner, args.consensus, args.consensus_embedder)
         except (ValueError, TypeError) as exc:
             print(f"thermoconsensus serve: --consensus: {exc}", file=sys.stderr)
@@ -219,6 +219,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         name=args.name,
         n_threads=args.threads,
+        parallel=args.parallel,
         log_level=args.log_level,
         consensus=consensus,
         ui=not args.no_ui,
@@ -253,6 +254,13 @@ def add_parsers(sub: Any) -> None:
         "--api-key", default=None, help="the key itself (visible in `ps`: prefer the environment or a file)"
     )
     p.add_argument("--max-queue", type=int, default=16, help="requests admitted at once; the rest get 503")
+    p.add_argument(
+        "--parallel",
+        "-np",
+        type=int,
+        default=4,
+        help="generations decoded together, one batched pass per token (default 4)",
+    )
     p.add_argument("--name", default=None, help="model id to report (default: from the file name)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

@@ -322,7 +322,6 @@ class Sequence:
 def step_batch(
     sequences: list[Sequence],
 ) -> list[tuple[str, tuple[int, float, list[tuple[int, float]], float] | None, bool] | None]: ...
-
 def render_chat_template(
     template: str | None,
     messages_json: str,

@@ -1,21 +1,27 @@
-"""A local GGUF model shared by async callers: one generation at a time, off the event loop.
+"""A local GGUF model shared by async callers, off the event loop, generations batched.
 
-The engine is synchronous and releases the GIL, so each call runs in a worker thread. Calls on one model
-are serialised twice over: an asyncio lock queues waiting requests on the event loop (so they do not
-occupy worker threads), and a thread lock guards the model when several loops share it. A cancelled
-caller (streaming or not) stops its generation at the next token and the lock is held until the thread
-has let go, so a timeout or a departed client frees the engine within one token.
+Generations go to one decode thread per model (continuous batching): it starts each request's sequence
+(its prompt pass) as it arrives, up to ``max_batch`` at once, and advances all of them together, one
+batched engine pass per token (each weight read once for the whole batch), so concurrent requests share
+the model instead of queueing behind each other. Each sequence samples exactly as it would alone. Other
+calls (embeddings) run in a worker thread; a thread lock makes them alternate with the decode steps.
+A cancelled caller (streaming or not) ends its sequence at the next step and waits until the decode
+thread has let it go, so a timeout or a departed client frees the engine within one token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
+import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from . import _core
 from ._core import InvalidInputError
 
 if TYPE_CHECKING:
@@ -33,12 +39,33 @@ class _Abandoned(Exception):
     """Raised in a worker thread whose caller was cancelled before the engine was free."""
 
 
-class EngineRunner:
-    """Serves ``model`` (a :class:`thermoconsensus.llm.Model`) under ``name`` to coroutines."""
+@dataclass(eq=False)
+class _Job:
+    """One generation request, from its caller's event loop to the decode thread and back."""
 
-    def __init__(self, model: Model, name: str) -> None:
+    ids: list[int]
+    options: dict[str, Any]
+    post: Callable[[str, Any], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    sequence: _core.Sequence | None = None
+    result: Generation | None = None
+    top_n: int = 0
+    started: float = 0.0
+
+
+class EngineRunner:
+    """Serves ``model`` (a :class:`thermoconsensus.llm.Model`) under ``name`` to coroutines, decoding
+    up to ``max_batch`` generations together."""
+
+    def __init__(self, model: Model, name: str, max_batch: int = 8) -> None:
+        from ._arrays import check_int
+
         self.model = model
         self.name = name
+        self.max_batch = check_int("max_batch", max_batch, 1)
+        self._waiting: collections.deque[_Job] = collections.deque()
+        self._jobs_lock = threading.Lock()
+        self._decoder: threading.Thread | None = None
         # The context this model instance was loaded with (Model.load's n_ctx).
         self.context_length = model.n_ctx
         self._thread_lock = threading.Lock()
@@ -106,79 +133,134 @@ class EngineRunner:
     async def generate(self, ids: list[int], **options: Any) -> Generation:
         """A finished generation (options: :meth:`thermoconsensus.llm.Model.generate`'s). A cancelled
         caller stops the engine at its next token (prompt processing itself is one engine call)."""
-
-        opts = self.options_for(ids, options)
-        cancel = threading.Event()
-
-        def work() -> Generation:
-            results: list[Generation] = []
-            # The streaming form is the same token loop, with a point between tokens to stop at.
-            pieces = self.model.generate(ids, stream=True, on_result=results.append, **opts)
-            assert isinstance(pieces, Generator)
-            try:
-                for _ in pieces:
-                    if cancel.is_set():
-                        break
-            finally:
-                pieces.close()
-            return results[0]
-
-        return await self._run(work, cancel)
+        result: Generation | None = None
+        async for item in self.stream(ids, **options):
+            if not isinstance(item, str):
+                result = item
+        assert result is not None
+        return result
 
     async def stream(self, ids: list[int], **options: Any) -> AsyncGenerator[str | Generation, None]:
         """Text pieces as the engine produces them, then the finished :class:`Generation` (token
         counts, finish reason) as the last item. Closing the iterator early stops the engine."""
-
         opts = self.options_for(ids, options)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        cancel = threading.Event()
-        results: list[Generation] = []
 
         def post(kind: str, value: Any) -> None:
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
             except RuntimeError:  # the loop closed under us: nobody is listening any more
-                cancel.set()
+                job.cancel.set()
 
-        def work() -> None:
-            if cancel.is_set():
-                return  # the consumer left while this waited for the engine
-            try:
-                pieces = self.model.generate(ids, stream=True, on_result=results.append, **opts)
-                assert isinstance(pieces, Generator)
-                try:
-                    for piece in pieces:
-                        if cancel.is_set():
-                            break
-                        post("piece", piece)
-                finally:
-                    pieces.close()
-            except Exception as exc:
-                post("error", exc)
-            else:
-                post("end", results[0] if results else None)
-
-        async with self._turn():
-            task = asyncio.ensure_future(asyncio.to_thread(self._locked, work))
-            try:
+        job = _Job(ids, opts, post)
+        self._submit(job)
+        ended = False
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "piece":
+                    yield str(value)
+                elif kind == "error":
+                    ended = True
+                    raise value
+                else:
+                    ended = True
+                    if value is not None:
+                        yield value
+                    break
+        finally:
+            if not ended:
+                # Left early (closed, cancelled, timed out): end the sequence and wait until the decode
+                # thread has let it go, so the engine is free when this returns.
+                job.cancel.set()
                 while True:
-                    kind, value = await queue.get()
-                    if kind == "piece":
-                        yield str(value)
-                    elif kind == "error":
-                        raise value
-                    else:
-                        if value is not None:
-                            yield value
+                    kind, _ = await asyncio.shield(queue.get())
+                    if kind in ("end", "error"):
                         break
-            finally:
-                cancel.set()
-                await asyncio.wait([task])
 
-    def _locked(self, fn: Callable[[], None]) -> None:
-        with self._thread_lock:
-            fn()
+    def _submit(self, job: _Job) -> None:
+        with self._jobs_lock:
+            self._waiting.append(job)
+            if self._decoder is None:
+                self._decoder = threading.Thread(
+                    target=self._decode, name=f"thermoconsensus-decode-{self.name}", daemon=True
+                )
+                self._decoder.start()
+
+    def _decode(self) -> None:
+        """The decode thread: admits waiting jobs, steps every active sequence once per engine pass,
+        and exits when nothing is left (the next request starts a new one)."""
+        from .llm import record_step
+
+        active: list[_Job] = []
+        while True:
+            with self._jobs_lock:
+                # A caller that left while waiting is let go at once, even with the batch full.
+                for job in [j for j in self._waiting if j.cancel.is_set()]:
+                    self._waiting.remove(job)
+                    job.post("end", None)
+                while self._waiting and len(active) < self.max_batch:
+                    active.append(self._waiting.popleft())
+                if not active:
+                    self._decoder = None
+                    return
+            running = []
+            for job in active:
+                if job.sequence is None and not self._begin(job):
+                    continue
+                running.append(job)
+            active = running
+            if not active:
+                continue
+            for job in active:
+                if job.cancel.is_set():
+                    assert job.sequence is not None
+                    job.sequence.cancel()
+            try:
+                with self._thread_lock:
+                    steps = _core.step_batch([j.sequence for j in active if j.sequence is not None])
+            except Exception as exc:  # the engine failed the pass: every sequence in it has ended
+                for job in active:
+                    job.post("error", exc)
+                active = []
+                continue
+            running = []
+            for job, step in zip(active, steps):
+                assert job.result is not None
+                if step is None:
+                    self._finish(job)
+                    continue
+                record_step(job.result, step, job.top_n)
+                if step[0]:
+                    job.post("piece", step[0])
+                running.append(job)
+            active = running
+
+    def _begin(self, job: _Job) -> bool:
+        """Runs the job's prompt; False when it is over already (left while waiting, or refused)."""
+        if job.cancel.is_set():
+            job.post("end", None)  # the caller left while this waited for the engine
+            return False
+        try:
+            with self._thread_lock:
+                job.sequence, job.result, job.top_n = self.model._start(job.ids, **job.options)
+        except Exception as exc:
+            job.post("error", exc)
+            return False
+        job.result.finish_reason = "length"
+        job.started = time.perf_counter()
+        return True
+
+    def _finish(self, job: _Job) -> None:
+        assert job.sequence is not None and job.result is not None
+        out = job.result
+        out.finish_reason = job.sequence.finish_reason or "length"
+        out.text = job.sequence.text
+        seconds = time.perf_counter() - job.started
+        out.timings["generation_seconds"] = seconds
+        out.timings["tokens_per_second"] = max(len(out.token_ids), 1) / max(seconds, 1e-9)
+        job.post("end", out)
 
     async def embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
         """For each text: its embedding (unit length) and its token count."""

@@ -322,22 +322,22 @@ class Model:
         """
         gen, result, top_n = self._start(
             prompt,
-            max_tokens,
-            temperature,
-            top_k,
-            top_p,
-            min_p,
-            repeat_penalty,
-            frequency_penalty,
-            presence_penalty,
-            penalty_last_n,
-            seed,
-            stop,
-            logprobs,
-            n_ctx,
-            truncate,
-            logit_bias,
-            response_format,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+            repeat_penalty=repeat_penalty,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            penalty_last_n=penalty_last_n,
+            seed=seed,
+            stop=stop,
+            logprobs=logprobs,
+            n_ctx=n_ctx,
+            truncate=truncate,
+            logit_bias=logit_bias,
+            response_format=response_format,
         )
         if on_result is not None:
             on_result(result)
@@ -395,22 +395,22 @@ class Model:
         for prompt in prompts:
             gen, result, top_n = self._start(
                 prompt,
-                max_tokens,
-                temperature,
-                top_k,
-                top_p,
-                min_p,
-                repeat_penalty,
-                frequency_penalty,
-                presence_penalty,
-                penalty_last_n,
-                base_seed,
-                stop,
-                logprobs,
-                n_ctx,
-                truncate,
-                logit_bias,
-                response_format,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                min_p=min_p,
+                repeat_penalty=repeat_penalty,
+                frequency_penalty=frequency_penalty,
+                presence_penalty=presence_penalty,
+                penalty_last_n=penalty_last_n,
+                seed=base_seed,
+                stop=stop,
+                logprobs=logprobs,
+                n_ctx=n_ctx,
+                truncate=truncate,
+                logit_bias=logit_bias,
+                response_format=response_format,
             )
             seqs.append(gen)
             results.append(result)
@@ -430,7 +430,7 @@ class Model:
                 if step is None:
                     continue
                 still.append(i)
-                _record(results[i], step, top_n)
+                record_step(results[i], step, top_n)
             live = still
         seconds = time.perf_counter() - t0
         for gen, out in zip(seqs, results):
@@ -444,25 +444,27 @@ class Model:
     def _start(
         self,
         prompt: str | list[int],
-        max_tokens: int,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        min_p: float,
-        repeat_penalty: float,
-        frequency_penalty: float,
-        presence_penalty: float,
-        penalty_last_n: int,
-        seed: int | None,
-        stop: str | list[str] | None,
-        logprobs: int,
-        n_ctx: int | None,
-        truncate: bool,
-        logit_bias: dict[int, float] | None,
-        response_format: dict[str, Any] | None,
+        *,
+        max_tokens: int = 128,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: int | None = None,
+        stop: str | list[str] | None = None,
+        logprobs: int = 0,
+        n_ctx: int | None = None,
+        truncate: bool = False,
+        logit_bias: dict[int, float] | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> tuple[_core.Sequence, Generation, int]:
-        """Checks :meth:`generate`'s arguments and runs the prompt: the engine's sequence, the
-        :class:`Generation` it will fill in, and the number of alternatives to record per token."""
+        """Checks :meth:`generate`'s arguments (its defaults too) and runs the prompt: the engine's
+        sequence, the :class:`Generation` it will fill in, and how many alternatives to record per
+        token. The batching :class:`~thermoconsensus._runner.EngineRunner` starts its sequences here."""
         from ._arrays import check_int, check_seed
 
         max_tokens = check_int("max_tokens", max_tokens, 1)
@@ -530,7 +532,7 @@ class Model:
         t0 = time.perf_counter()
         out.finish_reason = "length"
         while (step := gen.next()) is not None:
-            _record(out, step, top_n)
+            record_step(out, step, top_n)
             if step[0]:
                 yield step[0]
         out.finish_reason = gen.finish_reason or "length"
@@ -540,7 +542,7 @@ class Model:
         out.timings["tokens_per_second"] = n / max(out.timings["generation_seconds"], 1e-9)
 
 
-def _record(out: Generation, step: tuple[str, Any, bool], top_n: int) -> None:
+def record_step(out: Generation, step: tuple[str, Any, bool], top_n: int) -> None:
     """Adds one step of the engine's decode loop (piece, token or None, stop token?) to ``out``."""
     _, token, stop_token = step
     if token is not None:

@@ -21,21 +21,24 @@ __all__ = ["LocalClient"]
 ModelArg = Union[str, "os.PathLike[str]", "Model", EngineRunner]
 
 
-def load_runner(model: ModelArg, name: str | None = None, n_threads: int | None = None) -> EngineRunner:
+def load_runner(
+    model: ModelArg, name: str | None = None, n_threads: int | None = None, parallel: int = 4
+) -> EngineRunner:
     """An :class:`EngineRunner` for a runner, a loaded model, a .gguf path or a model name of
-    :mod:`thermoconsensus.models` ("smollm2-135m")."""
+    :mod:`thermoconsensus.models` ("smollm2-135m"), decoding up to ``parallel`` generations together
+    (a given runner keeps its own)."""
     if isinstance(model, EngineRunner):
         return model
     from .. import llm, models
 
     if isinstance(model, llm.Model):
-        return EngineRunner(model, name or os.path.basename(model.info.path))
+        return EngineRunner(model, name or os.path.basename(model.info.path), max_batch=parallel)
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model: expected a path, a model name or an llm.Model, got {type(model).__name__}")
     text = os.fspath(model)
     path = models.path(text) if text in models.MODELS else text
     label = name or (text if text in models.MODELS else os.path.basename(text).removesuffix(".gguf"))
-    return EngineRunner(llm.Model.load(path, n_threads=n_threads), label)
+    return EngineRunner(llm.Model.load(path, n_threads=n_threads), label, max_batch=parallel)
 
 
 def sampling(request: ChatRequest, default_max_tokens: int = 256) -> dict[str, Any]:

@@ -118,10 +118,11 @@ def _config(
     log_level: str,
     consensus: ConsensusArg = None,
     ui: bool = True,
+    parallel: int = 4,
 ) -> tuple[uvicorn.Config, EngineRunner]:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port: expected an integer in 0..65535, got {port!r}")
-    runner = load_runner(model, name, n_threads)
+    runner = load_runner(model, name, n_threads, parallel)
     service = consensus_pool(runner, consensus) if isinstance(consensus, list) else consensus
     app = create_app(runner, api_key=api_key, max_queue=max_queue, consensus=service, ui=ui)
     config = uvicorn.Config(
@@ -156,14 +157,18 @@ def serve(
     log_level: str = "info",
     consensus: ConsensusArg = None,
     ui: bool = True,
+    parallel: int = 4,
 ) -> None:
     """Serves ``model`` (a .gguf path, a model name such as "smollm2-135m", or a loaded model) until
     interrupted (Ctrl-C / SIGTERM finish in-flight requests, then stop). The key comes from
     ``api_key``, ``api_key_file`` or ``$THERMOCONSENSUS_API_KEY`` (:func:`resolve_api_key`).
     ``consensus``: other models for ``/v1/consensus`` (:func:`consensus_pool`'s ``members``) or a
-    ready :class:`ConsensusService`; ``ui``: the web page at ``/``."""
+    ready :class:`ConsensusService`; ``ui``: the web page at ``/``; ``parallel``: generations decoded
+    together in one batched engine pass per token (llama-server's ``--parallel`` slots)."""
     api_key = resolve_api_key(api_key, api_key_file)
-    config, runner = _config(model, host, port, api_key, max_queue, name, n_threads, log_level, consensus, ui)
+    config, runner = _config(
+        model, host, port, api_key, max_queue, name, n_threads, log_level, consensus, ui, parallel
+    )
     if not _loopback(host) and api_key is None:
         print(
             f"warning: serving on {host} without an API key ({KEY_ENV}): anyone who can reach it can use it",
@@ -184,7 +189,7 @@ class ServerThread:
     Binds 127.0.0.1 on a free port by default; ``stop()`` (or leaving the block) asks uvicorn to shut
     down, waits for in-flight requests (5 s at most) and joins the thread. The key comes from ``api_key``
     or ``api_key_file`` only (not the environment: a test server must not pick up a real key).
-    ``consensus`` and ``ui`` as :func:`serve`'s.
+    ``consensus``, ``ui`` and ``parallel`` as :func:`serve`'s.
     """
 
     def __init__(
@@ -201,6 +206,7 @@ class ServerThread:
         log_level: str = "warning",
         consensus: ConsensusArg = None,
         ui: bool = True,
+        parallel: int = 4,
     ) -> None:
         api_key = resolve_api_key(api_key, api_key_file, env=False)
         config, self.runner = _config(
@@ -214,6 +220,7 @@ class ServerThread:
             log_level,
             consensus,
             ui,
+            parallel,
         )
         self.host, self.port = host, config.port
         self._server = uvicorn.Server(config)

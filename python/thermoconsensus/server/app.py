@@ -121,7 +121,7 @@ class Server:
         self.max_body_bytes = max_body_bytes
         self.pending = 0
         self.created = int(time.time())
-        self.slots = EngineSlots(runner.context_length)
+        self.slots = EngineSlots(runner.context_length, n=runner.max_batch)
         self.metrics = Metrics()
 
     # -- admission and parsing ------------------------------------------------------------------

@@ -46,7 +46,8 @@ class Task:
 
 
 class EngineSlots:
-    """The engine's slots (``n``, one today) and the tasks waiting for or holding one."""
+    """The engine's slots (``n``: the generations its runner decodes together) and the tasks waiting
+    for or holding one."""
 
     def __init__(self, n_ctx: int, n: int = 1) -> None:
         self.n_ctx = n_ctx

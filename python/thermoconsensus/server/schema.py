@@ -156,7 +156,7 @@ def _refuse_unsupported(obj: BaseModel, path: str) -> None:
 
 
 # Why each known-but-unimplemented parameter is refused (the 400's text).
-_BATCH = "awaits batched decoding in the engine; send n requests instead"
+_BATCH = "is not supported within one request: send n requests, which are decoded together (batched decoding)"
 _GRAMMAR = "needs grammar-constrained decoding, which this server does not do yet"
 _UNSUPPORTED = {
     "n": f"only n=1 is served ({_BATCH})",

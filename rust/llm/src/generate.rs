@@ -279,7 +279,7 @@ impl Sequence {
         tokenizer: &Tokenizer,
         cancel: Option<&Progress>,
     ) -> Result<Option<Step>> {
-        let logits = match self.prepare(cancel) {
+        let logits = match self.prepare(cancel.is_some_and(Progress::is_cancelled)) {
             None => return Ok(None),
             Some(Next::Closed(step)) => return Ok(Some(step)),
             Some(Next::Logits(logits)) => logits,
@@ -321,13 +321,13 @@ impl Sequence {
 
     /// What the next step needs: nothing (ended), nothing more (it closes now), the logits it has,
     /// or a pass over its last token.
-    fn prepare(&mut self, cancel: Option<&Progress>) -> Option<Next> {
+    fn prepare(&mut self, cancelled: bool) -> Option<Next> {
         if self.finish.is_some() {
             return None;
         }
         let close = if self.generated >= self.params.max_tokens {
             Some(Finish::Length)
-        } else if cancel.is_some_and(Progress::is_cancelled) {
+        } else if cancelled {
             Some(Finish::Cancelled)
         } else if self.cache.len() >= self.params.n_ctx {
             Some(Finish::Context)
@@ -403,7 +403,8 @@ enum Next {
 /// Advances every sequence of `sequences` by one token, as [`Sequence::step`] does each, with one
 /// batched pass ([`Model::forward_batch`]) over the last tokens of all that need one: the weights
 /// are read once per step for the whole batch. Entry i of the result is sequence i's step (`None`
-/// once it has ended). Every sequence must come from `model`.
+/// once it has ended); a sequence whose entry in `cancelled` is true closes instead (a missing entry
+/// is false). Every sequence must come from `model`.
 ///
 /// # Errors
 /// The model's errors; every sequence that was waiting on the pass is then ended.
@@ -411,9 +412,13 @@ pub fn step_batch(
     model: &Model,
     sequences: &mut [&mut Sequence],
     tokenizer: &Tokenizer,
-    cancel: Option<&Progress>,
+    cancelled: &[bool],
 ) -> Result<Vec<Option<Step>>> {
-    let mut next: Vec<Option<Next>> = sequences.iter_mut().map(|s| s.prepare(cancel)).collect();
+    let mut next: Vec<Option<Next>> = sequences
+        .iter_mut()
+        .enumerate()
+        .map(|(i, s)| s.prepare(cancelled.get(i).copied().unwrap_or(false)))
+        .collect();
     let last: Vec<[u32; 1]> = next
         .iter()
         .filter_map(|n| match n {

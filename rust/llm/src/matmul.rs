@@ -13,8 +13,10 @@ const ROWS_PER_TASK: usize = 16;
 /// Weight rows unpacked together for a prompt batch: kept in cache while every input passes.
 const ROWS_PER_TILE: usize = 16;
 
-/// Inputs from which a batch goes through unpacked weight tiles (fewer: the per-row kernels).
-const TILE_MIN_INPUTS: usize = 8;
+/// Inputs from which a batch goes through unpacked weight tiles (fewer: the per-row kernels, which
+/// measured 15% faster for 8 decoding sequences of Qwen2.5-0.5B, and level at 16;
+/// benches/bench_llm_batched.py).
+const TILE_MIN_INPUTS: usize = 16;
 
 /// A row-major weight matrix in its GGUF encoding: `rows` rows of `cols` weights.
 #[derive(Debug, Clone, Copy)]

@@ -618,13 +618,14 @@ pub fn step_batch(
     }
     let (model, tokenizer, n_threads) = (&first.model, &first.tokenizer, first.n_threads);
     let plain: Vec<&PySequence> = sequences.iter().map(|s| &**s).collect();
+    let cancelled: Vec<bool> = plain.iter().map(|s| s.cancel.is_cancelled()).collect();
     let steps = run_detached(
         py,
         || {
             let mut guards: Vec<_> = plain.iter().map(|s| s.locked()).collect();
             let mut refs: Vec<&mut Sequence> = guards.iter_mut().map(|g| &mut **g).collect();
             with_threads(n_threads, || {
-                thermoconsensus_llm::step_batch(model, &mut refs, tokenizer, None)
+                thermoconsensus_llm::step_batch(model, &mut refs, tokenizer, &cancelled)
             })
         },
         llm_error,

@@ -5,7 +5,8 @@
    the difference is what the client adds (request building, pipeline, parsing). Target < 1 ms.
 2. Leaks: 10,000 calls (16 at a time), then the open file descriptors and pooled clients are counted.
 3. Server: ``thermoconsensus serve`` (in a thread) with SmolLM2 under 32 concurrent chat requests of
-   16 tokens: requests/s, generated tokens/s, latency p50/p95, against one request alone.
+   16 tokens, for ``--parallel`` 1 (one generation at a time), 4 and 8 (decoded together): requests/s,
+   generated tokens/s, latency p50/p95, against one request alone.
 4. ``python -c "import thermoconsensus"`` wall time minus ``python -c pass`` (target < 0.3 s).
 
 Run: ``python benches/bench_server.py`` (``make bench-server``).
@@ -115,7 +116,9 @@ async def client_overhead(n: int = 2000, rounds: int = 5) -> None:
     await server.wait_closed()
 
 
-async def server_throughput(concurrency: int = 32, tokens: int = 16) -> None:
+async def server_throughput(
+    concurrency: int = 32, tokens: int = 16, parallels: tuple[int, ...] = (1, 4, 8)
+) -> None:
     from thermoconsensus import models
     from thermoconsensus.server import ServerThread
 
@@ -130,39 +133,41 @@ async def server_throughput(concurrency: int = 32, tokens: int = 16) -> None:
         model.chat(msg, max_tokens=tokens, temperature=0)
         direct.append(time.perf_counter() - t0)
     del model
-    with ServerThread(path, name="smollm2", max_queue=64) as srv:
-        async with OpenAICompatibleClient("smollm2", base_url=srv.base_url, timeout=600) as c:
-            await c.chat("warm up", max_tokens=4)
-            singles = []
-            for i in range(3):
-                t0 = time.perf_counter()
-                await c.chat(f"Tell me a fact about the number {i}.", max_tokens=tokens, temperature=0)
-                singles.append(time.perf_counter() - t0)
-            single = statistics.median(singles)
-            lat: list[float] = []
-
-            async def one(i: int) -> int:
-                t0 = time.perf_counter()
-                r = await c.chat(f"Tell me a fact about the number {i}.", max_tokens=tokens, temperature=0)
-                lat.append(time.perf_counter() - t0)
-                return r.completion_tokens
-
-            t0 = time.perf_counter()
-            done = await asyncio.gather(*(one(i) for i in range(concurrency)))
-            wall = time.perf_counter() - t0
-    lat.sort()
-    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
-    print(f"== server: SmolLM2-135M, {concurrency} concurrent chat requests of {tokens} tokens (one engine)")
     engine = statistics.median(direct)
+    print(f"== server: SmolLM2-135M, {concurrency} concurrent chat requests of {tokens} tokens")
     print(f"engine alone (model.chat in-process, no HTTP): {engine:.3f} s ({tokens / engine:.1f} tokens/s)")
-    print(f"one request through the server: {single:.3f} s (server / engine {single / engine:.2f}x)")
-    print(
-        f"{concurrency} concurrent: wall {wall:.2f} s, {concurrency / wall:.2f} requests/s, "
-        f"{sum(done) / wall:.1f} generated tokens/s, p50 {statistics.median(lat):.2f} s, p95 {p95:.2f} s"
-    )
-    print(
-        f"throughput ratio (concurrent / one alone, tokens/s): {(sum(done) / wall) / (tokens / single):.2f}x"
-    )
+    for parallel in parallels:
+        with ServerThread(path, name="smollm2", max_queue=64, parallel=parallel) as srv:
+            async with OpenAICompatibleClient("smollm2", base_url=srv.base_url, timeout=600) as c:
+                await c.chat("warm up", max_tokens=4)
+                singles = []
+                for i in range(3):
+                    t0 = time.perf_counter()
+                    await c.chat(f"Tell me a fact about the number {i}.", max_tokens=tokens, temperature=0)
+                    singles.append(time.perf_counter() - t0)
+                single = statistics.median(singles)
+                lat: list[float] = []
+
+                async def one(i: int, lat: list[float] = lat) -> int:
+                    t0 = time.perf_counter()
+                    r = await c.chat(
+                        f"Tell me a fact about the number {i}.", max_tokens=tokens, temperature=0
+                    )
+                    lat.append(time.perf_counter() - t0)
+                    return r.completion_tokens
+
+                t0 = time.perf_counter()
+                done = await asyncio.gather(*(one(i) for i in range(concurrency)))
+                wall = time.perf_counter() - t0
+        lat.sort()
+        p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+        print(f"--parallel {parallel}: one request {single:.3f} s (server / engine {single / engine:.2f}x)")
+        print(
+            f"  {concurrency} concurrent: wall {wall:.2f} s, {concurrency / wall:.2f} requests/s, "
+            f"{sum(done) / wall:.1f} generated tokens/s, "
+            f"p50 {statistics.median(lat):.2f} s, p95 {p95:.2f} s, "
+            f"throughput / one alone {(sum(done) / wall) / (tokens / single):.2f}x"
+        )
 
 
 def import_time(runs: int = 7) -> None:

@@ -516,6 +516,9 @@ pub struct PySequence {
 /// A token as Python sees it: (id, log-probability, top alternatives, entropy).
 type TokenTuple = (u32, f32, Vec<(u32, f32)>, f32);
 
+/// A step as Python sees it: (text piece, the token or None on the closing step, stop token?).
+type StepTuple = (String, Option<TokenTuple>, bool);
+
 impl PySequence {
     fn locked(&self) -> std::sync::MutexGuard<'_, Sequence> {
         // A panic inside a step is contained by run_detached; the sequence is still consistent.
@@ -570,7 +573,7 @@ impl PySequence {
 
     /// The next step, or None once the generation has ended: (piece of text now safe to show, the
     /// token sampled or None on the closing step, whether that token was a stop token).
-    fn next(&self, py: Python<'_>) -> PyResult<Option<(String, Option<TokenTuple>, bool)>> {
+    fn next(&self, py: Python<'_>) -> PyResult<Option<StepTuple>> {
         let n_threads = self.n_threads;
         let step = run_detached(
             py,
@@ -587,7 +590,7 @@ impl PySequence {
 }
 
 /// A step as Python sees it.
-fn step_tuple(s: thermoconsensus_llm::Step) -> (String, Option<TokenTuple>, bool) {
+fn step_tuple(s: thermoconsensus_llm::Step) -> StepTuple {
     let token = s.token.map(|t| (t.token, t.logprob, t.top, t.entropy));
     (s.piece, token, s.stop_token)
 }
@@ -599,7 +602,7 @@ fn step_tuple(s: thermoconsensus_llm::Step) -> (String, Option<TokenTuple>, bool
 pub fn step_batch(
     py: Python<'_>,
     sequences: Vec<PyRef<'_, PySequence>>,
-) -> PyResult<Vec<Option<(String, Option<TokenTuple>, bool)>>> {
+) -> PyResult<Vec<Option<StepTuple>>> {
     let Some(first) = sequences.first() else {
         return Ok(Vec::new());
     };

@@ -55,8 +55,10 @@ __all__ = [
     "resolve_device",
     "sherrington_kirkpatrick",
     "significance",
+    "significance_null",
     "simulated_annealing",
     "softmax",
+    "step_batch",
     "te_network",
     "transfer_entropy",
 ]

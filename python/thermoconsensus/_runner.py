@@ -253,14 +253,11 @@ class EngineRunner:
         return True
 
     def _finish(self, job: _Job) -> None:
+        from .llm import close_generation
+
         assert job.sequence is not None and job.result is not None
-        out = job.result
-        out.finish_reason = job.sequence.finish_reason or "length"
-        out.text = job.sequence.text
-        seconds = time.perf_counter() - job.started
-        out.timings["generation_seconds"] = seconds
-        out.timings["tokens_per_second"] = max(len(out.token_ids), 1) / max(seconds, 1e-9)
-        job.post("end", out)
+        close_generation(job.result, job.sequence, time.perf_counter() - job.started)
+        job.post("end", job.result)
 
     async def embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
         """For each text: its embedding (unit length) and its token count."""

@@ -434,11 +434,8 @@ class Model:
             live = still
         seconds = time.perf_counter() - t0
         for gen, out in zip(seqs, results):
-            out.finish_reason = gen.finish_reason or "length"
-            out.text = gen.text
             out.timings["prompt_seconds"] = prompt_seconds
-            out.timings["generation_seconds"] = seconds
-            out.timings["tokens_per_second"] = max(len(out.token_ids), 1) / max(seconds, 1e-9)
+            close_generation(out, gen, seconds)
         return results
 
     def _start(
@@ -535,11 +532,15 @@ class Model:
             record_step(out, step, top_n)
             if step[0]:
                 yield step[0]
-        out.finish_reason = gen.finish_reason or "length"
-        out.text = gen.text
-        out.timings["generation_seconds"] = time.perf_counter() - t0
-        n = max(len(out.token_ids), 1)
-        out.timings["tokens_per_second"] = n / max(out.timings["generation_seconds"], 1e-9)
+        close_generation(out, gen, time.perf_counter() - t0)
+
+
+def close_generation(out: Generation, gen: _core.Sequence, seconds: float) -> None:
+    """Fills in ``out`` from its ended sequence: finish reason, text, decode time and rate."""
+    out.finish_reason = gen.finish_reason or "length"
+    out.text = gen.text
+    out.timings["generation_seconds"] = seconds
+    out.timings["tokens_per_second"] = max(len(out.token_ids), 1) / max(seconds, 1e-9)
 
 
 def record_step(out: Generation, step: tuple[str, Any, bool], top_n: int) -> None:

@@ -307,6 +307,12 @@ def test_bad_types_raise_type_errors() -> None:
         (lambda p: an.path_integral_annealing(p, gamma_range=(1.0, 0.0)), "gamma_range"),
         (lambda p: an.replica_exchange(p, num_replicas=1), "num_replicas"),
         (lambda p: an.replica_exchange(p, keep="median"), "keep"),  # type: ignore[arg-type]
+        (lambda p: an.minimize_free_energy(1.0, 1 - np.eye(2), max_iterations=0), "max_iterations"),
+        (lambda p: an.minimize_free_energy(1.0, 1 - np.eye(2), tolerance=-1.0), "tolerance"),
+        (lambda p: an.planted_frustrated_loops(10, 0), "loops"),
+        (lambda p: an.planted_frustrated_loops(10, 2, loop_length=2), "loop_length"),
+        (lambda p: an.sherrington_kirkpatrick(1), "n"),
+        (lambda p: an.random_regular(4, degree=0), "degree"),
         (lambda p: p.energy(np.zeros((2, 3))), "spins"),
         (lambda p: p.energy(np.ones((2, 4))), "variables"),
     ],

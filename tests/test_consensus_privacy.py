@@ -111,7 +111,7 @@ def test_privatize_adds_noise_reproducibly_and_keeps_unit_rows() -> None:
     ("kwargs", "error", "match"),
     [
         ({"epsilon": 0.0}, ValueError, "epsilon"),
-        ({"epsilon": True}, ValueError, "epsilon"),
+        ({"epsilon": True}, TypeError, "epsilon"),
         ({"epsilon": math.inf}, ValueError, "epsilon"),
         ({"epsilon": 1.0, "delta": 1.0}, ValueError, "delta"),
         ({"epsilon": 1.0, "sensitivity": -2.0}, ValueError, "sensitivity"),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import thermoconsensus
@@ -226,3 +227,26 @@ def test_python_classes_over_core_classes_share_their_names(module: str, name: s
 
     wrapper = getattr(importlib.import_module(f"thermoconsensus.{module}"), name)
     assert wrapper.__name__ == getattr(_core, name).__name__ == name
+
+
+def test_native_arguments_are_type_checked_in_python_and_range_checked_once_in_rust() -> None:
+    # Python only converts a value bound for Rust (the range error comes from the engine, naming it),
+    # and checks in full what only Python uses.
+    from thermoconsensus import _arrays
+
+    assert _arrays.native_int("k", np.int64(0)) == 0  # a native usize: Rust decides if k = 0 is valid
+    with pytest.raises(TypeError, match="k"):
+        _arrays.native_int("k", 1.5)
+    with pytest.raises(TypeError, match="k"):
+        _arrays.native_int("k", True)
+    with pytest.raises(ValueError, match="k"):
+        _arrays.native_int("k", -1)  # cannot be converted to an unsigned native integer
+    with pytest.raises(ValueError, match="k: must be at least 1"):
+        info.mutual_information(np.arange(10.0), np.arange(10.0), k=0)  # the engine's own check
+    with pytest.raises(ValueError, match="n: must be at least 3"):
+        _arrays.check_int("n", 2, 3)
+    assert _arrays.check_real("p", 0.5, above=0, below=1) == 0.5
+    with pytest.raises(ValueError, match="p: must be less than 1"):
+        _arrays.check_real("p", 1, above=0, below=1)
+    with pytest.raises(ValueError, match="finite"):
+        _arrays.check_real("p", float("nan"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any, Callable, TypeVar
@@ -14,8 +15,6 @@ from ._core import GpuError, InvalidInputError
 _NUMERIC_KINDS = "biuf"
 #: Largest integer parameter accepted (the native layer counts in 64 bits).
 MAX_INT = 2**63 - 1
-#: Most threads one call may ask for.
-MAX_THREADS = 1024
 
 
 def as_samples(name: str, a: ArrayLike) -> NDArray[np.float64]:
@@ -46,11 +45,34 @@ def as_samples(name: str, a: ArrayLike) -> NDArray[np.float64]:
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """`value` as an int >= `minimum`; TypeError for non-integers (bool included), ValueError below."""
+# Types are checked here and ranges in the native layer, once. A value that goes to Rust is only converted
+# here (`native_int`, `number`, `check_threads`, `check_seed`): its range (k >= 1, temperature > 0,
+# n_threads <= 1024, ...) is checked by Rust, whose error names the argument. Values that only Python uses
+# (a batch size, a prior, a privacy budget) are checked here in full (`check_int`, `check_real`).
+
+
+def _integer(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    v = int(value)
+    return int(value)
+
+
+def native_int(name: str, value: Any) -> int:
+    """`value` for a native unsigned integer parameter whose range Rust checks: TypeError for non-integers
+    (bool included); InvalidInputError only where the value cannot be converted (negative, or 2**63 and
+    above)."""
+    v = _integer(name, value)
+    if v < 0:
+        raise InvalidInputError(f"{name}: must be at least 0, got {v}")
+    if v > MAX_INT:
+        raise InvalidInputError(f"{name}: must be at most 2**63 - 1, got {v}")
+    return v
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """`value` as an int >= `minimum`, for parameters that only Python uses; TypeError for non-integers
+    (bool included), InvalidInputError below the minimum or above 2**63 - 1."""
+    v = _integer(name, value)
     if v < minimum:
         raise InvalidInputError(f"{name}: must be at least {minimum}, got {v}")
     if v > MAX_INT:
@@ -58,21 +80,47 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return v
 
 
+def number(name: str, value: Any) -> float:
+    """`value` as a float for a native parameter whose range (finite, positive, ...) Rust checks; TypeError
+    for anything but a real number (bool included)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+) -> float:
+    """`value` as a finite float within the given bounds, for parameters that only Python uses; TypeError
+    for anything but a real number (bool included), InvalidInputError outside the bounds."""
+    v = number(name, value)
+    if not math.isfinite(v):
+        raise InvalidInputError(f"{name}: must be a finite number, got {v}")
+    if above is not None and not v > above:
+        raise InvalidInputError(f"{name}: must be greater than {above:g}, got {v:g}")
+    if at_least is not None and not v >= at_least:
+        raise InvalidInputError(f"{name}: must be at least {at_least:g}, got {v:g}")
+    if below is not None and not v < below:
+        raise InvalidInputError(f"{name}: must be less than {below:g}, got {v:g}")
+    if at_most is not None and not v <= at_most:
+        raise InvalidInputError(f"{name}: must be at most {at_most:g}, got {v:g}")
+    return v
+
+
 def check_threads(n_threads: int | None) -> int | None:
-    """Validates the optional `n_threads` argument."""
-    if n_threads is None:
-        return None
-    n = check_int("n_threads", n_threads, 1)
-    if n > MAX_THREADS:
-        raise InvalidInputError(f"n_threads: must be at most {MAX_THREADS}, got {n}")
-    return n
+    """The optional `n_threads` argument, converted (the native pools check 1..=1024)."""
+    return None if n_threads is None else native_int("n_threads", n_threads)
 
 
 def check_seed(seed: Any) -> int:
     """A seed as an unsigned 64-bit integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
-        raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
-    s = int(seed)
+    s = _integer("seed", seed)
     if not 0 <= s < 2**64:
         raise InvalidInputError(f"seed: must be in [0, 2**64), got {s}")
     return s

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import as_samples, check_int, check_threads
+from ._arrays import as_samples, check_threads, native_int
 
 __all__ = [
     "cross_entropy",
@@ -401,8 +401,8 @@ def plugin_transfer_entropy(
     return _core.plugin_transfer_entropy(
         s,
         t,
-        check_int("k_history", k_history, 1),
-        check_int("l_history", l_history, 1),
-        check_int("delay", delay, 1),
+        native_int("k_history", k_history),
+        native_int("l_history", l_history),
+        native_int("delay", delay),
         check_threads(n_threads),
     )

@@ -22,7 +22,6 @@ stderr and Ctrl-C stops the run within a few sweeps.
 
 from __future__ import annotations
 
-import math
 import numbers
 import secrets
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -33,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import check_int, check_seed, check_threads, on_device
+from ._arrays import check_int, check_real, check_seed, check_threads, native_int, number, on_device
 from ._progress import ProgressArg, resolve_progress
 
 __all__ = [
@@ -60,22 +59,6 @@ QuadraticArg = Union[ArrayLike, Mapping[tuple[Hashable, Hashable], float], Any, 
 _INVALID = _core.InvalidInputError
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise _INVALID(f"{name}: must be finite, got {v}")
-    return v
-
-
-def _positive(name: str, value: Any) -> float:
-    v = _real(name, value)
-    if v <= 0:
-        raise _INVALID(f"{name}: must be > 0, got {v}")
-    return v
-
-
 def _pair(name: str, value: Any) -> tuple[float, float] | None:
     if value is None:
         return None
@@ -83,7 +66,7 @@ def _pair(name: str, value: Any) -> tuple[float, float] | None:
         a, b = value
     except (TypeError, ValueError):
         raise TypeError(f"{name}: expected a pair (start, end), got {value!r}") from None
-    return _positive(name, a), _positive(name, b)
+    return number(name, a), number(name, b)
 
 
 def _seed(seed: int | None) -> int:
@@ -160,7 +143,7 @@ def _linear(h: LinearArg, size: int) -> NDArray[np.float64]:
         keys = [_index("h", k) for k in h]
         out = np.zeros(max(size, max(keys, default=-1) + 1))
         for k, v in zip(keys, h.values()):
-            out[k] += _real(f"h[{k}]", v)
+            out[k] += check_real(f"h[{k}]", v)
         return out
     arr = np.asarray(h)
     if arr.dtype.kind not in "biuf":
@@ -265,7 +248,7 @@ class IsingProblem:
             hv = np.concatenate([hv, np.zeros(size - hv.shape[0])])
         if hv.shape[0] == 0:
             raise _INVALID("the problem has no variables (give h, J or num_variables)")
-        self._model = _core.IsingProblem(hv, rows, cols, vals, _real("offset", offset))
+        self._model = _core.IsingProblem(hv, rows, cols, vals, check_real("offset", offset))
         self._vartype: Vartype = "SPIN"
         self._variables: tuple[Hashable, ...] | None = labels
 
@@ -297,7 +280,7 @@ class IsingProblem:
             size = max(size, check_int("num_variables", num_variables, 1))
         if size == 0:
             raise _INVALID("Q: the problem has no variables")
-        model = _core.IsingProblem.from_qubo(size, rows, cols, vals, _real("offset", offset))
+        model = _core.IsingProblem.from_qubo(size, rows, cols, vals, check_real("offset", offset))
         return cls._wrap(model, "BINARY", labels)
 
     @classmethod
@@ -315,7 +298,7 @@ class IsingProblem:
             np.ascontiguousarray(irow, dtype=np.int64),
             np.ascontiguousarray(icol, dtype=np.int64),
             np.ascontiguousarray(qdata, dtype=np.float64),
-            _real("offset", off),
+            check_real("offset", off),
         )
         vartype: Vartype = "BINARY" if str(getattr(bqm.vartype, "name", bqm.vartype)) == "BINARY" else "SPIN"
         plain = labels == tuple(range(len(labels)))
@@ -632,21 +615,21 @@ def simulated_annealing(
             )
         sweeps = int(betas.shape[0])
     else:
-        sweeps = 1000 if num_sweeps is None else check_int("num_sweeps", num_sweeps, 1)
+        sweeps = 1000 if num_sweeps is None else native_int("num_sweeps", num_sweeps)
     acc = _pair("acceptance_range", acceptance_range)
     assert acc is not None
     args = (
         p._model,
-        check_int("num_reads", num_reads, 1),
+        native_int("num_reads", num_reads),
         sweeps,
         schedule,
         _pair("beta_range", beta_range),
         betas,
         acc,
-        None if gamma is None else _positive("gamma", gamma),
-        None if eta is None else _real("eta", eta),
+        None if gamma is None else number("gamma", gamma),
+        None if eta is None else number("eta", eta),
         s,
-        check_int("trace_every", trace_every, 0),
+        native_int("trace_every", trace_every),
         check_threads(n_threads),
         resolve_progress(progress, "simulated_annealing"),
     )
@@ -678,19 +661,16 @@ def path_integral_annealing(
     """
     p = _problem(problem)
     s = _seed(seed)
-    slices = check_int("trotter_slices", trotter_slices, 1)
-    if slices < 2:
-        raise _INVALID(f"trotter_slices: must be at least 2, got {slices}")
     raw = _core.path_integral_annealing(
         p._model,
-        check_int("num_reads", num_reads, 1),
-        check_int("num_sweeps", num_sweeps, 1),
-        slices,
+        native_int("num_reads", num_reads),
+        native_int("num_sweeps", num_sweeps),
+        native_int("trotter_slices", trotter_slices),
         _pair("gamma_range", gamma_range),
-        None if beta is None else _positive("beta", beta),
+        None if beta is None else number("beta", beta),
         s,
         bool(world_line_moves),
-        check_int("trace_every", trace_every, 0),
+        native_int("trace_every", trace_every),
         check_threads(n_threads),
         resolve_progress(progress, "path_integral_annealing"),
     )
@@ -729,21 +709,18 @@ def replica_exchange(
     """
     p = _problem(problem)
     s = _seed(seed)
-    replicas = check_int("num_replicas", num_replicas, 1)
-    if replicas < 2:
-        raise _INVALID(f"num_replicas: must be at least 2, got {replicas}")
     if keep not in ("last", "best"):
         raise _INVALID(f"keep: must be 'last' or 'best', got {keep!r}")
     args = (
         p._model,
-        check_int("num_reads", num_reads, 1),
-        replicas,
-        check_int("num_sweeps", num_sweeps, 1),
+        native_int("num_reads", num_reads),
+        native_int("num_replicas", num_replicas),
+        native_int("num_sweeps", num_sweeps),
         _pair("beta_range", beta_range),
         bool(adaptive),
         keep,
         s,
-        check_int("trace_every", trace_every, 0),
+        native_int("trace_every", trace_every),
         check_threads(n_threads),
         resolve_progress(progress, "replica_exchange"),
     )
@@ -806,7 +783,7 @@ def minimize_free_energy(
     if m == 0:
         raise _INVALID("d: there are no responses (0 x 0)")
     if isinstance(J, (numbers.Real, np.floating, np.integer)) and not isinstance(J, bool):
-        coupling = _real("J", J) * dm
+        coupling = check_real("J", J) * dm
     else:
         coupling = _square("J", J, m) * dm
     if h is None:
@@ -816,15 +793,15 @@ def minimize_free_energy(
         if hv.ndim != 1 or hv.shape[0] != m:
             raise _INVALID(f"h: expected {m} values, got shape {hv.shape}")
     s = _seed(seed)
-    t = _positive("temperature", temperature)
+    t = number("temperature", temperature)
     r = _core.minimize_free_energy(
         np.ascontiguousarray(coupling),
         hv,
         t,
-        check_int("chains", chains, 1),
-        check_int("langevin_steps", langevin_steps, 0),
-        check_int("max_iterations", max_iterations, 1),
-        _positive("tolerance", tolerance),
+        native_int("chains", chains),
+        native_int("langevin_steps", langevin_steps),
+        native_int("max_iterations", max_iterations),
+        number("tolerance", tolerance),
         s,
         check_threads(n_threads),
     )
@@ -852,13 +829,13 @@ def effective_sample_size(chains: ArrayLike) -> float:
 
 def sherrington_kirkpatrick(n: int, seed: int = 0) -> IsingProblem:
     """A Sherrington-Kirkpatrick instance: every pair coupled +-1 at random, no fields."""
-    return IsingProblem._wrap(_core.sherrington_kirkpatrick(check_int("n", n, 2), check_seed(seed)))
+    return IsingProblem._wrap(_core.sherrington_kirkpatrick(native_int("n", n), check_seed(seed)))
 
 
 def random_regular(n: int, degree: int = 3, seed: int = 0) -> IsingProblem:
     """A random simple ``degree``-regular graph with +-1 couplings, no fields."""
     return IsingProblem._wrap(
-        _core.random_regular(check_int("n", n, 2), check_int("degree", degree, 1), check_seed(seed))
+        _core.random_regular(native_int("n", n), native_int("degree", degree), check_seed(seed))
     )
 
 
@@ -868,9 +845,9 @@ def planted_frustrated_loops(
     """A planted instance of ``loops`` frustrated cycles (Hen et al. 2015): (problem, hidden state,
     ground energy = -(loop_length - 2) * loops)."""
     model, hidden, ground = _core.planted_frustrated_loops(
-        check_int("n", n, 3),
-        check_int("loops", loops, 1),
-        check_int("loop_length", loop_length, 3),
+        native_int("n", n),
+        native_int("loops", loops),
+        native_int("loop_length", loop_length),
         check_seed(seed),
     )
     return IsingProblem._wrap(model), hidden, ground

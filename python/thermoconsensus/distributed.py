@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core
+from ._arrays import check_int
 
 __all__ = [
     "RayBackend",
@@ -206,6 +207,20 @@ def _target_task(data: NDArray[np.float64], j: int, prm: _TeParams) -> list[tupl
     return [_pair_test(data, i, j, prm) for i in range(data.shape[1]) if i != j]
 
 
+def _check_remote_ranges(
+    k: int, algorithm: int, n_surrogates: int, embedding: tuple[int, ...], delays: Sequence[int]
+) -> None:
+    """The ranges the native estimators check, checked here first: over Ray those checks run on the
+    workers after the work is cut up, and a bad value must fail before any task is sent."""
+    if algorithm not in (1, 2):
+        raise _core.InvalidInputError(f"algorithm: must be 1 or 2, got {algorithm}")
+    names = ("k_history", "k_tau", "l_history", "l_tau", "delay")
+    for name, v in [("k", k), ("n_surrogates", n_surrogates), *zip(names, embedding)]:
+        check_int(name, v, 1)
+    for d in delays:
+        check_int("cond_delays", d, 1)
+
+
 def te_network_ray(
     data: NDArray[np.float64],
     k: int,
@@ -222,6 +237,7 @@ def te_network_ray(
     n = data.shape[1]
     if n < 2:
         raise _core.InvalidInputError(f"data: needs at least 2 columns (series), got {n}")
+    _check_remote_ranges(k, algorithm, n_surrogates, embedding, [])
     if not (0.0 < alpha <= 1.0):
         raise _core.InvalidInputError(f"alpha: must be in (0, 1], got {alpha}")
     if n_surrogates > _MAX_SURROGATES:
@@ -305,6 +321,7 @@ def significance_ray(
 ) -> tuple[float, float, float, float, int, NDArray[np.float64]]:
     """The local test's (value, p, null mean, null std, n, null) with the surrogates in chunks on Ray;
     ``progress(done, total)`` counts chunks."""
+    _check_remote_ranges(k, algorithm, n_surrogates, embedding, delays)
     if n_surrogates > _MAX_SURROGATES:
         raise _core.InvalidInputError(f"n_surrogates: must be in 1..={_MAX_SURROGATES}, got {n_surrogates}")
     ray = init(backend.address)

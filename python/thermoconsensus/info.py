@@ -34,7 +34,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import add_noise, as_samples, check_int, check_seed, check_threads, normalise_columns, on_device
+from ._arrays import (
+    add_noise,
+    as_samples,
+    check_seed,
+    check_threads,
+    native_int,
+    normalise_columns,
+    number,
+    on_device,
+)
 from ._discrete import (
     cross_entropy,
     entropy_from_logits,
@@ -84,10 +93,7 @@ Measure = Literal["mi", "cmi", "te", "ais"]
 
 
 def _algorithm(algorithm: int) -> int:
-    a = check_int("algorithm", algorithm, 1)
-    if a not in (1, 2):
-        raise _core.InvalidInputError(f"algorithm: must be 1 or 2, got {a}")
-    return a
+    return native_int("algorithm", algorithm)
 
 
 def _prepare(
@@ -141,7 +147,7 @@ def mutual_information(
         TypeError: complex, object or string data; non-integer k.
     """
     xa, ya = _prepare([("x", x), ("y", y)], noise, seed, normalise)
-    args = (xa, ya, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads))
+    args = (xa, ya, native_int("k", k), _algorithm(algorithm), check_threads(n_threads))
     return on_device(lambda dev: _core.mutual_information(*args, dev), device, "mutual_information")
 
 
@@ -163,7 +169,7 @@ def conditional_mutual_information(
     Arguments and errors as in :func:`mutual_information`; ``z`` is the conditioning variable.
     """
     xa, ya, za = _prepare([("x", x), ("y", y), ("z", z)], noise, seed, normalise)
-    args = (xa, ya, za, check_int("k", k, 1), _algorithm(algorithm), check_threads(n_threads))
+    args = (xa, ya, za, native_int("k", k), _algorithm(algorithm), check_threads(n_threads))
     return on_device(
         lambda dev: _core.conditional_mutual_information(*args, dev), device, "conditional_mutual_information"
     )
@@ -173,11 +179,11 @@ def _embedding(
     k_history: int, k_tau: int, l_history: int, l_tau: int, delay: int
 ) -> tuple[int, int, int, int, int]:
     return (
-        check_int("k_history", k_history, 1),
-        check_int("k_tau", k_tau, 1),
-        check_int("l_history", l_history, 1),
-        check_int("l_tau", l_tau, 1),
-        check_int("delay", delay, 1),
+        native_int("k_history", k_history),
+        native_int("k_tau", k_tau),
+        native_int("l_history", l_history),
+        native_int("l_tau", l_tau),
+        native_int("delay", delay),
     )
 
 
@@ -190,7 +196,7 @@ def _conditionals(
         return None, []
     n_cond = as_samples("conditionals", conditionals).shape[1]
     delays = [1] * n_cond if cond_delays is None else list(cond_delays)
-    return conditionals, [check_int("cond_delays", d, 1) for d in delays]
+    return conditionals, [native_int("cond_delays", d) for d in delays]
 
 
 def transfer_entropy(
@@ -232,7 +238,7 @@ def transfer_entropy(
         named.append(("conditionals", cond))
     arrays = _prepare(named, noise, seed, normalise)
     k_checked, emb, alg = (
-        check_int("k", k, 1),
+        native_int("k", k),
         _embedding(k_history, k_tau, l_history, l_tau, delay),
         _algorithm(algorithm),
     )
@@ -266,9 +272,9 @@ def active_information_storage(
     (xa,) = _prepare([("x", x)], noise, seed, normalise)
     return _core.active_information_storage(
         xa,
-        check_int("k_history", k_history, 1),
-        check_int("k_tau", k_tau, 1),
-        check_int("k", k, 1),
+        native_int("k_history", k_history),
+        native_int("k_tau", k_tau),
+        native_int("k", k),
         _algorithm(algorithm),
         check_threads(n_threads),
     )
@@ -292,7 +298,7 @@ def entropy(
             duplicates (the estimate diverges: add ``noise``).
     """
     (xa,) = _prepare([("x", x)], noise, seed, normalise)
-    return _core.entropy(xa, check_int("k", k, 1), check_threads(n_threads))
+    return _core.entropy(xa, native_int("k", k), check_threads(n_threads))
 
 
 @dataclass(frozen=True)
@@ -375,9 +381,9 @@ def significance(
     remote = check_backend(backend)
     if remote is not None:
         k_checked, alg, count = (
-            check_int("k", k, 1),
+            native_int("k", k),
             _algorithm(algorithm),
-            check_int("n_surrogates", n_surrogates, 1),
+            native_int("n_surrogates", n_surrogates),
         )
         label = f"significance({measure!r})"
         out = significance_ray(
@@ -396,9 +402,9 @@ def significance(
     args = (
         measure,
         prepared,
-        check_int("k", k, 1),
+        native_int("k", k),
         _algorithm(algorithm),
-        check_int("n_surrogates", n_surrogates, 1),
+        native_int("n_surrogates", n_surrogates),
         seed,
         emb,
         delays,
@@ -447,8 +453,8 @@ def auto_embedding(
     source alone (as JIDT does for TE); the delay is not searched.
     """
     ta = as_samples("target", target)
-    args = (check_int("k_max", k_max, 1), check_int("tau_max", tau_max, 1))
-    nn, threads = check_int("n_neighbours", n_neighbours, 1), check_threads(n_threads)
+    args = (native_int("k_max", k_max), native_int("tau_max", tau_max))
+    nn, threads = native_int("n_neighbours", n_neighbours), check_threads(n_threads)
     kh, kt, terr = _core.ragwitz(ta, *args, nn, threads, "target")
     if source is None:
         return EmbeddingChoice(kh, kt, None, None, terr, None)
@@ -503,23 +509,27 @@ def te_network(
     then counts tasks.
     """
     (d,) = _prepare([("data", data)], noise, seed, normalise)
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
-        raise TypeError(f"alpha: expected a number, got {type(alpha).__name__}")
     remote = check_backend(backend)
     if remote is not None:
-        emb = _embedding(k_history, k_tau, l_history, l_tau, delay)
-        args = (check_int("k", k, 1), emb, _algorithm(algorithm), check_int("n_surrogates", n_surrogates, 1))
         out = te_network_ray(
-            d, *args, float(alpha), check_seed(seed), remote, resolve_progress(progress, "te_network")
+            d,
+            native_int("k", k),
+            _embedding(k_history, k_tau, l_history, l_tau, delay),
+            _algorithm(algorithm),
+            native_int("n_surrogates", n_surrogates),
+            number("alpha", alpha),
+            check_seed(seed),
+            remote,
+            resolve_progress(progress, "te_network"),
         )
         return TeNetworkResult(*out)
     te, p, q, sig = _core.te_network(
         d,
-        check_int("k", k, 1),
+        native_int("k", k),
         _embedding(k_history, k_tau, l_history, l_tau, delay),
         _algorithm(algorithm),
-        check_int("n_surrogates", n_surrogates, 1),
-        float(alpha),
+        native_int("n_surrogates", n_surrogates),
+        number("alpha", alpha),
         check_seed(seed),
         check_threads(n_threads),
         resolve_progress(progress, "te_network"),

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from .._arrays import check_real
 from .errors import CircuitOpenError, ClientError
 
 __all__ = ["CircuitBreaker", "Clock", "RateLimiter", "RetryPolicy", "SystemClock", "parse_retry_after"]
@@ -44,11 +45,7 @@ class SystemClock:
 
 
 def _check(name: str, value: float, low: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name}: must be >= {low}, got {value!r}")
-    return float(value)
+    return check_real(name, value, at_least=low)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -6,10 +6,10 @@ checked here, when the config is built, so a bad setting fails before any model 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .._arrays import check_int, check_real
 from .hamiltonian import check_coefficient
 from .solve import Schedule, temperature_schedule
 
@@ -21,23 +21,6 @@ REFINE_STRATEGIES = ("debate", "samples")
 WORKED_TOKENS = 512
 ANSWER_FIRST_TOKENS = 160
 REFINE_POLICIES = ("threshold", "expected-free-energy")
-
-
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _positive(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -89,46 +72,33 @@ class ConsensusConfig:
     domain: str = "general"
 
     def __post_init__(self) -> None:
-        _int("samples_per_model", self.samples_per_model, 1)
+        check_int("samples_per_model", self.samples_per_model, 1)
         if self.max_tokens is not None:
-            _int("max_tokens", self.max_tokens, 1)
+            check_int("max_tokens", self.max_tokens, 1)
         if self.quorum is not None:
-            _int("quorum", self.quorum, 1)
-        _positive("timeout", self.timeout)
+            check_int("quorum", self.quorum, 1)
+        check_real("timeout", self.timeout, above=0)
         if self.grace is not None:
-            _positive("grace", self.grace)
-        _int("seed", self.seed, 0)
-        if (
-            isinstance(self.sampling_temperature, bool)
-            or not isinstance(self.sampling_temperature, (int, float))
-            or not math.isfinite(self.sampling_temperature)
-            or self.sampling_temperature < 0
-        ):
-            raise ValueError(
-                f"sampling_temperature: expected a number >= 0, got {self.sampling_temperature!r}"
-            )
+            check_real("grace", self.grace, above=0)
+        check_int("seed", self.seed, 0)
+        check_real("sampling_temperature", self.sampling_temperature, at_least=0)
         object.__setattr__(self, "temperature", temperature_schedule(self.temperature))
         for name in ("J", "alpha", "beta", "invalid_penalty"):
             check_coefficient(name, getattr(self, name))
-        if isinstance(self.lam, bool) or not isinstance(self.lam, (int, float)) or not 0 <= self.lam <= 1:
-            raise ValueError(f"lam: expected a number in [0, 1], got {self.lam!r}")
-        _positive("agreement_radius", self.agreement_radius)
-        if self.refine_threshold is not None and (
-            isinstance(self.refine_threshold, bool)
-            or not isinstance(self.refine_threshold, (int, float))
-            or not math.isfinite(self.refine_threshold)
-        ):
-            raise ValueError(f"refine_threshold: expected a finite number, got {self.refine_threshold!r}")
-        _int("refine_budget", self.refine_budget, 0)
+        check_real("lam", self.lam, at_least=0, at_most=1)
+        check_real("agreement_radius", self.agreement_radius, above=0)
+        if self.refine_threshold is not None:
+            check_real("refine_threshold", self.refine_threshold)
+        check_int("refine_budget", self.refine_budget, 0)
         if self.refine_strategy not in REFINE_STRATEGIES:
             raise ValueError(
                 f"refine_strategy: expected one of {REFINE_STRATEGIES}, got {self.refine_strategy!r}"
             )
         if self.refine_policy not in REFINE_POLICIES:
             raise ValueError(f"refine_policy: expected one of {REFINE_POLICIES}, got {self.refine_policy!r}")
-        _int("synthesis_top_k", self.synthesis_top_k, 1)
-        _int("anneal_chains", self.anneal_chains, 1)
-        _int("anneal_steps", self.anneal_steps, 0)
+        check_int("synthesis_top_k", self.synthesis_top_k, 1)
+        check_int("anneal_chains", self.anneal_chains, 1)
+        check_int("anneal_steps", self.anneal_steps, 0)
         if not isinstance(self.domain, str) or not self.domain:
             raise ValueError(f"domain: expected a non-empty string, got {self.domain!r}")
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._arrays import check_real
 from .._core import InvalidInputError
 
 __all__ = ["Hamiltonian", "check_coefficient", "fields", "log_odds"]
@@ -31,12 +32,8 @@ _ACCURACY_FLOOR = 0.02
 
 
 def check_coefficient(name: str, value: object) -> float:
-    """A finite number >= 0, or ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
-    return float(value)
+    """A finite number >= 0: TypeError for a non-number, InvalidInputError (a ValueError) naming ``name``."""
+    return check_real(name, value, at_least=0)
 
 
 def log_odds(accuracy: float) -> float:

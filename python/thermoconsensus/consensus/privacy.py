@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._arrays import check_real
+
 __all__ = ["METHODS", "GaussianMechanism", "PrivacyAccountant", "RDPAccountant"]
 
 METHODS = ("exact", "pld", "rdp")
@@ -51,15 +53,11 @@ def _dp() -> Any:
 
 
 def _positive(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name}: expected a positive finite number, got {v!r}")
-    return float(v)
+    return check_real(name, v, above=0)
 
 
 def _probability(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
-        raise ValueError(f"{name}: expected a number in (0, 1), got {v!r}")
-    return float(v)
+    return check_real(name, v, above=0, below=1)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._arrays import check_int, check_real
 from .distances import cosine_distances
 
 __all__ = [
@@ -113,14 +114,10 @@ class DawidSkeneResult:
 def _check_prior(prior: Any) -> tuple[float, float]:
     if not isinstance(prior, (tuple, list)) or len(prior) != 2:
         raise TypeError(f"prior: expected a pair (prior_correct, prior_wrong), got {prior!r}")
-    out = []
-    for v in prior:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
-            raise ValueError(f"prior: expected two finite numbers >= 0, got {prior!r}")
-        out.append(float(v))
-    if out[0] + out[1] <= 0:
+    a, b = (check_real("prior", v, at_least=0) for v in prior)
+    if a + b <= 0:
         raise ValueError(f"prior: at least one pseudo-count must be positive, got {prior!r}")
-    return out[0], out[1]
+    return a, b
 
 
 def _check_answers(answers: Any) -> list[dict[str, str | None]]:
@@ -147,9 +144,7 @@ def _check_answers(answers: Any) -> list[dict[str, str | None]]:
 
 
 def _check_radius(radius: Any) -> float:
-    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not 0 < radius <= 2:
-        raise ValueError(f"radius: expected a cosine distance in (0, 2], got {radius!r}")
-    return float(radius)
+    return check_real("radius", radius, above=0, at_most=2)
 
 
 class _Default:
@@ -157,12 +152,6 @@ class _Default:
 
 
 _DEFAULT = _Default()
-
-
-def _check_int(name: str, v: Any, low: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
-    return v
 
 
 def _possible_answers(n_classes: Any, k_obs: NDArray[np.int_]) -> NDArray[np.float64]:
@@ -217,7 +206,7 @@ def dawid_skene(
     when no question has any answer.
     """
     rows = _check_answers(answers)
-    max_iter = _check_int("max_iter", max_iter, 1)
+    max_iter = check_int("max_iter", max_iter, 1)
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
         raise ValueError(f"tol: expected a positive number, got {tol!r}")
     a_pr, b_pr = _check_prior(prior)
@@ -492,10 +481,10 @@ class ReliabilityState:
         radius: float = 0.2,
         n_classes: int | None = None,
     ) -> None:
-        self.max_questions = _check_int("max_questions", max_questions, 1)
+        self.max_questions = check_int("max_questions", max_questions, 1)
         self.prior = _check_prior(prior)
         self.radius = _check_radius(radius)
-        self.n_classes = None if n_classes is None else _check_int("n_classes", n_classes, 2)
+        self.n_classes = None if n_classes is None else check_int("n_classes", n_classes, 2)
         self._questions: deque[tuple[dict[str, str | None], int | None, dict[str, float] | None]] = deque(
             maxlen=self.max_questions
         )

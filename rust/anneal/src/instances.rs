@@ -109,6 +109,9 @@ pub fn planted_frustrated_loops(
             format!("must be in 3..=n, got {loop_length} for n = {n}"),
         ));
     }
+    if loops == 0 {
+        return Err(invalid("loops", "must be at least 1"));
+    }
     check_spins(n)?;
     check_work(&[("loops", loops), ("loop_length", loop_length)])?;
     check_memory("n", &[(n, 24)])?;

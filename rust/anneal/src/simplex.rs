@@ -170,6 +170,9 @@ pub fn minimize_free_energy_with(
     let t = positive("temperature", params.temperature)?;
     let chains = crate::reads::at_least_one("chains", params.chains)?;
     positive("tolerance", params.tolerance)?;
+    if params.max_iterations == 0 {
+        return Err(invalid("max_iterations", "must be at least 1"));
+    }
     // Each step of each chain costs about m^2 (the potentials).
     crate::limits::check_work(&[
         ("chains", chains),

@@ -238,7 +238,8 @@ def test_tiny_model_of_each_architecture_matches_cpu(arch: str, tmp_path: Path) 
 
 
 def test_batched_and_forked_decoding_on_the_device_match_the_cpu() -> None:
-    # On a device the batch runs its sequences one after another and a fork copies the device cache.
+    # On a device the batch runs its sequences one after another, a fork copies the device cache and the
+    # prefix cache copies a stored prompt's device keys and values.
     try:
         path = models.path("smollm2-135m", quiet=True)
     except models.ModelUnavailableError as exc:
@@ -247,8 +248,11 @@ def test_batched_and_forked_decoding_on_the_device_match_the_cpu() -> None:
     dev = llm.Model.load(path, device="cuda")
     prompts = ["1, 2, 3, 4,"]  # one prompt, two forks: the emulator is slow
     kw = dict(n=2, max_tokens=2, temperature=0.0)
+    dev.set_prefix_cache(16, min_tokens=2)  # the first call stores the prompt, the second reuses it
     got = [g.token_ids for g in dev.generate_batch(prompts, **kw)]  # type: ignore[arg-type]
     assert got == [g.token_ids for g in cpu.generate_batch(prompts, **kw)]  # type: ignore[arg-type]
+    again = dev.generate_batch(prompts, n=1, max_tokens=2, temperature=0.0)
+    assert again[0].reused_prefix == len(again[0].prompt_ids) - 1 and [again[0].token_ids] == got[:1]
 
 
 def test_cli_runs_the_annealers_on_the_device() -> None:

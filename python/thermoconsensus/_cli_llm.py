@@ -205,7 +205,7 @@ def run_serve(args: argparse.Namespace) -> int:
         from .server import consensus_pool
 
         try:
-            runner = load_runner(args.model, args.name, args.threads, args.parallel)
+            runner = load_runner(args.model, args.name, args.threads, args.parallel, args.prefix_cache_mb)
             consensus = consensus_pool(runner, args.consensus, args.consensus_embedder)
         except (ValueError, TypeError) as exc:
             print(f"thermoconsensus serve: --consensus: {exc}", file=sys.stderr)
@@ -220,6 +220,7 @@ def run_serve(args: argparse.Namespace) -> int:
         name=args.name,
         n_threads=args.threads,
         parallel=args.parallel,
+        prefix_cache_mb=args.prefix_cache_mb,
         log_level=args.log_level,
         consensus=consensus,
         ui=not args.no_ui,
@@ -260,6 +261,12 @@ def add_parsers(sub: Any) -> None:
         type=int,
         default=4,
         help="generations decoded together, one batched pass per token (default 4)",
+    )
+    p.add_argument(
+        "--prefix-cache-mb",
+        type=float,
+        default=256,
+        help="MiB of prompt keys and values kept for prompts with the same start (0: off; default 256)",
     )
     p.add_argument("--name", default=None, help="model id to report (default: from the file name)")
     p.add_argument("--threads", type=int, default=None)

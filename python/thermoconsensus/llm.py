@@ -150,6 +150,24 @@ class Model:
         """The GGUF metadata."""
         return self.info.metadata
 
+    def set_prefix_cache(self, max_mb: float = 256, min_tokens: int = 8) -> None:
+        """Reuses prompt prefixes across calls: a prompt that begins with at least ``min_tokens`` of the
+        tokens of an earlier prompt copies their keys and values instead of running them again (a chat's
+        history, one question sampled k times, the rounds of a debate). At most ``max_mb`` MiB are held
+        (least recently used prompts go first); ``max_mb=0`` turns it off and frees what it held. Off
+        until set. The copied positions are the ones a fresh prompt pass would compute; only the rest of
+        the prompt runs, so a reply's tokens can differ from an uncached run's in the last bits of
+        floating point where the kernels for a shorter pass round differently."""
+        from ._arrays import check_real, native_int
+
+        mb = check_real("max_mb", max_mb, at_least=0)
+        self._native.set_prefix_cache(int(mb * 2**20), native_int("min_tokens", min_tokens))
+
+    def prefix_cache_stats(self) -> dict[str, int] | None:
+        """What the prefix cache has done: lookups, hits, reused_tokens, prompt_tokens, insertions,
+        evictions, entries, bytes and budget_bytes; None while it is off."""
+        return self._native.prefix_cache_stats()
+
     @property
     def n_vocab(self) -> int:
         """Vocabulary size."""
@@ -265,12 +283,12 @@ class Model:
     def greedy(self, token_ids: Any, max_tokens: int = 32, stop_at_eos: bool = True) -> list[int]:
         """The greedy (argmax) continuation of ``token_ids``: up to ``max_tokens`` ids, ending at EOS
         (``tokenizer.ggml.eos_token_id``) unless ``stop_at_eos=False``."""
-        from ._arrays import check_int
+        from ._arrays import native_int
 
         ids = self._tokens(token_ids)
         eos = self.metadata.get("tokenizer.ggml.eos_token_id")
         stops = [int(eos)] if stop_at_eos and isinstance(eos, int) else []
-        return self._native.greedy(ids, check_int("max_tokens", max_tokens, 1), stops, self.n_threads)
+        return self._native.greedy(ids, native_int("max_tokens", max_tokens), stops, self.n_threads)
 
     def generate(
         self,
@@ -418,7 +436,12 @@ class Model:
                 sample_seed = (result.seed + j) % 2**64
                 seqs.append(gen.fork(sample_seed))
                 results.append(
-                    Generation(prompt_ids=result.prompt_ids, seed=sample_seed, truncated=result.truncated)
+                    Generation(
+                        prompt_ids=result.prompt_ids,
+                        seed=sample_seed,
+                        truncated=result.truncated,
+                        reused_prefix=result.reused_prefix,
+                    )
                 )
         prompt_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -462,9 +485,9 @@ class Model:
         """Checks :meth:`generate`'s arguments (its defaults too) and runs the prompt: the engine's
         sequence, the :class:`Generation` it will fill in, and how many alternatives to record per
         token. The batching :class:`~thermoconsensus._runner.EngineRunner` starts its sequences here."""
-        from ._arrays import check_int, check_seed
+        from ._arrays import check_int, check_seed, native_int, number
 
-        max_tokens = check_int("max_tokens", max_tokens, 1)
+        max_tokens = native_int("max_tokens", max_tokens)
         ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
         if ctx > self.n_ctx:
             raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than the model's n_ctx = {self.n_ctx}")
@@ -490,19 +513,19 @@ class Model:
         used_seed = secrets.randbits(64) if seed is None else check_seed(seed)
         eos = self.metadata.get("tokenizer.ggml.eos_token_id")
         stop_ids = [int(eos)] if isinstance(eos, int) else []
-        top_n = check_int("logprobs", logprobs, 0)
+        top_n = native_int("logprobs", logprobs)
         t0 = time.perf_counter()
         gen = self._native.start(
             ids,
             ctx,
-            float(temperature),
-            check_int("top_k", top_k, 0),
-            float(top_p),
-            float(min_p),
-            float(repeat_penalty),
-            float(frequency_penalty),
-            float(presence_penalty),
-            check_int("penalty_last_n", penalty_last_n, 0),
+            number("temperature", temperature),
+            native_int("top_k", top_k),
+            number("top_p", top_p),
+            number("min_p", min_p),
+            number("repeat_penalty", repeat_penalty),
+            number("frequency_penalty", frequency_penalty),
+            number("presence_penalty", presence_penalty),
+            native_int("penalty_last_n", penalty_last_n),
             used_seed,
             max_tokens,
             stop_ids,
@@ -512,7 +535,9 @@ class Model:
             _logit_bias(logit_bias),
             grammar_of(response_format),
         )
-        result = Generation(prompt_ids=ids, seed=used_seed, truncated=dropped)
+        result = Generation(
+            prompt_ids=ids, seed=used_seed, truncated=dropped, reused_prefix=gen.reused_prefix
+        )
         result.timings["prompt_seconds"] = time.perf_counter() - t0
         return gen, result, top_n
 
@@ -620,3 +645,5 @@ class Generation:
     entropies: list[float] = field(default_factory=list)
     #: Prompt tokens dropped to fit the context (``generate(..., truncate=True)``).
     truncated: int = 0
+    #: Prompt tokens whose keys and values came from the prefix cache instead of being run.
+    reused_prefix: int = 0

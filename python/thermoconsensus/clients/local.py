@@ -21,12 +21,22 @@ __all__ = ["LocalClient"]
 ModelArg = Union[str, "os.PathLike[str]", "Model", EngineRunner]
 
 
+#: MiB of prefix cache a runner gives the model it loads (see `llm.Model.set_prefix_cache`).
+DEFAULT_PREFIX_CACHE_MB = 256
+
+
 def load_runner(
-    model: ModelArg, name: str | None = None, n_threads: int | None = None, parallel: int = 4
+    model: ModelArg,
+    name: str | None = None,
+    n_threads: int | None = None,
+    parallel: int = 4,
+    prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
 ) -> EngineRunner:
     """An :class:`EngineRunner` for a runner, a loaded model, a .gguf path or a model name of
     :mod:`thermoconsensus.models` ("smollm2-135m"), decoding up to ``parallel`` generations together
-    (a given runner keeps its own)."""
+    (a given runner keeps its own). A model loaded here gets a prefix cache of ``prefix_cache_mb`` MiB
+    (0: none), so repeated prompts and shared chat histories skip their common start; a given model
+    keeps its own setting."""
     if isinstance(model, EngineRunner):
         return model
     from .. import llm, models
@@ -38,7 +48,9 @@ def load_runner(
     text = os.fspath(model)
     path = models.path(text) if text in models.MODELS else text
     label = name or (text if text in models.MODELS else os.path.basename(text).removesuffix(".gguf"))
-    return EngineRunner(llm.Model.load(path, n_threads=n_threads), label, max_batch=parallel)
+    loaded = llm.Model.load(path, n_threads=n_threads)
+    loaded.set_prefix_cache(prefix_cache_mb)
+    return EngineRunner(loaded, label, max_batch=parallel)
 
 
 def sampling(request: ChatRequest, default_max_tokens: int = 256) -> dict[str, Any]:

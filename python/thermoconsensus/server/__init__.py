@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .._runner import EngineRunner
 from ..clients._secret import check_key
-from ..clients.local import LocalClient, ModelArg, load_runner
+from ..clients.local import DEFAULT_PREFIX_CACHE_MB, LocalClient, ModelArg, load_runner
 from .app import create_app
 from .consensus import ConsensusService
 
@@ -119,10 +119,11 @@ def _config(
     consensus: ConsensusArg = None,
     ui: bool = True,
     parallel: int = 4,
+    prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
 ) -> tuple[uvicorn.Config, EngineRunner]:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port: expected an integer in 0..65535, got {port!r}")
-    runner = load_runner(model, name, n_threads, parallel)
+    runner = load_runner(model, name, n_threads, parallel, prefix_cache_mb)
     service = consensus_pool(runner, consensus) if isinstance(consensus, list) else consensus
     app = create_app(runner, api_key=api_key, max_queue=max_queue, consensus=service, ui=ui)
     config = uvicorn.Config(
@@ -158,16 +159,29 @@ def serve(
     consensus: ConsensusArg = None,
     ui: bool = True,
     parallel: int = 4,
+    prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
 ) -> None:
     """Serves ``model`` (a .gguf path, a model name such as "smollm2-135m", or a loaded model) until
     interrupted (Ctrl-C / SIGTERM finish in-flight requests, then stop). The key comes from
     ``api_key``, ``api_key_file`` or ``$THERMOCONSENSUS_API_KEY`` (:func:`resolve_api_key`).
     ``consensus``: other models for ``/v1/consensus`` (:func:`consensus_pool`'s ``members``) or a
     ready :class:`ConsensusService`; ``ui``: the web page at ``/``; ``parallel``: generations decoded
-    together in one batched engine pass per token (llama-server's ``--parallel`` slots)."""
+    together in one batched engine pass per token (llama-server's ``--parallel`` slots);
+    ``prefix_cache_mb``: the prefix cache of a model loaded here (:func:`load_runner`; 0: none)."""
     api_key = resolve_api_key(api_key, api_key_file)
     config, runner = _config(
-        model, host, port, api_key, max_queue, name, n_threads, log_level, consensus, ui, parallel
+        model,
+        host,
+        port,
+        api_key,
+        max_queue,
+        name,
+        n_threads,
+        log_level,
+        consensus,
+        ui,
+        parallel,
+        prefix_cache_mb,
     )
     if not _loopback(host) and api_key is None:
         print(
@@ -189,7 +203,7 @@ class ServerThread:
     Binds 127.0.0.1 on a free port by default; ``stop()`` (or leaving the block) asks uvicorn to shut
     down, waits for in-flight requests (5 s at most) and joins the thread. The key comes from ``api_key``
     or ``api_key_file`` only (not the environment: a test server must not pick up a real key).
-    ``consensus``, ``ui`` and ``parallel`` as :func:`serve`'s.
+    ``consensus``, ``ui``, ``parallel`` and ``prefix_cache_mb`` as :func:`serve`'s.
     """
 
     def __init__(
@@ -207,6 +221,7 @@ class ServerThread:
         consensus: ConsensusArg = None,
         ui: bool = True,
         parallel: int = 4,
+        prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
     ) -> None:
         api_key = resolve_api_key(api_key, api_key_file, env=False)
         config, self.runner = _config(
@@ -221,6 +236,7 @@ class ServerThread:
             consensus,
             ui,
             parallel,
+            prefix_cache_mb,
         )
         self.host, self.port = host, config.port
         self._server = uvicorn.Server(config)

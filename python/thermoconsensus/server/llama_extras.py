@@ -81,7 +81,8 @@ def llama_routes(srv: Server) -> list[tuple[str, Endpoint, list[str]]]:
 
     async def metrics(request: Request) -> Response:
         srv.authorise(request)
-        text = srv.metrics.render(srv.slots, srv.pending, srv.max_queue)
+        prefix = srv.runner.model.prefix_cache_stats()
+        text = srv.metrics.render(srv.slots, srv.pending, srv.max_queue, prefix)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return [

@@ -125,7 +125,9 @@ class Metrics:
         self.prompt_seconds += float(gen.timings.get("prompt_seconds", 0.0))
         self.predicted_seconds += float(gen.timings.get("generation_seconds", 0.0))
 
-    def render(self, slots: EngineSlots, admitted: int, max_queue: int) -> str:
+    def render(
+        self, slots: EngineSlots, admitted: int, max_queue: int, prefix: dict[str, int] | None = None
+    ) -> str:
         lines: list[str] = []
 
         def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
@@ -182,6 +184,18 @@ class Metrics:
             "Requests refused with 503.",
             [("", self.rejected)],
         )
+        if prefix is not None:  # the model's prefix cache (Model.prefix_cache_stats)
+            for key, kind, help_ in (
+                ("lookups", "counter", "Prompts looked up in the prefix cache."),
+                ("hits", "counter", "Prompts that reused a cached prefix."),
+                ("reused_tokens", "counter", "Prompt tokens copied from the prefix cache instead of run."),
+                ("evictions", "counter", "Prefix-cache entries dropped to stay within its budget."),
+                ("entries", "gauge", "Prompts held in the prefix cache."),
+                ("bytes", "gauge", "Bytes held in the prefix cache."),
+                ("budget_bytes", "gauge", "Prefix-cache budget in bytes."),
+            ):
+                suffix = "_total" if kind == "counter" else ""
+                metric(f"thermoconsensus_prefix_cache_{key}{suffix}", kind, help_, [("", prefix[key])])
         metric(
             "thermoconsensus_uptime_seconds",
             "gauge",

@@ -50,29 +50,17 @@ impl HostKv {
         })
     }
 
-    /// A copy, its memory reserved fallibly as [`HostKv::new`] reserves it.
-    pub(crate) fn try_clone(&self) -> Result<Self> {
-        let copy = |layers: &[Vec<f32>]| -> Result<Vec<Vec<f32>>> {
-            layers
-                .iter()
-                .map(|layer| {
-                    let mut out = Vec::new();
-                    out.try_reserve_exact(layer.capacity())
-                        .map_err(|_| Error::OutOfMemory {
-                            what: format!("copy of a KV cache of {} positions", self.capacity),
-                            bytes: (layer.capacity() as u128) * 4,
-                        })?;
-                    out.extend_from_slice(layer);
-                    Ok(out)
-                })
-                .collect()
-        };
-        Ok(Self {
-            k: copy(&self.k)?,
-            v: copy(&self.v)?,
-            capacity: self.capacity,
-            kv_dim: self.kv_dim,
-        })
+    /// A cache of `capacity` positions holding the first `len` of this one's (`len` is at most both
+    /// capacities and the positions held), its memory reserved fallibly as [`HostKv::new`] reserves it.
+    pub(crate) fn copy_prefix(&self, config: &Config, len: usize, capacity: usize) -> Result<Self> {
+        let mut out = Self::new(config, capacity)?;
+        for (dst, src) in out.k.iter_mut().zip(&self.k) {
+            crate::weights::copy_key_prefix(src, self.capacity, dst, capacity, len, self.kv_dim);
+        }
+        for (dst, src) in out.v.iter_mut().zip(&self.v) {
+            dst.extend_from_slice(&src[..len * self.kv_dim]);
+        }
+        Ok(out)
     }
 
     /// Forgets every position from `keep` on (transposed keys past it are simply overwritten later).

@@ -10,6 +10,7 @@
 use crate::constrain::Constraints;
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Model};
+use crate::prefix::PrefixCache;
 use crate::sampler::{log_softmax, Sampler};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use thermoconsensus_runtime::Progress;
@@ -201,6 +202,8 @@ pub struct Sequence {
     finish: Option<Finish>,
     /// Logit biases and a grammar on the next token (empty: none).
     constraints: Constraints,
+    /// Prompt positions copied from a prefix cache rather than run.
+    reused: usize,
 }
 
 impl Sequence {
@@ -214,6 +217,21 @@ impl Sequence {
         prompt: &[u32],
         sampler: Sampler,
         params: GenerateParams,
+    ) -> Result<Self> {
+        Self::start_with_prefix(model, prompt, sampler, params, None)
+    }
+
+    /// [`Sequence::start`] reusing the longest prefix of `prompt` held in `prefix` (only the rest is
+    /// run), and storing the prompt's keys and values there for later prompts.
+    ///
+    /// # Errors
+    /// As [`Sequence::start`].
+    pub fn start_with_prefix(
+        model: &Model,
+        prompt: &[u32],
+        sampler: Sampler,
+        params: GenerateParams,
+        prefix: Option<&PrefixCache>,
     ) -> Result<Self> {
         let bad = |name, reason: String| Error::InvalidArgument { name, reason };
         if prompt.is_empty() {
@@ -232,9 +250,20 @@ impl Sequence {
                 ),
             ));
         }
-        let mut cache = model.new_cache(params.n_ctx)?;
-        let logits = model.forward(prompt, &mut cache, false)?;
+        let reused = match prefix {
+            Some(p) => p.lookup(model, prompt, params.n_ctx)?,
+            None => None,
+        };
+        let (mut cache, reused) = match reused {
+            Some(hit) => hit,
+            None => (model.new_cache(params.n_ctx)?, 0),
+        };
+        let logits = model.forward(&prompt[reused..], &mut cache, false)?;
+        if let Some(p) = prefix {
+            p.insert(model, prompt, &cache);
+        }
         Ok(Self {
+            reused,
             cache,
             sampler,
             history: prompt.to_vec(),
@@ -251,6 +280,11 @@ impl Sequence {
     pub fn with_constraints(mut self, constraints: Constraints) -> Self {
         self.constraints = constraints;
         self
+    }
+
+    /// Prompt positions copied from a prefix cache rather than run (0 without one, or on a miss).
+    pub fn reused_prefix(&self) -> usize {
+        self.reused
     }
 
     /// Positions of the context in use.
@@ -316,6 +350,7 @@ impl Sequence {
             generated: 0,
             finish: None,
             constraints: self.constraints.clone(),
+            reused: self.reused,
         })
     }
 
@@ -471,7 +506,8 @@ pub fn step_batch(
 /// one index comes back per token instead of the logits), which is why this is not a [`Sequence`].
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for an empty prompt or a length that overflows; the model's errors.
+/// [`Error::InvalidArgument`] for an empty prompt, `max_tokens == 0` or a length that overflows; the
+/// model's errors.
 pub fn greedy(
     model: &Model,
     prompt: &[u32],
@@ -479,7 +515,10 @@ pub fn greedy(
     stop_tokens: &[u32],
 ) -> Result<Vec<u32>> {
     if max_tokens == 0 {
-        return Ok(Vec::new());
+        return Err(Error::InvalidArgument {
+            name: "max_tokens",
+            reason: "must be at least 1".into(),
+        });
     }
     if prompt.is_empty() {
         return Err(Error::InvalidArgument {

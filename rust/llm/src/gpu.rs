@@ -120,17 +120,31 @@ impl DeviceWeights {
         Ok(DeviceKv { k, v })
     }
 
-    /// A copy of `kv` on the same device (a fork of a sequence keeps its prefix).
-    pub(crate) fn copy_cache(&self, kv: &DeviceKv) -> Result<DeviceKv> {
-        let copy = |bufs: &[Buffer<f32>]| -> Result<Vec<Buffer<f32>>> {
-            bufs.iter()
-                .map(|b| Ok(self.exec.upload(&self.exec.download(b)?)?))
-                .collect()
-        };
-        Ok(DeviceKv {
-            k: copy(&kv.k)?,
-            v: copy(&kv.v)?,
-        })
+    /// A cache of `capacity` positions on the same device holding the first `len` positions of `kv`
+    /// (of `kv_capacity`): a fork of a sequence, or a shared prefix reused. Copied through the host.
+    pub(crate) fn copy_prefix(
+        &self,
+        c: &Config,
+        kv: &DeviceKv,
+        kv_capacity: usize,
+        len: usize,
+        capacity: usize,
+    ) -> Result<DeviceKv> {
+        let kv_dim = c.n_head_kv * c.head_dim;
+        let size = crate::weights::kv_buffer_len(c, capacity)?;
+        let mut k = Vec::with_capacity(kv.k.len());
+        let mut v = Vec::with_capacity(kv.v.len());
+        for (kl, vl) in kv.k.iter().zip(&kv.v) {
+            let mut keys = vec![0.0f32; size];
+            let old = self.exec.download(kl)?;
+            crate::weights::copy_key_prefix(&old, kv_capacity, &mut keys, capacity, len, kv_dim);
+            k.push(self.exec.upload(&keys)?);
+            let mut values = self.exec.download(vl)?;
+            values.truncate(len * kv_dim);
+            values.resize(size, 0.0);
+            v.push(self.exec.upload(&values)?);
+        }
+        Ok(DeviceKv { k, v })
     }
 }
 

@@ -23,6 +23,7 @@ pub mod gguf;
 pub mod gpu;
 pub mod matmul;
 pub mod model;
+pub mod prefix;
 pub(crate) mod quant_dot;
 #[cfg(target_arch = "x86_64")]
 mod quant_dot_avx2;
@@ -42,5 +43,6 @@ pub use generate::{step_batch, Finish, GenerateParams, Sequence, Step, TokenInfo
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufFile, Header, TensorInfo, Value};
 pub use model::{KvCache, Model};
+pub use prefix::{PrefixCache, PrefixStats};
 pub use sampler::{Sampler, SamplerParams};
 pub use tokenizer::{StreamDecoder, Tokenizer};

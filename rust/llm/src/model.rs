@@ -166,18 +166,51 @@ impl Model {
     /// A copy of `cache` (same model, same positions), for a sequence that forks after its prompt.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a cache of another model; [`Error::OutOfMemory`] or
-    /// [`Error::Runtime`] when the copy cannot be allocated.
+    /// As [`Model::copy_prefix`].
     pub fn copy_cache(&self, cache: &KvCache) -> Result<KvCache> {
-        if cache.model != self.id {
+        self.copy_prefix(cache, cache.len, cache.capacity)
+    }
+
+    /// True when `cache` was made by this model (as placed now), so its passes accept it.
+    pub fn holds(&self, cache: &KvCache) -> bool {
+        cache.model == self.id
+    }
+
+    /// A new cache of `capacity` positions holding the first `len` positions of `cache` (a shared
+    /// prefix reused by another prompt; see [`crate::prefix`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a cache of another model or `len` beyond `cache.len()` or
+    /// `capacity`; [`Error::OutOfMemory`] or [`Error::Runtime`] when the copy cannot be allocated.
+    pub fn copy_prefix(&self, cache: &KvCache, len: usize, capacity: usize) -> Result<KvCache> {
+        if !self.holds(cache) {
             return Err(misplaced_cache());
         }
+        if len > cache.len || len > capacity {
+            return Err(Error::InvalidArgument {
+                name: "len",
+                reason: format!(
+                    "a prefix of {len} positions from a cache of {} into one of {capacity}",
+                    cache.len
+                ),
+            });
+        }
+        let c = self.config();
         let store = match (&self.placement, &cache.store) {
-            (Placement::Host, KvStore::Host(kv)) => KvStore::Host(kv.try_clone()?),
-            (Placement::Device(dev), KvStore::Device(kv)) => KvStore::Device(dev.copy_cache(kv)?),
+            (Placement::Host, KvStore::Host(kv)) => {
+                KvStore::Host(kv.copy_prefix(c, len, capacity)?)
+            }
+            (Placement::Device(dev), KvStore::Device(kv)) => {
+                KvStore::Device(dev.copy_prefix(c, kv, cache.capacity, len, capacity)?)
+            }
             _ => return Err(misplaced_cache()),
         };
-        Ok(KvCache { store, ..*cache })
+        Ok(KvCache {
+            store,
+            len,
+            capacity,
+            model: self.id,
+        })
     }
 
     /// The mapped file (metadata for the tokenizer and templates).

@@ -44,6 +44,22 @@ pub(crate) fn kv_buffer_len(config: &Config, capacity: usize) -> Result<usize> {
         })
 }
 
+/// Copies the first `len` positions of one layer's transposed keys (`kv_dim` rows of `src_capacity`
+/// positions) into `dst` (rows of `dst_capacity`): the cache layout of both the host and the device pass.
+pub(crate) fn copy_key_prefix(
+    src: &[f32],
+    src_capacity: usize,
+    dst: &mut [f32],
+    dst_capacity: usize,
+    len: usize,
+    kv_dim: usize,
+) {
+    for r in 0..kv_dim {
+        dst[r * dst_capacity..r * dst_capacity + len]
+            .copy_from_slice(&src[r * src_capacity..r * src_capacity + len]);
+    }
+}
+
 fn format_err(file: &GgufFile, reason: String) -> Error {
     Error::Format {
         path: file.path().to_string(),

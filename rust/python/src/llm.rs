@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyList};
 use thermoconsensus_llm::generate::{Finish, GenerateParams, Sequence};
 use thermoconsensus_llm::gguf::Array;
 use thermoconsensus_llm::{dequantize, GgufFile, Value};
-use thermoconsensus_llm::{Constraints, Grammar, GrammarVocab};
+use thermoconsensus_llm::{Constraints, Grammar, GrammarVocab, PrefixCache};
 use thermoconsensus_runtime::with_threads;
 
 fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -159,6 +159,8 @@ pub struct PyModel {
     /// The grammar engine's view of the vocabulary, built on the first constrained request (and
     /// again if a request names other end tokens).
     grammar_vocab: std::sync::Mutex<Option<(Vec<u32>, std::sync::Arc<GrammarVocab>)>>,
+    /// The prefix cache shared by the sequences started over this model (None: off).
+    prefix: std::sync::RwLock<Option<std::sync::Arc<PrefixCache>>>,
 }
 
 /// The grammar of a request: `(kind, text)` with kind "json_object" (text ignored), "json_schema"
@@ -191,6 +193,13 @@ type Pass = fn(
 ) -> thermoconsensus_llm::Result<Vec<f32>>;
 
 impl PyModel {
+    fn prefix_cache(&self) -> Option<std::sync::Arc<PrefixCache>> {
+        self.prefix
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Runs `pass` over `tokens` in a fresh cache, GIL released, on `n_threads`.
     fn fresh_run<'py>(
         &self,
@@ -277,7 +286,49 @@ impl PyModel {
             inner: std::sync::Arc::new(model),
             tokenizer,
             grammar_vocab: std::sync::Mutex::new(None),
+            prefix: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Turns on the prefix cache: later prompts reuse the keys and values of the longest prefix (of
+    /// at least `min_tokens` tokens) they share with an earlier prompt, and the cache holds at most
+    /// `budget_bytes`. A budget of 0 turns it off and frees what it held.
+    #[pyo3(signature = (budget_bytes, min_tokens=thermoconsensus_llm::prefix::DEFAULT_MIN_TOKENS))]
+    fn set_prefix_cache(
+        &self,
+        py: Python<'_>,
+        budget_bytes: usize,
+        min_tokens: usize,
+    ) -> PyResult<()> {
+        let cache = if budget_bytes == 0 {
+            None
+        } else {
+            Some(std::sync::Arc::new(
+                PrefixCache::new(budget_bytes, min_tokens).map_err(|e| llm_error(py, e))?,
+            ))
+        };
+        *self.prefix.write().unwrap_or_else(|e| e.into_inner()) = cache;
+        Ok(())
+    }
+
+    /// The prefix cache's statistics (lookups, hits, reused_tokens, prompt_tokens, insertions,
+    /// evictions, entries, bytes, budget_bytes), or None when it is off.
+    fn prefix_cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(cache) = self.prefix_cache() else {
+            return Ok(None);
+        };
+        let s = cache.stats();
+        let d = PyDict::new(py);
+        d.set_item("lookups", s.lookups)?;
+        d.set_item("hits", s.hits)?;
+        d.set_item("reused_tokens", s.reused_tokens)?;
+        d.set_item("prompt_tokens", s.prompt_tokens)?;
+        d.set_item("insertions", s.insertions)?;
+        d.set_item("evictions", s.evictions)?;
+        d.set_item("entries", s.entries)?;
+        d.set_item("bytes", s.bytes)?;
+        d.set_item("budget_bytes", cache.budget())?;
+        Ok(Some(d))
     }
 
     /// Token ids of `text` (BOS first when `add_special` and the model wants it; control-token text
@@ -481,11 +532,12 @@ impl PyModel {
         let constraints = py
             .detach(|| self.constraints(&tokenizer, logit_bias, grammar, &generate.stop_tokens))
             .map_err(|e| llm_error(py, e))?;
+        let prefix = self.prefix_cache();
         let sequence = run_detached(
             py,
             move || {
                 with_threads(n_threads, || {
-                    Sequence::start(&m, &tokens, sampler, generate)
+                    Sequence::start_with_prefix(&m, &tokens, sampler, generate, prefix.as_deref())
                         .map(|s| s.with_constraints(constraints))
                 })
             },
@@ -534,6 +586,12 @@ impl PySequence {
     #[getter]
     fn n_past(&self) -> usize {
         self.locked().n_past()
+    }
+
+    /// Prompt positions copied from the model's prefix cache rather than run.
+    #[getter]
+    fn reused_prefix(&self) -> usize {
+        self.locked().reused_prefix()
     }
 
     /// Why the generation ended ("stop", "length", "context", "cancelled"), or None while it runs.

@@ -15,7 +15,6 @@ import argparse
 import statistics
 
 from bench_llm_batched import PROMPTS
-
 from thermoconsensus import llm, models
 
 SYSTEM = (

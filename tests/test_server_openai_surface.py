@@ -375,3 +375,29 @@ def test_slots_show_the_running_request_and_metrics_count_it(smol: ServerThread)
             metric(h, "llamacpp:requests_processing") == 0 and metric(h, "thermoconsensus_slots_total") == 4
         )
         assert h.get("/metrics").headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+def test_a_repeated_chat_reuses_its_prompt_and_metrics_count_the_hit(smol: ServerThread) -> None:
+    def metric(h: httpx.Client, name: str) -> float:
+        for line in h.get("/metrics").text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"{name} not in /metrics")
+
+    body = {"messages": [{"role": "user", "content": "Name three colours of the rainbow."}], "max_tokens": 2}
+    with http(smol) as h:
+        hits, reused = (
+            metric(h, f"thermoconsensus_prefix_cache_{k}_total") for k in ("hits", "reused_tokens")
+        )
+        first = h.post("/v1/chat/completions", json={**body, "temperature": 0})
+        second = h.post("/v1/chat/completions", json={**body, "temperature": 0})
+        assert first.status_code == second.status_code == 200
+        assert first.json()["choices"][0]["message"] == second.json()["choices"][0]["message"]
+        prompt_tokens = second.json()["usage"]["prompt_tokens"]
+        assert metric(h, "thermoconsensus_prefix_cache_hits_total") >= hits + 1
+        assert metric(h, "thermoconsensus_prefix_cache_reused_tokens_total") >= reused + prompt_tokens - 1
+        assert (
+            0
+            < metric(h, "thermoconsensus_prefix_cache_bytes")
+            <= metric(h, "thermoconsensus_prefix_cache_budget_bytes")
+        )

@@ -151,6 +151,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+const _: () = assert!(thermoconsensus_llm::prefix::DEFAULT_MIN_TOKENS == 8);
+
 /// A loaded GGUF model (`thermoconsensus.llm.Model` wraps it).
 #[pyclass(frozen, name = "Model", module = "thermoconsensus._core")]
 pub struct PyModel {
@@ -293,7 +295,8 @@ impl PyModel {
     /// Turns on the prefix cache: later prompts reuse the keys and values of the longest prefix (of
     /// at least `min_tokens` tokens) they share with an earlier prompt, and the cache holds at most
     /// `budget_bytes`. A budget of 0 turns it off and frees what it held.
-    #[pyo3(signature = (budget_bytes, min_tokens=thermoconsensus_llm::prefix::DEFAULT_MIN_TOKENS))]
+    // A literal default, so that the signature Python sees shows it (checked equal to the engine's).
+    #[pyo3(signature = (budget_bytes, min_tokens=8))]
     fn set_prefix_cache(
         &self,
         py: Python<'_>,

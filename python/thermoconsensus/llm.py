@@ -366,6 +366,60 @@ class Model:
             pass
         return result
 
+    def generate_speculative(
+        self,
+        prompt: str | list[int],
+        draft: Model | None = None,
+        max_tokens: int = 128,
+        n_draft: int = 4,
+        p_min: float = 0.75,
+        min_ngram: int = 2,
+        max_ngram: int = 3,
+        stop: str | list[str] | None = None,
+        n_ctx: int | None = None,
+    ) -> Generation:
+        """The greedy continuation of ``prompt`` (what ``generate(prompt, temperature=0)`` gives), decoded
+        speculatively: ``draft`` (a smaller :class:`Model` with this model's vocabulary, such as
+        Qwen2.5-Coder-0.5B for the 1.5B) proposes up to ``n_draft`` tokens, stopping before one it gives
+        a probability below ``p_min``; this model checks them in one pass and keeps the run it agrees
+        with plus its own next token. Without ``draft`` the proposals are the tokens that followed the
+        latest earlier occurrence of the last n-gram (``min_ngram`` to ``max_ngram`` tokens) in the
+        prompt and output (prompt-lookup decoding: it pays where the output repeats the prompt, as in
+        edits and rewrites). ``Generation.speculative`` counts drafted and accepted tokens and the passes
+        of each model. Greedy only: no sampling, log probabilities or streaming. Ends at EOS, a ``stop``
+        string, ``max_tokens`` or the context (``n_ctx``, default the model's, for both models)."""
+        from ._arrays import check_int, native_int, number
+
+        if draft is not None and not isinstance(draft, Model):
+            raise TypeError(f"draft: expected an llm.Model or None, got {type(draft).__name__}")
+        max_tokens = native_int("max_tokens", max_tokens)
+        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
+        if ctx > self.n_ctx or (draft is not None and ctx > draft.n_ctx):
+            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than a model's n_ctx")
+        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        if any(not isinstance(s, str) or not s for s in stops):
+            raise TypeError("stop: expected non-empty strings")
+        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        t0 = time.perf_counter()
+        tokens, text, finish, stats = self._native.generate_speculative(
+            ids,
+            None if draft is None else draft._native,
+            native_int("min_ngram", min_ngram),
+            native_int("max_ngram", max_ngram),
+            number("p_min", p_min),
+            min(ctx, len(ids) + max_tokens + 1),
+            native_int("n_draft", n_draft),
+            max_tokens,
+            [int(eos)] if isinstance(eos, int) else [],
+            stops,
+            self.n_threads,
+        )
+        out = Generation(prompt_ids=ids, seed=0, text=text, token_ids=tokens, finish_reason=finish)
+        out.speculative = stats
+        out.timings["total_seconds"] = time.perf_counter() - t0
+        return out
+
     def generate_batch(
         self,
         prompts: list[str] | list[list[int]] | list[str | list[int]],
@@ -647,3 +701,5 @@ class Generation:
     truncated: int = 0
     #: Prompt tokens whose keys and values came from the prefix cache instead of being run.
     reused_prefix: int = 0
+    #: Speculative decoding's counts (drafted, accepted, target_passes, draft_passes); empty otherwise.
+    speculative: dict[str, int] = field(default_factory=dict)

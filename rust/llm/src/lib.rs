@@ -31,6 +31,7 @@ mod quant_dot_avx2;
 mod quant_dot_avx512;
 pub(crate) mod quant_dot_tile;
 pub mod sampler;
+pub mod speculative;
 mod spm;
 pub mod tokenizer;
 mod weights;

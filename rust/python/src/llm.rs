@@ -1,12 +1,13 @@
 //! Bindings of the inference engine (`thermoconsensus.llm` wraps these).
 
-use crate::detach::run_detached;
+use crate::detach::{run_detached, run_with_progress};
 use crate::errors::llm_error;
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use thermoconsensus_llm::generate::{Finish, GenerateParams, Sequence};
 use thermoconsensus_llm::gguf::Array;
+use thermoconsensus_llm::speculative::{self, Drafter, SpeculativeParams};
 use thermoconsensus_llm::{dequantize, GgufFile, Value};
 use thermoconsensus_llm::{Constraints, Grammar, GrammarVocab, PrefixCache};
 use thermoconsensus_runtime::with_threads;
@@ -480,6 +481,71 @@ impl PyModel {
             },
             llm_error,
         )
+    }
+
+    /// Greedy speculative decoding (GIL released, Ctrl-C cancels): drafts from `draft` (a model with
+    /// this vocabulary, stopping below `p_min`) or, when None, from n-grams of the text so far
+    /// (`min_ngram..=max_ngram`), `n_draft` tokens per verifying pass at most. Returns (tokens, text,
+    /// finish reason, statistics).
+    #[pyo3(signature = (tokens, draft, min_ngram, max_ngram, p_min, n_ctx, n_draft, max_tokens,
+        stop_ids, stop_strings, n_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate_speculative<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<u32>,
+        draft: Option<PyRef<'py, PyModel>>,
+        min_ngram: usize,
+        max_ngram: usize,
+        p_min: f32,
+        n_ctx: usize,
+        n_draft: usize,
+        max_tokens: usize,
+        stop_ids: Vec<u32>,
+        stop_strings: Vec<String>,
+        n_threads: Option<usize>,
+    ) -> PyResult<(Vec<u32>, String, &'static str, Bound<'py, PyDict>)> {
+        let tokenizer = std::sync::Arc::clone(self.tok(py)?);
+        let target = std::sync::Arc::clone(&self.inner);
+        let draft = draft.map(|d| std::sync::Arc::clone(&d.inner));
+        let params = SpeculativeParams {
+            max_tokens,
+            n_ctx,
+            n_draft,
+            p_min,
+            stop_tokens: stop_ids,
+            stop_strings,
+        };
+        let out = run_with_progress(
+            py,
+            max_tokens,
+            None,
+            n_threads,
+            |progress| {
+                let drafter = match &draft {
+                    Some(d) => Drafter::Model(d),
+                    None => Drafter::PromptLookup {
+                        min_ngram,
+                        max_ngram,
+                    },
+                };
+                speculative::generate_greedy(
+                    &target,
+                    drafter,
+                    &tokenizer,
+                    &tokens,
+                    &params,
+                    Some(progress),
+                )
+            },
+            llm_error,
+        )?;
+        let stats = PyDict::new(py);
+        stats.set_item("drafted", out.stats.drafted)?;
+        stats.set_item("accepted", out.stats.accepted)?;
+        stats.set_item("target_passes", out.stats.target_passes)?;
+        stats.set_item("draft_passes", out.stats.draft_passes)?;
+        Ok((out.tokens, out.text, out.finish.as_str(), stats))
     }
 
     /// Starts a generation: runs the prompt through a fresh context of `n_ctx` positions (GIL

@@ -38,6 +38,7 @@ __all__ = [
     "js_divergence",
     "kl_divergence",
     "log_softmax",
+    "merge_samples",
     "minimize_free_energy",
     "mutual_information",
     "nvrtc_available",
@@ -218,6 +219,7 @@ def simulated_annealing(
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
     device: str = "auto",
+    first_read: int = 0,
 ) -> _Sampled: ...
 def path_integral_annealing(
     model: IsingProblem,
@@ -231,6 +233,7 @@ def path_integral_annealing(
     trace_every: int,
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+    first_read: int = 0,
 ) -> _Sampled: ...
 def replica_exchange(
     model: IsingProblem,
@@ -245,7 +248,11 @@ def replica_exchange(
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
     device: str = "auto",
+    first_read: int = 0,
 ) -> _Sampled: ...
+def merge_samples(
+    states: NDArray[np.int8], energies: NDArray[np.float64], counts: NDArray[np.uint64]
+) -> tuple[NDArray[np.int8], NDArray[np.float64], NDArray[np.uint64]]: ...
 def minimize_free_energy(
     coupling: NDArray[np.float64],
     h: NDArray[np.float64],

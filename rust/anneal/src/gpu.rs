@@ -240,6 +240,18 @@ fn check_sweeps(sweeps: usize) -> Result<()> {
     Ok(())
 }
 
+/// Device runs draw Philox streams by chain, not the CPU's per-read streams, so a slice of reads
+/// (`first_read > 0`) has no device twin.
+fn check_whole_run(first_read: u64) -> Result<()> {
+    if first_read > 0 {
+        return Err(invalid(
+            "first_read",
+            "a slice of reads (first_read > 0) runs on the CPU only; use device=\"cpu\"",
+        ));
+    }
+    Ok(())
+}
+
 /// What the device decision needs to know of a simulated-annealing run: its size in spin updates per
 /// sweep over all reads, and the options only the CPU runs (adaptive and Langevin schedules, traces, more
 /// sweeps than the kernels count in 32 bits).
@@ -256,6 +268,7 @@ pub fn sa_work(problem: &IsingProblem, params: &SaParams) -> Work {
         "schedule",
     )
     .unless(params.trace_every > 0, "trace_every")
+    .unless(params.first_read > 0, "first_read")
     .unless(
         params.schedule.sweeps(params.num_sweeps) > u32::MAX as usize,
         "num_sweeps above 2^32",
@@ -274,6 +287,7 @@ pub fn pt_work(problem: &IsingProblem, params: &PtParams) -> Work {
     )
     .unless(params.adaptive, "adaptive")
     .unless(params.trace_every > 0, "trace_every")
+    .unless(params.first_read > 0, "first_read")
     .unless(
         params.num_sweeps > u32::MAX as usize,
         "num_sweeps above 2^32",
@@ -322,6 +336,7 @@ fn sa_with(
             "energy traces are recorded on the CPU only; use device=\"cpu\"",
         ));
     }
+    check_whole_run(params.first_read)?;
     let beta_range = params
         .beta_range
         .unwrap_or_else(|| problem.default_beta_range());
@@ -435,6 +450,7 @@ fn pt_on_device(
             "energy traces are recorded on the CPU only; use device=\"cpu\"",
         ));
     }
+    check_whole_run(params.first_read)?;
     let (hot, cold) = crate::replica::ladder_ends(problem, params.beta_range)?;
     let n = problem.num_variables();
     crate::limits::check_work(&[
@@ -542,18 +558,19 @@ fn pt_on_device(
     let round_trips = exec.download(&trips)?.iter().sum();
     let elapsed = start.elapsed().as_secs_f64();
     let attempts = (sweeps * n * r) as f64;
-    let swap_acceptance = (0..r - 1)
+    let (swap_attempts, swap_accepts): (Vec<u64>, Vec<u64>) = (0..r - 1)
         .map(|s| {
-            let (t, k) = (0..reads).fold((0u64, 0u64), |(t, k), rd| {
+            (0..reads).fold((0u64, 0u64), |(t, k), rd| {
                 (t + tried[rd * (r - 1) + s], k + taken[rd * (r - 1) + s])
-            });
-            if t == 0 {
-                0.0
-            } else {
-                k as f64 / t as f64
-            }
+            })
         })
+        .unzip();
+    let swap_acceptance = swap_attempts
+        .iter()
+        .zip(&swap_accepts)
+        .map(|(&t, &k)| if t == 0 { 0.0 } else { k as f64 / t as f64 })
         .collect();
+    let read_betas = betas.repeat(reads);
     Ok(PtResult {
         samples: SampleSet::aggregate(n, &states, &energies),
         stats: RunStats {
@@ -573,6 +590,9 @@ fn pt_on_device(
         },
         betas,
         swap_acceptance,
+        swap_attempts,
+        swap_accepts,
+        read_betas,
         round_trips,
     })
 }

@@ -9,7 +9,7 @@
 use crate::error::{invalid, positive, Result};
 use crate::limits::{check_sampler_memory, check_work, product};
 use crate::problem::IsingProblem;
-use crate::reads::{at_least_one, run_reads};
+use crate::reads::{at_least_one, run_reads, stream_index};
 use crate::rng::{metropolis, rng_for, Stream};
 use crate::sa::random_state;
 use crate::sampleset::{collect, ReadOutcome, RunStats, SampleSet};
@@ -35,6 +35,8 @@ pub struct PimcParams {
     pub world_line_moves: bool,
     /// Record the best slice energy every this many sweeps (0: no trace).
     pub trace_every: usize,
+    /// Stream index of the first read (see [`crate::SaParams::first_read`]); 0 for a whole run.
+    pub first_read: u64,
 }
 
 impl Default for PimcParams {
@@ -48,6 +50,7 @@ impl Default for PimcParams {
             seed: 0,
             world_line_moves: true,
             trace_every: 0,
+            first_read: 0,
         }
     }
 }
@@ -130,7 +133,11 @@ pub fn path_integral_annealing(
     let every = params.trace_every;
     let start = Instant::now();
     let reads = run_reads(num_reads, progress, |read, ticker| {
-        let mut rng = rng_for(params.seed, Stream::Read, read as u64);
+        let mut rng = rng_for(
+            params.seed,
+            Stream::Read,
+            stream_index(params.first_read, read)?,
+        );
         let mut st: Vec<i8> = random_state(n * p, &mut rng);
         let mut fld = vec![0.0; n * p];
         let mut energy = vec![0.0; p];

@@ -61,6 +61,17 @@ impl Ticker<'_> {
     }
 }
 
+/// The random-stream index of read `read` of a run whose first read is `first_read`; an error when the
+/// index would pass u64::MAX (a `first_read` that no split of a real run reaches).
+pub(crate) fn stream_index(first_read: u64, read: usize) -> Result<u64> {
+    first_read.checked_add(read as u64).ok_or_else(|| {
+        crate::error::invalid(
+            "first_read",
+            format!("first_read + read passes 2^64 - 1 (first_read = {first_read})"),
+        )
+    })
+}
+
 /// Validates a count argument that must be at least 1.
 pub(crate) fn at_least_one(name: &'static str, value: usize) -> Result<usize> {
     if value == 0 {

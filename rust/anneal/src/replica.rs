@@ -13,7 +13,7 @@
 use crate::chain::Chain;
 use crate::error::Result;
 use crate::problem::IsingProblem;
-use crate::reads::{at_least_one, run_reads};
+use crate::reads::{at_least_one, run_reads, stream_index};
 use crate::rng::{derive_seed, metropolis, rng_for, Rng, Stream};
 use crate::sa::random_state;
 use crate::sampleset::{collect, ReadOutcome, RunStats, SampleSet};
@@ -50,6 +50,8 @@ pub struct PtParams {
     pub seed: u64,
     /// Record the coldest replica's energy every this many sweeps (0: no trace).
     pub trace_every: usize,
+    /// Stream index of the first read (see [`crate::SaParams::first_read`]); 0 for a whole run.
+    pub first_read: u64,
 }
 
 impl Default for PtParams {
@@ -63,6 +65,7 @@ impl Default for PtParams {
             keep: Keep::Last,
             seed: 0,
             trace_every: 0,
+            first_read: 0,
         }
     }
 }
@@ -76,8 +79,17 @@ pub struct PtResult {
     pub stats: RunStats,
     /// The ladder at the end, hottest first (averaged over reads when adaptive).
     pub betas: Vec<f64>,
-    /// Swap acceptance per neighbouring pair (hot to cold), after adaptation when adaptive.
+    /// Swap acceptance per neighbouring pair (hot to cold), after adaptation when adaptive:
+    /// `swap_accepts / swap_attempts`.
     pub swap_acceptance: Vec<f64>,
+    /// Swaps attempted per neighbouring pair over all reads (those `swap_acceptance` counts).
+    pub swap_attempts: Vec<u64>,
+    /// Swaps accepted per neighbouring pair over all reads.
+    pub swap_accepts: Vec<u64>,
+    /// Every read's ladder at the end, row-major (reads x replicas); `betas` is their mean, summed in
+    /// read order. With these and the swap counts, the statistics of runs over consecutive slices of
+    /// reads merge into exactly those of the whole run.
+    pub read_betas: Vec<f64>,
     /// Completed round trips (coldest -> hottest -> coldest) of configurations, over all reads.
     pub round_trips: u64,
 }
@@ -157,7 +169,8 @@ pub fn replica_exchange(
     let adapt_until = if params.adaptive { sweeps / 2 } else { 0 };
     let start = Instant::now();
     let reads = run_reads(num_reads, progress, |read, ticker| {
-        let read_seed = derive_seed(params.seed, Stream::Read, read as u64);
+        let index = stream_index(params.first_read, read)?;
+        let read_seed = derive_seed(params.seed, Stream::Read, index);
         let mut walkers: Vec<Walker> = (0..r)
             .map(|w| {
                 let mut rng = rng_for(read_seed, Stream::Read, w as u64);
@@ -172,7 +185,7 @@ pub fn replica_exchange(
                 }
             })
             .collect();
-        let mut swap_rng = rng_for(params.seed, Stream::Swaps, read as u64);
+        let mut swap_rng = rng_for(params.seed, Stream::Swaps, index);
         let mut betas = geometric(hot, cold, r);
         // at[slot] = walker at that temperature; slot 0 is the hottest.
         let mut at: Vec<usize> = (0..r).collect();
@@ -263,10 +276,12 @@ pub fn replica_exchange(
     let mut betas = vec![0.0; r];
     let (mut tried, mut taken) = (vec![0u64; r - 1], vec![0u64; r - 1]);
     let mut round_trips = 0;
+    let mut read_betas = Vec::with_capacity(num_reads * r);
     for run in &reads {
         for (m, b) in betas.iter_mut().zip(&run.betas) {
             *m += b / num_reads as f64;
         }
+        read_betas.extend_from_slice(&run.betas);
         for s in 0..r - 1 {
             tried[s] += run.tried[s];
             taken[s] += run.taken[s];
@@ -289,6 +304,9 @@ pub fn replica_exchange(
         stats,
         betas,
         swap_acceptance,
+        swap_attempts: tried,
+        swap_accepts: taken,
+        read_betas,
         round_trips,
     })
 }

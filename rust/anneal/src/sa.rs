@@ -6,7 +6,7 @@ use crate::chain::Chain;
 use crate::error::Result;
 use crate::limits::{check_memory, check_sampler_memory, check_work};
 use crate::problem::IsingProblem;
-use crate::reads::{at_least_one, run_reads};
+use crate::reads::{at_least_one, run_reads, stream_index};
 use crate::rng::{metropolis, random_spin, rng_for, Rng, Stream};
 use crate::sampleset::{collect, ReadOutcome, RunStats, SampleSet};
 use crate::schedule::Schedule;
@@ -58,6 +58,10 @@ pub struct SaParams {
     pub seed: u64,
     /// Record the energy every this many sweeps (0: no trace).
     pub trace_every: usize,
+    /// Stream index of the first read: read r draws from stream `first_read + r` of `seed`, so a run of
+    /// reads `[first_read, first_read + num_reads)` returns exactly those reads of a longer run (how a
+    /// run is split over machines). 0 for a whole run; CPU only.
+    pub first_read: u64,
 }
 
 impl Default for SaParams {
@@ -69,6 +73,7 @@ impl Default for SaParams {
             beta_range: None,
             seed: 0,
             trace_every: 0,
+            first_read: 0,
         }
     }
 }
@@ -118,10 +123,11 @@ pub fn simulated_annealing(
     let sweeps = driver.sweeps();
     let start = Instant::now();
     let reads = run_reads(num_reads, progress, |read, ticker| {
-        let mut rng = rng_for(params.seed, Stream::Read, read as u64);
+        let index = stream_index(params.first_read, read)?;
+        let mut rng = rng_for(params.seed, Stream::Read, index);
         let mut chain = Chain::new(problem, random_state(n, &mut rng));
         let mut energy = problem.energy(chain.state());
-        let mut cursor = driver.start(params.seed, read as u64);
+        let mut cursor = driver.start(params.seed, index);
         let mut accepted = 0;
         let mut trace = Vec::with_capacity(sweeps.checked_div(every).unwrap_or(0));
         for t in 0..sweeps {

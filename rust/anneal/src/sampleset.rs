@@ -16,7 +16,64 @@ pub struct SampleSet {
 impl SampleSet {
     /// Aggregates one state per read (row-major, `energies.len()` rows) into distinct states.
     pub fn aggregate(num_variables: usize, states: &[i8], energies: &[f64]) -> Self {
+        Self::aggregate_counted(num_variables, states, energies, None)
+    }
+
+    /// The sample set of the reads of several sample sets together: their rows re-aggregated with their
+    /// counts. The samplers' energies are functions of the state (each is recomputed from it at the end
+    /// of a read), so merging the sets of consecutive slices of reads gives exactly the set of the whole
+    /// run. Errors when the sets differ in `num_variables` or one's fields differ in length.
+    pub fn merge(parts: &[SampleSet]) -> crate::error::Result<Self> {
+        let n = parts.first().map_or(0, |p| p.num_variables);
+        for p in parts {
+            if p.num_variables != n {
+                return Err(crate::error::invalid(
+                    "states",
+                    format!(
+                        "sample sets of {n} and {} variables cannot be merged",
+                        p.num_variables
+                    ),
+                ));
+            }
+            let rows = p.energies.len();
+            if p.num_occurrences.len() != rows || Some(p.states.len()) != rows.checked_mul(n) {
+                return Err(crate::error::invalid(
+                    "states",
+                    format!(
+                        "{} state values, {rows} energies and {} counts do not make rows of {n} \
+                         variables",
+                        p.states.len(),
+                        p.num_occurrences.len()
+                    ),
+                ));
+            }
+        }
+        let mut states = Vec::new();
+        let (mut energies, mut counts) = (Vec::new(), Vec::new());
+        for p in parts {
+            states.extend_from_slice(&p.states);
+            energies.extend_from_slice(&p.energies);
+            counts.extend_from_slice(&p.num_occurrences);
+        }
+        Ok(Self::aggregate_counted(
+            n,
+            &states,
+            &energies,
+            Some(&counts),
+        ))
+    }
+
+    /// Aggregates rows (row-major, `energies.len()` of them), each counting `counts[r]` reads (1 when
+    /// None), into distinct states sorted by energy, ties by state; a distinct state keeps the energy of
+    /// its first row in that order and the sum of the counts.
+    fn aggregate_counted(
+        num_variables: usize,
+        states: &[i8],
+        energies: &[f64],
+        counts: Option<&[u64]>,
+    ) -> Self {
         let n = num_variables;
+        let count = |r: usize| counts.map_or(1, |c| c[r]);
         let mut order: Vec<usize> = (0..energies.len()).collect();
         let row = |r: usize| &states[r * n..(r + 1) * n];
         order.sort_by(|&a, &b| {
@@ -35,13 +92,13 @@ impl SampleSet {
             match last {
                 Some(l) if row(l) == row(r) => {
                     if let Some(c) = out.num_occurrences.last_mut() {
-                        *c += 1;
+                        *c += count(r);
                     }
                 }
                 _ => {
                     out.states.extend_from_slice(row(r));
                     out.energies.push(energies[r]);
-                    out.num_occurrences.push(1);
+                    out.num_occurrences.push(count(r));
                     last = Some(r);
                 }
             }
@@ -154,5 +211,29 @@ mod tests {
         assert_eq!(s.num_occurrences, vec![1, 2, 1]);
         assert_eq!(s.best(), Some((&[-1i8, 1][..], -1.0)));
         assert_eq!(s.num_reads(), 4);
+    }
+
+    #[test]
+    fn merging_slices_equals_aggregating_all_reads() {
+        // Reads as (state, energy) with the energy a function of the state, as the samplers make them.
+        let pick = [3usize, 0, 1, 3, 2, 0, 0, 1, 3, 2, 2];
+        let table: [([i8; 2], f64); 4] = [
+            ([1, 1], 0.5),
+            ([-1, 1], -1.0),
+            ([1, -1], 0.5),
+            ([-1, -1], 2.0),
+        ];
+        let states: Vec<i8> = pick.iter().flat_map(|&k| table[k].0).collect();
+        let energies: Vec<f64> = pick.iter().map(|&k| table[k].1).collect();
+        let whole = SampleSet::aggregate(2, &states, &energies);
+        for cut in [(1, 4), (4, 5), (0, 11), (6, 10)] {
+            let part = |a: usize, b: usize| {
+                SampleSet::aggregate(2, &states[2 * a..2 * b], &energies[a..b])
+            };
+            let parts = [part(0, cut.0), part(cut.0, cut.1), part(cut.1, 11)];
+            assert_eq!(SampleSet::merge(&parts).unwrap(), whole, "{cut:?}");
+        }
+        let other = SampleSet::aggregate(1, &[1], &[0.0]);
+        assert!(SampleSet::merge(&[whole, other]).is_err());
     }
 }

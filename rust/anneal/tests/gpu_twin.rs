@@ -229,6 +229,21 @@ fn cpu_only_options_are_named_errors() {
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("adaptive:"), "{e}");
+    // A slice of reads has no device twin (the device draws Philox streams by chain).
+    let slice = SaParams {
+        first_read: 4,
+        ..Default::default()
+    };
+    let e = simulated_annealing_on(&Compute::Device(exec.clone()), &p, &slice, None).unwrap_err();
+    assert!(e.to_string().starts_with("first_read:"), "{e}");
+    let pt_slice = PtParams {
+        first_read: 4,
+        ..Default::default()
+    };
+    let e = replica_exchange_on(&Compute::Device(exec.clone()), &p, &pt_slice, None).unwrap_err();
+    assert!(e.to_string().starts_with("first_read:"), "{e}");
+    assert_eq!(sa_work(&p, &slice).cpu_only, Some("first_read"));
+    assert_eq!(pt_work(&p, &pt_slice).cpu_only, Some("first_read"));
     // The device decision sees the same options as CPU-only, so "auto" never picks the device for them.
     assert_eq!(sa_work(&p, &adaptive).cpu_only, Some("schedule"));
     assert_eq!(sa_work(&p, &traced).cpu_only, Some("trace_every"));

@@ -246,7 +246,8 @@ fn sample<T: Send>(
 /// Simulated annealing; `schedule` names the schedule and the other arguments feed it.
 #[pyfunction]
 #[pyo3(signature = (model, num_reads, num_sweeps, schedule, beta_range, beta_schedule,
-    acceptance_range, gamma, eta, seed, trace_every, n_threads=None, progress=None, device="auto"))]
+    acceptance_range, gamma, eta, seed, trace_every, n_threads=None, progress=None, device="auto",
+    first_read=0))]
 #[allow(clippy::too_many_arguments)]
 fn simulated_annealing<'py>(
     py: Python<'py>,
@@ -264,6 +265,7 @@ fn simulated_annealing<'py>(
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
     device: &str,
+    first_read: u64,
 ) -> PyResult<Sampled<'py>> {
     let schedule = match schedule {
         "geometric" => an::Schedule::Geometric,
@@ -300,6 +302,7 @@ fn simulated_annealing<'py>(
         seed,
         trace_every,
         schedule,
+        first_read,
     };
     let total = num_reads.saturating_mul(params.schedule.sweeps(num_sweeps));
     let p = Arc::clone(&model.inner);
@@ -318,7 +321,7 @@ fn simulated_annealing<'py>(
 /// Path-integral Monte Carlo (simulated quantum annealing).
 #[pyfunction]
 #[pyo3(signature = (model, num_reads, num_sweeps, trotter_slices, gamma_range, beta, seed,
-    world_line_moves, trace_every, n_threads=None, progress=None))]
+    world_line_moves, trace_every, n_threads=None, progress=None, first_read=0))]
 #[allow(clippy::too_many_arguments)]
 fn path_integral_annealing<'py>(
     py: Python<'py>,
@@ -333,6 +336,7 @@ fn path_integral_annealing<'py>(
     trace_every: usize,
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
+    first_read: u64,
 ) -> PyResult<Sampled<'py>> {
     let params = an::PimcParams {
         num_reads,
@@ -343,6 +347,7 @@ fn path_integral_annealing<'py>(
         seed,
         world_line_moves,
         trace_every,
+        first_read,
     };
     let p = Arc::clone(&model.inner);
     let total = num_reads.saturating_mul(num_sweeps);
@@ -361,7 +366,7 @@ fn path_integral_annealing<'py>(
 /// Replica exchange (parallel tempering).
 #[pyfunction]
 #[pyo3(signature = (model, num_reads, num_replicas, num_sweeps, beta_range, adaptive, keep, seed,
-    trace_every, n_threads=None, progress=None, device="auto"))]
+    trace_every, n_threads=None, progress=None, device="auto", first_read=0))]
 #[allow(clippy::too_many_arguments)]
 fn replica_exchange<'py>(
     py: Python<'py>,
@@ -377,6 +382,7 @@ fn replica_exchange<'py>(
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
     device: &str,
+    first_read: u64,
 ) -> PyResult<Sampled<'py>> {
     let keep = match keep {
         "last" => an::Keep::Last,
@@ -397,6 +403,7 @@ fn replica_exchange<'py>(
         keep,
         seed,
         trace_every,
+        first_read,
     };
     let p = Arc::clone(&model.inner);
     let total = num_reads.saturating_mul(num_sweeps);
@@ -409,8 +416,50 @@ fn replica_exchange<'py>(
     out.3.set_item("betas", PyArray1::from_vec(py, r.betas))?;
     out.3
         .set_item("swap_acceptance", PyArray1::from_vec(py, r.swap_acceptance))?;
+    out.3
+        .set_item("swap_attempts", PyArray1::from_vec(py, r.swap_attempts))?;
+    out.3
+        .set_item("swap_accepts", PyArray1::from_vec(py, r.swap_accepts))?;
+    let reads = r.read_betas.len() / num_replicas.max(1);
+    let read_betas = PyArray1::from_vec(py, r.read_betas).reshape([reads, num_replicas])?;
+    out.3.set_item("read_betas", read_betas)?;
     out.3.set_item("round_trips", r.round_trips)?;
     Ok(out)
+}
+
+/// (states, energies, num_occurrences) of a merged sample set.
+type Merged<'py> = (
+    Bound<'py, PyArray2<i8>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+);
+
+/// Re-aggregates sample-set rows (states, energies, counts) into distinct states, lowest energy first
+/// (ties by state), with their counts summed: the sample set of several runs' reads together.
+#[pyfunction]
+fn merge_samples<'py>(
+    py: Python<'py>,
+    states: PyReadonlyArray2<'_, i8>,
+    energies: PyReadonlyArray1<'_, f64>,
+    counts: PyReadonlyArray1<'_, u64>,
+) -> PyResult<Merged<'py>> {
+    let num_variables = states.shape()[1];
+    let part = SampleSet {
+        num_variables,
+        states: states
+            .as_slice()
+            .map_err(|_| crate::errors::invalid_input("states: array must be C-contiguous"))?
+            .to_vec(),
+        energies: slice("energies", &energies)?.to_vec(),
+        num_occurrences: slice("counts", &counts)?.to_vec(),
+    };
+    let s = run_detached(py, || SampleSet::merge(&[part]), anneal_error)?;
+    let rows = s.len();
+    Ok((
+        PyArray1::from_vec(py, s.states).reshape([rows, num_variables])?,
+        PyArray1::from_vec(py, s.energies),
+        PyArray1::from_vec(py, s.num_occurrences),
+    ))
 }
 
 /// Free-energy minimisation on the simplex; returns a dict of the result's fields.
@@ -526,6 +575,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulated_annealing, m)?)?;
     m.add_function(wrap_pyfunction!(path_integral_annealing, m)?)?;
     m.add_function(wrap_pyfunction!(replica_exchange, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_samples, m)?)?;
     m.add_function(wrap_pyfunction!(minimize_free_energy, m)?)?;
     m.add_function(wrap_pyfunction!(gelman_rubin, m)?)?;
     m.add_function(wrap_pyfunction!(effective_sample_size, m)?)?;

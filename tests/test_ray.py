@@ -1,7 +1,7 @@
 """backend="ray" against a real local Ray cluster (started by this module, 2 CPUs, shared by its tests):
-TE networks and permutation tests equal the local backend bit for bit, a worker killed mid-run leaves the
-result unchanged, and the batch consensus over model actors equals the local batch (an actor killed
-mid-batch included)."""
+TE networks, permutation tests and annealing reads equal the local backend bit for bit, a worker killed
+mid-run leaves the result unchanged, and the batch consensus over model actors equals the local batch (an
+actor killed mid-batch included)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install thermoconsensus[ray])")
 
-from thermoconsensus import info  # noqa: E402
+from thermoconsensus import anneal, info  # noqa: E402
 from thermoconsensus.clients import LLMResponse, TokenLogprob  # noqa: E402
 from thermoconsensus.consensus import Orchestrator  # noqa: E402
 from thermoconsensus.distributed import RayBackend, actor_clients  # noqa: E402
@@ -149,6 +149,132 @@ def test_significance_chunks_on_ray_equal_local(measure: str, arrays: int, kw: d
     assert remote.value == local.value and remote.p_value == local.p_value
     assert remote.null_mean == local.null_mean and remote.null_std == local.null_std
     assert np.array_equal(remote.null, local.null) and remote.n_surrogates == 23
+
+
+# ---- annealing reads -------------------------------------------------------------------------------------
+
+# Timings (and the chunk bookkeeping only a Ray run has) are the only entries allowed to differ.
+_TIMING = {"elapsed_seconds", "flips_per_second", "ray_chunks", "ray_chunk_seconds"}
+
+
+def assert_same_samples(a: anneal.SampleSet, b: anneal.SampleSet) -> None:
+    assert np.array_equal(a.states, b.states) and a.states.dtype == b.states.dtype
+    assert np.array_equal(a.energies, b.energies)
+    assert np.array_equal(a.num_occurrences, b.num_occurrences)
+    assert (a.variables, a.vartype) == (b.variables, b.vartype)
+    assert set(a.info) - _TIMING == set(b.info) - _TIMING
+    for key in set(a.info) - _TIMING:
+        x, y = a.info[key], b.info[key]
+        if isinstance(x, np.ndarray):
+            assert isinstance(y, np.ndarray) and x.dtype == y.dtype and np.array_equal(x, y), key
+        else:
+            assert type(x) is type(y) and x == y, key
+
+
+def _regular() -> anneal.IsingProblem:
+    return anneal.random_regular(48, 3, seed=4)
+
+
+ANNEALERS: list[tuple[str, Any, dict[str, Any]]] = [
+    # Langevin: every read also draws its own temperature noise (its final beta differs by read).
+    (
+        "sa",
+        anneal.simulated_annealing,
+        {"num_reads": 13, "num_sweeps": 150, "schedule": "langevin", "trace_every": 25, "seed": 3},
+    ),
+    (
+        "pimc",
+        anneal.path_integral_annealing,
+        {"num_reads": 7, "num_sweeps": 40, "trotter_slices": 4, "trace_every": 10, "seed": 5},
+    ),
+    (
+        "pt",
+        anneal.replica_exchange,
+        {"num_reads": 5, "num_replicas": 6, "num_sweeps": 200, "adaptive": True, "keep": "best", "seed": 8},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "sampler", "kw"), ANNEALERS, ids=[a[0] for a in ANNEALERS])
+def test_annealing_reads_on_ray_equal_local_bit_for_bit(name: str, sampler: Any, kw: dict[str, Any]) -> None:
+    p = _regular()
+    device = {} if name == "pimc" else {"device": "cpu"}
+    local = sampler(p, **kw, **device)
+    seen: list[tuple[int, int]] = []
+    remote = sampler(p, **kw, backend=RayBackend(chunks=3), progress=lambda d, t: seen.append((d, t)))
+    assert_same_samples(local, remote)
+    # Three consecutive slices covering the reads, one task each.
+    firsts, counts = zip(*remote.info["ray_chunks"])
+    assert list(firsts) == [0, counts[0], counts[0] + counts[1]] and sum(counts) == kw["num_reads"]
+    assert len(seen) == 3 and seen[-1] == (3, 3)
+
+
+def test_annealing_on_ray_by_default_chunks_and_labels_equal_local() -> None:
+    # A labelled QUBO (BINARY states), more chunks asked than there are reads, and plain backend="ray".
+    q = {("a", "b"): 1.0, ("b", "c"): -2.0, ("a", "c"): 0.5, ("c", "c"): -1.0, ("d", "a"): 1.5}
+    p = anneal.IsingProblem.from_qubo(q)
+    local = anneal.simulated_annealing(p, num_reads=40, num_sweeps=50, seed=2, device="cpu")
+    remote = anneal.simulated_annealing(p, num_reads=40, num_sweeps=50, seed=2, backend="ray")
+    assert_same_samples(local, remote)
+    few = anneal.replica_exchange(p, num_reads=3, num_sweeps=30, seed=6, device="cpu")
+    more = anneal.replica_exchange(p, num_reads=3, num_sweeps=30, seed=6, backend=RayBackend(chunks=8))
+    assert_same_samples(few, more)
+    assert more.info["ray_chunks"] == [(0, 1), (1, 1), (2, 1)]
+
+
+def test_the_dimod_samplers_pass_backend_through() -> None:
+    pytest.importorskip("dimod")
+    from thermoconsensus.samplers import SimulatedAnnealingSampler
+
+    bqm = _regular().to_bqm()
+    sampler = SimulatedAnnealingSampler()
+    local = sampler.sample(bqm, num_reads=9, num_sweeps=60, seed=1, device="cpu")
+    remote = sampler.sample(bqm, num_reads=9, num_sweeps=60, seed=1, backend="ray")
+    assert np.array_equal(local.record.sample, remote.record.sample)
+    assert np.array_equal(local.record.energy, remote.record.energy)
+    assert np.array_equal(local.record.num_occurrences, remote.record.num_occurrences)
+
+
+def test_bad_backend_values_for_the_annealers_raise_clear_errors() -> None:
+    p = _regular()
+    for sampler in (anneal.simulated_annealing, anneal.path_integral_annealing, anneal.replica_exchange):
+        with pytest.raises(ValueError, match="backend: must be 'local', 'ray' or a RayBackend"):
+            sampler(p, num_reads=2, num_sweeps=5, backend="spark")
+        with pytest.raises(ValueError, match="backend"):
+            sampler(p, num_reads=2, num_sweeps=5, backend=None)
+        with pytest.raises(ValueError, match="n_threads"):
+            sampler(p, num_reads=2, num_sweeps=5, backend="ray", n_threads=2)
+    for sampler in (anneal.simulated_annealing, anneal.replica_exchange):
+        with pytest.raises(ValueError, match=r'device: backend="ray" runs .* CPUs'):
+            sampler(p, num_reads=2, num_sweeps=5, backend="ray", device="cuda")
+    with pytest.raises(ValueError, match="chunks"):
+        RayBackend(chunks=0)
+    # A bad argument the native layer checks is the same error from inside a task.
+    with pytest.raises(ValueError, match="beta_range"):
+        anneal.replica_exchange(p, num_reads=2, num_sweeps=5, beta_range=(2.0, 1.0), backend="ray")
+
+
+def test_a_worker_killed_mid_anneal_is_retried_and_the_result_is_unchanged() -> None:
+    p = anneal.sherrington_kirkpatrick(96, seed=2)
+    kw: dict[str, Any] = {"num_reads": 24, "num_sweeps": 2500, "seed": 17}
+    local = anneal.simulated_annealing(p, device="cpu", **kw)
+    box: dict[str, Any] = {}
+    run = threading.Thread(
+        target=lambda: box.update(result=anneal.simulated_annealing(p, backend="ray", **kw))
+    )
+    run.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and run.is_alive() and time.monotonic() < deadline:
+        pids = _processes_titled("ray::simulated_annealing_reads")
+        if pids:
+            time.sleep(0.05)  # into the native run
+            os.kill(pids[0], signal.SIGKILL)
+            killed = pids[0]
+        time.sleep(0.005)
+    run.join(120)
+    assert killed is not None, "no annealing task was seen running: nothing was killed"
+    assert_same_samples(local, box["result"])
 
 
 # ---- batch consensus over model actors -----------------------------------------------------------------

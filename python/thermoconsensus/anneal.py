@@ -32,8 +32,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._arrays import check_int, check_real, check_seed, check_threads, native_int, number, on_device
+from ._arrays import (
+    check_device,
+    check_int,
+    check_real,
+    check_seed,
+    check_threads,
+    native_int,
+    number,
+    on_device,
+)
 from ._progress import ProgressArg, resolve_progress
+from .distributed import RayBackend, anneal_ray, check_backend
 
 __all__ = [
     "FreeEnergyResult",
@@ -549,6 +559,28 @@ def _sampleset(problem: IsingProblem, raw: tuple[Any, Any, Any, dict[str, Any]],
     )
 
 
+def _ray_options(
+    backend: str | RayBackend, n_threads: int | None, device: str, sampler: str
+) -> RayBackend | None:
+    """The RayBackend of ``backend`` (None for "local"); under Ray the reads run in CPU tasks, so a GPU
+    ``device`` and ``n_threads`` (the tasks' threads are ``RayBackend.threads_per_task``) are refused."""
+    remote = check_backend(backend)
+    if remote is None:
+        return None
+    dev = check_device(device).strip().lower()
+    if dev not in ("auto", "cpu"):
+        raise _INVALID(
+            f'device: backend="ray" runs {sampler} reads on the workers\' CPUs, got device={device!r} '
+            '(use device="cpu", or backend="local" for a GPU)'
+        )
+    if n_threads is not None:
+        raise _INVALID(
+            'n_threads: under backend="ray" each task runs RayBackend(threads_per_task=...) threads, '
+            f"got n_threads={n_threads!r}"
+        )
+    return remote
+
+
 def _problem(problem: Any) -> IsingProblem:
     if _is_bqm(problem):
         return IsingProblem.from_bqm(problem)
@@ -575,6 +607,7 @@ def simulated_annealing(
     n_threads: int | None = None,
     progress: ProgressArg = False,
     device: str = "auto",
+    backend: str | RayBackend = "local",
 ) -> SampleSet:
     """Simulated annealing with Metropolis single-spin flips (each read returns its final state).
 
@@ -597,7 +630,13 @@ def simulated_annealing(
     options run there), "cpu", "cuda" or "cuda:N". On a GPU the chains use Philox random numbers, so a seed
     reproduces a run on that device but not the CPU's samples (the distribution is the same); the adaptive and
     Langevin schedules and ``trace_every`` are CPU-only. ``info["device"]`` names where it ran.
+
+    ``backend="ray"`` (or a :class:`~thermoconsensus.distributed.RayBackend`) splits the reads into Ray
+    tasks (see :func:`~thermoconsensus.distributed.anneal_ray`), on CPUs: the same sample set and
+    statistics as ``backend="local"`` on the CPU, bit for bit, except the timings; ``device`` must then
+    be "cpu" or "auto" (which means the CPU), ``n_threads`` unset, and ``progress`` counts tasks.
     """
+    remote = _ray_options(backend, n_threads, device, "simulated_annealing")
     p = _problem(problem)
     s = _seed(seed)
     betas = None
@@ -618,9 +657,8 @@ def simulated_annealing(
         sweeps = 1000 if num_sweeps is None else native_int("num_sweeps", num_sweeps)
     acc = _pair("acceptance_range", acceptance_range)
     assert acc is not None
-    args = (
-        p._model,
-        native_int("num_reads", num_reads),
+    reads = native_int("num_reads", num_reads)
+    rest = (
         sweeps,
         schedule,
         _pair("beta_range", beta_range),
@@ -630,9 +668,11 @@ def simulated_annealing(
         None if eta is None else number("eta", eta),
         s,
         native_int("trace_every", trace_every),
-        check_threads(n_threads),
-        resolve_progress(progress, "simulated_annealing"),
     )
+    bar = resolve_progress(progress, "simulated_annealing")
+    if remote is not None:
+        return _sampleset(p, anneal_ray("simulated_annealing", p._model, reads, rest, remote, bar), s)
+    args = (p._model, reads, *rest, check_threads(n_threads), bar)
     raw = on_device(lambda dev: _core.simulated_annealing(*args, dev), device, "simulated_annealing")
     return _sampleset(p, raw, s)
 
@@ -650,6 +690,7 @@ def path_integral_annealing(
     trace_every: int = 0,
     n_threads: int | None = None,
     progress: ProgressArg = False,
+    backend: str | RayBackend = "local",
 ) -> SampleSet:
     """Simulated quantum annealing by path-integral Monte Carlo (each read returns its best slice).
 
@@ -658,22 +699,38 @@ def path_integral_annealing(
     Gamma falls linearly over ``gamma_range`` (default: (max field, max field / 1000)). Every sweep makes
     local moves on all spins of all slices and, unless ``world_line_moves=False``, a world-line move per
     spin. ``info["flip_attempts"]`` counts local moves.
+
+    ``backend`` as in :func:`simulated_annealing`: ``"ray"`` splits the reads into Ray tasks with the same
+    result, bit for bit, except the timings.
     """
+    remote = _ray_options(backend, n_threads, "cpu", "path_integral_annealing")
     p = _problem(problem)
     s = _seed(seed)
-    raw = _core.path_integral_annealing(
-        p._model,
-        native_int("num_reads", num_reads),
-        native_int("num_sweeps", num_sweeps),
+    reads = native_int("num_reads", num_reads)
+    sweeps = native_int("num_sweeps", num_sweeps)
+    rest = (
+        sweeps,
         native_int("trotter_slices", trotter_slices),
         _pair("gamma_range", gamma_range),
         None if beta is None else number("beta", beta),
         s,
         bool(world_line_moves),
         native_int("trace_every", trace_every),
-        check_threads(n_threads),
-        resolve_progress(progress, "path_integral_annealing"),
     )
+    bar = resolve_progress(progress, "path_integral_annealing")
+    if remote is not None:
+        per_read = sweeps * p.num_variables if world_line_moves else 0
+        raw = anneal_ray(
+            "path_integral_annealing",
+            p._model,
+            reads,
+            rest,
+            remote,
+            bar,
+            world_line_attempts_per_read=per_read,
+        )
+        return _sampleset(p, raw, s)
+    raw = _core.path_integral_annealing(p._model, reads, *rest, check_threads(n_threads), bar)
     return _sampleset(p, raw, s)
 
 
@@ -691,6 +748,7 @@ def replica_exchange(
     n_threads: int | None = None,
     progress: ProgressArg = False,
     device: str = "auto",
+    backend: str | RayBackend = "local",
 ) -> SampleSet:
     """Replica exchange (parallel tempering) on a geometric beta ladder over ``beta_range``.
 
@@ -700,20 +758,25 @@ def replica_exchange(
     lowest-energy one it held). ``adaptive=True`` re-spaces the interior betas during the first half
     from the swap acceptance measured in windows of sweeps, towards equal acceptance for every pair
     (the ends stay); ``swap_acceptance`` is then measured over the second half. ``info`` carries
-    ``betas``, ``swap_acceptance`` per pair and ``round_trips``.
+    ``betas`` (the mean ladder), ``read_betas`` (each read's ladder, reads x replicas),
+    ``swap_acceptance`` per pair (``swap_accepts / swap_attempts``, counted over all reads) and
+    ``round_trips``.
 
     ``device``: "auto" (a GPU when present, the problem is large enough — reads x replicas x spins >= 65,536 —
     and the options run there), "cpu", "cuda" or "cuda:N". On a GPU the chains use Philox random numbers, so a
     seed reproduces a run on that device but not the CPU's samples (the distribution is the same);
     ``adaptive`` and ``trace_every`` are CPU-only. ``info["device"]`` names where it ran.
+
+    ``backend`` as in :func:`simulated_annealing`: ``"ray"`` splits the reads into Ray tasks on CPUs with
+    the same result, bit for bit, except the timings.
     """
+    remote = _ray_options(backend, n_threads, device, "replica_exchange")
     p = _problem(problem)
     s = _seed(seed)
     if keep not in ("last", "best"):
         raise _INVALID(f"keep: must be 'last' or 'best', got {keep!r}")
-    args = (
-        p._model,
-        native_int("num_reads", num_reads),
+    reads = native_int("num_reads", num_reads)
+    rest = (
         native_int("num_replicas", num_replicas),
         native_int("num_sweeps", num_sweeps),
         _pair("beta_range", beta_range),
@@ -721,9 +784,11 @@ def replica_exchange(
         keep,
         s,
         native_int("trace_every", trace_every),
-        check_threads(n_threads),
-        resolve_progress(progress, "replica_exchange"),
     )
+    bar = resolve_progress(progress, "replica_exchange")
+    if remote is not None:
+        return _sampleset(p, anneal_ray("replica_exchange", p._model, reads, rest, remote, bar), s)
+    args = (p._model, reads, *rest, check_threads(n_threads), bar)
     raw = on_device(lambda dev: _core.replica_exchange(*args, dev), device, "replica_exchange")
     return _sampleset(p, raw, s)
 

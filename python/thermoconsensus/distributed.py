@@ -1,4 +1,4 @@
-"""Scale-out on Ray: TE networks, permutation tests and batch consensus on a Ray cluster.
+"""Scale-out on Ray: TE networks, permutation tests, annealing reads and batch consensus on a Ray cluster.
 
 Optional: ``pip install thermoconsensus[ray]``; nothing else in the package imports Ray, and every
 function here has a ``backend="local"`` twin that is the default. What runs where:
@@ -11,6 +11,10 @@ function here has a ``backend="local"`` twin that is the default. What runs wher
   its seed.
 * :func:`significance_ray` (``significance(..., backend="ray")``): the surrogates split into chunks,
   surrogate s keeps ChaCha8 stream s of the seed wherever it runs, the p-value is computed on the driver.
+* :func:`anneal_ray` (``simulated_annealing(..., backend="ray")``, and the path-integral and
+  replica-exchange samplers): the reads split into chunks, the problem goes to the object store once, each
+  chunk runs the native sampler on reads [first, first + count) (read r keeps stream r of the seed), and
+  the chunks' sample sets and statistics are merged on the driver as the native run computes them.
 * :func:`actor_clients`: LLM clients behind Ray actors (a local model loads once per actor; a remote
   endpoint's client lives in one async actor, so its rate limiter and budget hold for every caller).
   Hand them to :class:`~thermoconsensus.consensus.Orchestrator` and ``consensus_many`` fans out over them.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
@@ -36,6 +41,7 @@ __all__ = [
     "RayBackend",
     "RayChatClient",
     "actor_clients",
+    "anneal_ray",
     "benjamini_hochberg",
     "check_backend",
     "derive_seed",
@@ -79,7 +85,8 @@ class RayBackend:
     """How work is cut for Ray; ``backend="ray"`` is ``RayBackend()``.
 
     ``split``: te_network tasks, "target" (one task per target column: n tasks of n - 1 pairs) or "pair"
-    (n(n - 1) tasks, for few long series); ``chunks``: significance tasks (default: the cluster's CPUs);
+    (n(n - 1) tasks, for few long series); ``chunks``: significance and annealing tasks (default: the
+    cluster's CPUs / ``threads_per_task``, at most one per surrogate or read);
     ``threads_per_task``: native threads inside each task (the CPUs each task reserves); ``address``: see
     :func:`init`; ``max_retries``: retries of a task whose worker died.
     """
@@ -344,6 +351,147 @@ def significance_ray(
     null = np.concatenate([r[1] for r in results])
     p_value, mean, std, m = summarise_null(value, null.tolist())
     return value, p_value, mean, std, m, null
+
+
+# ---- annealing reads ---------------------------------------------------------------------------------
+
+_SAMPLERS = ("simulated_annealing", "path_integral_annealing", "replica_exchange")
+
+
+def _anneal_chunk(
+    sampler: str,
+    parts: tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], float],
+    args: tuple[Any, ...],
+    first: int,
+    count: int,
+    threads: int,
+) -> tuple[NDArray[np.int8], NDArray[np.float64], NDArray[np.uint64], dict[str, Any]]:
+    """Reads [first, first + count) of the native sampler on the problem rebuilt from ``parts`` (the
+    stored h, couplings and offset: the same native problem, bit for bit)."""
+    model = _core.IsingProblem(*parts)
+    kw: dict[str, Any] = {"n_threads": threads, "first_read": first}
+    if sampler != "path_integral_annealing":
+        kw["device"] = "cpu"
+    return getattr(_core, sampler)(model, count, *args, **kw)  # type: ignore[no-any-return]
+
+
+def _sequential_sum(values: Sequence[float]) -> float:
+    """Left-to-right sum, as Rust's ``iter().sum()`` (numpy's pairwise sum differs in the last bits)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
+def _merge_info(
+    sampler: str,
+    infos: list[dict[str, Any]],
+    counts: list[int],
+    num_reads: int,
+    elapsed: float,
+    world_line_attempts_per_read: int,
+) -> dict[str, Any]:
+    """One run's info from its chunks' (in read order), each statistic as the native run computes it;
+    ``elapsed_seconds`` (and so ``flips_per_second``) is the driver's wall time of the whole run."""
+    first = infos[0]
+    rates = np.concatenate([i["acceptance_rates"] for i in infos])
+    flips = sum(int(i["flip_attempts"]) for i in infos)
+    out: dict[str, Any] = {
+        "acceptance_rate": _sequential_sum(rates.tolist()) / max(len(rates), 1),
+        "acceptance_rates": rates,
+        "flip_attempts": flips,
+        "elapsed_seconds": elapsed,
+        "flips_per_second": flips / max(elapsed, 1e-12),
+    }
+    if "trace" in first:
+        out["trace"] = np.concatenate([i["trace"] for i in infos], axis=0)
+        out["trace_every"] = first["trace_every"]
+    if sampler == "simulated_annealing":
+        out["device"] = "cpu"
+        out["beta_range"] = first["beta_range"]
+        out["final_betas"] = np.concatenate([i["final_betas"] for i in infos])
+    elif sampler == "path_integral_annealing":
+        for key in ("gamma_range", "beta", "trotter_slices"):
+            out[key] = first[key]
+        # Each chunk reports accepted / attempted world-line moves; the counts come back exactly
+        # (attempts <= 2^44 spin updates, so the quotient's rounding is far below half a move).
+        accepted = 0
+        if world_line_attempts_per_read > 0:
+            for i, c in zip(infos, counts):
+                accepted += round(float(i["world_line_acceptance"]) * (c * world_line_attempts_per_read))
+        total = float(num_reads * world_line_attempts_per_read) if world_line_attempts_per_read else 1.0
+        out["world_line_acceptance"] = accepted / total
+    else:
+        out["device"] = "cpu"
+        read_betas = np.concatenate([i["read_betas"] for i in infos], axis=0)
+        # The native mean: sum of beta / num_reads in read order (np.add.accumulate adds sequentially).
+        out["betas"] = np.add.accumulate(read_betas / float(num_reads), axis=0)[-1]
+        attempts = np.sum([i["swap_attempts"] for i in infos], axis=0, dtype=np.uint64)
+        accepts = np.sum([i["swap_accepts"] for i in infos], axis=0, dtype=np.uint64)
+        out["swap_acceptance"] = accepts.astype(np.float64) / np.maximum(attempts, 1).astype(np.float64)
+        out["swap_attempts"] = attempts
+        out["swap_accepts"] = accepts
+        out["read_betas"] = read_betas
+        out["round_trips"] = sum(int(i["round_trips"]) for i in infos)
+    return out
+
+
+def anneal_ray(
+    sampler: str,
+    model: Any,
+    num_reads: int,
+    args: tuple[Any, ...],
+    backend: RayBackend,
+    progress: Callable[[int, int], object] | None = None,
+    *,
+    world_line_attempts_per_read: int = 0,
+) -> tuple[NDArray[np.int8], NDArray[np.float64], NDArray[np.uint64], dict[str, Any]]:
+    """The native sampler's (states, energies, counts, info) with its reads split into Ray tasks.
+
+    ``sampler``: "simulated_annealing", "path_integral_annealing" or "replica_exchange"; ``model`` the
+    ``_core.IsingProblem``; ``args`` the native call's arguments after ``num_reads`` and before
+    ``n_threads`` (their types converted by :mod:`thermoconsensus.anneal`). The problem goes to the object
+    store once; task c runs reads [first_c, first_c + count_c) natively (``first_read``, so read r keeps
+    stream r of the seed) on ``backend.threads_per_task`` threads, on the CPU. The chunks' sample sets
+    are merged natively and their statistics as the native run computes them, so everything equals the
+    local run bit for bit except the timings. ``progress(done, total)`` counts chunks;
+    ``world_line_attempts_per_read``: sweeps x spins for path-integral runs with world-line moves (to
+    merge their acceptance), else 0.
+
+    ``num_reads`` is checked here, before any task is sent (the chunks are cut from it); the sampler's
+    other ranges are checked natively by every task before its first sweep, so a bad value fails within
+    milliseconds, as the same exception (Ray's task error derives from it), after the tasks are sent.
+    """
+    if sampler not in _SAMPLERS:
+        raise ValueError(f"sampler: must be one of {', '.join(_SAMPLERS)}, got {sampler!r}")
+    check_int("num_reads", num_reads, 1)
+    ray = init(backend.address)
+    t0 = time.perf_counter()
+    chunks = backend.chunks or max(1, int(ray.cluster_resources().get("CPU", 1)) // backend.threads_per_task)
+    chunks = min(chunks, num_reads)
+    bounds = [num_reads * c // chunks for c in range(chunks + 1)]
+    r, c, v = model.couplings()
+    parts_ref = ray.put((model.h(), r, c, v, model.offset))  # the one copy of the problem
+    task = ray.remote(_anneal_chunk).options(
+        name=f"{sampler}_reads", num_cpus=backend.threads_per_task, max_retries=backend.max_retries
+    )
+    counts = [bounds[k + 1] - bounds[k] for k in range(chunks)]
+    refs = [
+        task.remote(sampler, parts_ref, args, bounds[k], counts[k], backend.threads_per_task)
+        for k in range(chunks)
+    ]
+    results = _gather(ray, refs, chunks, progress)
+    states, energies, occurrences = _core.merge_samples(
+        np.concatenate([res[0] for res in results], axis=0),
+        np.concatenate([res[1] for res in results]),
+        np.concatenate([res[2] for res in results]),
+    )
+    elapsed = time.perf_counter() - t0
+    infos = [res[3] for res in results]
+    info = _merge_info(sampler, infos, counts, num_reads, elapsed, world_line_attempts_per_read)
+    info["ray_chunks"] = [(bounds[k], counts[k]) for k in range(chunks)]
+    info["ray_chunk_seconds"] = [float(i["elapsed_seconds"]) for i in infos]
+    return states, energies, occurrences, info
 
 
 # ---- LLM clients as actors ---------------------------------------------------------------------------

@@ -3,8 +3,9 @@ they drop into D-Wave Ocean code (``sampler.sample(bqm)``, ``sample_ising(h, J)`
 composites). Needs dimod (``pip install 'thermoconsensus[dimod]'``).
 
 Each ``sample`` takes any ``dimod.BinaryQuadraticModel`` (any hashable labels, SPIN or BINARY) and the
-keyword arguments of the wrapped function, and returns a ``dimod.SampleSet`` in the model's vartype with
-the sampler's statistics in ``info``.
+keyword arguments of the wrapped function (``backend="ray"`` included, which splits the reads over a Ray
+cluster with the same result), and returns a ``dimod.SampleSet`` in the model's vartype with the
+sampler's statistics in ``info``.
 """
 
 from __future__ import annotations

@@ -190,23 +190,28 @@ def _pair_index(n: int, i: int, j: int) -> int:
 
 
 def _pair_test(data: NDArray[np.float64], i: int, j: int, prm: _TeParams) -> tuple[float, float]:
+    """(te, p) of source i -> target j: the native network's permutation test of that pair. Through
+    ``significance_null`` (value and every surrogate in one call, p-value by the native summary's
+    arithmetic): the same numbers as ``_core.significance`` at about half its per-call cost, which its
+    progress and cancellation machinery (a thread and a pool per call) doubles for short tests."""
     n = data.shape[1]
     src = np.ascontiguousarray(data[:, i : i + 1])
     dst = np.ascontiguousarray(data[:, j : j + 1])
-    r = _core.significance(
+    value, null = _core.significance_null(
         "te",
         [src, dst, None],
         prm.k,
         prm.algorithm,
-        prm.n_surrogates,
         derive_seed(prm.seed, _pair_index(n, i, j)),
+        0,
+        prm.n_surrogates,
+        True,
         prm.embedding,
         [],
         prm.threads,
-        None,
-        "cpu",
     )
-    return float(r[0]), float(r[1])
+    assert value is not None
+    return float(value), summarise_null(value, null.tolist())[0]
 
 
 def _target_task(data: NDArray[np.float64], j: int, prm: _TeParams) -> list[tuple[float, float]]:

@@ -1,20 +1,25 @@
-"""Ray scale-out in one run: a 64-variable TE network, local vs a local Ray cluster of 1 and 2 workers; a
-200-prompt batch consensus, local vs one Ray actor per model; Ray's per-task overhead; how often the data
-matrix is copied.
+"""Ray scale-out in one run: a 64-variable TE network, local vs a local Ray cluster of 1 and 2 workers;
+simulated-annealing reads on an SK instance, local vs Ray with 1 and 2 workers; a 200-prompt batch
+consensus, local vs one Ray actor per model; Ray's per-task overhead; how often the data matrix is copied.
 
     .venv/bin/python benches/bench_ray.py [--vars 64] [--samples 200] [--surrogates 4] [--prompts 200]
+        [--anneal-n 256] [--anneal-reads 64] [--anneal-sweeps 3000] [--sections te,anneal,batch]
 
 The TE network's local run uses the native rayon pool (``n_threads`` = the workers); the Ray runs start a
 fresh local cluster with ``num_cpus`` = 1 or 2, one task per target column, one native thread each. The
-batch uses mock models that hold the GIL for ``--model-ms`` per call (a stand-in for a local model's
-compute), so the local batch runs them one at a time and the Ray actors in separate processes.
-Every Ray result is checked equal to the local one. Wall-clock medians of ``--repeats`` runs.
+annealing reads run natively on 1 and 2 threads locally, and over Ray as one task per worker CPU (each
+on one native thread, reads [first, first + count) of the same run). The batch uses mock models that
+hold the GIL for ``--model-ms`` per call (a stand-in for a local model's compute), so the local batch
+runs them one at a time and the Ray actors in separate processes.
+Every Ray result is checked equal to the local one. Wall-clock medians of ``--repeats`` runs. The load
+average is printed before and after: the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import zlib
@@ -24,7 +29,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from thermoconsensus import info
+from thermoconsensus import anneal, info
 from thermoconsensus.clients import LLMResponse, TokenLogprob
 from thermoconsensus.consensus import Orchestrator
 from thermoconsensus.distributed import RayBackend, actor_clients
@@ -124,6 +129,32 @@ def te_bench(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# ---- annealing reads -----------------------------------------------------------------------------------
+
+
+def anneal_bench(args: argparse.Namespace) -> dict[str, Any]:
+    p = anneal.sherrington_kirkpatrick(args.anneal_n, seed=0)
+    kw: dict[str, Any] = {"num_reads": args.anneal_reads, "num_sweeps": args.anneal_sweeps, "seed": 1}
+    out: dict[str, Any] = {}
+    reference = None
+    for threads in (1, 2):
+        t, reference = median_time(
+            lambda th=threads: anneal.simulated_annealing(p, n_threads=th, device="cpu", **kw), args.repeats
+        )
+        out[f"local_{threads}_thread_s"] = t
+    assert reference is not None
+    for workers in (1, 2):
+        start(workers)
+        anneal.simulated_annealing(p, num_reads=2 * workers, num_sweeps=1, backend="ray")  # start the workers
+        t, got = median_time(lambda: anneal.simulated_annealing(p, backend="ray", **kw), args.repeats)
+        for f in ("states", "energies", "num_occurrences"):
+            assert np.array_equal(getattr(got, f), getattr(reference, f)), f
+        assert np.array_equal(got.info["acceptance_rates"], reference.info["acceptance_rates"])
+        out[f"ray_{workers}_worker_s"] = t
+        out[f"ray_{workers}_worker_task_s"] = got.info["ray_chunk_seconds"]
+    return out
+
+
 # ---- batch consensus -----------------------------------------------------------------------------------
 
 
@@ -178,15 +209,7 @@ def batch_bench(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--vars", type=int, default=64)
-    p.add_argument("--samples", type=int, default=200)
-    p.add_argument("--surrogates", type=int, default=4)
-    p.add_argument("--prompts", type=int, default=200)
-    p.add_argument("--model-ms", type=float, default=5.0)
-    p.add_argument("--repeats", type=int, default=1)
-    args = p.parse_args()
+def te_section(args: argparse.Namespace) -> None:
     te = te_bench(args)
     pairs = args.vars * (args.vars - 1)
     print(
@@ -206,6 +229,23 @@ def main() -> None:
         f"Data matrix: {cp['puts_per_network']} ray.put per network; "
         f"{cp['tasks_with_a_private_copy']} of {cp['tasks_checked']} tasks held a private copy"
     )
+
+
+def anneal_section(args: argparse.Namespace) -> None:
+    a = anneal_bench(args)
+    n, reads, sweeps = args.anneal_n, args.anneal_reads, args.anneal_sweeps
+    print(f"Simulated annealing: SK N = {n}, {reads} reads x {sweeps} sweeps")
+    for key in ("local_1_thread_s", "local_2_thread_s", "ray_1_worker_s", "ray_2_worker_s"):
+        print(f"  {key:18s} {a[key]:7.2f} s")
+    for w in (1, 2):
+        tasks = ", ".join(f"{t:.2f}" for t in a[f"ray_{w}_worker_task_s"])
+        print(f"  ray {w} worker(s): native time per task {tasks} s")
+    print(f"  ray 2 workers / ray 1 worker speed-up: {a['ray_1_worker_s'] / a['ray_2_worker_s']:.2f}x")
+    print(f"  ray 1 worker / local 1 thread: {a['local_1_thread_s'] / a['ray_1_worker_s']:.2f}x")
+    print(f"  ray 2 workers / local 2 threads: {a['local_2_thread_s'] / a['ray_2_worker_s']:.2f}x")
+
+
+def batch_section(args: argparse.Namespace) -> None:
     b = batch_bench(args)
     print(
         f"Batch consensus: {args.prompts} prompts x 4 mock models ({args.model_ms:g} ms GIL-bound per call)"
@@ -213,6 +253,30 @@ def main() -> None:
     for key in ("local_s", "ray_actors_s"):
         print(f"  {key:18s} {b[key]:7.2f} s")
     print(f"  4 model actors on 2 CPUs / local: {b['local_s'] / b['ray_actors_s']:.2f}x")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--vars", type=int, default=64)
+    p.add_argument("--samples", type=int, default=200)
+    p.add_argument("--surrogates", type=int, default=4)
+    p.add_argument("--prompts", type=int, default=200)
+    p.add_argument("--model-ms", type=float, default=5.0)
+    p.add_argument("--anneal-n", type=int, default=256)
+    p.add_argument("--anneal-reads", type=int, default=64)
+    p.add_argument("--anneal-sweeps", type=int, default=3000)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--sections", default="te,anneal,batch", help="comma-separated: te, anneal, batch")
+    args = p.parse_args()
+    sections = set(args.sections.split(","))
+    print("load average before (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    if "te" in sections:
+        te_section(args)
+    if "anneal" in sections:
+        anneal_section(args)
+    if "batch" in sections:
+        batch_section(args)
+    print("load average after (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     ray.shutdown()
 
 

@@ -371,7 +371,7 @@ class Model:
         prompt: str | list[int],
         draft: Model | None = None,
         max_tokens: int = 128,
-        n_draft: int = 4,
+        n_draft: int = 3,
         p_min: float = 0.75,
         min_ngram: int = 2,
         max_ngram: int = 3,

@@ -70,7 +70,7 @@ TOOLS = [WEATHER]
     [
         ("/v1/chat/completions", {"logit_bias": {"42": 500}}, "logit_bias", "[-100, 100]"),
         ("/v1/chat/completions", {"logit_bias": {"hello": 5}}, "logit_bias", "token ids"),
-        ("/v1/chat/completions", {"n": 2}, "n", "batched decoding"),
+        ("/v1/chat/completions", {"n": 999}, "n", "at most"),
         (
             "/v1/chat/completions",
             {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
@@ -120,8 +120,8 @@ TOOLS = [WEATHER]
             "messages[0].cache_control",
             "unknown",
         ),
-        ("/v1/completions", {"prompt": "x", "n": 3}, "n", "batched decoding"),
-        ("/v1/completions", {"prompt": "x", "best_of": 2}, "best_of", "batched decoding"),
+        ("/v1/completions", {"prompt": "x", "n": 999}, "n", "at most"),
+        ("/v1/completions", {"prompt": "x", "best_of": 2}, "best_of", "log probability"),
         ("/v1/completions", {"prompt": "x", "suffix": "y"}, "suffix", "fill-in-the-middle"),
         ("/v1/completions", {"prompt": "x", "logit_bias": {"1": -101}}, "logit_bias", "[-100, 100]"),
         ("/v1/embeddings", {"input": "x", "dimensions": 8}, "dimensions", "dimension"),
@@ -158,7 +158,7 @@ def test_parameters_that_cannot_change_the_answer_are_accepted(smol: ServerThrea
 
 def test_the_openai_client_gets_the_400_as_a_typed_error(smol: ServerThread) -> None:
     with oai(smol) as client, pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="smollm2", messages=SAY_HI, n=2)
+        client.chat.completions.create(model="smollm2", messages=SAY_HI, n=999)
     assert "'n'" in str(info.value)
 
 
@@ -180,6 +180,47 @@ def test_seed_reproduces_a_sampled_reply_and_stop_cuts_it(
     word = first.split()[2]
     cut = ask(7, stop=[word])
     assert word not in cut and first.startswith(cut)
+
+
+def test_n_samples_come_from_one_request_each_as_its_own_seed_gives_it(
+    smol: ServerThread, request: pytest.FixtureRequest
+) -> None:
+    """n > 1: choice j is the reply a single request with seed + j gets, whole or streamed, and the
+    usage counts the prompt once and every sample's tokens."""
+    messages = [{"role": "user", "content": "Name a colour and a fruit."}]
+    client = oai(smol)
+    request.addfinalizer(client.close)
+    kw: dict[str, Any] = {"model": "smollm2", "messages": messages, "temperature": 1.0, "max_tokens": 12}
+    many = client.chat.completions.create(n=3, seed=11, **kw)
+    assert [c.index for c in many.choices] == [0, 1, 2]
+    texts = [c.message.content for c in many.choices]
+    singles = [client.chat.completions.create(seed=11 + j, **kw) for j in range(3)]
+    assert texts == [r.choices[0].message.content for r in singles]
+    assert len(set(texts)) > 1  # different seeds, different samples
+    assert many.usage is not None and singles[0].usage is not None
+    assert many.usage.prompt_tokens == singles[0].usage.prompt_tokens
+    assert many.usage.completion_tokens == sum(r.usage.completion_tokens for r in singles if r.usage)
+
+    streamed = ["", "", ""]
+    finished = set()
+    for chunk in client.chat.completions.create(n=3, seed=11, stream=True, **kw):
+        for c in chunk.choices:
+            streamed[c.index] += c.delta.content or ""
+            if c.finish_reason is not None:
+                finished.add(c.index)
+    assert streamed == texts and finished == {0, 1, 2}
+
+    with http(smol) as h:
+        body = {"prompt": "The sea is", "n": 2, "seed": 3, "temperature": 1.0, "max_tokens": 8}
+        r = h.post("/v1/completions", json=body)
+        assert r.status_code == 200, r.text
+        got = [c["text"] for c in sorted(r.json()["choices"], key=lambda c: c["index"])]
+        one = [
+            h.post("/v1/completions", json={**body, "n": 1, "seed": 3 + j}).json()["choices"][0]["text"]
+            for j in range(2)
+        ]
+        assert got == one
+    assert httpx.get(smol.url + "/health").json()["pending"] == 0
 
 
 # -- tool calls ------------------------------------------------------------------------------------

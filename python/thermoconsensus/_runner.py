@@ -7,6 +7,9 @@ the model instead of queueing behind each other. Each sequence samples exactly a
 calls (embeddings) run in a worker thread; a thread lock makes them alternate with the decode steps.
 A cancelled caller (streaming or not) ends its sequence at the next step and waits until the decode
 thread has let it go, so a timeout or a departed client frees the engine within one token.
+``n`` samples of one prompt (:meth:`EngineRunner.stream_many`) run the prompt once and fork the other
+``n - 1`` sequences from it (keys and values copied), sample ``j`` seeded ``seed + j``, as
+:meth:`thermoconsensus.llm.Model.generate_batch` does.
 """
 
 from __future__ import annotations
@@ -51,6 +54,17 @@ class _Job:
     result: Generation | None = None
     top_n: int = 0
     started: float = 0.0
+    # The other samples of this prompt: forked from this job's prompt pass when it runs.
+    forks: list[_Job] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """How many sequences of the running batch this job takes."""
+        return 1 + len(self.forks)
+
+    def post_all(self, kind: str, value: Any) -> None:
+        for job in (self, *self.forks):
+            job.post(kind, value)
 
 
 class EngineRunner:
@@ -143,41 +157,73 @@ class EngineRunner:
     async def stream(self, ids: list[int], **options: Any) -> AsyncGenerator[str | Generation, None]:
         """Text pieces as the engine produces them, then the finished :class:`Generation` (token
         counts, finish reason) as the last item. Closing the iterator early stops the engine."""
+        items = self.stream_many(ids, 1, **options)
+        try:
+            async for _, item in items:
+                yield item
+        finally:
+            await items.aclose()
+
+    async def generate_many(self, ids: list[int], n: int, **options: Any) -> list[Generation]:
+        """``n`` finished samples of one prompt (see :meth:`stream_many`), sample ``j`` at index ``j``."""
+        results: list[Generation | None] = [None] * n
+        async for index, item in self.stream_many(ids, n, **options):
+            if not isinstance(item, str):
+                results[index] = item
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    async def stream_many(
+        self, ids: list[int], n: int, **options: Any
+    ) -> AsyncGenerator[tuple[int, str | Generation], None]:
+        """``(j, piece)`` as sample ``j`` of ``n`` produces text, and ``(j, Generation)`` when it is done.
+        The prompt runs once; the other samples fork from it (keys and values copied), sample ``j``
+        seeded ``seed + j``. They decode in the running batch together, so ``n`` may be at most
+        ``max_batch``. Closing the iterator early stops all of them."""
+        from ._arrays import check_int
+
+        n = check_int("n", n, 1)
+        if n > self.max_batch:
+            raise InvalidInputError(f"n = {n} is more than the {self.max_batch} sequences decoded at once")
         opts = self.options_for(ids, options)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[int, str, Any]] = asyncio.Queue()
+        cancel = threading.Event()
 
-        def post(kind: str, value: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-            except RuntimeError:  # the loop closed under us: nobody is listening any more
-                job.cancel.set()
+        def poster(index: int) -> Callable[[str, Any], None]:
+            def post(kind: str, value: Any) -> None:
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, (index, kind, value))
+                except RuntimeError:  # the loop closed under us: nobody is listening any more
+                    cancel.set()
 
-        job = _Job(ids, opts, post)
+            return post
+
+        job = _Job(ids, opts, poster(0), cancel)
+        job.forks = [_Job(ids, opts, poster(j), cancel) for j in range(1, n)]
         self._submit(job)
-        ended = False
+        running = n
         try:
-            while True:
-                kind, value = await queue.get()
+            while running:
+                index, kind, value = await queue.get()
                 if kind == "piece":
-                    yield str(value)
+                    yield index, str(value)
                 elif kind == "error":
-                    ended = True
+                    running -= 1
                     raise value
                 else:
-                    ended = True
+                    running -= 1
                     if value is not None:
-                        yield value
-                    break
+                        yield index, value
         finally:
-            if not ended:
-                # Left early (closed, cancelled, timed out): end the sequence and wait until the decode
-                # thread has let it go, so the engine is free when this returns.
-                job.cancel.set()
-                while True:
-                    kind, _ = await asyncio.shield(queue.get())
+            if running:
+                # Left early (closed, cancelled, timed out, an error): end the sequences and wait until
+                # the decode thread has let every one go, so the engine is free when this returns.
+                cancel.set()
+                while running:
+                    _, kind, _ = await asyncio.shield(queue.get())
                     if kind in ("end", "error"):
-                        break
+                        running -= 1
 
     def _submit(self, job: _Job) -> None:
         with self._jobs_lock:
@@ -199,16 +245,18 @@ class EngineRunner:
                 # A caller that left while waiting is let go at once, even with the batch full.
                 for job in [j for j in self._waiting if j.cancel.is_set()]:
                     self._waiting.remove(job)
-                    job.post("end", None)
-                while self._waiting and len(active) < self.max_batch:
+                    job.post_all("end", None)
+                while self._waiting and len(active) + self._waiting[0].size <= self.max_batch:
                     active.append(self._waiting.popleft())
                 if not active:
                     self._decoder = None
                     return
             running = []
             for job in active:
-                if job.sequence is None and not self._begin(job):
-                    continue
+                if job.sequence is None:
+                    if not self._begin(job):
+                        continue
+                    running.extend(job.forks)  # their sequences were forked from this prompt pass
                 running.append(job)
             active = running
             if not active:
@@ -239,17 +287,34 @@ class EngineRunner:
 
     def _begin(self, job: _Job) -> bool:
         """Runs the job's prompt; False when it is over already (left while waiting, or refused)."""
+        from .llm import Generation
+
         if job.cancel.is_set():
-            job.post("end", None)  # the caller left while this waited for the engine
+            job.post_all("end", None)  # the caller left while this waited for the engine
             return False
         try:
             with self._thread_lock:
                 job.sequence, job.result, job.top_n = self.model._start(job.ids, **job.options)
+                first = job.result
+                for j, fork in enumerate(job.forks, start=1):
+                    seed = (first.seed + j) % 2**64
+                    fork.sequence = job.sequence.fork(seed)
+                    fork.top_n = job.top_n
+                    fork.result = Generation(
+                        prompt_ids=first.prompt_ids,
+                        seed=seed,
+                        truncated=first.truncated,
+                        reused_prefix=first.reused_prefix,
+                    )
+                    fork.result.timings["prompt_seconds"] = first.timings.get("prompt_seconds", 0.0)
         except Exception as exc:
-            job.post("error", exc)
+            job.post_all("error", exc)
             return False
-        job.result.finish_reason = "length"
-        job.started = time.perf_counter()
+        started = time.perf_counter()
+        for member in (job, *job.forks):
+            assert member.result is not None
+            member.result.finish_reason = "length"
+            member.started = started
         return True
 
     def _finish(self, job: _Job) -> None:

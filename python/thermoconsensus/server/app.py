@@ -238,20 +238,34 @@ class Server:
         }
         return self.slots.task(request.url.path, len(ids), params)
 
-    async def generate(self, ids: list[int], task: Task, **options: Any) -> Any:
+    def samples(self, n: int | None) -> int:
+        """How many samples a request asks for (``n``), at most the sequences decoded at once."""
+        n = n or 1
+        if n > self.runner.max_batch:
+            raise HTTPError(
+                400,
+                f"'n': at most {self.runner.max_batch} samples per request (the sequences this server "
+                f"decodes at once, serve --parallel), got {n}",
+            )
+        return n
+
+    async def generate(self, ids: list[int], task: Task, n: int, **options: Any) -> list[Any]:
         try:
             async with self.slots.hold(task):
-                gen = await self.runner.generate(ids, **options)
+                gens = await self.runner.generate_many(ids, n, **options)
         except (InvalidInputError, TypeError, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
-        task.n_decoded = len(gen.token_ids)
-        self.metrics.count_generation(gen)
-        return gen
+        task.n_decoded = sum(len(gen.token_ids) for gen in gens)
+        for j, gen in enumerate(gens):
+            self.metrics.count_generation(gen, prompt=j == 0)
+        return gens
 
-    async def generate_for(self, request: Request, ids: list[int], options: dict[str, Any]) -> Any:
+    async def generate_for(
+        self, request: Request, ids: list[int], options: dict[str, Any], n: int = 1
+    ) -> list[Any]:
         """:meth:`generate` while watching the connection: a client that leaves stops the engine at its
         next token (ClientGone) instead of keeping it busy for a reply nobody reads."""
-        work = asyncio.ensure_future(self.generate(ids, self.task(request, ids, options), **options))
+        work = asyncio.ensure_future(self.generate(ids, self.task(request, ids, options), n, **options))
         gone = asyncio.ensure_future(_until_disconnect(request))
         try:
             done, _ = await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -285,24 +299,25 @@ class Server:
         ids: list[int],
         options: dict[str, Any],
         stream: bool,
-        frame: Callable[[str], list[str]],
-        final: Callable[[dict[str, Any]], list[str]],
-        reply: Callable[[Any], Response],
+        frame: Callable[[int, str], list[str]],
+        final: Callable[[list[dict[str, Any]]], list[str]],
+        reply: Callable[[list[Any]], Response],
+        n: int = 1,
     ) -> Response:
-        """Admits a validated request and answers it: ``reply(generation)`` for a whole reply, or an SSE
-        stream of the ``frame(piece)`` lines and then ``final(summary)``'s (the summary carries the
-        finished ``generation``). The slot is released when the reply is ready, when the stream ends,
-        or on any failure in between."""
+        """Admits a validated request for ``n`` samples and answers it: ``reply(generations)`` for a
+        whole reply, or an SSE stream of the ``frame(j, piece)`` lines of sample ``j`` and then
+        ``final(summaries)``'s (one summary per sample, each carrying its finished ``generation``). The
+        slot is released when the reply is ready, when the stream ends, or on any failure in between."""
         self.check(ids, options)
         slot = self.admit()
         owned = False
         try:
             if stream:
                 task = self.task(request, ids, options)
-                response = AdmittedStream(self._events(ids, options, task, frame, final), slot)
+                response = AdmittedStream(self._events(ids, options, task, frame, final, n), slot)
                 owned = True  # the response releases it now
                 return response
-            return reply(await self.generate_for(request, ids, options))
+            return reply(await self.generate_for(request, ids, options, n))
         finally:
             if not owned:
                 slot.release()
@@ -312,30 +327,30 @@ class Server:
         ids: list[int],
         options: dict[str, Any],
         task: Task,
-        frame: Callable[[str], list[str]],
-        final: Callable[[dict[str, Any]], list[str]],
+        frame: Callable[[int, str], list[str]],
+        final: Callable[[list[dict[str, Any]]], list[str]],
+        n: int,
     ) -> AsyncIterator[str]:
-        summary: dict[str, Any] = {
-            "prompt_tokens": len(ids),
-            "completion_tokens": 0,
-            "finish_reason": "stop",
-            "generation": None,
-        }
-        items = self.runner.stream(ids, **options)
+        summaries: list[dict[str, Any]] = [
+            {"prompt_tokens": len(ids), "completion_tokens": 0, "finish_reason": "stop", "generation": None}
+            for _ in range(n)
+        ]
+        items = self.runner.stream_many(ids, n, **options)
         try:
             async with self.slots.hold(task):
-                async for item in items:
+                async for index, item in items:
                     if isinstance(item, str):
                         task.n_decoded += 1  # about one piece per token; exact once finished
-                        for line in frame(item):
+                        for line in frame(index, item):
                             yield line
-                    else:  # the finished generation comes last
-                        task.n_decoded = len(item.token_ids)
-                        self.metrics.count_generation(item)
+                    else:  # a sample's finished generation comes after its last piece
+                        self.metrics.count_generation(item, prompt=index == 0)
+                        summary = summaries[index]
                         summary["completion_tokens"] = len(item.token_ids)
                         summary["finish_reason"] = _finish(item.finish_reason)
                         summary["generation"] = item
-            for line in final(summary):
+                        task.n_decoded = sum(s["completion_tokens"] for s in summaries)
+            for line in final(summaries):
                 yield line
         except Exception as exc:  # headers are gone: report in-band, as OpenAI does
             log.warning("stream failed: %s: %s", type(exc).__name__, exc)
@@ -462,58 +477,68 @@ def create_app(
         # With tools declared, the model's <tool_call> blocks become tool_calls (at most one when
         # parallel_tool_calls is false); without, its text is the content as it is.
         calling = bool(body.tools) and body.tool_choice != "none"
-        parser = ToolCallParser(tool_names([t.model_dump() for t in body.tools or []]))
-        if body.parallel_tool_calls is False:
-            parser.limit = 1
+        n = srv.samples(body.n)
+        names = tool_names([t.model_dump() for t in body.tools or []])
+        parsers = [ToolCallParser(names) for _ in range(n)]  # one per sample: each streams its own calls
+        for parser in parsers:
+            if body.parallel_tool_calls is False:
+                parser.limit = 1
 
-        def delta(d: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-            return _sse({**chunk, "choices": [{"index": 0, "delta": d, "finish_reason": finish, **extra}]})
+        def delta(j: int, d: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            return _sse({**chunk, "choices": [{"index": j, "delta": d, "finish_reason": finish, **extra}]})
 
-        def events(items: list[tuple[str, Any]]) -> list[str]:
+        def events(j: int, items: list[tuple[str, Any]]) -> list[str]:
             out = []
             for kind, value in items:
                 if kind == "content":
-                    out.append(delta({"content": value}))
+                    out.append(delta(j, {"content": value}))
                 else:
-                    call = {"index": len(parser.calls) - 1, **value}
-                    out.append(delta({"tool_calls": [call]}))
+                    call = {"index": len(parsers[j].calls) - 1, **value}
+                    out.append(delta(j, {"tool_calls": [call]}))
             return out
 
-        def frame(piece: str) -> list[str]:
-            return events(parser.feed(piece)) if calling else [delta({"content": piece})]
+        def frame(j: int, piece: str) -> list[str]:
+            return events(j, parsers[j].feed(piece)) if calling else [delta(j, {"content": piece})]
 
-        def final(summary: dict[str, Any]) -> list[str]:
-            lines = events(parser.finish()) if calling else []
-            reason = "tool_calls" if parser.calls else summary["finish_reason"]
-            gen = summary["generation"]
-            extra = {}
-            if want_lp and gen is not None:  # pieces are text, not tokens: all of them come at the end
-                extra["logprobs"] = {"content": srv.logprobs(gen, top_n)}
-            lines.append(delta({}, reason, **extra))
+        def final(summaries: list[dict[str, Any]]) -> list[str]:
+            lines = []
+            for j, summary in enumerate(summaries):
+                if calling:
+                    lines += events(j, parsers[j].finish())
+                reason = "tool_calls" if parsers[j].calls else summary["finish_reason"]
+                gen = summary["generation"]
+                extra = {}
+                if want_lp and gen is not None:  # pieces are text, not tokens: all of them come at the end
+                    extra["logprobs"] = {"content": srv.logprobs(gen, top_n)}
+                lines.append(delta(j, {}, reason, **extra))
             if include_usage:
-                usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
+                completion = sum(s["completion_tokens"] for s in summaries)
+                usage = _usage(summaries[0]["prompt_tokens"], completion)
                 lines.append(_sse({**chunk, "choices": [], "usage": usage}))
             return [*lines, "data: [DONE]\n\n"]
 
-        def reply(gen: Any) -> Response:
+        def choice(j: int, gen: Any) -> dict[str, Any]:
             message: dict[str, Any] = {"role": "assistant", "content": gen.text}
             reason = _finish(gen.finish_reason)
             if calling:
-                content, calls = parser.parse(gen.text)
+                content, calls = parsers[j].parse(gen.text)
                 message["content"] = (content or None) if calls else content
                 if calls:
                     message["tool_calls"] = calls
                     reason = "tool_calls"
-            choice: dict[str, Any] = {
-                "index": 0,
+            return {
+                "index": j,
                 "message": message,
                 "finish_reason": reason,
                 "logprobs": {"content": srv.logprobs(gen, top_n)} if want_lp else None,
             }
-            usage = _usage(len(gen.prompt_ids), len(gen.token_ids))
-            return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage})
 
-        return await srv.answer(request, ids, options, body.stream, frame, final, reply)
+        def reply(gens: list[Any]) -> Response:
+            choices = [choice(j, gen) for j, gen in enumerate(gens)]
+            usage = _usage(len(gens[0].prompt_ids), sum(len(g.token_ids) for g in gens))
+            return JSONResponse({**head, "object": "chat.completion", "choices": choices, "usage": usage})
+
+        return await srv.answer(request, ids, options, body.stream, frame, final, reply, n)
 
     async def completions(request: Request) -> Response:
         body = await srv.body(request, CompletionsBody)
@@ -528,16 +553,22 @@ def create_app(
             "model": name,
         }
 
-        def frame(piece: str) -> list[str]:
-            choice = {"index": 0, "text": piece, "finish_reason": None, "logprobs": None}
+        n = srv.samples(body.n)
+
+        def frame(j: int, piece: str) -> list[str]:
+            choice = {"index": j, "text": piece, "finish_reason": None, "logprobs": None}
             return [_sse({**head, "choices": [choice]})]
 
-        def final(summary: dict[str, Any]) -> list[str]:
-            last = {"index": 0, "text": "", "finish_reason": summary["finish_reason"], "logprobs": None}
-            usage = _usage(summary["prompt_tokens"], summary["completion_tokens"])
-            return [_sse({**head, "choices": [last], "usage": usage}), "data: [DONE]\n\n"]
+        def final(summaries: list[dict[str, Any]]) -> list[str]:
+            last = [
+                {"index": j, "text": "", "finish_reason": s["finish_reason"], "logprobs": None}
+                for j, s in enumerate(summaries)
+            ]
+            completion = sum(s["completion_tokens"] for s in summaries)
+            usage = _usage(summaries[0]["prompt_tokens"], completion)
+            return [_sse({**head, "choices": last, "usage": usage}), "data: [DONE]\n\n"]
 
-        def reply(gen: Any) -> Response:
+        def choice(j: int, gen: Any) -> dict[str, Any]:
             logprobs = None
             if top_n is not None:
                 tt = srv.runner.token_text
@@ -546,16 +577,19 @@ def create_app(
                     "token_logprobs": list(gen.logprobs),
                     "top_logprobs": [{tt(a): b for a, b in top[:top_n]} for top in gen.top_logprobs],
                 }
-            choice = {
-                "index": 0,
+            return {
+                "index": j,
                 "text": gen.text,
                 "finish_reason": _finish(gen.finish_reason),
                 "logprobs": logprobs,
             }
-            usage = _usage(len(gen.prompt_ids), len(gen.token_ids))
-            return JSONResponse({**head, "choices": [choice], "usage": usage})
 
-        return await srv.answer(request, ids, options, body.stream, frame, final, reply)
+        def reply(gens: list[Any]) -> Response:
+            usage = _usage(len(gens[0].prompt_ids), sum(len(g.token_ids) for g in gens))
+            choices = [choice(j, gen) for j, gen in enumerate(gens)]
+            return JSONResponse({**head, "choices": choices, "usage": usage})
+
+        return await srv.answer(request, ids, options, body.stream, frame, final, reply, n)
 
     async def embeddings(request: Request) -> Response:
         body = await srv.body(request, EmbeddingsBody)
@@ -585,10 +619,11 @@ def create_app(
         n_probs = body.n_probs or 0
         options["logprobs"] = n_probs
 
-        def frame(piece: str) -> list[str]:
+        def frame(_: int, piece: str) -> list[str]:
             return [_sse({"content": piece, "stop": False})]
 
-        def final(summary: dict[str, Any]) -> list[str]:
+        def final(summaries: list[dict[str, Any]]) -> list[str]:
+            (summary,) = summaries
             stop_type = "limit" if summary["finish_reason"] == "length" else "eos"
             last = {
                 "content": "",
@@ -600,7 +635,8 @@ def create_app(
             }
             return [_sse(last)]
 
-        def reply(gen: Any) -> Response:
+        def reply(gens: list[Any]) -> Response:
+            (gen,) = gens
             out: dict[str, Any] = {
                 "content": gen.text,
                 "model": name,

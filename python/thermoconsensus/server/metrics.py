@@ -118,11 +118,13 @@ class Metrics:
         if status == 503:
             self.rejected += 1
 
-    def count_generation(self, gen: Any) -> None:
-        """Adds a finished :class:`~thermoconsensus.llm.Generation`'s tokens and timings."""
-        self.prompt_tokens += len(gen.prompt_ids)
+    def count_generation(self, gen: Any, prompt: bool = True) -> None:
+        """Adds a finished :class:`~thermoconsensus.llm.Generation`'s tokens and timings (its prompt's
+        too unless ``prompt`` is False: the other samples of an ``n > 1`` request share one pass)."""
+        if prompt:
+            self.prompt_tokens += len(gen.prompt_ids)
+            self.prompt_seconds += float(gen.timings.get("prompt_seconds", 0.0))
         self.predicted_tokens += len(gen.token_ids)
-        self.prompt_seconds += float(gen.timings.get("prompt_seconds", 0.0))
         self.predicted_seconds += float(gen.timings.get("generation_seconds", 0.0))
 
     def render(

@@ -4,7 +4,7 @@ strict schemas, so that every malformed field is a 400 naming it (and never a 50
 Pydantic reads the annotations at run time, so this module spells them ``Optional``/``Union`` (Python 3.9).
 Numbers are strict: ``true`` is not an integer and ``"1"`` is not a number.
 
-Nothing is silently ignored: a parameter the server does not implement (``n > 1``,
+Nothing is silently ignored: a parameter the server does not implement (``best_of > 1``,
 ``tool_choice="required"``, an unknown name) is a 400 naming it and saying why. ``response_format``
 ``json_object`` / ``json_schema`` and ``logit_bias`` are enforced by the engine (grammar-constrained
 decoding with llguidance; biases added to the logits).
@@ -156,11 +156,9 @@ def _refuse_unsupported(obj: BaseModel, path: str) -> None:
 
 
 # Why each known-but-unimplemented parameter is refused (the 400's text).
-_BATCH = "is not supported within one request: send n requests, which are decoded together (batched decoding)"
 _GRAMMAR = "needs grammar-constrained decoding, which this server does not do yet"
 _UNSUPPORTED = {
-    "n": f"only n=1 is served ({_BATCH})",
-    "best_of": f"only best_of=1 is served ({_BATCH})",
+    "best_of": "only best_of=1 is served: ranking samples by log probability is not implemented; send n",
     "functions": "not supported: the deprecated functions API; send tools",
     "function_call": "not supported: the deprecated functions API; send tool_choice",
     "grammar": "not supported: send response_format json_object or json_schema (GBNF is not parsed)",
@@ -367,8 +365,6 @@ class ChatBody(_Sampling):
 
     def check(self) -> Optional[tuple[str, str]]:
         """The first parameter given a value the server cannot honour, and why."""
-        if self.n is not None and self.n > 1:
-            return "n", _UNSUPPORTED["n"]
         if (problem := bias_problem(self.logit_bias)) is not None:
             return problem
         constrained = self.response_format is not None and self.response_format.type != "text"
@@ -403,10 +399,8 @@ class CompletionsBody(_Sampling):
 
     def check(self) -> Optional[tuple[str, str]]:
         """The first parameter given a value the server cannot honour, and why."""
-        for name in ("n", "best_of"):
-            value = getattr(self, name)
-            if value is not None and value > 1:
-                return name, _UNSUPPORTED[name]
+        if self.best_of is not None and self.best_of > 1:
+            return "best_of", _UNSUPPORTED["best_of"]
         return bias_problem(self.logit_bias)
 
 

@@ -16,12 +16,13 @@ accepted, and whether every output equals the target's own greedy tokens.
 
 With ``--llama-bin DIR`` (llama.cpp built from its public source: ``llama-completion``,
 ``llama-speculative-simple`` and ``llama-lookup``), llama.cpp's own greedy speculative decoding runs on
-the same files and prompts in the same run: the target alone (``llama-completion --temp 0``), the draft
-model (``llama-speculative-simple --spec-draft-n-max k --spec-draft-p-min p``) and prompt lookup
-(``llama-lookup --spec-draft-n-max k``, its own n-gram sizes) on the code and chat workloads. Its tokens
-per second count its prompt and decode times as it reports them (model loading excluded); the line gives
-llama.cpp's own speed-up over its target alone and ours / llama.cpp in tokens per second. The rewriting
-workload is left out there: those tools have no stop string, so they would run past the closing fence.
+the same files and prompts in the same run: the target alone (``llama-completion --temp 0``), the
+draft model (``llama-speculative-simple --spec-type draft-simple --spec-draft-n-max k --spec-draft-p-min
+p``) and prompt lookup (``llama-lookup --spec-draft-n-max k``, its own n-gram sizes) on the code and
+chat workloads. Its tokens per second count its prompt and decode times as it reports them (model
+loading excluded); the line gives llama.cpp's own speed-up over its target alone and ours / llama.cpp
+in tokens per second. The rewriting workload is left out there: those tools have no stop string, so
+they would run past the closing fence.
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ def llama_rate(
                 str(mode["draft"]),
                 "-td",
                 str(threads),
+                "--spec-type",
+                "draft-simple",
                 "--spec-draft-n-max",
                 str(mode["n_draft"]),
             ]

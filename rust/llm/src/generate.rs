@@ -233,23 +233,7 @@ impl Sequence {
         params: GenerateParams,
         prefix: Option<&PrefixCache>,
     ) -> Result<Self> {
-        let bad = |name, reason: String| Error::InvalidArgument { name, reason };
-        if prompt.is_empty() {
-            return Err(bad("prompt", "is empty".into()));
-        }
-        if params.max_tokens == 0 {
-            return Err(bad("max_tokens", "must be at least 1".into()));
-        }
-        if params.n_ctx <= prompt.len() {
-            return Err(bad(
-                "n_ctx",
-                format!(
-                    "{} leaves no room after a prompt of {} tokens",
-                    params.n_ctx,
-                    prompt.len()
-                ),
-            ));
-        }
+        check_prompt(prompt, params.max_tokens, params.n_ctx)?;
         let reused = match prefix {
             Some(p) => p.lookup(model, prompt, params.n_ctx)?,
             None => None,
@@ -686,4 +670,26 @@ mod tests {
         assert!((unit[0] - 0.6).abs() < 1e-7 && (unit[1] - 0.8).abs() < 1e-7);
         assert_eq!(mean_pool(&[0.0, 0.0], 2, true), [0.0, 0.0]);
     }
+}
+
+/// The checks every decode loop makes before its prompt pass: a prompt, at least one token to
+/// generate, and room for it in `n_ctx`.
+pub(crate) fn check_prompt(prompt: &[u32], max_tokens: usize, n_ctx: usize) -> Result<()> {
+    let bad = |name, reason: String| Error::InvalidArgument { name, reason };
+    if prompt.is_empty() {
+        return Err(bad("prompt", "is empty".into()));
+    }
+    if max_tokens == 0 {
+        return Err(bad("max_tokens", "must be at least 1".into()));
+    }
+    if n_ctx <= prompt.len() {
+        return Err(bad(
+            "n_ctx",
+            format!(
+                "{n_ctx} leaves no room after a prompt of {} tokens",
+                prompt.len()
+            ),
+        ));
+    }
+    Ok(())
 }

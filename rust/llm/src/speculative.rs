@@ -157,12 +157,7 @@ pub fn generate_greedy(
     params: &SpeculativeParams,
     cancel: Option<&Progress>,
 ) -> Result<SpeculativeOutput> {
-    if prompt.is_empty() {
-        return Err(bad("prompt", "is empty".into()));
-    }
-    if params.max_tokens == 0 {
-        return Err(bad("max_tokens", "must be at least 1".into()));
-    }
+    crate::generate::check_prompt(prompt, params.max_tokens, params.n_ctx)?;
     if params.n_draft == 0 {
         return Err(bad("n_draft", "must be at least 1".into()));
     }
@@ -170,16 +165,6 @@ pub fn generate_greedy(
         return Err(bad(
             "p_min",
             format!("must be a probability in [0, 1], got {}", params.p_min),
-        ));
-    }
-    if params.n_ctx <= prompt.len() {
-        return Err(bad(
-            "n_ctx",
-            format!(
-                "{} leaves no room after a prompt of {} tokens",
-                params.n_ctx,
-                prompt.len()
-            ),
         ));
     }
     let vocab = target.config().n_vocab;

@@ -582,6 +582,28 @@ pub fn mean_pool(hidden: &[f32], dim: usize, normalize: bool) -> Vec<f32> {
     mean.into_iter().map(|m| m as f32).collect()
 }
 
+/// The checks every decode loop makes before its prompt pass: a prompt, at least one token to
+/// generate, and room for it in `n_ctx`.
+pub(crate) fn check_prompt(prompt: &[u32], max_tokens: usize, n_ctx: usize) -> Result<()> {
+    let bad = |name, reason: String| Error::InvalidArgument { name, reason };
+    if prompt.is_empty() {
+        return Err(bad("prompt", "is empty".into()));
+    }
+    if max_tokens == 0 {
+        return Err(bad("max_tokens", "must be at least 1".into()));
+    }
+    if n_ctx <= prompt.len() {
+        return Err(bad(
+            "n_ctx",
+            format!(
+                "{n_ctx} leaves no room after a prompt of {} tokens",
+                prompt.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,26 +692,4 @@ mod tests {
         assert!((unit[0] - 0.6).abs() < 1e-7 && (unit[1] - 0.8).abs() < 1e-7);
         assert_eq!(mean_pool(&[0.0, 0.0], 2, true), [0.0, 0.0]);
     }
-}
-
-/// The checks every decode loop makes before its prompt pass: a prompt, at least one token to
-/// generate, and room for it in `n_ctx`.
-pub(crate) fn check_prompt(prompt: &[u32], max_tokens: usize, n_ctx: usize) -> Result<()> {
-    let bad = |name, reason: String| Error::InvalidArgument { name, reason };
-    if prompt.is_empty() {
-        return Err(bad("prompt", "is empty".into()));
-    }
-    if max_tokens == 0 {
-        return Err(bad("max_tokens", "must be at least 1".into()));
-    }
-    if n_ctx <= prompt.len() {
-        return Err(bad(
-            "n_ctx",
-            format!(
-                "{n_ctx} leaves no room after a prompt of {} tokens",
-                prompt.len()
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@ CUDA_LIB_DIRS_ENV = "THERMOCONSENSUS_CUDA_LIB_DIRS"
 def configure_cuda_library_dirs() -> None:
     """Adds the wheel's lib folder to THERMOCONSENSUS_CUDA_LIB_DIRS (a user's own setting comes first)."""
     try:
-        import nvidia.cuda_nvrtc as nvrtc  # type: ignore[import-not-found]
+        import nvidia.cuda_nvrtc as nvrtc  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         return
     dirs = [os.path.join(p, "lib") for p in getattr(nvrtc, "__path__", [])]

@@ -144,6 +144,17 @@ class EngineRunner:
         options["n_ctx"] = min(len(ids) + int(options.get("max_tokens", 128)), self.context_length)
         return options
 
+    def check_samples(self, n: int) -> int:
+        """``n`` samples of one prompt, which must fit in one running batch; InvalidInputError if not."""
+        from ._arrays import check_int
+
+        n = check_int("n", n, 1)
+        if n > self.max_batch:
+            raise InvalidInputError(
+                f"'n': at most {self.max_batch} samples per request (the sequences decoded at once), got {n}"
+            )
+        return n
+
     async def generate(self, ids: list[int], **options: Any) -> Generation:
         """A finished generation (options: :meth:`thermoconsensus.llm.Model.generate`'s). A cancelled
         caller stops the engine at its next token (prompt processing itself is one engine call)."""
@@ -180,11 +191,7 @@ class EngineRunner:
         The prompt runs once; the other samples fork from it (keys and values copied), sample ``j``
         seeded ``seed + j``. They decode in the running batch together, so ``n`` may be at most
         ``max_batch``. Closing the iterator early stops all of them."""
-        from ._arrays import check_int
-
-        n = check_int("n", n, 1)
-        if n > self.max_batch:
-            raise InvalidInputError(f"n = {n} is more than the {self.max_batch} sequences decoded at once")
+        n = self.check_samples(n)
         opts = self.options_for(ids, options)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[int, str, Any]] = asyncio.Queue()
@@ -287,7 +294,7 @@ class EngineRunner:
 
     def _begin(self, job: _Job) -> bool:
         """Runs the job's prompt; False when it is over already (left while waiting, or refused)."""
-        from .llm import Generation
+        from .llm import fork_sample
 
         if job.cancel.is_set():
             job.post_all("end", None)  # the caller left while this waited for the engine
@@ -297,15 +304,8 @@ class EngineRunner:
                 job.sequence, job.result, job.top_n = self.model._start(job.ids, **job.options)
                 first = job.result
                 for j, fork in enumerate(job.forks, start=1):
-                    seed = (first.seed + j) % 2**64
-                    fork.sequence = job.sequence.fork(seed)
+                    fork.sequence, fork.result = fork_sample(job.sequence, first, j)
                     fork.top_n = job.top_n
-                    fork.result = Generation(
-                        prompt_ids=first.prompt_ids,
-                        seed=seed,
-                        truncated=first.truncated,
-                        reused_prefix=first.reused_prefix,
-                    )
                     fork.result.timings["prompt_seconds"] = first.timings.get("prompt_seconds", 0.0)
         except Exception as exc:
             job.post_all("error", exc)

@@ -487,16 +487,9 @@ class Model:
             seqs.append(gen)
             results.append(result)
             for j in range(1, n):
-                sample_seed = (result.seed + j) % 2**64
-                seqs.append(gen.fork(sample_seed))
-                results.append(
-                    Generation(
-                        prompt_ids=result.prompt_ids,
-                        seed=sample_seed,
-                        truncated=result.truncated,
-                        reused_prefix=result.reused_prefix,
-                    )
-                )
+                fork, fork_result = fork_sample(gen, result, j)
+                seqs.append(fork)
+                results.append(fork_result)
         prompt_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         live = list(range(len(seqs)))
@@ -612,6 +605,16 @@ class Model:
             if step[0]:
                 yield step[0]
         close_generation(out, gen, time.perf_counter() - t0)
+
+
+def fork_sample(gen: _core.Sequence, first: Generation, j: int) -> tuple[_core.Sequence, Generation]:
+    """Sample ``j`` of the prompt that ``gen`` ran (``first`` its result): a sequence forked from that
+    prompt pass (keys and values copied) seeded ``first.seed + j``, and the :class:`Generation` it fills."""
+    seed = (first.seed + j) % 2**64
+    out = Generation(
+        prompt_ids=first.prompt_ids, seed=seed, truncated=first.truncated, reused_prefix=first.reused_prefix
+    )
+    return gen.fork(seed), out
 
 
 def close_generation(out: Generation, gen: _core.Sequence, seconds: float) -> None:

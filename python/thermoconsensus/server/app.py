@@ -239,15 +239,11 @@ class Server:
         return self.slots.task(request.url.path, len(ids), params)
 
     def samples(self, n: int | None) -> int:
-        """How many samples a request asks for (``n``), at most the sequences decoded at once."""
-        n = n or 1
-        if n > self.runner.max_batch:
-            raise HTTPError(
-                400,
-                f"'n': at most {self.runner.max_batch} samples per request (the sequences this server "
-                f"decodes at once, serve --parallel), got {n}",
-            )
-        return n
+        """How many samples a request asks for (``n``); a 400 now, before any stream, if too many."""
+        try:
+            return self.runner.check_samples(n or 1)
+        except InvalidInputError as exc:
+            raise HTTPError(400, f"{exc} (serve --parallel)") from None
 
     async def generate(self, ids: list[int], task: Task, n: int, **options: Any) -> list[Any]:
         try:
@@ -480,8 +476,8 @@ def create_app(
         n = srv.samples(body.n)
         names = tool_names([t.model_dump() for t in body.tools or []])
         parsers = [ToolCallParser(names) for _ in range(n)]  # one per sample: each streams its own calls
-        for parser in parsers:
-            if body.parallel_tool_calls is False:
+        if body.parallel_tool_calls is False:
+            for parser in parsers:
                 parser.limit = 1
 
         def delta(j: int, d: dict[str, Any], finish: str | None = None, **extra: Any) -> str:

@@ -26,14 +26,58 @@ pub(crate) use crate::problem::KsgProblem;
 use crate::search::Searcher;
 use rayon::prelude::*;
 
-/// Neighbour counts of every point in every marginal, self excluded, in a fixed order (the searcher's point order).
-/// Row `i` of the result holds the counts for one point; `m = marginals.len()` values per row.
+/// Neighbour counts of every point in every marginal, self excluded, in a fixed order (the searcher's
+/// point order, or the input order for the brute-force scan). Row `i` of the result holds the counts for
+/// one point; `m = marginals.len()` values per row.
 pub(crate) fn neighbour_counts(
     joint: MatrixRef<'_>,
     problem: &KsgProblem<'_>,
     k: usize,
     algorithm: Algorithm,
 ) -> Vec<u32> {
+    if crate::brute::preferred(joint.rows(), joint.cols()) {
+        return crate::brute::neighbour_counts(joint, problem, k, algorithm);
+    }
+    tree_counts(joint, problem, k, algorithm).0
+}
+
+/// [`neighbour_counts`] in input order: row `i` belongs to row `i` of `joint`.
+pub(crate) fn neighbour_counts_by_input(
+    joint: MatrixRef<'_>,
+    problem: &KsgProblem<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Vec<u32> {
+    if crate::brute::preferred(joint.rows(), joint.cols()) {
+        return crate::brute::neighbour_counts(joint, problem, k, algorithm);
+    }
+    tree_counts_by_input(joint, problem, k, algorithm)
+}
+
+/// The tree (or grid) search's counts, reordered from its point order to the input order.
+pub(crate) fn tree_counts_by_input(
+    joint: MatrixRef<'_>,
+    problem: &KsgProblem<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Vec<u32> {
+    let m = problem.marginals.len();
+    let (counts, original) = tree_counts(joint, problem, k, algorithm);
+    let mut out = vec![0u32; counts.len()];
+    for (pos, &i) in original.iter().enumerate() {
+        out[i * m..(i + 1) * m].copy_from_slice(&counts[pos * m..(pos + 1) * m]);
+    }
+    out
+}
+
+/// Counts by the grid or k-d tree search, in the searcher's point order, with the input row of each
+/// position.
+fn tree_counts(
+    joint: MatrixRef<'_>,
+    problem: &KsgProblem<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> (Vec<u32>, Vec<usize>) {
     let n = joint.rows();
     let groups = problem.group_dims.len();
     let offsets: Vec<usize> = problem
@@ -124,7 +168,8 @@ pub(crate) fn neighbour_counts(
             out[pos * m + mi] = c;
         }
     }
-    out
+    let original = (0..n).map(|pos| search.original_index(pos)).collect();
+    (out, original)
 }
 
 /// [`neighbour_counts`] on the CPU or on a device. The two orders of points differ (the CPU's searcher order,
@@ -290,22 +335,24 @@ pub(crate) fn cmi_of_joint_cpu(
 
 /// The Frenzel-Pompe estimate from the counts in the (X,Z), (Y,Z) and Z spaces.
 pub(crate) fn cmi_from_counts(counts: &[u32], k: usize, algorithm: Algorithm) -> f64 {
+    let local = cmi_local_term(counts, k, algorithm);
+    mean_rows(counts, 3, local)
+}
+
+/// The local (pointwise) CMI of one point from its (X,Z), (Y,Z) and Z counts; the estimate is their mean.
+fn cmi_local_term(counts: &[u32], k: usize, algorithm: Algorithm) -> impl Fn(&[u32]) -> f64 {
     // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
     let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let psi_k = digamma(k as f64);
-    match algorithm {
+    move |c: &[u32]| match algorithm {
         Algorithm::One => {
-            psi_k
-                - mean_rows(counts, 3, |c| {
-                    psi[c[0] as usize + 1] + psi[c[1] as usize + 1] - psi[c[2] as usize + 1]
-                })
+            psi_k - (psi[c[0] as usize + 1] + psi[c[1] as usize + 1] - psi[c[2] as usize + 1])
         }
         Algorithm::Two => {
-            psi_k - 2.0 / k as f64
-                + mean_rows(counts, 3, |c| {
-                    let (xz, yz, z) = (c[0] as f64, c[1] as f64, c[2] as usize);
-                    psi[z] - psi[c[0] as usize] - psi[c[1] as usize] + 1.0 / xz + 1.0 / yz
-                })
+            let (xz, yz, z) = (c[0] as f64, c[1] as f64, c[2] as usize);
+            psi_k - 2.0 / k as f64 + psi[z] - psi[c[0] as usize] - psi[c[1] as usize]
+                + 1.0 / xz
+                + 1.0 / yz
         }
     }
 }
@@ -334,18 +381,70 @@ pub(crate) fn mi_problem(widths: [usize; 2]) -> KsgProblem<'static> {
 
 /// The KSG estimate from the counts in the X and Y spaces of `n` points.
 pub(crate) fn mi_from_counts(counts: &[u32], n: usize, k: usize, algorithm: Algorithm) -> f64 {
+    let local = mi_local_term(counts, n, k, algorithm);
+    mean_rows(counts, 2, local)
+}
+
+/// The local (pointwise) MI of one point from its X and Y counts; the estimate is their mean.
+fn mi_local_term(
+    counts: &[u32],
+    n: usize,
+    k: usize,
+    algorithm: Algorithm,
+) -> impl Fn(&[u32]) -> f64 {
     // psi at every count that occurs (+1 for algorithm 1), and no further: counts are mostly << N.
     let psi = integer_table(counts.iter().copied().max().unwrap_or(0) as usize + 1);
     let base = digamma(k as f64) + digamma(n as f64);
-    match algorithm {
-        Algorithm::One => {
-            base - mean_rows(counts, 2, |c| {
-                psi[c[0] as usize + 1] + psi[c[1] as usize + 1]
-            })
-        }
-        Algorithm::Two => {
-            base - 1.0 / k as f64
-                - mean_rows(counts, 2, |c| psi[c[0] as usize] + psi[c[1] as usize])
-        }
+    move |c: &[u32]| match algorithm {
+        Algorithm::One => base - (psi[c[0] as usize + 1] + psi[c[1] as usize + 1]),
+        Algorithm::Two => base - 1.0 / k as f64 - (psi[c[0] as usize] + psi[c[1] as usize]),
     }
+}
+
+/// Local (pointwise) KSG mutual information of every row of `x` and `y`, in input order (JIDT's
+/// `computeLocalOfPreviousObservations`); their mean is [`mutual_information`].
+pub fn local_mutual_information(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<Vec<f64>> {
+    let n = check_inputs(&[("x", x), ("y", y)], k)?;
+    let joint = Matrix::hstack(&[x, y]);
+    check_ties(joint.view(), k, "x, y")?;
+    let counts = neighbour_counts_by_input(
+        joint.view(),
+        &mi_problem([x.cols(), y.cols()]),
+        k,
+        algorithm,
+    );
+    let local = mi_local_term(&counts, n, k, algorithm);
+    Ok(counts.chunks_exact(2).map(local).collect())
+}
+
+/// Local (pointwise) KSG conditional mutual information of every row, in input order; their mean is
+/// [`conditional_mutual_information`].
+pub fn local_conditional_mutual_information(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    z: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<Vec<f64>> {
+    check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
+    let joint = Matrix::hstack(&[x, y, z]);
+    local_cmi_of_joint(joint.view(), [x.cols(), y.cols(), z.cols()], k, algorithm)
+}
+
+/// Local CMI values over an assembled joint matrix `[X | Y | Z]`, in row order.
+pub(crate) fn local_cmi_of_joint(
+    joint: MatrixRef<'_>,
+    widths: [usize; 3],
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<Vec<f64>> {
+    check_ties(joint, k, "x, y, z")?;
+    let counts = neighbour_counts_by_input(joint, &cmi_problem(widths), k, algorithm);
+    let local = cmi_local_term(&counts, k, algorithm);
+    Ok(counts.chunks_exact(3).map(local).collect())
 }

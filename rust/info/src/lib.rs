@@ -10,6 +10,7 @@
 //! Conventions match JIDT's Kraskov calculators with normalisation and noise off; see each module.
 #![deny(missing_docs)]
 
+pub(crate) mod brute;
 pub(crate) mod counts;
 pub mod digamma;
 pub mod discrete;
@@ -33,12 +34,16 @@ pub use entropy::entropy;
 pub use error::{Error, Result};
 pub use gpu::Compute;
 pub use ksg::{
-    conditional_mutual_information, conditional_mutual_information_on, mutual_information,
+    conditional_mutual_information, conditional_mutual_information_on,
+    local_conditional_mutual_information, local_mutual_information, mutual_information,
     mutual_information_on, Algorithm,
 };
 pub use matrix::{Matrix, MatrixRef};
 pub use network::{te_network, te_network_with_progress, TeNetwork};
 pub use ragwitz::{ragwitz, RagwitzResult};
 pub use significance::{JointSamples, SignificanceResult};
-pub use te::{active_information_storage, transfer_entropy, Conditionals, TeSamples};
+pub use te::{
+    active_information_storage, local_active_information_storage, transfer_entropy, Conditionals,
+    TeSamples,
+};
 pub use thermoconsensus_runtime::{run_with_threads, Error as RuntimeError, Progress};

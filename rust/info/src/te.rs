@@ -7,7 +7,10 @@
 use crate::embed::{check_length, embed_past, TeEmbedding};
 use crate::error::{invalid, Result};
 use crate::gpu::Compute;
-use crate::ksg::{check_inputs, cmi_of_joint, cmi_of_joint_cpu, mutual_information, Algorithm};
+use crate::ksg::{
+    check_inputs, cmi_of_joint, cmi_of_joint_cpu, local_cmi_of_joint, local_mutual_information,
+    mutual_information, Algorithm,
+};
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
 
 /// Conditioning series for a conditional transfer entropy: one value per series at `t + 1 - delay`.
@@ -104,6 +107,12 @@ impl TeSamples {
         cmi_of_joint_cpu(self.joint.view(), self.widths, k, algorithm)
     }
 
+    /// Local (pointwise) TE of every embedded sample, in time order: entry `i` belongs to the target's
+    /// value at `first + 1 + i` (`first` as in [`crate::embed`]); their mean is [`TeSamples::estimate`].
+    pub fn local(&self, k: usize, algorithm: Algorithm) -> Result<Vec<f64>> {
+        local_cmi_of_joint(self.joint.view(), self.widths, k, algorithm)
+    }
+
     /// [`TeSamples::estimate`] with the neighbour searches on `compute`.
     pub fn estimate_on(&self, k: usize, algorithm: Algorithm, compute: &Compute) -> Result<f64> {
         cmi_of_joint(self.joint.view(), self.widths, k, algorithm, compute)
@@ -154,4 +163,17 @@ pub fn active_information_storage(
 ) -> Result<f64> {
     let (past, next) = ais_samples(x, k_history, k_tau, k)?;
     mutual_information(past.view(), next.view(), k, algorithm)
+}
+
+/// Local (pointwise) active information storage of every embedded sample, in time order (entry `i`
+/// belongs to `x[(k_history - 1) * k_tau + 1 + i]`); their mean is [`active_information_storage`].
+pub fn local_active_information_storage(
+    x: MatrixRef<'_>,
+    k_history: usize,
+    k_tau: usize,
+    k: usize,
+    algorithm: Algorithm,
+) -> Result<Vec<f64>> {
+    let (past, next) = ais_samples(x, k_history, k_tau, k)?;
+    local_mutual_information(past.view(), next.view(), k, algorithm)
 }

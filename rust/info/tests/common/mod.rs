@@ -11,9 +11,10 @@ pub use rand::{RngExt, SeedableRng};
 pub use rand_chacha::ChaCha8Rng;
 pub use std::f64::consts::{PI, TAU};
 pub use thermoconsensus_info::{
-    active_information_storage, conditional_mutual_information, entropy, mutual_information,
-    ragwitz, run_with_threads, te_network, transfer_entropy, Algorithm, Conditionals, Error,
-    JointSamples, Matrix, MatrixRef, TeEmbedding, TeSamples,
+    active_information_storage, conditional_mutual_information, entropy,
+    local_conditional_mutual_information, local_mutual_information, mutual_information, ragwitz,
+    run_with_threads, te_network, transfer_entropy, Algorithm, Conditionals, Error, JointSamples,
+    Matrix, MatrixRef, TeEmbedding, TeSamples,
 };
 
 pub const EULER: f64 = 0.577_215_664_901_532_9;
@@ -217,6 +218,44 @@ pub fn ref_mi(x: &Var, y: &Var, k: usize) -> [f64; 2] {
     [
         psi[k] + psi[n] - s1 / nf,
         psi[k] - 1.0 / k as f64 + psi[n] - s2 / nf,
+    ]
+}
+
+/// Reference local (pointwise) KSG MI of every sample for algorithms 1 and 2.
+pub fn ref_local_mi(x: &Var, y: &Var, k: usize) -> [Vec<f64>; 2] {
+    let n = x.rows();
+    let c = brute_counts(&[x, y], &[&[0], &[1]], k);
+    let psi = psi_table(n + 1);
+    [
+        c.one
+            .iter()
+            .map(|c| psi[k] + psi[n] - psi[c[0] + 1] - psi[c[1] + 1])
+            .collect(),
+        c.two
+            .iter()
+            .map(|c| psi[k] - 1.0 / k as f64 + psi[n] - psi[c[0]] - psi[c[1]])
+            .collect(),
+    ]
+}
+
+/// Reference local (pointwise) KSG CMI of every sample for algorithms 1 and 2.
+pub fn ref_local_cmi(x: &Var, y: &Var, z: &Var, k: usize) -> [Vec<f64>; 2] {
+    let n = x.rows();
+    let c = brute_counts(&[x, y, z], &[&[0, 2], &[1, 2], &[2]], k);
+    let psi = psi_table(n + 1);
+    [
+        c.one
+            .iter()
+            .map(|c| psi[k] - psi[c[0] + 1] - psi[c[1] + 1] + psi[c[2] + 1])
+            .collect(),
+        c.two
+            .iter()
+            .map(|c| {
+                psi[k] - 2.0 / k as f64 + psi[c[2]] - psi[c[0]] - psi[c[1]]
+                    + 1.0 / c[0] as f64
+                    + 1.0 / c[1] as f64
+            })
+            .collect(),
     ]
 }
 

@@ -22,6 +22,7 @@ pub(crate) mod grid;
 pub mod kdtree;
 pub mod ksg;
 pub mod matrix;
+pub mod multivariate;
 pub mod network;
 pub(crate) mod problem;
 pub mod ragwitz;
@@ -39,6 +40,9 @@ pub use ksg::{
     mutual_information_on, Algorithm,
 };
 pub use matrix::{Matrix, MatrixRef};
+pub use multivariate::{
+    multivariate_te, network_fdr, MultivariateTeSettings, TargetResult, Variable,
+};
 pub use network::{te_network, te_network_with_progress, TeNetwork};
 pub use ragwitz::{ragwitz, RagwitzResult};
 pub use significance::{JointSamples, SignificanceResult};

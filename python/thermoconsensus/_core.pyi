@@ -37,9 +37,11 @@ __all__ = [
     "gpu_unavailable_reason",
     "js_divergence",
     "kl_divergence",
+    "local_values",
     "log_softmax",
     "merge_samples",
     "minimize_free_energy",
+    "multivariate_te",
     "mutual_information",
     "nvrtc_available",
     "path_integral_annealing",
@@ -141,6 +143,37 @@ def te_network(
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> tuple[_F2, _F2, _F2, NDArray[np.bool_]]: ...
+
+_Lags = tuple[int, int, int, int, int]
+_Var = tuple[int, int]
+
+def local_values(
+    measure: str,
+    arrays: list[_F2 | None],
+    k: int,
+    algorithm: int,
+    embedding: _Embedding = ...,
+    cond_delays: list[int] = ...,
+    n_threads: int | None = None,
+) -> NDArray[np.float64]: ...
+def multivariate_te(
+    replications: list[_F2],
+    targets: list[int],
+    k: int,
+    algorithm: int,
+    settings: tuple[
+        tuple[int, int, int, int, int], tuple[int, int, int, int], tuple[float, float, float, float]
+    ],
+    seed: int,
+    fdr_alpha: float | None = None,
+    n_threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[
+    list[
+        tuple[int, list[tuple[int, int]], list[tuple[int, int]], list[float], list[float], float, float, int]
+    ],
+    list[float],
+]: ...
 def gpu_available() -> bool: ...
 def gpu_unavailable_reason() -> str | None: ...
 def devices() -> list[dict[str, Any]]: ...

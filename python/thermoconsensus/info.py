@@ -64,7 +64,9 @@ from .distributed import RayBackend, check_backend, significance_ray, te_network
 
 __all__ = [
     "EmbeddingChoice",
+    "MultivariateTeResult",
     "SignificanceResult",
+    "TargetInference",
     "TeNetworkResult",
     "active_information_storage",
     "auto_embedding",
@@ -75,7 +77,12 @@ __all__ = [
     "entropy_from_probs",
     "js_divergence",
     "kl_divergence",
+    "local_active_information_storage",
+    "local_conditional_mutual_information",
+    "local_mutual_information",
+    "local_transfer_entropy",
     "log_softmax",
+    "multivariate_te_network",
     "mutual_information",
     "perplexity",
     "plugin_conditional_mutual_information",
@@ -299,6 +306,114 @@ def entropy(
     """
     (xa,) = _prepare([("x", x)], noise, seed, normalise)
     return _core.entropy(xa, native_int("k", k), check_threads(n_threads))
+
+
+def local_mutual_information(
+    x: ArrayLike,
+    y: ArrayLike,
+    k: int = 4,
+    algorithm: int = 1,
+    *,
+    noise: float = 0.0,
+    normalise: bool = False,
+    seed: int = 0,
+    n_threads: int | None = None,
+) -> NDArray[np.float64]:
+    """Local (pointwise) KSG MI of every sample, in sample order; their mean is :func:`mutual_information`.
+
+    As JIDT's ``computeLocalOfPreviousObservations``: sample i's term of the KSG average, e.g. for
+    algorithm 1 psi(k) + psi(N) - psi(n_x,i + 1) - psi(n_y,i + 1). Arguments and errors as in
+    :func:`mutual_information` (CPU only).
+    """
+    xa, ya = _prepare([("x", x), ("y", y)], noise, seed, normalise)
+    return _core.local_values(
+        "mi", [xa, ya], native_int("k", k), _algorithm(algorithm), n_threads=check_threads(n_threads)
+    )
+
+
+def local_conditional_mutual_information(
+    x: ArrayLike,
+    y: ArrayLike,
+    z: ArrayLike,
+    k: int = 4,
+    algorithm: int = 1,
+    *,
+    noise: float = 0.0,
+    normalise: bool = False,
+    seed: int = 0,
+    n_threads: int | None = None,
+) -> NDArray[np.float64]:
+    """Local KSG CMI of every sample; their mean is :func:`conditional_mutual_information`."""
+    arrays = _prepare([("x", x), ("y", y), ("z", z)], noise, seed, normalise)
+    return _core.local_values(
+        "cmi", list(arrays), native_int("k", k), _algorithm(algorithm), n_threads=check_threads(n_threads)
+    )
+
+
+def local_transfer_entropy(
+    source: ArrayLike,
+    target: ArrayLike,
+    k: int = 4,
+    k_history: int = 1,
+    k_tau: int = 1,
+    l_history: int = 1,
+    l_tau: int = 1,
+    delay: int = 1,
+    algorithm: int = 1,
+    conditionals: ArrayLike | None = None,
+    *,
+    cond_delays: list[int] | None = None,
+    noise: float = 0.0,
+    normalise: bool = False,
+    seed: int = 0,
+    n_threads: int | None = None,
+) -> NDArray[np.float64]:
+    """Local TE of every embedded sample; their mean is :func:`transfer_entropy`.
+
+    Entry i belongs to the target's value at time ``first + 1 + i``, where ``first`` is the first usable
+    time of the embedding (see :func:`transfer_entropy`), so the array has N = T - 1 - first entries.
+    """
+    cond, delays = _conditionals(conditionals, cond_delays)
+    named: list[tuple[str, ArrayLike]] = [("source", source), ("target", target)]
+    if cond is not None:
+        named.append(("conditionals", cond))
+    arrays = _prepare(named, noise, seed, normalise)
+    views: list[NDArray[np.float64] | None] = [arrays[0], arrays[1], arrays[2] if cond is not None else None]
+    return _core.local_values(
+        "te",
+        views,
+        native_int("k", k),
+        _algorithm(algorithm),
+        embedding=_embedding(k_history, k_tau, l_history, l_tau, delay),
+        cond_delays=delays,
+        n_threads=check_threads(n_threads),
+    )
+
+
+def local_active_information_storage(
+    x: ArrayLike,
+    k_history: int = 1,
+    k_tau: int = 1,
+    k: int = 4,
+    *,
+    algorithm: int = 1,
+    noise: float = 0.0,
+    normalise: bool = False,
+    seed: int = 0,
+    n_threads: int | None = None,
+) -> NDArray[np.float64]:
+    """Local AIS of every embedded sample (entry i belongs to ``x[(k_history - 1) * k_tau + 1 + i]``);
+    their mean is :func:`active_information_storage`."""
+    (xa,) = _prepare([("x", x)], noise, seed, normalise)
+    emb = (native_int("k_history", k_history), native_int("k_tau", k_tau), 1, 1, 1)
+    return _core.local_values(
+        "ais",
+        [xa],
+        native_int("k", k),
+        _algorithm(algorithm),
+        embedding=emb,
+        n_threads=check_threads(n_threads),
+    )
 
 
 @dataclass(frozen=True)
@@ -535,3 +650,167 @@ def te_network(
         resolve_progress(progress, "te_network"),
     )
     return TeNetworkResult(te, p, q, sig)
+
+
+@dataclass(frozen=True)
+class TargetInference:
+    """What :func:`multivariate_te_network` found for one target; variables are (process, lag) pairs."""
+
+    target: int
+    target_past: list[tuple[int, int]]
+    """The target's own past that was selected (the conditioning set of every source test)."""
+    sources: list[tuple[int, int]]
+    """Source variables that passed every test, strongest first."""
+    source_te: list[float]
+    """CMI (nats) of each source with the target's current value given all other selected variables."""
+    source_p: list[float]
+    """Sequential maximum-statistic p-value of each source."""
+    omnibus_te: float
+    """TE (nats) of all selected sources together given the selected target past (0 without sources)."""
+    omnibus_p: float
+    omnibus_q: float
+    """Benjamini-Hochberg q-value of the omnibus p-value across targets (NaN without FDR or sources)."""
+    n_estimates: int
+    """Estimates this target took, surrogates included."""
+
+
+@dataclass(frozen=True)
+class MultivariateTeResult:
+    """Multivariate TE network: one :class:`TargetInference` per analysed target."""
+
+    n_processes: int
+    targets: dict[int, TargetInference]
+
+    def edges(self) -> list[tuple[int, int, int, float]]:
+        """Every selected source variable as (source, target, lag, te), strongest first."""
+        out = [
+            (p, t, lag, te)
+            for t, r in self.targets.items()
+            for (p, lag), te in zip(r.sources, r.source_te, strict=True)
+        ]
+        return sorted(out, key=lambda e: -e[3])
+
+    def adjacency(self) -> NDArray[np.bool_]:
+        """n x n: entry [i, j] is True when some lag of process i is a selected source of target j."""
+        a = np.zeros((self.n_processes, self.n_processes), dtype=bool)
+        for p, t, _, _ in self.edges():
+            a[p, t] = True
+        return a
+
+
+def _replications(data: ArrayLike | list[ArrayLike]) -> list[NDArray[np.float64]]:
+    """A (T x n) array, a (replications x T x n) array or a list of (T_r x n) arrays, as 2-D arrays."""
+    if isinstance(data, (list, tuple)) and data and np.ndim(data[0]) == 2:
+        reps = [as_samples("data", r) for r in data]
+    else:
+        arr = np.asarray(data)
+        if arr.ndim == 3:
+            reps = [as_samples("data", r) for r in arr]
+        elif arr.ndim == 2:
+            reps = [as_samples("data", arr)]
+        else:
+            raise _core.InvalidInputError(
+                "data: expected a (T x n) array, a (replications x T x n) array or a list of (T x n) "
+                f"arrays, got {arr.ndim} dimensions"
+            )
+    return reps
+
+
+def multivariate_te_network(
+    data: ArrayLike | list[ArrayLike],
+    *,
+    max_lag_sources: int = 5,
+    min_lag_sources: int = 1,
+    tau_sources: int = 1,
+    max_lag_target: int = 5,
+    tau_target: int = 1,
+    k: int = 4,
+    algorithm: int = 1,
+    n_perm_max_stat: int = 200,
+    n_perm_min_stat: int = 200,
+    n_perm_omnibus: int = 500,
+    n_perm_max_seq: int = 500,
+    alpha: float = 0.05,
+    fdr: bool = True,
+    targets: list[int] | None = None,
+    seed: int = 0,
+    noise: float = 0.0,
+    normalise: bool = False,
+    n_threads: int | None = None,
+    progress: ProgressArg = False,
+) -> MultivariateTeResult:
+    """Multivariate TE network inference with IDTxl's ``MultivariateTE`` algorithm and statistics.
+
+    Every variable is a (process, lag) pair. For each target, its own past (lags 1, 1 + tau_target, ...,
+    up to max_lag_target) and then the other processes' past (lags min_lag_sources..max_lag_sources,
+    tau_sources apart) are selected greedily: the candidate with the largest CMI with the target's
+    current value, given everything selected so far, enters while it passes the maximum statistic
+    (against the maximum over all candidates of their surrogate CMIs). Selected sources are then pruned
+    with the minimum statistic, all of them together pass an omnibus test or none is kept, and the
+    sequential maximum statistic tests each one given all the others. Unlike pairwise
+    :func:`te_network`, a source that only echoes another (a common driver, a relay) is not reported.
+
+    Args:
+        data: a (T x n) array (columns are processes), a (replications x T x n) array, or a list of
+            (T_r x n) arrays; replications (trials) pool their samples, which is ensemble TE.
+        alpha: the level of every test (IDTxl's alpha_max_stat, alpha_min_stat, alpha_omnibus,
+            alpha_max_seq and alpha_fdr).
+        fdr: Benjamini-Hochberg over the targets' omnibus p-values (IDTxl's network-level correction
+            by target): targets whose q-value exceeds alpha lose their sources.
+        n_perm_*: surrogates of each test (IDTxl's defaults). Surrogates permute a variable's
+            realisations within each replication; p-values are (1 + #{surrogate >= value}) / (1 + n).
+        targets: the columns to analyse (default: all).
+        noise, normalise, seed, n_threads: as in :func:`mutual_information` (``normalise`` rescales each
+            process over all replications; ``seed`` also seeds the permutations).
+        progress: as in :func:`significance`, counting targets.
+
+    Raises:
+        InvalidInputError: bad lags, a test its surrogates could never pass (1 / (n_perm + 1) >= alpha),
+            replications with different columns or shorter than the largest lag, a target that is not a
+            column, and the errors of :func:`mutual_information`.
+    """
+    reps = _replications(data)
+    if not isinstance(fdr, (bool, np.bool_)):
+        raise TypeError(f"fdr: expected a bool, got {type(fdr).__name__}")
+    if not isinstance(normalise, (bool, np.bool_)):
+        raise TypeError(f"normalise: expected a bool, got {type(normalise).__name__}")
+    n_proc = reps[0].shape[1]
+    if normalise:
+        lengths = np.cumsum([len(r) for r in reps])[:-1]
+        if any(r.shape[1] != n_proc for r in reps):
+            raise _core.InvalidInputError("data: every replication needs the same number of columns")
+        (pooled,) = normalise_columns([np.concatenate(reps)])
+        reps = [np.ascontiguousarray(r) for r in np.split(pooled, lengths)]
+    reps = add_noise(reps, noise, check_seed(seed))
+    chosen = [] if targets is None else sorted({native_int("targets", t) for t in targets})
+    a = number("alpha", alpha)
+    lags = (
+        native_int("max_lag_sources", max_lag_sources),
+        native_int("min_lag_sources", min_lag_sources),
+        native_int("tau_sources", tau_sources),
+        native_int("max_lag_target", max_lag_target),
+        native_int("tau_target", tau_target),
+    )
+    perms = (
+        native_int("n_perm_max_stat", n_perm_max_stat),
+        native_int("n_perm_min_stat", n_perm_min_stat),
+        native_int("n_perm_omnibus", n_perm_omnibus),
+        native_int("n_perm_max_seq", n_perm_max_seq),
+    )
+    settings = (lags, perms, (a, a, a, a))
+    out, q = _core.multivariate_te(
+        reps,
+        chosen,
+        native_int("k", k),
+        _algorithm(algorithm),
+        settings,
+        check_seed(seed),
+        fdr_alpha=a if fdr else None,
+        n_threads=check_threads(n_threads),
+        progress=resolve_progress(progress, "multivariate_te_network"),
+    )
+    results = {
+        t: TargetInference(t, past, src, te, p, omni_te, omni_p, qi, est)
+        for (t, past, src, te, p, omni_te, omni_p, est), qi in zip(out, q, strict=True)
+    }
+    return MultivariateTeResult(n_proc, results)

@@ -138,14 +138,48 @@ impl MultivariateTeSettings {
                 ));
             }
         }
-        for (name, a) in [
-            ("alpha_max_stat", self.alpha_max_stat),
-            ("alpha_min_stat", self.alpha_min_stat),
-            ("alpha_omnibus", self.alpha_omnibus),
-            ("alpha_max_seq", self.alpha_max_seq),
+        for (name, a, perm_name, n) in [
+            (
+                "alpha_max_stat",
+                self.alpha_max_stat,
+                "n_perm_max_stat",
+                self.n_perm_max_stat,
+            ),
+            (
+                "alpha_min_stat",
+                self.alpha_min_stat,
+                "n_perm_min_stat",
+                self.n_perm_min_stat,
+            ),
+            (
+                "alpha_omnibus",
+                self.alpha_omnibus,
+                "n_perm_omnibus",
+                self.n_perm_omnibus,
+            ),
+            (
+                "alpha_max_seq",
+                self.alpha_max_seq,
+                "n_perm_max_seq",
+                self.n_perm_max_seq,
+            ),
         ] {
             if !(a > 0.0 && a <= 1.0) {
                 return Err(invalid(name, format!("must be in (0, 1], got {a}")));
+            }
+            // The smallest p-value n surrogates can give is 1 / (n + 1); a test it cannot pass would
+            // silently find nothing.
+            let smallest = 1.0 / (n + 1) as f64;
+            if smallest >= a {
+                let needed = (1.0 / a).floor() as usize;
+                return Err(invalid(
+                    perm_name,
+                    format!(
+                        "{n} surrogates give p-values of at least 1/{} = {smallest:.4}, which can never pass \
+                         {name} = {a}; use at least {needed}",
+                        n + 1
+                    ),
+                ));
             }
         }
         Ok(())

@@ -23,10 +23,9 @@ mod multivariate {
                 cols[j][t] = drive + gauss(&mut rng);
             }
         }
-        let mut data = Vec::with_capacity(t_len * n);
-        for t in 0..t_len {
-            data.extend((0..n).map(|j| cols[j][t]));
-        }
+        let data = (0..t_len)
+            .flat_map(|t| cols.iter().map(move |c| c[t]))
+            .collect();
         Matrix::from_vec(data, t_len, n)
     }
 

@@ -381,6 +381,144 @@ fn te_network<'py>(
     ))
 }
 
+/// Local (pointwise) values of MI ("mi"), CMI ("cmi"), TE ("te") or AIS ("ais"), in sample order.
+#[pyfunction]
+#[pyo3(signature = (measure, arrays, k, algorithm, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn local_values<'py>(
+    py: Python<'py>,
+    measure: &str,
+    arrays: Vec<Option<PyReadonlyArray2<'py, f64>>>,
+    k: usize,
+    algorithm: i64,
+    embedding: EmbeddingArgs,
+    cond_delays: Vec<usize>,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let views = measure_views(measure, &arrays)?;
+    let alg = self::algorithm(algorithm)?;
+    let first = views[0].ok_or_else(|| crate::errors::invalid_input("x: required"))?;
+    let at = |i: usize| views.get(i).copied().flatten().unwrap_or(first);
+    let values = compute(py, n_threads, || match measure {
+        "mi" => info::local_mutual_information(first, at(1), k, alg),
+        "cmi" => info::local_conditional_mutual_information(first, at(1), at(2), k, alg),
+        "te" => te_samples(
+            first,
+            at(1),
+            embedding,
+            views.get(2).copied().flatten(),
+            &cond_delays,
+            k,
+        )?
+        .local(k, alg),
+        _ => info::local_active_information_storage(first, embedding.0, embedding.1, k, alg),
+    })?;
+    Ok(PyArray1::from_vec(py, values))
+}
+
+/// Settings of the multivariate TE in the order the Python wrapper passes them: lags
+/// (max_lag_sources, min_lag_sources, tau_sources, max_lag_target, tau_target), surrogates (max, min,
+/// omnibus, sequential) and levels (the same order).
+type MultivariateArgs = (
+    (usize, usize, usize, usize, usize),
+    (usize, usize, usize, usize),
+    (f64, f64, f64, f64),
+);
+
+/// One target's result: (target, target past [(process, lag)], sources [(process, lag)], source TE,
+/// source p-values, omnibus TE, omnibus p, estimates).
+type TargetTuple = (
+    usize,
+    Vec<(usize, usize)>,
+    Vec<(usize, usize)>,
+    Vec<f64>,
+    Vec<f64>,
+    f64,
+    f64,
+    usize,
+);
+
+/// Multivariate TE network inference (IDTxl's algorithm) over replications of a T x n array.
+#[pyfunction]
+/// With `fdr_alpha`, Benjamini-Hochberg over the targets' omnibus p-values removes the sources of
+/// targets whose q-value exceeds it; the q-values come back (NaN for targets without sources).
+#[pyo3(signature = (replications, targets, k, algorithm, settings, seed, fdr_alpha=None, n_threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn multivariate_te<'py>(
+    py: Python<'py>,
+    replications: Vec<PyReadonlyArray2<'py, f64>>,
+    targets: Vec<usize>,
+    k: usize,
+    algorithm: i64,
+    settings: MultivariateArgs,
+    seed: u64,
+    fdr_alpha: Option<f64>,
+    n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<(Vec<TargetTuple>, Vec<f64>)> {
+    let views: Vec<MatrixRef<'_>> = replications
+        .iter()
+        .map(|r| view("data", r))
+        .collect::<PyResult<_>>()?;
+    let ((max_src, min_src, tau_src, max_tgt, tau_tgt), perms, alphas) = settings;
+    let s = info::MultivariateTeSettings {
+        max_lag_sources: max_src,
+        min_lag_sources: min_src,
+        tau_sources: tau_src,
+        max_lag_target: max_tgt,
+        tau_target: tau_tgt,
+        k,
+        algorithm: self::algorithm(algorithm)?,
+        n_perm_max_stat: perms.0,
+        n_perm_min_stat: perms.1,
+        n_perm_omnibus: perms.2,
+        n_perm_max_seq: perms.3,
+        alpha_max_stat: alphas.0,
+        alpha_min_stat: alphas.1,
+        alpha_omnibus: alphas.2,
+        alpha_max_seq: alphas.3,
+        seed,
+    };
+    let total = if targets.is_empty() {
+        views.first().map_or(0, |v| v.cols())
+    } else {
+        targets.len()
+    };
+    let results = run_with_progress(
+        py,
+        total,
+        progress.as_ref(),
+        n_threads,
+        |prog| {
+            let mut results = info::multivariate_te(&views, &targets, &s, Some(prog))?;
+            let q = match fdr_alpha {
+                Some(a) => info::network_fdr(&mut results, a)?,
+                None => vec![f64::NAN; results.len()],
+            };
+            Ok::<_, info::Error>((results, q))
+        },
+        info_error,
+    )?;
+    let (results, q) = results;
+    let pairs = |v: &[info::Variable]| v.iter().map(|v| (v.process, v.lag)).collect();
+    let tuples = results
+        .into_iter()
+        .map(|r| {
+            (
+                r.target,
+                pairs(&r.target_past),
+                pairs(&r.sources),
+                r.source_te,
+                r.source_p,
+                r.omnibus_te,
+                r.omnibus_p,
+                r.estimates,
+            )
+        })
+        .collect();
+    Ok((tuples, q))
+}
+
 /// Registers this domain's functions.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mutual_information, m)?)?;
@@ -392,5 +530,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(significance_null, m)?)?;
     m.add_function(wrap_pyfunction!(ragwitz, m)?)?;
     m.add_function(wrap_pyfunction!(te_network, m)?)?;
+    m.add_function(wrap_pyfunction!(local_values, m)?)?;
+    m.add_function(wrap_pyfunction!(multivariate_te, m)?)?;
     Ok(())
 }

@@ -145,3 +145,16 @@ def test_local_values_refuse_what_the_estimates_refuse() -> None:
         info.local_mutual_information(np.ones(50), np.ones(50))
     with pytest.raises(thermoconsensus.InvalidInputError, match="y has 11 samples but x has 10"):
         info.local_mutual_information(np.ones(10), np.ones(11))
+
+
+def test_pairwise_network_chooses_enough_surrogates_to_pass_the_correction_or_warns() -> None:
+    """With 5 series (20 pairs) 100 surrogates give p >= 1/101 and q >= 0.198 for a lone edge."""
+    rng = np.random.default_rng(9)
+    data = rng.standard_normal((300, 5))
+    data[1:, 3] += 0.9 * data[:-1, 0]
+    with pytest.warns(info.UnreachableThresholdWarning, match=r"n_surrogates >= 399"):
+        few = info.te_network(data, n_surrogates=100, seed=1)
+    assert not few.significant.any() and few.p_values[0, 3] == pytest.approx(1 / 101)
+    enough = info.te_network(data, seed=1)
+    assert enough.p_values[0, 3] == pytest.approx(1 / 400)
+    assert [e[:2] for e in enough.edges()] == [(0, 3)]

@@ -27,6 +27,8 @@ Conventions are those of JIDT's Kraskov calculators with normalisation and added
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,6 +70,7 @@ __all__ = [
     "SignificanceResult",
     "TargetInference",
     "TeNetworkResult",
+    "UnreachableThresholdWarning",
     "active_information_storage",
     "auto_embedding",
     "conditional_mutual_information",
@@ -595,6 +598,34 @@ class TeNetworkResult:
         return sorted(out, key=lambda e: -e[2])
 
 
+class UnreachableThresholdWarning(RuntimeWarning):
+    """A test's surrogates cannot give a p-value small enough to pass its corrected threshold."""
+
+
+def _reachable_surrogates(n_series: int, n_surrogates: int | None, alpha: float) -> int:
+    """The surrogate count of :func:`te_network`: chosen so one edge can pass Benjamini-Hochberg at
+    ``alpha`` over all ordered pairs, or the caller's, with a warning when it cannot."""
+    pairs = n_series * (n_series - 1)
+    a = number("alpha", alpha)
+    if not 0.0 < a <= 1.0 or pairs < 1:
+        # The engine names the bad argument.
+        return 100 if n_surrogates is None else native_int("n_surrogates", n_surrogates)
+    needed = max(1, math.ceil(pairs / a - 1e-9) - 1)
+    if n_surrogates is None:
+        return max(100, needed)
+    count = native_int("n_surrogates", n_surrogates)
+    if 0 < count < needed:
+        warnings.warn(
+            f"te_network: with {count} surrogates every p-value is at least 1/{count + 1} = "
+            f"{1 / (count + 1):.3g}, and Benjamini-Hochberg over {pairs} pairs turns that into at least "
+            f"{pairs / (count + 1):.3g} for a single edge, above alpha = {a}: no edge can be found. "
+            f"Use n_surrogates >= {needed} (or None).",
+            UnreachableThresholdWarning,
+            stacklevel=3,
+        )
+    return count
+
+
 def te_network(
     data: ArrayLike,
     k: int = 4,
@@ -605,7 +636,7 @@ def te_network(
     delay: int = 1,
     algorithm: int = 1,
     *,
-    n_surrogates: int = 100,
+    n_surrogates: int | None = None,
     alpha: float = 0.05,
     seed: int = 0,
     noise: float = 0.0,
@@ -614,16 +645,22 @@ def te_network(
     progress: ProgressArg = False,
     backend: str | RayBackend = "local",
 ) -> TeNetworkResult:
-    """TE for every ordered pair of columns of a (T x n) array, in parallel, with FDR control.
+    """Pairwise TE for every ordered pair of columns of a (T x n) array, in parallel, with FDR control.
 
     Each pair gets a permutation test with its own seed derived from ``seed`` (so the result does not
-    depend on scheduling), and the Benjamini-Hochberg procedure is applied once to all n(n-1) p-values.
+    depend on scheduling), and the Benjamini-Hochberg procedure is applied once to all m = n(n-1)
+    p-values. A permutation p-value is at least 1 / (n_surrogates + 1), so an edge can only pass the
+    correction when that bound times m is at most ``alpha``; the default ``n_surrogates=None`` takes
+    the smallest count that makes it reachable, and at least 100 (8 series at alpha 0.05: 1119). A
+    smaller explicit count warns with :class:`UnreachableThresholdWarning`. Pairwise TE reports edges
+    that only echo a common driver or a relay; :func:`multivariate_te_network` conditions them away.
     ``progress`` as in :func:`significance`, counting pairs; Ctrl-C stops within one pair.
     ``backend="ray"`` (or a :class:`~thermoconsensus.distributed.RayBackend`) runs one Ray task per target
     column (or per pair) with the same seeds: the same result, bit for bit, on a cluster; ``progress``
     then counts tasks.
     """
     (d,) = _prepare([("data", data)], noise, seed, normalise)
+    n_surrogates = _reachable_surrogates(d.shape[1], n_surrogates, alpha)
     remote = check_backend(backend)
     if remote is not None:
         out = te_network_ray(

@@ -158,3 +158,44 @@ def test_pairwise_network_chooses_enough_surrogates_to_pass_the_correction_or_wa
     enough = info.te_network(data, seed=1)
     assert enough.p_values[0, 3] == pytest.approx(1 / 400)
     assert [e[:2] for e in enough.edges()] == [(0, 3)]
+
+
+def test_multivariate_fdr_that_cannot_pass_warns() -> None:
+    with pytest.warns(info.UnreachableThresholdWarning, match="n_perm_omnibus >= 79"):
+        info.multivariate_te_network(
+            _common_driver(10, 150), max_lag_sources=1, max_lag_target=1, **{**FAST, "n_perm_omnibus": 50}
+        )
+
+
+def test_circular_surrogates_are_calibrated_where_permutations_are_not() -> None:
+    """Two independent, strongly autocorrelated series: random permutations break the autocorrelation
+    the MI estimate's bias comes from, so they reject far too often; time-shifted surrogates keep it."""
+    rng = np.random.default_rng(11)
+    rejected = {"permutation": 0, "circular": 0}
+    trials = 20
+    for _ in range(trials):
+        x, y = np.zeros(400), np.zeros(400)
+        e = rng.standard_normal((400, 2))
+        for t in range(1, 400):
+            x[t] = 0.97 * x[t - 1] + e[t, 0]
+            y[t] = 0.97 * y[t - 1] + e[t, 1]
+        for kind in rejected:
+            r = info.significance("mi", x, y, n_surrogates=99, seed=1, surrogates=kind, surrogate_param=40)
+            rejected[kind] += r.p_value <= 0.05
+    assert rejected["permutation"] >= 10, rejected
+    assert rejected["circular"] <= 4, rejected
+
+
+def test_block_surrogates_and_bad_surrogate_names() -> None:
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(300)
+    r = info.significance("mi", x, 0.8 * x + rng.standard_normal(300), n_surrogates=50, surrogates="block")
+    assert r.p_value == pytest.approx(1 / 51)
+    with pytest.raises(thermoconsensus.InvalidInputError, match="surrogates: must be"):
+        info.significance("mi", x, x, surrogates="shuffle")  # type: ignore[arg-type]
+    with pytest.raises(thermoconsensus.InvalidInputError, match="block_size"):
+        info.significance("mi", x, x + 1, surrogates="block", surrogate_param=300)
+    with pytest.raises(thermoconsensus.InvalidInputError, match="min_shift"):
+        info.multivariate_te_network(
+            _common_driver(13, 100), surrogates="circular", surrogate_param=99, **FAST
+        )

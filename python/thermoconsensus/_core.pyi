@@ -110,6 +110,8 @@ def significance(
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
     device: str = "auto",
+    surrogates: str = "permutation",
+    surrogate_param: int | None = None,
 ) -> tuple[float, float, float, float, int, NDArray[np.float64]]: ...
 def significance_null(
     measure: str,
@@ -123,6 +125,8 @@ def significance_null(
     embedding: _Embedding = ...,
     cond_delays: list[int] = ...,
     n_threads: int | None = None,
+    surrogates: str = "permutation",
+    surrogate_param: int | None = None,
 ) -> tuple[float | None, NDArray[np.float64]]: ...
 def ragwitz(
     x: _F2,
@@ -168,6 +172,8 @@ def multivariate_te(
     fdr_alpha: float | None = None,
     n_threads: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+    surrogates: str = "permutation",
+    surrogate_param: int | None = None,
 ) -> tuple[
     list[
         tuple[int, list[tuple[int, int]], list[tuple[int, int]], list[float], list[float], float, float, int]

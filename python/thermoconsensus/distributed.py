@@ -295,9 +295,21 @@ def _null_chunk(
     with_value: bool,
     *arrays: NDArray[np.float64] | None,
 ) -> tuple[float | None, NDArray[np.float64]]:
-    k, algorithm, seed, embedding, delays, threads = args
+    k, algorithm, seed, embedding, delays, threads, kind, param = args
     return _core.significance_null(
-        measure, list(arrays), k, algorithm, seed, first, count, with_value, embedding, delays, threads
+        measure,
+        list(arrays),
+        k,
+        algorithm,
+        seed,
+        first,
+        count,
+        with_value,
+        embedding,
+        delays,
+        threads,
+        surrogates=kind,
+        surrogate_param=param,
     )
 
 
@@ -330,6 +342,7 @@ def significance_ray(
     delays: list[int],
     backend: RayBackend,
     progress: Callable[[int, int], object] | None = None,
+    surrogates: tuple[str, int | None] = ("permutation", None),
 ) -> tuple[float, float, float, float, int, NDArray[np.float64]]:
     """The local test's (value, p, null mean, null std, n, null) with the surrogates in chunks on Ray;
     ``progress(done, total)`` counts chunks."""
@@ -344,7 +357,7 @@ def significance_ray(
     task = ray.remote(_null_chunk).options(
         name="significance_chunk", num_cpus=backend.threads_per_task, max_retries=backend.max_retries
     )
-    args = (k, algorithm, seed, embedding, delays, backend.threads_per_task)
+    args = (k, algorithm, seed, embedding, delays, backend.threads_per_task, *surrogates)
     # The arrays go as top-level arguments: Ray hands a task the objects of those references.
     refs = [
         task.remote(measure, args, bounds[c], bounds[c + 1] - bounds[c], c == 0, *refs_in)

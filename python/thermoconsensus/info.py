@@ -68,6 +68,7 @@ __all__ = [
     "EmbeddingChoice",
     "MultivariateTeResult",
     "SignificanceResult",
+    "Surrogates",
     "TargetInference",
     "TeNetworkResult",
     "UnreachableThresholdWarning",
@@ -100,6 +101,15 @@ __all__ = [
 ]
 
 Measure = Literal["mi", "cmi", "te", "ais"]
+Surrogates = Literal["permutation", "circular", "block"]
+
+
+def _surrogates(kind: str, param: int | None) -> tuple[str, int | None]:
+    if kind not in ("permutation", "circular", "block"):
+        raise _core.InvalidInputError(
+            f"surrogates: must be 'permutation', 'circular' or 'block', got {kind!r}"
+        )
+    return kind, None if param is None else native_int("surrogate_param", param)
 
 
 def _algorithm(algorithm: int) -> int:
@@ -461,6 +471,8 @@ def significance(
     progress: ProgressArg = False,
     device: str = "auto",
     backend: str | RayBackend = "local",
+    surrogates: Surrogates = "permutation",
+    surrogate_param: int | None = None,
 ) -> SignificanceResult:
     """Permutation test of an estimate against the null hypothesis of no dependence.
 
@@ -476,7 +488,15 @@ def significance(
     ``backend="ray"`` (or a :class:`~thermoconsensus.distributed.RayBackend`) splits the surrogates into
     chunks of Ray tasks on CPUs (``device`` is then unused): the same result, bit for bit; ``progress`` then
     counts chunks.
+
+    ``surrogates`` chooses how the permuted variable's samples are reordered: ``"permutation"`` (a random
+    permutation, JIDT's and IDTxl's default), ``"circular"`` (time-shifted surrogates: the samples rotated
+    by a random shift of at least ``surrogate_param`` and at most N - ``surrogate_param`` steps, which
+    keeps the variable's autocorrelation; the right null for two autocorrelated series, where random
+    permutations give far too many false positives) or ``"block"`` (blocks of ``surrogate_param``
+    consecutive samples in random order). ``surrogate_param`` defaults to N // 10 (at least 1).
     """
+    kind = _surrogates(surrogates, surrogate_param)
     expected = {"mi": 2, "cmi": 3, "te": 2, "ais": 1}
     if measure not in expected:
         raise _core.InvalidInputError(f"measure: must be 'mi', 'cmi', 'te' or 'ais', got {measure!r}")
@@ -515,6 +535,7 @@ def significance(
             delays,
             remote,
             resolve_progress(progress, label),
+            kind,
         )
         return SignificanceResult(*out)
     args = (
@@ -529,7 +550,11 @@ def significance(
         check_threads(n_threads),
         resolve_progress(progress, f"significance({measure!r})"),
     )
-    r = on_device(lambda dev: _core.significance(*args, dev), device, "significance")
+    r = on_device(
+        lambda dev: _core.significance(*args, dev, surrogates=kind[0], surrogate_param=kind[1]),
+        device,
+        "significance",
+    )
     return SignificanceResult(*r)
 
 
@@ -764,7 +789,7 @@ def multivariate_te_network(
     k: int = 4,
     algorithm: int = 1,
     n_perm_max_stat: int = 200,
-    n_perm_min_stat: int = 200,
+    n_perm_min_stat: int = 500,
     n_perm_omnibus: int = 500,
     n_perm_max_seq: int = 500,
     alpha: float = 0.05,
@@ -775,6 +800,8 @@ def multivariate_te_network(
     normalise: bool = False,
     n_threads: int | None = None,
     progress: ProgressArg = False,
+    surrogates: Surrogates = "permutation",
+    surrogate_param: int | None = None,
 ) -> MultivariateTeResult:
     """Multivariate TE network inference with IDTxl's ``MultivariateTE`` algorithm and statistics.
 
@@ -793,9 +820,13 @@ def multivariate_te_network(
         alpha: the level of every test (IDTxl's alpha_max_stat, alpha_min_stat, alpha_omnibus,
             alpha_max_seq and alpha_fdr).
         fdr: Benjamini-Hochberg over the targets' omnibus p-values (IDTxl's network-level correction
-            by target): targets whose q-value exceeds alpha lose their sources.
+            by target, with a target without sources counted as p = 1): targets whose q-value exceeds
+            alpha lose their sources. (IDTxl's default is the stricter Benjamini-Yekutieli form, and it
+            skips the correction without an error when 1 / n_perm_omnibus cannot pass it.)
         n_perm_*: surrogates of each test (IDTxl's defaults). Surrogates permute a variable's
             realisations within each replication; p-values are (1 + #{surrogate >= value}) / (1 + n).
+        surrogates, surrogate_param: as in :func:`significance`, within each replication (the default
+            parameter is a tenth of the shortest one).
         targets: the columns to analyse (default: all).
         noise, normalise, seed, n_threads: as in :func:`mutual_information` (``normalise`` rescales each
             process over all replications; ``seed`` also seeds the permutations).
@@ -807,6 +838,7 @@ def multivariate_te_network(
             column, and the errors of :func:`mutual_information`.
     """
     reps = _replications(data)
+    kind = _surrogates(surrogates, surrogate_param)
     if not isinstance(fdr, (bool, np.bool_)):
         raise TypeError(f"fdr: expected a bool, got {type(fdr).__name__}")
     if not isinstance(normalise, (bool, np.bool_)):
@@ -835,6 +867,15 @@ def multivariate_te_network(
         native_int("n_perm_max_seq", n_perm_max_seq),
     )
     settings = (lags, perms, (a, a, a, a))
+    n_targets = len(chosen) or n_proc
+    if fdr and 0.0 < a <= 1.0 and perms[2] > 0 and n_targets / (perms[2] + 1) > a:
+        warnings.warn(
+            f"multivariate_te_network: {perms[2]} omnibus surrogates give p >= 1/{perms[2] + 1}, which "
+            f"Benjamini-Hochberg over {n_targets} targets cannot bring to alpha = {a}, so the correction "
+            f"removes every edge; use n_perm_omnibus >= {math.ceil(n_targets / a - 1e-9) - 1} or fdr=False.",
+            UnreachableThresholdWarning,
+            stacklevel=2,
+        )
     out, q = _core.multivariate_te(
         reps,
         chosen,
@@ -845,6 +886,8 @@ def multivariate_te_network(
         fdr_alpha=a if fdr else None,
         n_threads=check_threads(n_threads),
         progress=resolve_progress(progress, "multivariate_te_network"),
+        surrogates=kind[0],
+        surrogate_param=kind[1],
     )
     results = {
         t: TargetInference(t, past, src, te, p, omni_te, omni_p, qi, est)

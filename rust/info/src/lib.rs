@@ -45,7 +45,7 @@ pub use multivariate::{
 };
 pub use network::{te_network, te_network_with_progress, TeNetwork};
 pub use ragwitz::{ragwitz, RagwitzResult};
-pub use significance::{JointSamples, SignificanceResult};
+pub use significance::{JointSamples, SignificanceResult, Surrogates};
 pub use te::{
     active_information_storage, local_active_information_storage, transfer_entropy, Conditionals,
     TeSamples,

@@ -38,6 +38,88 @@ pub struct SignificanceResult {
     pub null: Vec<f64>,
 }
 
+/// How a surrogate reorders the rows (samples) of the permuted variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Surrogates {
+    /// A uniformly random permutation (JIDT's and IDTxl's default): destroys all temporal structure.
+    #[default]
+    Permutation,
+    /// Time-shifted surrogates (Quian Quiroga et al. 2002): rows rotated by a random shift drawn
+    /// uniformly from `min_shift..=n - min_shift`, which keeps the variable's own autocorrelation.
+    Circular {
+        /// Smallest shift, at least 1 and at most n / 2.
+        min_shift: usize,
+    },
+    /// Block surrogates: consecutive blocks of `size` rows (the last may be shorter) in random order,
+    /// which keeps structure shorter than a block.
+    Block {
+        /// Rows per block; at least 1, and at least two blocks.
+        size: usize,
+    },
+}
+
+impl Surrogates {
+    /// The kind the user names ("permutation", "circular" or "block") with its parameter (the
+    /// smallest shift or the block size), which defaults to a tenth of the `n` samples (at least 1).
+    pub fn from_name(name: &str, param: Option<usize>, n: usize) -> Result<Self> {
+        let param = param.unwrap_or((n / 10).max(1));
+        match name {
+            "permutation" => Ok(Surrogates::Permutation),
+            "circular" => Ok(Surrogates::Circular { min_shift: param }),
+            "block" => Ok(Surrogates::Block { size: param }),
+            other => Err(invalid(
+                "surrogates",
+                format!("must be 'permutation', 'circular' or 'block', got {other:?}"),
+            )),
+        }
+    }
+
+    /// Checks the parameters against `n` rows.
+    pub fn validate(&self, n: usize) -> Result<()> {
+        match *self {
+            Surrogates::Permutation => Ok(()),
+            Surrogates::Circular { min_shift } if min_shift < 1 || 2 * min_shift > n => {
+                Err(invalid(
+                    "min_shift",
+                    format!("must be in 1..={} for {n} samples, got {min_shift}", n / 2),
+                ))
+            }
+            Surrogates::Block { size } if size < 1 || size >= n => Err(invalid(
+                "block_size",
+                format!(
+                    "must be in 1..={} for {n} samples (two blocks at least), got {size}",
+                    n.saturating_sub(1)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The reordering of `n` rows this kind draws from `rng`: row i of a surrogate takes row `perm[i]`.
+    pub fn draw(&self, n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+        use rand::RngExt;
+        match *self {
+            Surrogates::Permutation => {
+                let mut perm: Vec<usize> = (0..n).collect();
+                perm.shuffle(rng);
+                perm
+            }
+            Surrogates::Circular { min_shift } => {
+                let shift = rng.random_range(min_shift..=n - min_shift);
+                (0..n).map(|i| (i + shift) % n).collect()
+            }
+            Surrogates::Block { size } => {
+                let mut blocks: Vec<usize> = (0..n.div_ceil(size)).collect();
+                blocks.shuffle(rng);
+                blocks
+                    .iter()
+                    .flat_map(|&b| b * size..((b + 1) * size).min(n))
+                    .collect()
+            }
+        }
+    }
+}
+
 /// Which estimate a [`JointSamples`] feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Statistic {
@@ -58,6 +140,8 @@ pub struct JointSamples {
     pub statistic: Statistic,
     /// Index of the group whose rows the surrogates permute.
     pub permuted: usize,
+    /// How the surrogates reorder those rows.
+    pub surrogates: Surrogates,
 }
 
 impl JointSamples {
@@ -114,13 +198,18 @@ impl JointSamples {
         }
     }
 
-    /// The surrogate permutation `s` of `seed` (ChaCha8 stream s): the same on every device.
+    /// These samples with another kind of surrogate, checked against the number of samples.
+    pub fn with_surrogates(mut self, surrogates: Surrogates) -> Result<Self> {
+        surrogates.validate(self.joint.view().rows())?;
+        self.surrogates = surrogates;
+        Ok(self)
+    }
+
+    /// The surrogate reordering `s` of `seed` (ChaCha8 stream s): the same on every device.
     fn permutation(&self, n: usize, seed: u64, s: usize) -> Vec<usize> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(s as u64);
-        let mut perm: Vec<usize> = (0..n).collect();
-        perm.shuffle(&mut rng);
-        perm
+        self.surrogates.draw(n, &mut rng)
     }
 
     /// The surrogates on a device, batched: as many permuted copies as fit `batch_bytes` go up together and
@@ -299,6 +388,7 @@ impl JointSamples {
             widths: vec![x.cols(), y.cols()],
             statistic: Statistic::Mi,
             permuted: 1,
+            surrogates: Surrogates::Permutation,
         })
     }
 
@@ -310,6 +400,7 @@ impl JointSamples {
             widths: vec![x.cols(), y.cols(), z.cols()],
             statistic: Statistic::Cmi,
             permuted: 0,
+            surrogates: Surrogates::Permutation,
         })
     }
 
@@ -320,6 +411,7 @@ impl JointSamples {
             widths: samples.widths.to_vec(),
             statistic: Statistic::Cmi,
             permuted: 0,
+            surrogates: Surrogates::Permutation,
         }
     }
 
@@ -331,6 +423,7 @@ impl JointSamples {
             widths: vec![past.view().cols(), next.view().cols()],
             statistic: Statistic::Mi,
             permuted: 1,
+            surrogates: Surrogates::Permutation,
         })
     }
 }
@@ -376,5 +469,66 @@ mod device_tests {
         for (c, d) in cpu.null.iter().zip(&null) {
             assert!((c - d).abs() <= 1e-12 * (1.0 + c.abs()), "{c} vs {d}");
         }
+    }
+}
+
+#[cfg(test)]
+mod surrogate_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_kind_draws_a_permutation_of_its_own_shape(n in 2usize..300, param in 1usize..200, seed in any::<u64>()) {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for kind in [
+                Surrogates::Permutation,
+                Surrogates::Circular { min_shift: param.min(n / 2).max(1) },
+                Surrogates::Block { size: param.min(n - 1) },
+            ] {
+                prop_assert!(kind.validate(n).is_ok());
+                let perm = kind.draw(n, &mut rng);
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                prop_assert_eq!(sorted, (0..n).collect::<Vec<_>>());
+                match kind {
+                    Surrogates::Circular { min_shift } => {
+                        let shift = perm[0];
+                        prop_assert!(shift >= min_shift && shift <= n - min_shift, "shift {}", shift);
+                        prop_assert!(perm.iter().enumerate().all(|(i, &p)| p == (i + shift) % n));
+                    }
+                    Surrogates::Block { size } => {
+                        // Every block starts at a multiple of size and runs on consecutively.
+                        let mut i = 0;
+                        while i < n {
+                            prop_assert_eq!(perm[i] % size, 0);
+                            let len = size.min(n - perm[i]);
+                            prop_assert!((0..len).all(|d| perm[i + d] == perm[i] + d));
+                            i += len;
+                        }
+                    }
+                    Surrogates::Permutation => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parameters_out_of_range_are_refused_by_name() {
+        let bad = [
+            (Surrogates::Circular { min_shift: 0 }, "min_shift"),
+            (Surrogates::Circular { min_shift: 6 }, "min_shift"),
+            (Surrogates::Block { size: 0 }, "block_size"),
+            (Surrogates::Block { size: 10 }, "block_size"),
+        ];
+        for (kind, name) in bad {
+            let e = kind.validate(10).unwrap_err();
+            assert!(format!("{e}").starts_with(name), "{e}");
+        }
+        assert!(Surrogates::from_name("shuffle", None, 10).is_err());
+        assert_eq!(
+            Surrogates::from_name("block", None, 250).unwrap(),
+            Surrogates::Block { size: 25 }
+        );
     }
 }

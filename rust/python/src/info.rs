@@ -200,6 +200,20 @@ fn joint_samples(
     embedding: EmbeddingArgs,
     cond_delays: &[usize],
     k: usize,
+    surrogates: (&str, Option<usize>),
+) -> info::Result<info::JointSamples> {
+    let samples = measure_samples(measure, views, embedding, cond_delays, k)?;
+    let n = samples.joint.view().rows();
+    samples.with_surrogates(info::Surrogates::from_name(surrogates.0, surrogates.1, n)?)
+}
+
+/// The samples of `measure` with the default (permutation) surrogates.
+fn measure_samples(
+    measure: &str,
+    views: &[Option<MatrixRef<'_>>],
+    embedding: EmbeddingArgs,
+    cond_delays: &[usize],
+    k: usize,
 ) -> info::Result<info::JointSamples> {
     let first = views[0].ok_or_else(|| info::Error::InvalidArgument {
         name: "x",
@@ -223,7 +237,7 @@ fn joint_samples(
 
 /// Permutation test of MI ("mi"), CMI ("cmi"), TE ("te") or AIS ("ais").
 #[pyfunction]
-#[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, progress=None, device="auto"))]
+#[pyo3(signature = (measure, arrays, k, algorithm, n_surrogates, seed, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, progress=None, device="auto", surrogates="permutation", surrogate_param=None))]
 #[allow(clippy::too_many_arguments)]
 fn significance<'py>(
     py: Python<'py>,
@@ -238,11 +252,14 @@ fn significance<'py>(
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
     device: &str,
+    surrogates: &str,
+    surrogate_param: Option<usize>,
 ) -> PyResult<SignificanceTuple<'py>> {
     let views = measure_views(measure, &arrays)?;
     let alg = self::algorithm(algorithm)?;
+    let kind = (surrogates, surrogate_param);
     let samples = py
-        .detach(|| joint_samples(measure, &views, embedding, &cond_delays, k))
+        .detach(|| joint_samples(measure, &views, embedding, &cond_delays, k, kind))
         .map_err(|e| info_error(py, e))?;
     let on = compute_for(py, device, &samples.work(k))?;
     let r = run_with_progress(
@@ -268,7 +285,7 @@ fn significance<'py>(
 /// `seed` (the values [`significance`] computes for them), and the estimate on the data when
 /// `with_value`. `thermoconsensus.distributed` splits one test into such chunks.
 #[pyfunction]
-#[pyo3(signature = (measure, arrays, k, algorithm, seed, first, count, with_value, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None))]
+#[pyo3(signature = (measure, arrays, k, algorithm, seed, first, count, with_value, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, surrogates="permutation", surrogate_param=None))]
 #[allow(clippy::too_many_arguments)]
 fn significance_null<'py>(
     py: Python<'py>,
@@ -283,6 +300,8 @@ fn significance_null<'py>(
     embedding: EmbeddingArgs,
     cond_delays: Vec<usize>,
     n_threads: Option<usize>,
+    surrogates: &str,
+    surrogate_param: Option<usize>,
 ) -> PyResult<(Option<f64>, Bound<'py, PyArray1<f64>>)> {
     let max = info::significance::MAX_SURROGATES;
     if count == 0 || count > max || first.checked_add(count).is_none_or(|end| end > max) {
@@ -294,7 +313,8 @@ fn significance_null<'py>(
     let views = measure_views(measure, &arrays)?;
     let alg = self::algorithm(algorithm)?;
     let (value, null) = compute(py, n_threads, || {
-        let samples = joint_samples(measure, &views, embedding, &cond_delays, k)?;
+        let kind = (surrogates, surrogate_param);
+        let samples = joint_samples(measure, &views, embedding, &cond_delays, k, kind)?;
         let value = if with_value {
             Some(samples.estimate_on(samples.joint.view(), k, alg, &info::Compute::Cpu)?)
         } else {
@@ -442,7 +462,7 @@ type TargetTuple = (
 #[pyfunction]
 /// With `fdr_alpha`, Benjamini-Hochberg over the targets' omnibus p-values removes the sources of
 /// targets whose q-value exceeds it; the q-values come back (NaN for targets without sources).
-#[pyo3(signature = (replications, targets, k, algorithm, settings, seed, fdr_alpha=None, n_threads=None, progress=None))]
+#[pyo3(signature = (replications, targets, k, algorithm, settings, seed, fdr_alpha=None, n_threads=None, progress=None, surrogates="permutation", surrogate_param=None))]
 #[allow(clippy::too_many_arguments)]
 fn multivariate_te<'py>(
     py: Python<'py>,
@@ -455,12 +475,22 @@ fn multivariate_te<'py>(
     fdr_alpha: Option<f64>,
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
+    surrogates: &str,
+    surrogate_param: Option<usize>,
 ) -> PyResult<(Vec<TargetTuple>, Vec<f64>)> {
     let views: Vec<MatrixRef<'_>> = replications
         .iter()
         .map(|r| view("data", r))
         .collect::<PyResult<_>>()?;
     let ((max_src, min_src, tau_src, max_tgt, tau_tgt), perms, alphas) = settings;
+    // The default parameter is a tenth of the shortest replication after the largest lag.
+    let shortest = views
+        .iter()
+        .map(|v| v.rows().saturating_sub(max_src.max(max_tgt)))
+        .min()
+        .unwrap_or(0);
+    let kind = info::Surrogates::from_name(surrogates, surrogate_param, shortest)
+        .map_err(|e| info_error(py, e))?;
     let s = info::MultivariateTeSettings {
         max_lag_sources: max_src,
         min_lag_sources: min_src,
@@ -477,6 +507,7 @@ fn multivariate_te<'py>(
         alpha_min_stat: alphas.1,
         alpha_omnibus: alphas.2,
         alpha_max_seq: alphas.3,
+        surrogates: kind,
         seed,
     };
     let total = if targets.is_empty() {

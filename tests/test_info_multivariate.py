@@ -199,3 +199,19 @@ def test_block_surrogates_and_bad_surrogate_names() -> None:
         info.multivariate_te_network(
             _common_driver(13, 100), surrogates="circular", surrogate_param=99, **FAST
         )
+
+
+def test_auto_embedding_finds_the_interaction_delay() -> None:
+    rng = np.random.default_rng(14)
+    n = 1500
+    src = rng.standard_normal(n)
+    dst = rng.standard_normal(n)
+    dst[3:] += 0.7 * src[:-3]
+    choice = info.auto_embedding(dst, src, k_max=2, tau_max=1, delay_max=5)
+    assert choice.delay == 3 and choice.te_kwargs()["delay"] == 3
+    emb = {"k_history": choice.k_history, "k_tau": choice.k_tau}
+    assert choice.delay_te == [(u, info.transfer_entropy(src, dst, delay=u, **emb)) for u in range(1, 6)]
+    with pytest.raises(thermoconsensus.InvalidInputError, match="delay_max: needs a source"):
+        info.auto_embedding(dst, delay_max=3)
+    with pytest.raises(thermoconsensus.InvalidInputError, match="delay_max"):
+        info.auto_embedding(dst, src, delay_max=0)

@@ -569,12 +569,18 @@ class EmbeddingChoice:
     target_errors: list[tuple[int, int, float]]
     """(history, tau, mean squared prediction error) of every target candidate, in search order."""
     source_errors: list[tuple[int, int, float]] | None
+    delay: int | None = None
+    """The source-target delay with the largest TE (``delay_max`` given), else None."""
+    delay_te: list[tuple[int, float]] | None = None
+    """(delay, TE in nats) of every delay searched."""
 
     def te_kwargs(self) -> dict[str, int]:
         """Keyword arguments for :func:`transfer_entropy` / :func:`significance`."""
         kw = {"k_history": self.k_history, "k_tau": self.k_tau}
         if self.l_history is not None and self.l_tau is not None:
             kw.update(l_history=self.l_history, l_tau=self.l_tau)
+        if self.delay is not None:
+            kw["delay"] = self.delay
         return kw
 
 
@@ -585,6 +591,8 @@ def auto_embedding(
     k_max: int = 5,
     tau_max: int = 3,
     n_neighbours: int = 4,
+    delay_max: int | None = None,
+    k: int = 4,
     n_threads: int | None = None,
 ) -> EmbeddingChoice:
     """Chooses history length and delay by the Ragwitz criterion, as JIDT's auto-embedding does.
@@ -593,16 +601,33 @@ def auto_embedding(
     is embedded and its next value predicted by the mean next value of the ``n_neighbours`` nearest other
     embedded points (max norm); the candidate with the smallest mean squared error wins (ties: smaller k,
     then smaller tau). With ``source``, the source's (l_history, l_tau) are chosen the same way on the
-    source alone (as JIDT does for TE); the delay is not searched.
+    source alone (as JIDT does for TE). With ``delay_max`` too, the source-target delay u in
+    1..delay_max is then the one with the largest TE (``k`` neighbours) from the single source value
+    X_{t+1-u} under the chosen target embedding: the interaction-delay estimator of Wibral et al.
+    (2013). (A source history of l values would cover lags u..u + (l-1) l_tau and blur which one
+    carries the information.) Ties go to the smaller delay; ``te_kwargs()`` then includes it.
     """
     ta = as_samples("target", target)
     args = (native_int("k_max", k_max), native_int("tau_max", tau_max))
     nn, threads = native_int("n_neighbours", n_neighbours), check_threads(n_threads)
     kh, kt, terr = _core.ragwitz(ta, *args, nn, threads, "target")
     if source is None:
+        if delay_max is not None:
+            raise _core.InvalidInputError("delay_max: needs a source")
         return EmbeddingChoice(kh, kt, None, None, terr, None)
-    lh, lt, serr = _core.ragwitz(as_samples("source", source), *args, nn, threads, "source")
-    return EmbeddingChoice(kh, kt, lh, lt, terr, serr)
+    sa = as_samples("source", source)
+    lh, lt, serr = _core.ragwitz(sa, *args, nn, threads, "source")
+    if delay_max is None:
+        return EmbeddingChoice(kh, kt, lh, lt, terr, serr)
+    top = native_int("delay_max", delay_max)
+    if top < 1:
+        raise _core.InvalidInputError(f"delay_max: must be at least 1, got {top}")
+    emb = {"k_history": kh, "k_tau": kt}
+    delay_te = [
+        (u, transfer_entropy(sa, ta, k, delay=u, n_threads=threads, **emb)) for u in range(1, top + 1)
+    ]
+    best = max(delay_te, key=lambda d: (d[1], -d[0]))[0]
+    return EmbeddingChoice(kh, kt, lh, lt, terr, serr, best, delay_te)
 
 
 @dataclass(frozen=True)

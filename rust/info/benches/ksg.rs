@@ -1,4 +1,5 @@
-//! Criterion benchmarks: KSG MI, CMI and TE at N = 10^3, 10^4, 10^5 (1-D variables, k = 4).
+//! Criterion benchmarks: KSG MI, CMI and TE at N = 10^3, 10^4, 10^5 (1-D variables, k = 4), and CMI
+//! with 2-8 conditioning dimensions at N = 1000.
 //! Single-threaded by default so the figures compare with the one-core targets; set
 //! THERMOCONSENSUS_BENCH_THREADS to use more.
 
@@ -72,6 +73,29 @@ fn bench(c: &mut Criterion) {
                         4,
                         Algorithm::One,
                     )
+                })
+            })
+        });
+    }
+    group.finish();
+    // Conditioning sets of several variables (multivariate TE's estimates): N = 1000, the joint space
+    // in 4 to 10 dimensions, where the exact scan replaces the k-d tree.
+    let mut group = c.benchmark_group("ksg_conditioning_n1000");
+    group.sample_size(10);
+    let n = 1000;
+    let (x, y, _) = coupled(n, 7);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for dz in [2usize, 3, 5, 8] {
+        let z: Vec<f64> = (0..n * dz).map(|_| rng.random::<f64>()).collect();
+        let (xm, ym) = (
+            MatrixRef::column("x", &x).expect("column"),
+            MatrixRef::column("y", &y).expect("column"),
+        );
+        let zm = MatrixRef::new("z", &z, n, dz).expect("matrix");
+        group.bench_with_input(BenchmarkId::new("cmi_joint_dims", dz + 2), &dz, |b, _| {
+            b.iter(|| {
+                run_with_threads(threads(), || {
+                    conditional_mutual_information(black_box(xm), ym, zm, 4, Algorithm::One)
                 })
             })
         });

@@ -622,9 +622,9 @@ def auto_embedding(
     top = native_int("delay_max", delay_max)
     if top < 1:
         raise _core.InvalidInputError(f"delay_max: must be at least 1, got {top}")
-    emb = {"k_history": kh, "k_tau": kt}
     delay_te = [
-        (u, transfer_entropy(sa, ta, k, delay=u, n_threads=threads, **emb)) for u in range(1, top + 1)
+        (u, transfer_entropy(sa, ta, k, k_history=kh, k_tau=kt, delay=u, n_threads=threads))
+        for u in range(1, top + 1)
     ]
     best = max(delay_te, key=lambda d: (d[1], -d[0]))[0]
     return EmbeddingChoice(kh, kt, lh, lt, terr, serr, best, delay_te)

@@ -78,10 +78,25 @@ _F2 = NDArray[np.float64]
 _Embedding = tuple[int, int, int, int, int]
 
 def mutual_information(
-    x: _F2, y: _F2, k: int, algorithm: int, n_threads: int | None = None, device: str = "auto"
+    x: _F2,
+    y: _F2,
+    k: int,
+    algorithm: int,
+    n_threads: int | None = None,
+    device: str = "auto",
+    theiler: int = 0,
+    norm: str = "max",
 ) -> float: ...
 def conditional_mutual_information(
-    x: _F2, y: _F2, z: _F2, k: int, algorithm: int, n_threads: int | None = None, device: str = "auto"
+    x: _F2,
+    y: _F2,
+    z: _F2,
+    k: int,
+    algorithm: int,
+    n_threads: int | None = None,
+    device: str = "auto",
+    theiler: int = 0,
+    norm: str = "max",
 ) -> float: ...
 def transfer_entropy(
     source: _F2,
@@ -93,9 +108,18 @@ def transfer_entropy(
     cond_delays: list[int] = ...,
     n_threads: int | None = None,
     device: str = "auto",
+    theiler: int = 0,
+    norm: str = "max",
 ) -> float: ...
 def active_information_storage(
-    x: _F2, k_history: int, k_tau: int, k: int, algorithm: int, n_threads: int | None = None
+    x: _F2,
+    k_history: int,
+    k_tau: int,
+    k: int,
+    algorithm: int,
+    n_threads: int | None = None,
+    theiler: int = 0,
+    norm: str = "max",
 ) -> float: ...
 def entropy(x: _F2, k: int, n_threads: int | None = None) -> float: ...
 def significance(
@@ -159,6 +183,8 @@ def local_values(
     embedding: _Embedding = ...,
     cond_delays: list[int] = ...,
     n_threads: int | None = None,
+    theiler: int = 0,
+    norm: str = "max",
 ) -> NDArray[np.float64]: ...
 def multivariate_te(
     replications: list[_F2],

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -67,6 +67,7 @@ from .distributed import RayBackend, check_backend, significance_ray, te_network
 __all__ = [
     "EmbeddingChoice",
     "MultivariateTeResult",
+    "Norm",
     "SignificanceResult",
     "Surrogates",
     "TargetInference",
@@ -102,6 +103,24 @@ __all__ = [
 
 Measure = Literal["mi", "cmi", "te", "ais"]
 Surrogates = Literal["permutation", "circular", "block"]
+Norm = Literal["max", "euclidean"]
+
+
+class _SearchOptions(TypedDict):
+    theiler: int
+    norm: str
+
+
+def _options(theiler: int, norm: str, device: str) -> _SearchOptions:
+    """The ``theiler`` and ``norm`` keywords of the native estimators, checked."""
+    window = native_int("theiler", theiler)
+    if window < 0:
+        raise _core.InvalidInputError(f"theiler: must be >= 0, got {window}")
+    if not isinstance(norm, str) or norm not in ("max", "euclidean"):
+        raise _core.InvalidInputError(f"norm: must be 'max' or 'euclidean', got {norm!r}")
+    if (window or norm != "max") and isinstance(device, str) and device.startswith("cuda"):
+        raise _core.InvalidInputError("device: a Theiler window or the Euclidean norm runs on the CPU only")
+    return {"theiler": window, "norm": norm}
 
 
 def _surrogates(kind: str, param: int | None) -> tuple[str, int | None]:
@@ -139,6 +158,8 @@ def mutual_information(
     seed: int = 0,
     n_threads: int | None = None,
     device: str = "auto",
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> float:
     """KSG estimate of the mutual information I(X; Y) in nats.
 
@@ -157,6 +178,12 @@ def mutual_information(
         device: where the neighbour searches run: "auto" (a GPU when present and N >= 10,000), "cpu",
             "cuda" or "cuda:N". The GPU path finds the same neighbours, so the estimate differs from the
             CPU's only in summation order.
+        theiler: Theiler window (JIDT's DYN_CORR_EXCL): samples at most this many rows apart are neither
+            neighbours nor counted, so that samples close in time do not pass for independent ones
+            (0: only the sample itself). Needs N > k + 2 * theiler.
+        norm: "max" (JIDT's default) or "euclidean", the norm within each multi-column variable; the
+            joint space takes the largest of the variables' norms, as JIDT does. A window or the
+            Euclidean norm runs on the CPU's exact O(N^2) scan.
 
     Raises:
         InvalidInputError (ValueError): mismatched lengths, NaN/Inf, N <= k, k < 1, bad algorithm, a malformed
@@ -168,7 +195,8 @@ def mutual_information(
     """
     xa, ya = _prepare([("x", x), ("y", y)], noise, seed, normalise)
     args = (xa, ya, native_int("k", k), _algorithm(algorithm), check_threads(n_threads))
-    return on_device(lambda dev: _core.mutual_information(*args, dev), device, "mutual_information")
+    opts = _options(theiler, norm, device)
+    return on_device(lambda dev: _core.mutual_information(*args, dev, **opts), device, "mutual_information")
 
 
 def conditional_mutual_information(
@@ -183,6 +211,8 @@ def conditional_mutual_information(
     seed: int = 0,
     n_threads: int | None = None,
     device: str = "auto",
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> float:
     """KSG (Frenzel-Pompe) estimate of the conditional mutual information I(X; Y | Z) in nats.
 
@@ -190,8 +220,11 @@ def conditional_mutual_information(
     """
     xa, ya, za = _prepare([("x", x), ("y", y), ("z", z)], noise, seed, normalise)
     args = (xa, ya, za, native_int("k", k), _algorithm(algorithm), check_threads(n_threads))
+    opts = _options(theiler, norm, device)
     return on_device(
-        lambda dev: _core.conditional_mutual_information(*args, dev), device, "conditional_mutual_information"
+        lambda dev: _core.conditional_mutual_information(*args, dev, **opts),
+        device,
+        "conditional_mutual_information",
     )
 
 
@@ -237,6 +270,8 @@ def transfer_entropy(
     seed: int = 0,
     n_threads: int | None = None,
     device: str = "auto",
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> float:
     """KSG transfer entropy TE(source -> target) in nats.
 
@@ -246,7 +281,8 @@ def transfer_entropy(
     X_{t+1-delay}) and the next value Y_{t+1}; t runs from max((k_history-1)k_tau,
     (l_history-1)l_tau + delay - 1) to T-2, so N = T - 1 - that start. Multi-column source/target
     series embed every column. Each column of ``conditionals`` (T x m) adds C_{t+1-d} to the conditioning
-    set, with d from ``cond_delays`` (default 1 each). ``device`` as in :func:`mutual_information`.
+    set, with d from ``cond_delays`` (default 1 each). ``device``, ``theiler`` (over the embedded
+    samples) and ``norm`` as in :func:`mutual_information`.
 
     Raises:
         InvalidInputError: histories/delays < 1 or too long for the series, and the errors of
@@ -263,9 +299,10 @@ def transfer_entropy(
         _algorithm(algorithm),
     )
     threads, cond_array = check_threads(n_threads), arrays[2] if cond is not None else None
+    opts = _options(theiler, norm, device)
     return on_device(
         lambda dev: _core.transfer_entropy(
-            arrays[0], arrays[1], k_checked, emb, alg, cond_array, delays, threads, dev
+            arrays[0], arrays[1], k_checked, emb, alg, cond_array, delays, threads, dev, **opts
         ),
         device,
         "transfer_entropy",
@@ -283,6 +320,8 @@ def active_information_storage(
     normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> float:
     """KSG active information storage I(X_past ; X_{t+1}) in nats, past = k_history values k_tau apart.
 
@@ -297,6 +336,7 @@ def active_information_storage(
         native_int("k", k),
         _algorithm(algorithm),
         check_threads(n_threads),
+        **_options(theiler, norm, "cpu"),
     )
 
 
@@ -331,6 +371,8 @@ def local_mutual_information(
     normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> NDArray[np.float64]:
     """Local (pointwise) KSG MI of every sample, in sample order; their mean is :func:`mutual_information`.
 
@@ -340,7 +382,12 @@ def local_mutual_information(
     """
     xa, ya = _prepare([("x", x), ("y", y)], noise, seed, normalise)
     return _core.local_values(
-        "mi", [xa, ya], native_int("k", k), _algorithm(algorithm), n_threads=check_threads(n_threads)
+        "mi",
+        [xa, ya],
+        native_int("k", k),
+        _algorithm(algorithm),
+        n_threads=check_threads(n_threads),
+        **_options(theiler, norm, "cpu"),
     )
 
 
@@ -355,11 +402,18 @@ def local_conditional_mutual_information(
     normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> NDArray[np.float64]:
     """Local KSG CMI of every sample; their mean is :func:`conditional_mutual_information`."""
     arrays = _prepare([("x", x), ("y", y), ("z", z)], noise, seed, normalise)
     return _core.local_values(
-        "cmi", list(arrays), native_int("k", k), _algorithm(algorithm), n_threads=check_threads(n_threads)
+        "cmi",
+        list(arrays),
+        native_int("k", k),
+        _algorithm(algorithm),
+        n_threads=check_threads(n_threads),
+        **_options(theiler, norm, "cpu"),
     )
 
 
@@ -380,6 +434,8 @@ def local_transfer_entropy(
     normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> NDArray[np.float64]:
     """Local TE of every embedded sample; their mean is :func:`transfer_entropy`.
 
@@ -400,6 +456,7 @@ def local_transfer_entropy(
         embedding=_embedding(k_history, k_tau, l_history, l_tau, delay),
         cond_delays=delays,
         n_threads=check_threads(n_threads),
+        **_options(theiler, norm, "cpu"),
     )
 
 
@@ -414,6 +471,8 @@ def local_active_information_storage(
     normalise: bool = False,
     seed: int = 0,
     n_threads: int | None = None,
+    theiler: int = 0,
+    norm: Norm = "max",
 ) -> NDArray[np.float64]:
     """Local AIS of every embedded sample (entry i belongs to ``x[(k_history - 1) * k_tau + 1 + i]``);
     their mean is :func:`active_information_storage`."""
@@ -426,6 +485,7 @@ def local_active_information_storage(
         _algorithm(algorithm),
         embedding=emb,
         n_threads=check_threads(n_threads),
+        **_options(theiler, norm, "cpu"),
     )
 
 

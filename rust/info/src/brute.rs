@@ -5,11 +5,12 @@
 //! so a linear scan over column-major data, which the compiler vectorises, is several times faster.
 //! The counts are the same as [`crate::ksg::neighbour_counts`]'s: the same max-norm distances, the
 //! same strict / inclusive boxes, the same tie rule (the neighbour with the smaller index first), but in
-//! input order rather than the tree's.
+//! input order rather than the tree's. The scan also serves what the tree does not: a Theiler window
+//! (rows close in time excluded from neighbours and counts) and the Euclidean norm within variables.
 
 use crate::ksg::Algorithm;
 use crate::matrix::MatrixRef;
-use crate::problem::KsgProblem;
+use crate::problem::{KsgProblem, Norm};
 use rayon::prelude::*;
 
 /// Whether the scan beats the tree for `n` points in `dim` dimensions. Measured on CMI estimates (one
@@ -139,6 +140,7 @@ fn point_counts(
     // Each variable's distances, a chunk of lanes at a time in registers: read-modify-write through
     // memory would become masked stores, which cost more than the arithmetic.
     let groups = cols.groups.len();
+    let euclidean = problem.options.norm == Norm::Euclidean;
     for (g, &(c0, c1)) in cols.groups.iter().enumerate() {
         let dist = &mut s.group[g * n..(g + 1) * n];
         let mut start = 0;
@@ -148,7 +150,12 @@ fn point_counts(
                 let col = &cols.column(c)[start..start + LANES];
                 let p = cols.column(c)[i];
                 for l in 0..LANES {
-                    acc[l] = larger(acc[l], (col[l] - p).abs());
+                    let d = col[l] - p;
+                    acc[l] = if euclidean {
+                        acc[l] + d * d
+                    } else {
+                        larger(acc[l], d.abs())
+                    };
                 }
             }
             dist[start..start + LANES].copy_from_slice(&acc);
@@ -156,8 +163,18 @@ fn point_counts(
         }
         for (j, d) in dist.iter_mut().enumerate().skip(full) {
             *d = (c0..c1).fold(0.0, |a, c| {
-                larger(a, (cols.column(c)[j] - cols.column(c)[i]).abs())
+                let d = cols.column(c)[j] - cols.column(c)[i];
+                if euclidean {
+                    a + d * d
+                } else {
+                    larger(a, d.abs())
+                }
             });
+        }
+        if euclidean {
+            for d in dist.iter_mut() {
+                *d = d.sqrt();
+            }
         }
     }
     for j0 in (0..full).step_by(LANES) {
@@ -173,7 +190,10 @@ fn point_counts(
     for j in full..n {
         s.joint[j] = (0..groups).fold(0.0, |a, g| larger(a, s.group[g * n + j]));
     }
-    s.joint[i] = f64::INFINITY;
+    // The point itself and, with a Theiler window, its temporal neighbours are never neighbours.
+    let window = problem.options.theiler;
+    let (lo, hi) = (i.saturating_sub(window), (i + window).min(n - 1));
+    s.joint[lo..=hi].fill(f64::INFINITY);
     k_nearest(&s.joint, k, &mut s.best);
     let mut radii = [0.0_f64; 16];
     let radii = &mut radii[..groups];
@@ -189,10 +209,23 @@ fn point_counts(
             }
         }
     }
-    // The point itself is at distance 0: inside a closed box, inside an open one only if eps > 0.
-    let self_inside = (!strict || radii[0] > 0.0) as u32;
+    // Counts leave out the window too (the point itself is at distance 0: inside a closed box, inside
+    // an open one only if eps > 0).
     for (m, vars) in problem.marginals.iter().enumerate() {
-        out[m] = count_inside(&s.group, n, vars, radii, strict) - self_inside;
+        let all = count_inside(&s.group, n, vars, radii, strict);
+        let excluded = (lo..=hi)
+            .filter(|&j| {
+                vars.iter().all(|&v| {
+                    let d = s.group[v * n + j];
+                    if strict {
+                        d < radii[v]
+                    } else {
+                        d <= radii[v]
+                    }
+                })
+            })
+            .count() as u32;
+        out[m] = all - excluded;
     }
 }
 

@@ -21,8 +21,8 @@ use crate::gpu::{neighbour_counts_on, Compute};
 use crate::grid::AxisOrder;
 use crate::kdtree::Neighbour;
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
-pub use crate::problem::Algorithm;
 pub(crate) use crate::problem::KsgProblem;
+pub use crate::problem::{Algorithm, KsgOptions, Norm};
 use crate::search::Searcher;
 use rayon::prelude::*;
 
@@ -35,7 +35,7 @@ pub(crate) fn neighbour_counts(
     k: usize,
     algorithm: Algorithm,
 ) -> Vec<u32> {
-    if crate::brute::preferred(joint.rows(), joint.cols()) {
+    if !problem.options.is_plain() || crate::brute::preferred(joint.rows(), joint.cols()) {
         return crate::brute::neighbour_counts(joint, problem, k, algorithm);
     }
     tree_counts(joint, problem, k, algorithm).0
@@ -48,7 +48,7 @@ pub(crate) fn neighbour_counts_by_input(
     k: usize,
     algorithm: Algorithm,
 ) -> Vec<u32> {
-    if crate::brute::preferred(joint.rows(), joint.cols()) {
+    if !problem.options.is_plain() || crate::brute::preferred(joint.rows(), joint.cols()) {
         return crate::brute::neighbour_counts(joint, problem, k, algorithm);
     }
     tree_counts_by_input(joint, problem, k, algorithm)
@@ -183,6 +183,10 @@ pub(crate) fn counts_on(
 ) -> Result<Vec<u32>> {
     match compute {
         Compute::Cpu => Ok(neighbour_counts(joint, problem, k, algorithm)),
+        Compute::Device(_) if !problem.options.is_plain() => Err(invalid(
+            "device",
+            "a Theiler window or the Euclidean norm runs on the CPU only",
+        )),
         Compute::Device(exec) => neighbour_counts_on(exec, joint, problem, k, algorithm),
     }
 }
@@ -319,6 +323,7 @@ pub(crate) fn cmi_problem(widths: [usize; 3]) -> KsgProblem<'static> {
     KsgProblem {
         group_dims: widths.to_vec(),
         marginals: &[&[0, 2], &[1, 2], &[2]],
+        options: KsgOptions::default(),
     }
 }
 
@@ -376,6 +381,7 @@ pub(crate) fn mi_problem(widths: [usize; 2]) -> KsgProblem<'static> {
     KsgProblem {
         group_dims: widths.to_vec(),
         marginals: &[&[0], &[1]],
+        options: KsgOptions::default(),
     }
 }
 
@@ -408,18 +414,58 @@ pub fn local_mutual_information(
     y: MatrixRef<'_>,
     k: usize,
     algorithm: Algorithm,
+    options: KsgOptions,
 ) -> Result<Vec<f64>> {
-    let n = check_inputs(&[("x", x), ("y", y)], k)?;
-    let joint = Matrix::hstack(&[x, y]);
-    check_ties(joint.view(), k, "x, y")?;
-    let counts = neighbour_counts_by_input(
-        joint.view(),
-        &mi_problem([x.cols(), y.cols()]),
-        k,
-        algorithm,
-    );
+    let (counts, n) = mi_counts_with(x, y, k, algorithm, options)?;
     let local = mi_local_term(&counts, n, k, algorithm);
     Ok(counts.chunks_exact(2).map(local).collect())
+}
+
+/// The MI counts of `x` and `y` in input order under `options`, with N.
+fn mi_counts_with(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+    options: KsgOptions,
+) -> Result<(Vec<u32>, usize)> {
+    let n = check_inputs(&[("x", x), ("y", y)], k)?;
+    options.check(n, k)?;
+    let joint = Matrix::hstack(&[x, y]);
+    check_ties(joint.view(), k, "x, y")?;
+    let problem = KsgProblem {
+        options,
+        ..mi_problem([x.cols(), y.cols()])
+    };
+    Ok((
+        neighbour_counts_by_input(joint.view(), &problem, k, algorithm),
+        n,
+    ))
+}
+
+/// [`mutual_information`] with a Theiler window or another norm (`options`), on the exact scan.
+pub fn mutual_information_with(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+    options: KsgOptions,
+) -> Result<f64> {
+    let (counts, n) = mi_counts_with(x, y, k, algorithm, options)?;
+    Ok(mi_from_counts(&counts, n, k, algorithm))
+}
+
+/// [`conditional_mutual_information`] with a Theiler window or another norm (`options`).
+pub fn conditional_mutual_information_with(
+    x: MatrixRef<'_>,
+    y: MatrixRef<'_>,
+    z: MatrixRef<'_>,
+    k: usize,
+    algorithm: Algorithm,
+    options: KsgOptions,
+) -> Result<f64> {
+    let local = local_conditional_mutual_information(x, y, z, k, algorithm, options)?;
+    Ok(local.iter().sum::<f64>() / local.len() as f64)
 }
 
 /// Local (pointwise) KSG conditional mutual information of every row, in input order; their mean is
@@ -430,10 +476,17 @@ pub fn local_conditional_mutual_information(
     z: MatrixRef<'_>,
     k: usize,
     algorithm: Algorithm,
+    options: KsgOptions,
 ) -> Result<Vec<f64>> {
     check_inputs(&[("x", x), ("y", y), ("z", z)], k)?;
     let joint = Matrix::hstack(&[x, y, z]);
-    local_cmi_of_joint(joint.view(), [x.cols(), y.cols(), z.cols()], k, algorithm)
+    local_cmi_of_joint(
+        joint.view(),
+        [x.cols(), y.cols(), z.cols()],
+        k,
+        algorithm,
+        options,
+    )
 }
 
 /// Local CMI values over an assembled joint matrix `[X | Y | Z]`, in row order.
@@ -442,9 +495,15 @@ pub(crate) fn local_cmi_of_joint(
     widths: [usize; 3],
     k: usize,
     algorithm: Algorithm,
+    options: KsgOptions,
 ) -> Result<Vec<f64>> {
+    options.check(joint.rows(), k)?;
     check_ties(joint, k, "x, y, z")?;
-    let counts = neighbour_counts_by_input(joint, &cmi_problem(widths), k, algorithm);
+    let problem = KsgProblem {
+        options,
+        ..cmi_problem(widths)
+    };
+    let counts = neighbour_counts_by_input(joint, &problem, k, algorithm);
     let local = cmi_local_term(&counts, k, algorithm);
     Ok(counts.chunks_exact(3).map(local).collect())
 }

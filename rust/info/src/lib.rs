@@ -36,8 +36,9 @@ pub use error::{Error, Result};
 pub use gpu::Compute;
 pub use ksg::{
     conditional_mutual_information, conditional_mutual_information_on,
-    local_conditional_mutual_information, local_mutual_information, mutual_information,
-    mutual_information_on, Algorithm,
+    conditional_mutual_information_with, local_conditional_mutual_information,
+    local_mutual_information, mutual_information, mutual_information_on, mutual_information_with,
+    Algorithm, KsgOptions, Norm,
 };
 pub use matrix::{Matrix, MatrixRef};
 pub use multivariate::{

@@ -9,7 +9,7 @@ use crate::error::{invalid, Result};
 use crate::gpu::Compute;
 use crate::ksg::{
     check_inputs, cmi_of_joint, cmi_of_joint_cpu, local_cmi_of_joint, local_mutual_information,
-    mutual_information, Algorithm,
+    mutual_information, Algorithm, KsgOptions,
 };
 use crate::matrix::{check_same_rows, Matrix, MatrixRef};
 
@@ -109,8 +109,19 @@ impl TeSamples {
 
     /// Local (pointwise) TE of every embedded sample, in time order: entry `i` belongs to the target's
     /// value at `first + 1 + i` (`first` as in [`crate::embed`]); their mean is [`TeSamples::estimate`].
-    pub fn local(&self, k: usize, algorithm: Algorithm) -> Result<Vec<f64>> {
-        local_cmi_of_joint(self.joint.view(), self.widths, k, algorithm)
+    pub fn local(&self, k: usize, algorithm: Algorithm, options: KsgOptions) -> Result<Vec<f64>> {
+        local_cmi_of_joint(self.joint.view(), self.widths, k, algorithm, options)
+    }
+
+    /// [`TeSamples::estimate`] with a Theiler window or another norm (`options`), on the exact scan.
+    pub fn estimate_with(
+        &self,
+        k: usize,
+        algorithm: Algorithm,
+        options: KsgOptions,
+    ) -> Result<f64> {
+        let local = self.local(k, algorithm, options)?;
+        Ok(local.iter().sum::<f64>() / local.len() as f64)
     }
 
     /// [`TeSamples::estimate`] with the neighbour searches on `compute`.
@@ -173,7 +184,8 @@ pub fn local_active_information_storage(
     k_tau: usize,
     k: usize,
     algorithm: Algorithm,
+    options: KsgOptions,
 ) -> Result<Vec<f64>> {
     let (past, next) = ais_samples(x, k_history, k_tau, k)?;
-    local_mutual_information(past.view(), next.view(), k, algorithm)
+    local_mutual_information(past.view(), next.view(), k, algorithm, options)
 }

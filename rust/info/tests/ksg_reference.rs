@@ -177,13 +177,21 @@ mod ksg_reference {
                 let want_mi = ref_local_mi(&x, &y, k);
                 let want_cmi = ref_local_cmi(&x, &y, &z, k);
                 for (a, alg) in ALGS.into_iter().enumerate() {
-                    let mi = local_mutual_information(x.view("x"), y.view("y"), k, alg).unwrap();
+                    let mi = local_mutual_information(
+                        x.view("x"),
+                        y.view("y"),
+                        k,
+                        alg,
+                        Default::default(),
+                    )
+                    .unwrap();
                     let cmi = local_conditional_mutual_information(
                         x.view("x"),
                         y.view("y"),
                         z.view("z"),
                         k,
                         alg,
+                        Default::default(),
                     )
                     .unwrap();
                     for (got, want, what) in [(&mi, &want_mi[a], "MI"), (&cmi, &want_cmi[a], "CMI")]

@@ -12,13 +12,20 @@ use pyo3::prelude::*;
 use thermoconsensus_info as info;
 use thermoconsensus_info::{Algorithm, MatrixRef, TeEmbedding};
 
+/// The search options from the Python arguments `theiler` and `norm`.
+fn options(theiler: usize, norm: &str) -> PyResult<info::KsgOptions> {
+    let norm = info::Norm::from_name(norm).map_err(|e| Python::attach(|py| info_error(py, e)))?;
+    Ok(info::KsgOptions { theiler, norm })
+}
+
 fn algorithm(n: i64) -> PyResult<Algorithm> {
     Algorithm::from_number(n).map_err(|e| Python::attach(|py| info_error(py, e)))
 }
 
 /// KSG mutual information I(X; Y) in nats.
 #[pyfunction]
-#[pyo3(signature = (x, y, k, algorithm, n_threads=None, device="auto"))]
+#[pyo3(signature = (x, y, k, algorithm, n_threads=None, device="auto", theiler=0, norm="max"))]
+#[allow(clippy::too_many_arguments)]
 fn mutual_information(
     py: Python<'_>,
     x: PyReadonlyArray2<'_, f64>,
@@ -27,8 +34,16 @@ fn mutual_information(
     algorithm: i64,
     n_threads: Option<usize>,
     device: &str,
+    theiler: usize,
+    norm: &str,
 ) -> PyResult<f64> {
     let (x, y, alg) = (view("x", &x)?, view("y", &y)?, self::algorithm(algorithm)?);
+    let opts = options(theiler, norm)?;
+    if !opts.is_plain() {
+        return compute(py, n_threads, || {
+            info::mutual_information_with(x, y, k, alg, opts)
+        });
+    }
     let on = compute_for(
         py,
         device,
@@ -41,7 +56,7 @@ fn mutual_information(
 
 /// KSG conditional mutual information I(X; Y | Z) in nats.
 #[pyfunction]
-#[pyo3(signature = (x, y, z, k, algorithm, n_threads=None, device="auto"))]
+#[pyo3(signature = (x, y, z, k, algorithm, n_threads=None, device="auto", theiler=0, norm="max"))]
 #[allow(clippy::too_many_arguments)]
 fn conditional_mutual_information(
     py: Python<'_>,
@@ -52,9 +67,17 @@ fn conditional_mutual_information(
     algorithm: i64,
     n_threads: Option<usize>,
     device: &str,
+    theiler: usize,
+    norm: &str,
 ) -> PyResult<f64> {
     let (x, y, z) = (view("x", &x)?, view("y", &y)?, view("z", &z)?);
     let alg = self::algorithm(algorithm)?;
+    let opts = options(theiler, norm)?;
+    if !opts.is_plain() {
+        return compute(py, n_threads, || {
+            info::conditional_mutual_information_with(x, y, z, k, alg, opts)
+        });
+    }
     let joint_dim = x.cols() + y.cols() + z.cols();
     let on = compute_for(py, device, &info::gpu::work(x.rows(), joint_dim, k))?;
     compute(py, n_threads, || {
@@ -93,7 +116,7 @@ fn te_samples(
 
 /// KSG transfer entropy TE(source -> target) in nats.
 #[pyfunction]
-#[pyo3(signature = (source, target, k, embedding, algorithm, conditionals=None, cond_delays=Vec::new(), n_threads=None, device="auto"))]
+#[pyo3(signature = (source, target, k, embedding, algorithm, conditionals=None, cond_delays=Vec::new(), n_threads=None, device="auto", theiler=0, norm="max"))]
 #[allow(clippy::too_many_arguments)]
 fn transfer_entropy(
     py: Python<'_>,
@@ -106,8 +129,11 @@ fn transfer_entropy(
     cond_delays: Vec<usize>,
     n_threads: Option<usize>,
     device: &str,
+    theiler: usize,
+    norm: &str,
 ) -> PyResult<f64> {
     let (s, t) = (view("source", &source)?, view("target", &target)?);
+    let opts = options(theiler, norm)?;
     let c = conditionals
         .as_ref()
         .map(|c| view("conditionals", c))
@@ -116,13 +142,17 @@ fn transfer_entropy(
     let samples = py
         .detach(|| te_samples(s, t, embedding, c, &cond_delays, k))
         .map_err(|e| info_error(py, e))?;
+    if !opts.is_plain() {
+        return compute(py, n_threads, || samples.estimate_with(k, alg, opts));
+    }
     let on = compute_for(py, device, &samples.work(k))?;
     compute(py, n_threads, || samples.estimate_on(k, alg, &on))
 }
 
 /// KSG active information storage in nats.
 #[pyfunction]
-#[pyo3(signature = (x, k_history, k_tau, k, algorithm, n_threads=None))]
+#[pyo3(signature = (x, k_history, k_tau, k, algorithm, n_threads=None, theiler=0, norm="max"))]
+#[allow(clippy::too_many_arguments)]
 fn active_information_storage(
     py: Python<'_>,
     x: PyReadonlyArray2<'_, f64>,
@@ -131,10 +161,17 @@ fn active_information_storage(
     k: usize,
     algorithm: i64,
     n_threads: Option<usize>,
+    theiler: usize,
+    norm: &str,
 ) -> PyResult<f64> {
     let (x, alg) = (view("x", &x)?, self::algorithm(algorithm)?);
+    let opts = options(theiler, norm)?;
     compute(py, n_threads, || {
-        info::active_information_storage(x, k_history, k_tau, k, alg)
+        if opts.is_plain() {
+            return info::active_information_storage(x, k_history, k_tau, k, alg);
+        }
+        let (past, next) = info::te::ais_samples(x, k_history, k_tau, k)?;
+        info::mutual_information_with(past.view(), next.view(), k, alg, opts)
     })
 }
 
@@ -403,7 +440,7 @@ fn te_network<'py>(
 
 /// Local (pointwise) values of MI ("mi"), CMI ("cmi"), TE ("te") or AIS ("ais"), in sample order.
 #[pyfunction]
-#[pyo3(signature = (measure, arrays, k, algorithm, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None))]
+#[pyo3(signature = (measure, arrays, k, algorithm, embedding=(1, 1, 1, 1, 1), cond_delays=Vec::new(), n_threads=None, theiler=0, norm="max"))]
 #[allow(clippy::too_many_arguments)]
 fn local_values<'py>(
     py: Python<'py>,
@@ -414,14 +451,17 @@ fn local_values<'py>(
     embedding: EmbeddingArgs,
     cond_delays: Vec<usize>,
     n_threads: Option<usize>,
+    theiler: usize,
+    norm: &str,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let views = measure_views(measure, &arrays)?;
     let alg = self::algorithm(algorithm)?;
+    let opts = options(theiler, norm)?;
     let first = views[0].ok_or_else(|| crate::errors::invalid_input("x: required"))?;
     let at = |i: usize| views.get(i).copied().flatten().unwrap_or(first);
     let values = compute(py, n_threads, || match measure {
-        "mi" => info::local_mutual_information(first, at(1), k, alg),
-        "cmi" => info::local_conditional_mutual_information(first, at(1), at(2), k, alg),
+        "mi" => info::local_mutual_information(first, at(1), k, alg, opts),
+        "cmi" => info::local_conditional_mutual_information(first, at(1), at(2), k, alg, opts),
         "te" => te_samples(
             first,
             at(1),
@@ -430,8 +470,8 @@ fn local_values<'py>(
             &cond_delays,
             k,
         )?
-        .local(k, alg),
-        _ => info::local_active_information_storage(first, embedding.0, embedding.1, k, alg),
+        .local(k, alg, opts),
+        _ => info::local_active_information_storage(first, embedding.0, embedding.1, k, alg, opts),
     })?;
     Ok(PyArray1::from_vec(py, values))
 }

@@ -43,28 +43,41 @@ from idtxl.multivariate_te import MultivariateTE
 arr = np.load(sys.argv[1])
 n_perm, alpha, seed = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 lags = json.loads(sys.argv[5])
+n_perm_omnibus, fdr = int(sys.argv[6]), sys.argv[7] == "1"
 settings = {
     "cmi_estimator": "JidtKraskovCMI", "kraskov_k": 4, "normalise": False, "noise_level": 0,
-    "theiler_t": 0, "local_values": False, "fdr_correction": False, "verbose": False,
-    "n_perm_max_stat": n_perm, "n_perm_min_stat": n_perm, "n_perm_omnibus": n_perm, "n_perm_max_seq": n_perm,
-    "alpha_max_stat": alpha, "alpha_min_stat": alpha, "alpha_omnibus": alpha, "alpha_max_seq": alpha,
-    **lags,
+    "theiler_t": 0, "local_values": False, "verbose": False,
+    "n_perm_max_stat": n_perm, "n_perm_min_stat": n_perm, "n_perm_omnibus": n_perm_omnibus,
+    "n_perm_max_seq": n_perm, "alpha_max_stat": alpha, "alpha_min_stat": alpha, "alpha_omnibus": alpha,
+    "alpha_max_seq": alpha, "alpha_fdr": alpha, **lags,
 }
 saved = os.dup(1)
 os.dup2(2, 1)  # IDTxl and the JVM print to stdout; keep it for the JSON
 data = Data(arr, dim_order="sp", normalise=False, seed=seed)
+from idtxl.stats import network_fdr
+
 net = MultivariateTE()
-edges = []
+results = []
 start = time.perf_counter()
 for target in range(arr.shape[1]):
     np.random.seed(seed + target)  # each target its own stream, as ours
-    res = net.analyse_single_target(settings=settings, data=data, target=target)
-    single = res.get_single_target(target, fdr=False)
-    for process, lag in single["selected_vars_sources"]:
-        edges.append([int(process), target, int(lag)])
+    results.append(net.analyse_single_target(settings=settings, data=data, target=target))
+applied = False
+if fdr:
+    # IDTxl's network-level correction by target (Benjamini-Yekutieli by default); it returns without
+    # FDR results when 1 / n_perm_omnibus cannot pass it.
+    combined = network_fdr({"alpha_fdr": alpha}, *results)
+    applied = bool(combined._single_target_fdr)
 seconds = time.perf_counter() - start
+edges = []
+for target, res in enumerate(results):
+    single = res.get_single_target(target, fdr=False)
+    if applied:
+        single = combined.get_single_target(target, fdr=True)
+    for process, lag in single["selected_vars_sources"] or []:
+        edges.append([int(process), target, int(lag)])
 os.dup2(saved, 1)
-print(json.dumps({"edges": sorted(edges), "seconds": seconds}))
+print(json.dumps({"edges": sorted(edges), "seconds": seconds, "fdr_applied": applied}))
 """
 
 
@@ -110,14 +123,26 @@ def scores(edges: set[tuple[int, int]], truth: set[tuple[int, int]]) -> str:
     return f"{recall}, precision {precision:.2f} ({len(edges)} edges)"
 
 
-def run_idtxl(python: str, data: np.ndarray, n_perm: int, alpha: float, seed: int) -> tuple[list, float]:
+def run_idtxl(
+    python: str, data: np.ndarray, n_perm: int, n_perm_omnibus: int, alpha: float, seed: int, fdr: bool
+) -> tuple[list, float, bool]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "data.npy"
         np.save(path, data)
         driver = Path(tmp) / "driver.py"
         driver.write_text(IDTXL_DRIVER)
         out = subprocess.run(
-            [python, str(driver), str(path), str(n_perm), str(alpha), str(seed), json.dumps(LAGS)],
+            [
+                python,
+                str(driver),
+                str(path),
+                str(n_perm),
+                str(alpha),
+                str(seed),
+                json.dumps(LAGS),
+                str(n_perm_omnibus),
+                "1" if fdr else "0",
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -125,39 +150,52 @@ def run_idtxl(python: str, data: np.ndarray, n_perm: int, alpha: float, seed: in
     if out.returncode != 0:
         raise RuntimeError(f"IDTxl failed ({out.returncode}): {out.stderr[-2000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return [tuple(e) for e in result["edges"]], float(result["seconds"])
+    return [tuple(e) for e in result["edges"]], float(result["seconds"]), bool(result["fdr_applied"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--idtxl-python", help="a Python that can import idtxl (optional)")
     ap.add_argument("--n-perm", type=int, default=100)
+    ap.add_argument("--n-perm-omnibus", type=int, help="surrogates of the omnibus test (default: --n-perm)")
+    ap.add_argument("--fdr", action="store_true", help="network FDR over the targets (both tools)")
+    ap.add_argument("--no-pairwise", action="store_true", help="skip the pairwise te_network contrast")
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--networks", nargs="+", default=["mute", "var10"], choices=["mute", "var10"])
     args = ap.parse_args()
-    perms = {f"n_perm_{t}": args.n_perm for t in ("max_stat", "min_stat", "omnibus", "max_seq")}
-    print(f"settings: lags {LAGS}, k = 4, {args.n_perm} surrogates per test, alpha {args.alpha}, no FDR")
+    omnibus = args.n_perm_omnibus or args.n_perm
+    perms = {f"n_perm_{t}": args.n_perm for t in ("max_stat", "min_stat", "max_seq")}
+    perms["n_perm_omnibus"] = omnibus
+    fdr = "network FDR (ours: Benjamini-Hochberg; IDTxl: its default)" if args.fdr else "no FDR"
+    print(f"settings: lags {LAGS}, k = 4, {args.n_perm} surrogates per test ({omnibus} omnibus), ")
+    print(f"          alpha {args.alpha}, {fdr}")
     for name in args.networks:
         data, truth = mute_data(500, 1) if name == "mute" else var_data(1000, 10, 15, 12345)
         print(f"\n== {name}: T = {data.shape[0]}, {data.shape[1]} processes, {len(truth)} true edges")
         start = time.perf_counter()
         kw = {"alpha": args.alpha, "seed": args.seed}
-        ours = info.multivariate_te_network(data, fdr=False, **kw, **LAGS, **perms)
+        ours = info.multivariate_te_network(data, fdr=args.fdr, **kw, **LAGS, **perms)
         ours_s = time.perf_counter() - start
         ours_vars = sorted((s, t, lag) for s, t, lag, _ in ours.edges())
         ours_edges = {(s, t) for s, t, _ in ours_vars}
         print(f"thermoconsensus multivariate  {ours_s:8.1f} s  {scores(ours_edges, truth)}")
         print(f"  variables (source, target, lag): {ours_vars}")
-        start = time.perf_counter()
-        pair = info.te_network(data, **kw)
-        pair_s = time.perf_counter() - start
-        pair_edges = {(s, t) for s, t, _ in pair.edges()}
-        print(f"thermoconsensus pairwise      {pair_s:8.1f} s  {scores(pair_edges, truth)} (BH, all pairs)")
+        if not args.no_pairwise:
+            start = time.perf_counter()
+            pair = info.te_network(data, **kw)
+            pair_s = time.perf_counter() - start
+            pair_edges = {(s, t) for s, t, _ in pair.edges()}
+            print(
+                f"thermoconsensus pairwise      {pair_s:8.1f} s  {scores(pair_edges, truth)} (BH, all pairs)"
+            )
         if args.idtxl_python:
-            edges, idtxl_s = run_idtxl(args.idtxl_python, data, args.n_perm, args.alpha, args.seed)
+            edges, idtxl_s, applied = run_idtxl(
+                args.idtxl_python, data, args.n_perm, omnibus, args.alpha, args.seed, args.fdr
+            )
             idtxl_edges = {(s, t) for s, t, _ in edges}
-            print(f"IDTxl MultivariateTE          {idtxl_s:8.1f} s  {scores(idtxl_edges, truth)}")
+            note = "" if not args.fdr else (" (FDR applied)" if applied else " (IDTxl skipped its FDR)")
+            print(f"IDTxl MultivariateTE          {idtxl_s:8.1f} s  {scores(idtxl_edges, truth)}{note}")
             print(f"  variables (source, target, lag): {sorted(edges)}")
             same = ours_edges == idtxl_edges
             print(

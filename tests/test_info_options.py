@@ -114,3 +114,30 @@ def test_a_window_changes_autocorrelated_estimates_and_local_values_follow() -> 
 def test_bad_options_are_refused_by_name(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(thermoconsensus.InvalidInputError, match=message):
         info.mutual_information(INPUTS["x"], INPUTS["y2"], **kwargs)
+
+
+@pytest.mark.parametrize("algorithm", [1, 2])
+def test_ensemble_te_equals_the_cmi_of_the_stacked_embeddings(algorithm: int) -> None:
+    """Brute-force reference: embed each trial by hand (k_history 2, delay 2) and stack."""
+    rng = np.random.default_rng(15)
+    sources, targets, rows = [], [], []
+    for length in (120, 90, 150):
+        s = rng.standard_normal(length)
+        t = rng.standard_normal(length)
+        t[2:] += 0.6 * s[:-2]
+        sources.append(s)
+        targets.append(t)
+        for time in range(1, length - 1):  # first usable time max(1, 1) = 1
+            rows.append((s[time - 1], t[time + 1], t[time - 1], t[time]))
+    a = np.array(rows)
+    want = info.conditional_mutual_information(a[:, :1], a[:, 1:2], a[:, 2:], algorithm=algorithm)
+    got = info.ensemble_transfer_entropy(sources, targets, k_history=2, delay=2, algorithm=algorithm)
+    assert got == pytest.approx(want, abs=1e-12)
+    one = info.ensemble_transfer_entropy(sources[:1], targets[:1], k_history=2, delay=2, algorithm=algorithm)
+    assert one == pytest.approx(
+        info.transfer_entropy(sources[0], targets[0], k_history=2, delay=2, algorithm=algorithm)
+    )
+    with pytest.raises(thermoconsensus.InvalidInputError, match="targets"):
+        info.ensemble_transfer_entropy(sources, targets[:2])
+    with pytest.raises(thermoconsensus.InvalidInputError, match="trial 1"):
+        info.ensemble_transfer_entropy([sources[0], np.c_[sources[1], sources[1]]], targets[:2])

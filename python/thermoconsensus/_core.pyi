@@ -64,6 +64,7 @@ __all__ = [
     "step_batch",
     "te_network",
     "transfer_entropy",
+    "transfer_entropy_trials",
 ]
 
 class Error(Exception): ...
@@ -109,6 +110,15 @@ def transfer_entropy(
     n_threads: int | None = None,
     device: str = "auto",
     theiler: int = 0,
+    norm: str = "max",
+) -> float: ...
+def transfer_entropy_trials(
+    sources: list[_F2],
+    targets: list[_F2],
+    k: int,
+    embedding: _Embedding,
+    algorithm: int,
+    n_threads: int | None = None,
     norm: str = "max",
 ) -> float: ...
 def active_information_storage(

@@ -77,6 +77,7 @@ __all__ = [
     "auto_embedding",
     "conditional_mutual_information",
     "cross_entropy",
+    "ensemble_transfer_entropy",
     "entropy",
     "entropy_from_logits",
     "entropy_from_probs",
@@ -306,6 +307,52 @@ def transfer_entropy(
         ),
         device,
         "transfer_entropy",
+    )
+
+
+def ensemble_transfer_entropy(
+    sources: list[ArrayLike],
+    targets: list[ArrayLike],
+    k: int = 4,
+    k_history: int = 1,
+    k_tau: int = 1,
+    l_history: int = 1,
+    l_tau: int = 1,
+    delay: int = 1,
+    algorithm: int = 1,
+    *,
+    noise: float = 0.0,
+    normalise: bool = False,
+    seed: int = 0,
+    n_threads: int | None = None,
+    norm: Norm = "max",
+) -> float:
+    """Ensemble TE over trials (replications): every trial's (source, target) pair is embedded on its own
+    as in :func:`transfer_entropy`, and the embedded samples of all trials are pooled into one KSG
+    estimate, as JIDT's calculators do with several observation sets (``addObservations``). Trials may
+    differ in length. ``normalise`` rescales each trial's series on its own; a Theiler window is not
+    offered here (it would span trial boundaries; JIDT refuses it too).
+    """
+    if not isinstance(sources, (list, tuple)) or not isinstance(targets, (list, tuple)):
+        raise TypeError("sources, targets: expected lists of per-trial arrays")
+    if len(sources) != len(targets) or not sources:
+        raise _core.InvalidInputError(
+            f"targets: needs one trial per source trial, and at least one; got {len(sources)} source and "
+            f"{len(targets)} target trials"
+        )
+    pairs = [
+        _prepare([("sources", s), ("targets", t)], noise, seed + i, normalise)
+        for i, (s, t) in enumerate(zip(sources, targets, strict=True))
+    ]
+    _options(0, norm, "cpu")
+    return _core.transfer_entropy_trials(
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        native_int("k", k),
+        _embedding(k_history, k_tau, l_history, l_tau, delay),
+        _algorithm(algorithm),
+        n_threads=check_threads(n_threads),
+        norm=norm,
     )
 
 

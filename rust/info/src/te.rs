@@ -92,6 +92,31 @@ impl TeSamples {
         Ok(Self { joint, widths })
     }
 
+    /// The samples of several trials (replications) pooled into one estimate: ensemble TE, as JIDT's
+    /// calculators do with several observation sets. Every trial needs the same embedding widths.
+    pub fn pooled(trials: Vec<TeSamples>) -> Result<Self> {
+        let first = trials
+            .first()
+            .ok_or_else(|| invalid("sources", "needs at least one trial"))?;
+        let widths = first.widths;
+        if let Some(t) = trials.iter().position(|t| t.widths != widths) {
+            return Err(invalid(
+                "sources",
+                format!("trial {t} has other column counts than trial 0"),
+            ));
+        }
+        let cols = first.joint.view().cols();
+        let rows = trials.iter().map(|t| t.joint.view().rows()).sum();
+        let mut data = Vec::with_capacity(rows * cols);
+        for t in &trials {
+            data.extend_from_slice(t.joint.view().data());
+        }
+        Ok(Self {
+            joint: Matrix::from_vec(data, rows, cols),
+            widths,
+        })
+    }
+
     /// Number of embedded samples N.
     pub fn len(&self) -> usize {
         self.joint.view().rows()

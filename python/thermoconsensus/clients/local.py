@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from .._runner import EngineRunner
 from .base import LLMClient, StreamState
-from .chat_tools import ToolCallParser, chat_prompt, tool_names
+from .chat_tools import ToolCallParser, chat_prompt, forced_call_format, tool_names
 from .errors import BadRequestError, TimeoutError
 from .types import ChatRequest, LLMResponse, TokenLogprob
 
@@ -54,8 +54,10 @@ def load_runner(
 
 
 def sampling(request: ChatRequest, default_max_tokens: int = 256) -> dict[str, Any]:
-    """Engine options for ``request`` (OpenAI's defaults where it says nothing: temperature 1, top_p 1)."""
-    return {
+    """Engine options for ``request`` (OpenAI's defaults where it says nothing: temperature 1, top_p 1).
+    A forced ``tool_choice`` ("required" or a named function) becomes the grammar of its calls;
+    ValueError when it names a function that ``tools`` does not declare."""
+    options: dict[str, Any] = {
         "max_tokens": request.max_tokens or default_max_tokens,
         "temperature": 1.0 if request.temperature is None else float(request.temperature),
         "top_p": 1.0 if request.top_p is None else float(request.top_p),
@@ -64,6 +66,11 @@ def sampling(request: ChatRequest, default_max_tokens: int = 256) -> dict[str, A
         "seed": request.seed,
         "logprobs": 0 if request.logprobs is None else max(request.logprobs, 1),
     }
+    parallel = request.extra.get("parallel_tool_calls") is not False
+    forced = forced_call_format(list(request.tools or []), request.tool_choice, parallel)
+    if forced is not None:
+        options["response_format"] = forced
+    return options
 
 
 def logprobs_of(runner: EngineRunner, gen: Generation, top_n: int) -> list[TokenLogprob]:
@@ -105,14 +112,9 @@ class LocalClient(LLMClient):
 
     def _prompt(self, request: ChatRequest) -> tuple[list[int], list[str]]:
         choice = request.tool_choice
-        if choice not in (None, "auto", "none"):
-            raise BadRequestError(
-                f"{self.name}: tool_choice {choice!r} is not supported locally (only 'auto' and 'none': "
-                "forcing a call needs grammar-constrained decoding)",
-                provider=self.provider,
-            )
         tools = request.tools if choice != "none" else None
         try:
+            sampling(request)  # a forced tool_choice naming no declared function fails here, first
             ids, stops = chat_prompt(self.runner, request.messages, tools)
         except (ValueError, TypeError) as exc:
             raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None

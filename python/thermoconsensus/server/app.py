@@ -34,7 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._core import InvalidInputError
 from .._runner import EngineRunner
-from ..clients.chat_tools import ToolCallParser, chat_prompt, tool_names
+from ..clients.chat_tools import ToolCallParser, chat_prompt, forced_call_format, tool_names
 from .consensus import ConsensusService, consensus_routes
 from .errors import ClientGone, HTTPError
 from .llama_extras import llama_routes
@@ -238,12 +238,14 @@ class Server:
         }
         return self.slots.task(request.url.path, len(ids), params)
 
-    def samples(self, n: int | None) -> int:
-        """How many samples a request asks for (``n``); a 400 now, before any stream, if too many."""
+    def samples(self, n: int | None, field: str = "n") -> int:
+        """How many samples a request asks for (``n``, or ``best_of`` named by ``field``); a 400 now,
+        before any stream, if too many."""
         try:
             return self.runner.check_samples(n or 1)
         except InvalidInputError as exc:
-            raise HTTPError(400, f"{exc} (serve --parallel)") from None
+            message = str(exc).replace("'n'", f"'{field}'", 1)
+            raise HTTPError(400, f"{message} (serve --parallel)") from None
 
     async def generate(self, ids: list[int], task: Task, n: int, **options: Any) -> list[Any]:
         try:
@@ -381,6 +383,11 @@ def _finish(reason: str) -> str:
     return "length" if reason in ("length", "context") else "stop"
 
 
+def mean_logprob(gen: Any) -> float:
+    """A sample's mean log probability per token, best_of's ranking (-inf for an empty sample)."""
+    return sum(gen.logprobs) / len(gen.logprobs) if gen.logprobs else float("-inf")
+
+
 def _sse(obj: Any) -> str:
     return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
 
@@ -474,7 +481,14 @@ def create_app(
         # parallel_tool_calls is false); without, its text is the content as it is.
         calling = bool(body.tools) and body.tool_choice != "none"
         n = srv.samples(body.n)
-        names = tool_names([t.model_dump() for t in body.tools or []])
+        tools = [t.model_dump(exclude_none=True) for t in body.tools or []]
+        names = tool_names(tools)
+        choice_spec = getattr(body.tool_choice, "model_dump", lambda: body.tool_choice)()
+        # "required" or a named function: a grammar makes the reply those calls and nothing else.
+        if (
+            forced := forced_call_format(tools, choice_spec, body.parallel_tool_calls is not False)
+        ) is not None:
+            options["response_format"] = forced
         parsers = [ToolCallParser(names) for _ in range(n)]  # one per sample: each streams its own calls
         if body.parallel_tool_calls is False:
             for parser in parsers:
@@ -541,7 +555,9 @@ def create_app(
         ids = srv.prompt_ids(body.prompt)
         options = srv.sampling(body, body.max_tokens or 16, _OPENAI_DEFAULTS)
         top_n = body.logprobs
-        options["logprobs"] = 0 if top_n is None else max(top_n, 1)
+        # best_of ranks its samples by their tokens' mean log probability, which it needs recorded.
+        best_of = body.best_of if body.best_of and body.best_of > 1 else None
+        options["logprobs"] = 0 if top_n is None and best_of is None else max(top_n or 0, 1)
         head = {
             "id": f"cmpl-{uuid.uuid4().hex[:24]}",
             "object": "text_completion",
@@ -549,7 +565,11 @@ def create_app(
             "model": name,
         }
 
-        n = srv.samples(body.n)
+        if best_of is not None and body.stream:
+            raise HTTPError(400, "'best_of': cannot be streamed (the best samples are known only at the end)")
+        keep = n = srv.samples(body.n)
+        if best_of is not None:
+            n = srv.samples(best_of, "best_of")
 
         def frame(j: int, piece: str) -> list[str]:
             choice = {"index": j, "text": piece, "finish_reason": None, "logprobs": None}
@@ -581,7 +601,10 @@ def create_app(
             }
 
         def reply(gens: list[Any]) -> Response:
+            # Usage counts every sample drawn, as OpenAI bills best_of.
             usage = _usage(len(gens[0].prompt_ids), sum(len(g.token_ids) for g in gens))
+            if best_of is not None:
+                gens = sorted(gens, key=mean_logprob, reverse=True)[:keep]
             choices = [choice(j, gen) for j, gen in enumerate(gens)]
             return JSONResponse({**head, "choices": choices, "usage": usage})
 

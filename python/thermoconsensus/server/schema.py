@@ -4,10 +4,11 @@ strict schemas, so that every malformed field is a 400 naming it (and never a 50
 Pydantic reads the annotations at run time, so this module spells them ``Optional``/``Union`` (Python 3.9).
 Numbers are strict: ``true`` is not an integer and ``"1"`` is not a number.
 
-Nothing is silently ignored: a parameter the server does not implement (``best_of > 1``,
-``tool_choice="required"``, an unknown name) is a 400 naming it and saying why. ``response_format``
-``json_object`` / ``json_schema`` and ``logit_bias`` are enforced by the engine (grammar-constrained
-decoding with llguidance; biases added to the logits).
+Nothing is silently ignored: a parameter the server does not implement (``suffix``, ``strict`` tools
+the model may skip calling, an unknown name) is a 400 naming it and saying why. ``response_format``
+``json_object`` / ``json_schema``, a forced ``tool_choice`` ("required" or a named function) and
+``logit_bias`` are enforced by the engine (grammar-constrained decoding with llguidance; biases added
+to the logits).
 The only fields accepted without effect are those that cannot change the answer (``user``, llama.cpp's
 ``cache_prompt`` hint), listed in each schema's ``ignored``.
 """
@@ -156,9 +157,7 @@ def _refuse_unsupported(obj: BaseModel, path: str) -> None:
 
 
 # Why each known-but-unimplemented parameter is refused (the 400's text).
-_GRAMMAR = "needs grammar-constrained decoding, which this server does not do yet"
 _UNSUPPORTED = {
-    "best_of": "only best_of=1 is served: ranking samples by log probability is not implemented; send n",
     "functions": "not supported: the deprecated functions API; send tools",
     "function_call": "not supported: the deprecated functions API; send tool_choice",
     "grammar": "not supported: send response_format json_object or json_schema (GBNF is not parsed)",
@@ -256,11 +255,6 @@ class FunctionDef(_Strict):
     description: Optional[str] = None
     parameters: Optional[dict[str, Any]] = None
     strict: Optional[bool] = None
-
-    def check(self) -> Optional[tuple[str, str]]:
-        if self.strict:
-            return "strict", f"strict function schemas are not enforced ({_GRAMMAR})"
-        return None
 
 
 class Tool(_Strict):
@@ -373,10 +367,20 @@ class ChatBody(_Sampling):
                 "response_format",
                 "a grammar-constrained reply cannot also call tools; send tool_choice 'none'",
             )
-        if self.tool_choice == "required" or isinstance(self.tool_choice, NamedToolChoice):
-            return "tool_choice", f"only 'auto' and 'none' are served (forcing a call {_GRAMMAR})"
         if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
             return "tool_choice", "given without tools"
+        names = [t.function.name for t in self.tools or []]
+        if isinstance(self.tool_choice, NamedToolChoice):
+            named = self.tool_choice.function.get("name")
+            if not isinstance(named, str) or named not in names:
+                return "tool_choice.function.name", f"must name one of the tools {names}, got {named!r}"
+        strict = next((t.function.name for t in self.tools or [] if t.function.strict), None)
+        if strict is not None and self.tool_choice in (None, "auto"):
+            return (
+                f"tools.{strict}.strict",
+                "strict schemas are enforced only when a call is forced (tool_choice 'required' or a"
+                " named function): under 'auto' the model may write free text",
+            )
         if self.top_logprobs and not self.logprobs:
             return "top_logprobs", "needs logprobs: true"
         return None
@@ -399,8 +403,8 @@ class CompletionsBody(_Sampling):
 
     def check(self) -> Optional[tuple[str, str]]:
         """The first parameter given a value the server cannot honour, and why."""
-        if self.best_of is not None and self.best_of > 1:
-            return "best_of", _UNSUPPORTED["best_of"]
+        if self.best_of is not None and self.n is not None and self.best_of < self.n:
+            return "best_of", f"must be at least n ({self.n}), got {self.best_of}"
         return bias_problem(self.logit_bias)
 
 

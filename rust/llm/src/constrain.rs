@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use llguidance::api::TopLevelGrammar;
-use llguidance::toktrie::{ApproximateTokEnv, TokEnv, TokRxInfo, TokTrie};
+use llguidance::toktrie::{TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 
 use crate::error::{Error, Result};
@@ -71,6 +71,34 @@ fn compact(mut schema: serde_json::Value) -> serde_json::Value {
     schema
 }
 
+/// The model's own tokenizer lent to llguidance, so that the text a grammar forces is tokenized as
+/// the model would tokenize it (llguidance fast-forwards only through a canonical tokenizer).
+struct ModelTokEnv {
+    trie: TokTrie,
+    tokenizer: Arc<Tokenizer>,
+}
+
+impl TokenizerEnv for ModelTokEnv {
+    fn tok_trie(&self) -> &TokTrie {
+        &self.trie
+    }
+
+    fn tokenize_bytes(&self, s: &[u8]) -> Vec<TokenId> {
+        // Forced text is UTF-8 in practice; a split character falls back to the trie's longest match.
+        match std::str::from_utf8(s) {
+            Ok(text) => self
+                .tokenizer
+                .encode(text, false, false)
+                .unwrap_or_else(|_| self.trie.greedy_tokenize(s)),
+            Err(_) => self.trie.greedy_tokenize(s),
+        }
+    }
+
+    fn tokenize_is_canonical(&self) -> bool {
+        true
+    }
+}
+
 /// The vocabulary as llguidance sees it: every token's bytes in a trie, built once per tokenizer.
 pub struct GrammarVocab {
     factory: ParserFactory,
@@ -98,7 +126,7 @@ impl GrammarVocab {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] without an end token or for an end token past `n_vocab`.
-    pub fn new(tokenizer: &Tokenizer, n_vocab: usize, ends: &[u32]) -> Result<Self> {
+    pub fn new(tokenizer: Arc<Tokenizer>, n_vocab: usize, ends: &[u32]) -> Result<Self> {
         let first_end = *ends
             .first()
             .ok_or_else(|| invalid("stop_tokens", "a grammar needs an end-of-sequence token"))?;
@@ -127,7 +155,7 @@ impl GrammarVocab {
         let mut info = TokRxInfo::new(n, first_end);
         info.tok_bos = tokenizer.bos;
         let trie = TokTrie::from(&info, &words);
-        let env: TokEnv = Arc::new(ApproximateTokEnv::new(trie));
+        let env: TokEnv = Arc::new(ModelTokEnv { trie, tokenizer });
         let mut factory = ParserFactory::new_simple(&env)
             .map_err(|e| invalid("response_format", format!("grammar engine: {e}")))?;
         factory.quiet();
@@ -179,7 +207,10 @@ fn grammar_error(e: impl std::fmt::Display) -> Error {
 
 impl GrammarMatcher {
     /// Sets every token the grammar cannot take next to -inf. When the grammar is complete, only the
-    /// end tokens remain.
+    /// end tokens remain. Where the grammar forces the next text (a key, a tag, a function name),
+    /// llguidance leaves only the first token of the model's own tokenization of it (see
+    /// [`ModelTokEnv`]): otherwise a model may spell forced text one character per token, which costs
+    /// a step each and leaves it reading a tokenization it never saw in training.
     ///
     /// # Errors
     /// The grammar engine's failure (its parser in an error state).
@@ -331,7 +362,12 @@ mod tests {
     }
 
     /// A byte-level BPE vocabulary: the 256 bytes, some longer pieces, and a control end token.
-    fn tokenizer(pieces: &[&str]) -> Tokenizer {
+    fn tokenizer(pieces: &[&str]) -> Arc<Tokenizer> {
+        tokenizer_with_merges(pieces, &[])
+    }
+
+    /// [`tokenizer`] with BPE merges ("a b" pairs of byte characters), so that it encodes as BPE does.
+    fn tokenizer_with_merges(pieces: &[&str], merges: &[&str]) -> Arc<Tokenizer> {
         let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
         tokens.extend(
             pieces
@@ -370,9 +406,12 @@ mod tests {
             b.extend(t.to_le_bytes());
         }
         key(&mut b, "tokenizer.ggml.merges", 9);
-        strings(&mut b, &[]);
+        strings(
+            &mut b,
+            &merges.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        );
         let h = Header::parse(&b, b.len() as u64, "<test>").unwrap();
-        Tokenizer::from_header(&h).unwrap()
+        Arc::new(Tokenizer::from_header(&h).unwrap())
     }
 
     const PIECES: &[&str] = &[
@@ -385,7 +424,7 @@ mod tests {
         let tok = tokenizer(PIECES);
         let n_vocab = tok.len() + 3; // padding rows past the tokenizer's vocabulary
         let end = (tok.len() - 1) as u32;
-        let vocab = GrammarVocab::new(&tok, n_vocab, &[end]).unwrap();
+        let vocab = GrammarVocab::new(tok.clone(), n_vocab, &[end]).unwrap();
         let mut c = Constraints {
             grammar: Some(vocab.matcher(grammar).unwrap()),
             ..Default::default()
@@ -451,6 +490,34 @@ mod tests {
     }
 
     #[test]
+    fn forced_text_is_taken_in_the_tokenizers_own_tokens() {
+        // `{"` is one BPE token here; the grammar forces it, then a digit. A flat model without the
+        // fast-forward would take `{` (id 123, the lowest allowed) and spell the rest byte by byte.
+        let tok = tokenizer_with_merges(PIECES, &["{ \""]);
+        let end = (tok.len() - 1) as u32;
+        let merged = 256 + PIECES.iter().position(|p| *p == "{\"").unwrap() as u32;
+        assert_eq!(tok.encode("{\"", false, false).unwrap(), vec![merged]);
+        let vocab = GrammarVocab::new(tok.clone(), tok.len(), &[end]).unwrap();
+        let grammar = Grammar::Lark(r#"start: "{\"" /[0-9]/"#.into());
+        let mut c = Constraints {
+            grammar: Some(vocab.matcher(&grammar).unwrap()),
+            ..Default::default()
+        };
+        let mut logits = vec![0.0f32; tok.len()];
+        c.apply(&mut logits).unwrap();
+        let open: Vec<usize> = (0..logits.len()).filter(|&i| logits[i] == 0.0).collect();
+        assert_eq!(open, vec![merged as usize]);
+        c.accept(merged).unwrap();
+        let mut logits = vec![0.0f32; tok.len()];
+        c.apply(&mut logits).unwrap();
+        let digits = (0..logits.len()).filter(|&i| logits[i] == 0.0).count();
+        assert!(
+            digits >= 10,
+            "free text is not forced: {digits} tokens open"
+        );
+    }
+
+    #[test]
     fn json_object_mode_gives_an_object() {
         let (text, done) = constrained_reply(&Grammar::JsonObject, 7, 2000);
         assert!(done, "{text:?}");
@@ -487,7 +554,7 @@ mod tests {
     fn invalid_grammars_name_response_format() {
         let tok = tokenizer(PIECES);
         let end = (tok.len() - 1) as u32;
-        let vocab = GrammarVocab::new(&tok, tok.len(), &[end]).unwrap();
+        let vocab = GrammarVocab::new(tok.clone(), tok.len(), &[end]).unwrap();
         for g in [
             Grammar::JsonSchema(serde_json::json!({"type": "no-such-type"})),
             Grammar::JsonSchema(serde_json::json!(3)),
@@ -500,7 +567,7 @@ mod tests {
                 "{g:?}: {e}"
             );
         }
-        assert!(GrammarVocab::new(&tok, tok.len(), &[]).is_err());
-        assert!(GrammarVocab::new(&tok, tok.len(), &[tok.len() as u32]).is_err());
+        assert!(GrammarVocab::new(tok.clone(), tok.len(), &[]).is_err());
+        assert!(GrammarVocab::new(tok.clone(), tok.len(), &[tok.len() as u32]).is_err());
     }
 }

@@ -227,7 +227,7 @@ impl PyModel {
     /// the vocabulary trie is cached per model).
     fn constraints(
         &self,
-        tokenizer: &thermoconsensus_llm::Tokenizer,
+        tokenizer: &std::sync::Arc<thermoconsensus_llm::Tokenizer>,
         logit_bias: Vec<(u32, f32)>,
         grammar: Option<(String, String)>,
         ends: &[u32],
@@ -244,7 +244,11 @@ impl PyModel {
                 match cached.as_ref() {
                     Some((e, v)) if e.as_slice() == ends => std::sync::Arc::clone(v),
                     _ => {
-                        let v = std::sync::Arc::new(GrammarVocab::new(tokenizer, n_vocab, ends)?);
+                        let v = std::sync::Arc::new(GrammarVocab::new(
+                            std::sync::Arc::clone(tokenizer),
+                            n_vocab,
+                            ends,
+                        )?);
                         *cached = Some((ends.to_vec(), std::sync::Arc::clone(&v)));
                         v
                     }

@@ -249,9 +249,16 @@ async def server_memory(requests: int = 1000, warm: int = 100, parallel: int = 8
 
             await asyncio.gather(*(one(i) for i in range(warm)))
             after_warm, cache_warm = rss_mb(), cache_mb()
-            await asyncio.gather(*(one(i) for i in range(warm, requests)))
+            marks = [f"{warm}: {after_warm:.0f}"]
+            done = warm
+            while done < requests:  # checkpoints show whether the growth levels off
+                step = min(max(warm, (requests - warm) // 6), requests - done)
+                await asyncio.gather(*(one(i) for i in range(done, done + step)))
+                done += step
+                marks.append(f"{done}: {rss_mb():.0f}")
             after_all, cache_all = rss_mb(), cache_mb()
             wall = time.perf_counter() - t0
+    print("RSS MiB after n requests: " + ", ".join(marks))
     print(
         f"RSS after {warm} requests {after_warm:.1f} MiB, after {requests} {after_all:.1f} MiB "
         f"({100 * (after_all - after_warm) / after_warm:+.1f}%; goal within 10%), {wall:.1f} s"

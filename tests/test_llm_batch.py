@@ -112,3 +112,39 @@ def test_concurrent_requests_to_one_runner_decode_together_and_alone_alike(smoll
         assert got.token_ids == alone.token_ids and got.finish_reason == alone.finish_reason
     with pytest.raises(_core.InvalidInputError, match="max_batch"):
         EngineRunner(smollm2, "x", max_batch=0)
+
+
+def test_a_deferred_prompt_runs_in_the_first_batched_step_and_fills_the_prefix_cache() -> None:
+    """``defer_prompt``: the prompt shares its pass with the other sequences' next tokens. Tokens and
+    log-probabilities equal those of a prompt run on its own, stepped alone or in a batch, and the
+    prompt is stored in the prefix cache once it has run."""
+    model = load()
+    model.set_prefix_cache(64, min_tokens=4)
+    ids = [model.tokenize(p) for p in PROMPTS]
+
+    def run(defer: bool, batched: bool) -> list[tuple[list[int], list[float]]]:
+        started = [model._start(i, max_tokens=5, seed=11, logprobs=1, defer_prompt=defer) for i in ids]
+        live = [(seq, gen) for seq, gen, _ in started]
+        while live:
+            steps = _core.step_batch([s for s, _ in live]) if batched else [s.next() for s, _ in live]
+            for (_, gen), step in zip(live, steps):
+                if step is not None:
+                    llm.record_step(gen, step, 1)
+            live = [pair for pair, step in zip(live, steps) if step is not None]
+        return [(gen.token_ids, gen.logprobs) for _, gen, _ in started]
+
+    model.set_prefix_cache(0)  # off: every variant runs its whole prompt
+    reference = run(defer=False, batched=False)
+    for defer, batched in [(True, True), (True, False), (False, True)]:
+        got = run(defer, batched)
+        assert [t for t, _ in got] == [t for t, _ in reference], (defer, batched)
+        for (_, a), (_, b) in zip(got, reference):
+            assert a == pytest.approx(b, abs=1e-4)
+
+    model.set_prefix_cache(64, min_tokens=4)
+    seq, _, _ = model._start(ids[0] + [42, 43], max_tokens=2, seed=1, defer_prompt=True)
+    assert model.prefix_cache_stats()["insertions"] == 0  # admitted, not yet run
+    _core.step_batch([seq])
+    assert model.prefix_cache_stats()["insertions"] == 1
+    again, _, _ = model._start(ids[0] + [42, 43, 44], max_tokens=2, seed=1, defer_prompt=True)
+    assert again.reused_prefix == len(ids[0]) + 2

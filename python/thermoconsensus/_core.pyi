@@ -405,6 +405,7 @@ class Model:
         n_threads: int | None = None,
         logit_bias: list[tuple[int, float]] = ...,
         grammar: tuple[str, str] | None = None,
+        defer_prompt: bool = False,
     ) -> Sequence: ...
 
 @final

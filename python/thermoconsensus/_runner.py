@@ -301,7 +301,12 @@ class EngineRunner:
             return False
         try:
             with self._thread_lock:
-                job.sequence, job.result, job.top_n = self.model._start(job.ids, **job.options)
+                # A lone sample's prompt runs inside the next batched step (no stall for the
+                # others); samples forked from one prompt need its logits now.
+                defer = not job.forks
+                job.sequence, job.result, job.top_n = self.model._start(
+                    job.ids, **job.options, defer_prompt=defer
+                )
                 first = job.result
                 for j, fork in enumerate(job.forks, start=1):
                     fork.sequence, fork.result = fork_sample(job.sequence, first, j)

@@ -528,10 +528,14 @@ class Model:
         truncate: bool = False,
         logit_bias: dict[int, float] | None = None,
         response_format: dict[str, Any] | None = None,
+        defer_prompt: bool = False,
     ) -> tuple[_core.Sequence, Generation, int]:
         """Checks :meth:`generate`'s arguments (its defaults too) and runs the prompt: the engine's
         sequence, the :class:`Generation` it will fill in, and how many alternatives to record per
-        token. The batching :class:`~thermoconsensus._runner.EngineRunner` starts its sequences here."""
+        token. The batching :class:`~thermoconsensus._runner.EngineRunner` starts its sequences here,
+        with ``defer_prompt`` (the prompt then runs in the sequence's first batched step, beside the
+        other sequences' tokens, instead of stalling them; ``prompt_seconds`` then counts only the
+        admission)."""
         from ._arrays import check_int, check_seed, native_int, number
 
         max_tokens = native_int("max_tokens", max_tokens)
@@ -581,6 +585,7 @@ class Model:
             self.n_threads,
             _logit_bias(logit_bias),
             grammar_of(response_format),
+            defer_prompt,
         )
         result = Generation(
             prompt_ids=ids, seed=used_seed, truncated=dropped, reused_prefix=gen.reused_prefix

@@ -204,6 +204,15 @@ pub struct Sequence {
     constraints: Constraints,
     /// Prompt positions copied from a prefix cache rather than run.
     reused: usize,
+    /// A prompt admitted but not yet run ([`Sequence::admit_with_prefix`]): its first step runs it.
+    prefill: Option<Prefill>,
+}
+
+/// The part of an admitted prompt still to run, and the prefix cache to store the whole prompt in.
+#[derive(Debug)]
+struct Prefill {
+    from: usize,
+    prefix: Option<std::sync::Arc<PrefixCache>>,
 }
 
 impl Sequence {
@@ -257,7 +266,57 @@ impl Sequence {
             generated: 0,
             finish: None,
             constraints: Constraints::default(),
+            prefill: None,
         })
+    }
+
+    /// [`Sequence::start_with_prefix`] without running the prompt: the longest stored prefix is
+    /// copied now and the rest of the prompt runs in this sequence's first step. In [`step_batch`]
+    /// that step shares its pass with the other sequences' next tokens, so a request that arrives
+    /// does not stall the batch for a prompt pass of its own (llama-server's mixed batches). Such a
+    /// sequence cannot be forked (forks need the prompt's logits).
+    ///
+    /// # Errors
+    /// As [`Sequence::start`], less the model's errors of the pass (they come from the first step).
+    pub fn admit_with_prefix(
+        model: &Model,
+        prompt: &[u32],
+        sampler: Sampler,
+        params: GenerateParams,
+        prefix: Option<std::sync::Arc<PrefixCache>>,
+    ) -> Result<Self> {
+        check_prompt(prompt, params.max_tokens, params.n_ctx)?;
+        let hit = match &prefix {
+            Some(p) => p.lookup(model, prompt, params.n_ctx)?,
+            None => None,
+        };
+        let (cache, reused) = match hit {
+            Some(hit) => hit,
+            None => (model.new_cache(params.n_ctx)?, 0),
+        };
+        Ok(Self {
+            reused,
+            cache,
+            sampler,
+            history: prompt.to_vec(),
+            pending: None,
+            text: TextAssembler::new(params.stop_strings.clone()),
+            params,
+            generated: 0,
+            finish: None,
+            constraints: Constraints::default(),
+            prefill: Some(Prefill {
+                from: reused,
+                prefix,
+            }),
+        })
+    }
+
+    /// Stores the whole prompt in `prefix` once its rest has run into the cache.
+    fn prefilled(&self, model: &Model, prefix: Option<&PrefixCache>) {
+        if let Some(p) = prefix {
+            p.insert(model, &self.history, &self.cache);
+        }
     }
 
     /// This sequence with `constraints` on every token it samples from now on.
@@ -308,6 +367,17 @@ impl Sequence {
                     return Err(e);
                 }
             },
+            Some(Next::Prefill(rest, prefix)) => match model.forward(&rest, &mut self.cache, false)
+            {
+                Ok(l) => {
+                    self.prefilled(model, prefix.as_deref());
+                    l
+                }
+                Err(e) => {
+                    self.finish = Some(Finish::Stop);
+                    return Err(e);
+                }
+            },
         };
         self.advance(logits, tokenizer)
     }
@@ -335,6 +405,7 @@ impl Sequence {
             finish: None,
             constraints: self.constraints.clone(),
             reused: self.reused,
+            prefill: None,
         })
     }
 
@@ -355,6 +426,9 @@ impl Sequence {
         };
         if let Some(why) = close {
             return Some(Next::Closed(self.close(why, None)));
+        }
+        if let Some(Prefill { from, prefix }) = self.prefill.take() {
+            return Some(Next::Prefill(self.history[from..].to_vec(), prefix));
         }
         match self.pending.take() {
             Some(logits) => Some(Next::Logits(logits)),
@@ -417,6 +491,19 @@ enum Next {
     Closed(Step),
     Logits(Vec<f32>),
     Run(u32),
+    /// The rest of an admitted prompt, and where to store it once run.
+    Prefill(Vec<u32>, Option<std::sync::Arc<PrefixCache>>),
+}
+
+impl Next {
+    /// The tokens this step runs through the model (none for a step that has its logits).
+    fn tokens(&self) -> Option<Vec<u32>> {
+        match self {
+            Next::Run(t) => Some(vec![*t]),
+            Next::Prefill(rest, _) => Some(rest.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Advances every sequence of `sequences` by one token, as [`Sequence::step`] does each, with one
@@ -438,37 +525,35 @@ pub fn step_batch(
         .enumerate()
         .map(|(i, s)| s.prepare(cancelled.get(i).copied().unwrap_or(false)))
         .collect();
-    let last: Vec<[u32; 1]> = next
+    // Each sequence's tokens for the pass: its last token, or the rest of an admitted prompt.
+    let runs: Vec<Option<Vec<u32>>> = next
         .iter()
-        .filter_map(|n| match n {
-            Some(Next::Run(t)) => Some([*t]),
-            _ => None,
-        })
+        .map(|n| n.as_ref().and_then(Next::tokens))
         .collect();
-    if !last.is_empty() {
+    if runs.iter().any(Option::is_some) {
         let mut batch: Vec<(&[u32], &mut KvCache)> = sequences
             .iter_mut()
-            .zip(&next)
-            .filter(|(_, n)| matches!(n, Some(Next::Run(_))))
-            .map(|(s, _)| &mut s.cache)
-            .zip(&last)
-            .map(|(cache, t)| (&t[..], cache))
+            .zip(&runs)
+            .filter_map(|(s, r)| r.as_deref().map(|t| (t, &mut s.cache)))
             .collect();
         let result = model.forward_batch(&mut batch, false);
         drop(batch);
         let mut logits = match result {
             Ok(l) => l.into_iter(),
             Err(e) => {
-                for (s, n) in sequences.iter_mut().zip(&next) {
-                    if matches!(n, Some(Next::Run(_))) {
+                for (s, r) in sequences.iter_mut().zip(&runs) {
+                    if r.is_some() {
                         s.finish = Some(Finish::Stop);
                     }
                 }
                 return Err(e);
             }
         };
-        for n in &mut next {
-            if matches!(n, Some(Next::Run(_))) {
+        for (s, n) in sequences.iter_mut().zip(&mut next) {
+            if let Some(Next::Prefill(_, prefix)) = n {
+                s.prefilled(model, prefix.as_deref());
+            }
+            if matches!(n, Some(Next::Run(_) | Next::Prefill(..))) {
                 *n = logits.next().map(Next::Logits);
             }
         }
@@ -480,7 +565,7 @@ pub fn step_batch(
             None => Ok(None),
             Some(Next::Closed(step)) => Ok(Some(step)),
             Some(Next::Logits(l)) => s.advance(l, tokenizer),
-            Some(Next::Run(_)) => Ok(None),
+            Some(Next::Run(_) | Next::Prefill(..)) => Ok(None),
         })
         .collect()
 }

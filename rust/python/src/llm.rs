@@ -553,10 +553,12 @@ impl PyModel {
     }
 
     /// Starts a generation: runs the prompt through a fresh context of `n_ctx` positions (GIL
-    /// released); the returned generator then yields one token per `next()`.
+    /// released); the returned generator then yields one token per `next()`. With `defer_prompt`
+    /// the prompt is only admitted (a stored prefix copied) and runs in the first step, which
+    /// `step_batch` shares with the other sequences' next tokens; such a sequence cannot be forked.
     #[pyo3(signature = (tokens, n_ctx, temperature, top_k, top_p, min_p, repeat_penalty,
         frequency_penalty, presence_penalty, penalty_last_n, seed, max_tokens, stop_ids, stop_strings,
-        top_n, n_threads=None, logit_bias=Vec::new(), grammar=None))]
+        top_n, n_threads=None, logit_bias=Vec::new(), grammar=None, defer_prompt=false))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
@@ -579,6 +581,7 @@ impl PyModel {
         n_threads: Option<usize>,
         logit_bias: Vec<(u32, f32)>,
         grammar: Option<(String, String)>,
+        defer_prompt: bool,
     ) -> PyResult<PySequence> {
         let params = thermoconsensus_llm::SamplerParams {
             temperature,
@@ -610,8 +613,18 @@ impl PyModel {
             py,
             move || {
                 with_threads(n_threads, || {
-                    Sequence::start_with_prefix(&m, &tokens, sampler, generate, prefix.as_deref())
-                        .map(|s| s.with_constraints(constraints))
+                    if defer_prompt {
+                        Sequence::admit_with_prefix(&m, &tokens, sampler, generate, prefix)
+                    } else {
+                        Sequence::start_with_prefix(
+                            &m,
+                            &tokens,
+                            sampler,
+                            generate,
+                            prefix.as_deref(),
+                        )
+                    }
+                    .map(|s| s.with_constraints(constraints))
                 })
             },
             llm_error,

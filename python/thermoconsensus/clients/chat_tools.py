@@ -22,7 +22,6 @@ __all__ = [
     "ToolCallParser",
     "chat_prompt",
     "forced_call_format",
-    "forced_tool",
     "template_messages",
     "tool_names",
 ]
@@ -97,17 +96,6 @@ def tool_names(tools: list[dict[str, Any]] | None) -> frozenset[str]:
     return frozenset(names)
 
 
-def forced_tool(tool_choice: Any) -> str | None:
-    """The function ``tool_choice`` names (``{"type": "function", "function": {"name": ...}}``), or None
-    for the string choices; ValueError when a named choice carries no name."""
-    if not isinstance(tool_choice, dict):
-        return None
-    name = (tool_choice.get("function") or {}).get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError("tool_choice: a named choice needs {'type': 'function', 'function': {'name': ...}}")
-    return name
-
-
 def forced_call_format(
     tools: list[dict[str, Any]], tool_choice: Any, parallel: bool = True
 ) -> dict[str, Any] | None:
@@ -123,8 +111,12 @@ def forced_call_format(
     if tool_choice != "required" and not isinstance(tool_choice, dict):
         return None
     functions = [t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)]
-    named = forced_tool(tool_choice)
-    if named is not None:
+    if isinstance(tool_choice, dict):  # {"type": "function", "function": {"name": ...}}
+        named = (tool_choice.get("function") or {}).get("name")
+        if not isinstance(named, str) or not named:
+            raise ValueError(
+                "tool_choice: a named choice needs {'type': 'function', 'function': {'name': ...}}"
+            )
         functions = [f for f in functions if f.get("name") == named]
         if not functions:
             raise ValueError(f"tool_choice: function {named!r} is not among the tools")

@@ -110,15 +110,17 @@ class LocalClient(LLMClient):
     def _price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         return 0.0
 
-    def _prompt(self, request: ChatRequest) -> tuple[list[int], list[str]]:
+    def _prompt(self, request: ChatRequest) -> tuple[list[int], list[str], dict[str, Any]]:
+        """The prompt's token ids, its stop strings and the engine options (:func:`sampling`); a
+        BadRequestError for a request neither can be made of."""
         choice = request.tool_choice
         tools = request.tools if choice != "none" else None
         try:
-            sampling(request)  # a forced tool_choice naming no declared function fails here, first
+            options = sampling(request)  # a forced tool_choice naming no declared function fails here
             ids, stops = chat_prompt(self.runner, request.messages, tools)
         except (ValueError, TypeError) as exc:
             raise BadRequestError(f"{self.name}: {exc}", provider=self.provider) from None
-        return ids, [*stops, *request.stop]
+        return ids, [*stops, *request.stop], options
 
     @staticmethod
     def _parser(request: ChatRequest) -> ToolCallParser | None:
@@ -128,11 +130,9 @@ class LocalClient(LLMClient):
         return ToolCallParser(tool_names(request.tools))
 
     async def _attempt(self, request: ChatRequest) -> LLMResponse:
-        ids, stops = self._prompt(request)
+        ids, stops, options = self._prompt(request)
         try:
-            gen = await asyncio.wait_for(
-                self.runner.generate(ids, stop=stops, **sampling(request)), self.timeout
-            )
+            gen = await asyncio.wait_for(self.runner.generate(ids, stop=stops, **options), self.timeout)
         except asyncio.TimeoutError:
             raise self._timed_out() from None
         except ValueError as exc:
@@ -155,8 +155,7 @@ class LocalClient(LLMClient):
         )
 
     async def _attempt_stream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
-        ids, stops = self._prompt(request)
-        options = sampling(request)
+        ids, stops, options = self._prompt(request)
         state.prompt_tokens = len(ids)
         parser = self._parser(request)
         items = self.runner.stream(ids, stop=stops, **options)

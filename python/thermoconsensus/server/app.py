@@ -46,6 +46,7 @@ from .schema import (
     CompletionsBody,
     EmbeddingsBody,
     LlamaCompletionBody,
+    NamedToolChoice,
     decode,
     engine_bias,
     validate,
@@ -242,10 +243,9 @@ class Server:
         """How many samples a request asks for (``n``, or ``best_of`` named by ``field``); a 400 now,
         before any stream, if too many."""
         try:
-            return self.runner.check_samples(n or 1)
+            return self.runner.check_samples(n or 1, field)
         except InvalidInputError as exc:
-            message = str(exc).replace("'n'", f"'{field}'", 1)
-            raise HTTPError(400, f"{message} (serve --parallel)") from None
+            raise HTTPError(400, f"{exc} (serve --parallel)") from None
 
     async def generate(self, ids: list[int], task: Task, n: int, **options: Any) -> list[Any]:
         try:
@@ -483,7 +483,8 @@ def create_app(
         n = srv.samples(body.n)
         tools = [t.model_dump(exclude_none=True) for t in body.tools or []]
         names = tool_names(tools)
-        choice_spec = getattr(body.tool_choice, "model_dump", lambda: body.tool_choice)()
+        asked = body.tool_choice
+        choice_spec = asked.model_dump() if isinstance(asked, NamedToolChoice) else asked
         # "required" or a named function: a grammar makes the reply those calls and nothing else.
         if (
             forced := forced_call_format(tools, choice_spec, body.parallel_tool_calls is not False)

@@ -242,25 +242,36 @@ impl Sequence {
         params: GenerateParams,
         prefix: Option<&PrefixCache>,
     ) -> Result<Self> {
+        let mut s = Self::admitted(model, prompt, sampler, params, prefix)?;
+        s.pending = Some(model.forward(&prompt[s.reused..], &mut s.cache, false)?);
+        s.prefilled(model, prefix);
+        Ok(s)
+    }
+
+    /// A sequence over `prompt` with the longest stored prefix of it copied into a fresh cache and
+    /// the rest not yet run.
+    fn admitted(
+        model: &Model,
+        prompt: &[u32],
+        sampler: Sampler,
+        params: GenerateParams,
+        prefix: Option<&PrefixCache>,
+    ) -> Result<Self> {
         check_prompt(prompt, params.max_tokens, params.n_ctx)?;
-        let reused = match prefix {
+        let hit = match prefix {
             Some(p) => p.lookup(model, prompt, params.n_ctx)?,
             None => None,
         };
-        let (mut cache, reused) = match reused {
+        let (cache, reused) = match hit {
             Some(hit) => hit,
             None => (model.new_cache(params.n_ctx)?, 0),
         };
-        let logits = model.forward(&prompt[reused..], &mut cache, false)?;
-        if let Some(p) = prefix {
-            p.insert(model, prompt, &cache);
-        }
         Ok(Self {
             reused,
             cache,
             sampler,
             history: prompt.to_vec(),
-            pending: Some(logits),
+            pending: None,
             text: TextAssembler::new(params.stop_strings.clone()),
             params,
             generated: 0,
@@ -285,31 +296,12 @@ impl Sequence {
         params: GenerateParams,
         prefix: Option<std::sync::Arc<PrefixCache>>,
     ) -> Result<Self> {
-        check_prompt(prompt, params.max_tokens, params.n_ctx)?;
-        let hit = match &prefix {
-            Some(p) => p.lookup(model, prompt, params.n_ctx)?,
-            None => None,
-        };
-        let (cache, reused) = match hit {
-            Some(hit) => hit,
-            None => (model.new_cache(params.n_ctx)?, 0),
-        };
-        Ok(Self {
-            reused,
-            cache,
-            sampler,
-            history: prompt.to_vec(),
-            pending: None,
-            text: TextAssembler::new(params.stop_strings.clone()),
-            params,
-            generated: 0,
-            finish: None,
-            constraints: Constraints::default(),
-            prefill: Some(Prefill {
-                from: reused,
-                prefix,
-            }),
-        })
+        let mut s = Self::admitted(model, prompt, sampler, params, prefix.as_deref())?;
+        s.prefill = Some(Prefill {
+            from: s.reused,
+            prefix,
+        });
+        Ok(s)
     }
 
     /// Stores the whole prompt in `prefix` once its rest has run into the cache.
@@ -360,24 +352,21 @@ impl Sequence {
             None => return Ok(None),
             Some(Next::Closed(step)) => return Ok(Some(step)),
             Some(Next::Logits(logits)) => logits,
-            Some(Next::Run(last)) => match model.forward(&[last], &mut self.cache, false) {
-                Ok(l) => l,
-                Err(e) => {
-                    self.finish = Some(Finish::Stop);
-                    return Err(e);
+            Some(next) => {
+                let tokens = next.tokens().unwrap_or_default();
+                match model.forward(tokens, &mut self.cache, false) {
+                    Ok(l) => {
+                        if let Next::Prefill(_, prefix) = &next {
+                            self.prefilled(model, prefix.as_deref());
+                        }
+                        l
+                    }
+                    Err(e) => {
+                        self.finish = Some(Finish::Stop);
+                        return Err(e);
+                    }
                 }
-            },
-            Some(Next::Prefill(rest, prefix)) => match model.forward(&rest, &mut self.cache, false)
-            {
-                Ok(l) => {
-                    self.prefilled(model, prefix.as_deref());
-                    l
-                }
-                Err(e) => {
-                    self.finish = Some(Finish::Stop);
-                    return Err(e);
-                }
-            },
+            }
         };
         self.advance(logits, tokenizer)
     }
@@ -497,10 +486,10 @@ enum Next {
 
 impl Next {
     /// The tokens this step runs through the model (none for a step that has its logits).
-    fn tokens(&self) -> Option<Vec<u32>> {
+    fn tokens(&self) -> Option<&[u32]> {
         match self {
-            Next::Run(t) => Some(vec![*t]),
-            Next::Prefill(rest, _) => Some(rest.clone()),
+            Next::Run(t) => Some(std::slice::from_ref(t)),
+            Next::Prefill(rest, _) => Some(rest),
             _ => None,
         }
     }
@@ -526,7 +515,7 @@ pub fn step_batch(
         .map(|(i, s)| s.prepare(cancelled.get(i).copied().unwrap_or(false)))
         .collect();
     // Each sequence's tokens for the pass: its last token, or the rest of an admitted prompt.
-    let runs: Vec<Option<Vec<u32>>> = next
+    let runs: Vec<Option<&[u32]>> = next
         .iter()
         .map(|n| n.as_ref().and_then(Next::tokens))
         .collect();
@@ -534,15 +523,17 @@ pub fn step_batch(
         let mut batch: Vec<(&[u32], &mut KvCache)> = sequences
             .iter_mut()
             .zip(&runs)
-            .filter_map(|(s, r)| r.as_deref().map(|t| (t, &mut s.cache)))
+            .filter_map(|(s, r)| r.map(|t| (t, &mut s.cache)))
             .collect();
         let result = model.forward_batch(&mut batch, false);
         drop(batch);
+        let ran: Vec<bool> = runs.iter().map(Option::is_some).collect();
+        drop(runs);
         let mut logits = match result {
             Ok(l) => l.into_iter(),
             Err(e) => {
-                for (s, r) in sequences.iter_mut().zip(&runs) {
-                    if r.is_some() {
+                for (s, &r) in sequences.iter_mut().zip(&ran) {
+                    if r {
                         s.finish = Some(Finish::Stop);
                     }
                 }

@@ -102,3 +102,33 @@ def test_perplexity_and_embeddings_match_numpy(smollm2: llm.Model) -> None:
     mean = h.astype(np.float64).mean(axis=0)
     np.testing.assert_allclose(smollm2.embed(PROMPT, normalize=False), mean, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(smollm2.embed(PROMPT), mean / np.linalg.norm(mean), rtol=1e-6, atol=1e-7)
+
+
+def test_entropy_guided_steps_are_greedy_where_the_model_is_confident(smollm2: llm.Model) -> None:
+    # Varentropy left out of the confidence test: every step below 0.5 nats must be the argmax.
+    guide = llm.EntropyGuide(confident_entropy=0.5, confident_varentropy=1e9)
+    story = "Once upon a time, in a small village by the sea, there lived"
+    g = smollm2.generate(story, max_tokens=24, temperature=1.5, top_k=0, min_p=0, seed=3, entropy_guide=guide)
+    assert isinstance(g, llm.Generation) and len(g.token_ids) >= 10
+    rows = smollm2.logits(g.prompt_ids + g.token_ids)[len(g.prompt_ids) - 1 : -1]
+    confident = [i for i, h in enumerate(g.entropies[: len(g.token_ids)]) if h < 0.5]
+    assert confident and len(confident) < len(g.token_ids)  # both kinds of step occur
+    assert all(g.token_ids[i] == int(np.argmax(rows[i])) for i in confident)
+    # Seeded like any sampler; and confident everywhere is greedy decoding.
+    again = smollm2.generate(
+        story, max_tokens=24, temperature=1.5, top_k=0, min_p=0, seed=3, entropy_guide=guide
+    )
+    assert isinstance(again, llm.Generation) and again.token_ids == g.token_ids
+    always = llm.EntropyGuide(confident_entropy=1e9, confident_varentropy=1e9)
+    greedy = smollm2.generate(PROMPT, max_tokens=12, temperature=1.5, seed=4, entropy_guide=always)
+    assert isinstance(greedy, llm.Generation)
+    assert greedy.token_ids == smollm2.greedy(greedy.prompt_ids, max_tokens=len(greedy.token_ids))
+
+
+def test_entropy_guide_arguments_are_checked(smollm2: llm.Model) -> None:
+    with pytest.raises(TypeError, match="entropy_guide"):
+        smollm2.generate(PROMPT, max_tokens=2, entropy_guide="on")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="branches"):
+        smollm2.generate(PROMPT, max_tokens=2, entropy_guide=llm.EntropyGuide(branches=0))
+    with pytest.raises(ValueError, match="fork_temperature"):
+        smollm2.generate(PROMPT, max_tokens=2, entropy_guide=llm.EntropyGuide(fork_temperature=-1))

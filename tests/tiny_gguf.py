@@ -54,11 +54,13 @@ def write_tiny_model(
     seed: int = 0,
     rope_freqs: np.ndarray | None = None,
     rope_linear_scale: float | None = None,
+    float_weights: bool = False,
 ) -> Path:
     """A random `arch` model ("llama", "qwen2" or "gemma3") at `path`: 256 wide, 4 query and 2 KV heads of 64,
-    feed-forward 512, 300 tokens; gemma3 gets 7 layers (sliding window 4, layer 6 global), the others 2.
-    `rope_freqs` (HEAD_DIM / 2 values) adds Llama 3's `rope_freqs.weight`; `rope_linear_scale` sets linear
-    RoPE scaling in the metadata. The random weights depend on `seed` alone."""
+        feed-forward 512, 300 tokens; gemma3 gets 7 layers (sliding window 4, layer 6 global), the others 2.
+        `rope_freqs` (HEAD_DIM / 2 values) adds Llama 3's `rope_freqs.weight`; `rope_linear_scale` sets linear
+        RoPE scaling in the metadata. `float_weights` writes every matrix in f32 instead (Gaussian, variance
+    1 / columns), for comparisons with a float reference. The random weights depend on `seed` alone."""
     rng = np.random.default_rng(seed)
     n_layer = 7 if arch == "gemma3" else 2
     w = GGUFWriter(str(path), arch)
@@ -79,7 +81,10 @@ def write_tiny_model(
         w.add_float32(f"{arch}.rope.scaling.factor", rope_linear_scale)
 
     def matrix(name: str, ty: Q, rows: int, cols: int) -> None:
-        w.add_tensor(name, _blocks(rng, ty, rows, cols), raw_dtype=ty)
+        if float_weights:
+            w.add_tensor(name, (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32))
+        else:
+            w.add_tensor(name, _blocks(rng, ty, rows, cols), raw_dtype=ty)
 
     def vector(name: str, n: int, around: float = 1.0) -> None:
         w.add_tensor(name, (around + 0.1 * rng.standard_normal(n)).astype(np.float32))

@@ -27,12 +27,23 @@ from ._core import MemoryError as MemoryError  # noqa: E402
 from ._core import OSError as OSError  # noqa: E402
 
 if TYPE_CHECKING:
-    from . import anneal, clients, consensus, embeddings, info, llm, models, routing, server
+    from . import anneal, clients, consensus, diagnostics, embeddings, info, llm, models, routing, server
 
 __version__: str = _core.__version__
 
 _SUBMODULES = frozenset(
-    {"anneal", "clients", "consensus", "embeddings", "info", "llm", "models", "routing", "server"}
+    {
+        "anneal",
+        "clients",
+        "consensus",
+        "diagnostics",
+        "embeddings",
+        "info",
+        "llm",
+        "models",
+        "routing",
+        "server",
+    }
 )
 
 __all__ = [
@@ -44,6 +55,7 @@ __all__ = [
     "clients",
     "consensus",
     "devices",
+    "diagnostics",
     "embeddings",
     "gpu_available",
     "gpu_unavailable_reason",

@@ -376,6 +376,14 @@ class Model:
     def detokenize_bytes(self, ids: list[int], special: bool = False) -> bytes: ...
     def logits(self, tokens: list[int], n_threads: int | None = None) -> NDArray[np.float32]: ...
     def hidden(self, tokens: list[int], n_threads: int | None = None) -> NDArray[np.float32]: ...
+    def internals(
+        self,
+        tokens: list[int],
+        hidden_layers: list[int],
+        attention_layers: list[int],
+        positions: list[int] | None = None,
+        n_threads: int | None = None,
+    ) -> dict[str, Any]: ...
     def window_nll(
         self, window: list[int], first: int, n_threads: int | None = None
     ) -> tuple[float, int]: ...
@@ -406,6 +414,7 @@ class Model:
         logit_bias: list[tuple[int, float]] = ...,
         grammar: tuple[str, str] | None = None,
         defer_prompt: bool = False,
+        entropy_guide: tuple[float, float, float, float, int] | None = None,
     ) -> Sequence: ...
 
 @final

@@ -4,6 +4,7 @@
 
 use crate::config::{Architecture, Config};
 use crate::error::{Error, Result};
+use crate::internals::Recorder;
 use crate::matmul::matmul_shared_input;
 use crate::weights::{Block, Weights};
 use rayon::prelude::*;
@@ -84,12 +85,23 @@ impl Weights {
     /// tokens at positions `start..` after the `start` already in `kv`, whose keys and values are
     /// appended. The caller has checked the tokens and the room.
     pub(crate) fn hidden_on_host(&self, tokens: &[u32], kv: &mut HostKv, start: usize) -> Vec<f32> {
+        self.hidden_on_host_probed(tokens, kv, start, None)
+    }
+
+    /// [`Weights::hidden_on_host`], filling `rec` (when given) with what its probe asks for.
+    pub(crate) fn hidden_on_host_probed(
+        &self,
+        tokens: &[u32],
+        kv: &mut HostKv,
+        start: usize,
+        rec: Option<&mut Recorder>,
+    ) -> Vec<f32> {
         let mut one = [Segment {
             kv,
             start,
             rows: tokens.len(),
         }];
-        self.hidden_on_host_batch(tokens, &mut one)
+        self.run_layers(tokens, &mut one, rec)
     }
 
     /// [`Weights::hidden_on_host`] for several independent sequences in one pass: `tokens` holds every
@@ -99,6 +111,16 @@ impl Weights {
         &self,
         tokens: &[u32],
         segments: &mut [Segment<'_>],
+    ) -> Vec<f32> {
+        self.run_layers(tokens, segments, None)
+    }
+
+    /// The pass itself; a recorder only ever comes with a single segment.
+    fn run_layers(
+        &self,
+        tokens: &[u32],
+        segments: &mut [Segment<'_>],
+        mut rec: Option<&mut Recorder>,
     ) -> Vec<f32> {
         let c = &self.config;
         let n = tokens.len();
@@ -113,7 +135,17 @@ impl Weights {
             }
         }
         for (l, b) in self.blocks.iter().enumerate() {
-            self.block(l, b, &mut x, segments);
+            let probs = match rec.as_deref_mut() {
+                Some(r) => {
+                    r.hidden_at(l, &x);
+                    r.attention_slot(l)
+                }
+                None => None,
+            };
+            self.block(l, b, &mut x, segments, probs);
+        }
+        if let Some(r) = rec {
+            r.hidden_at(self.blocks.len(), &x);
         }
         for row in x.chunks_exact_mut(d) {
             rms_norm(row, &self.output_norm, c.rms_eps);
@@ -134,7 +166,17 @@ impl Weights {
         logits
     }
 
-    fn block(&self, l: usize, b: &Block, x: &mut [f32], segments: &mut [Segment<'_>]) {
+    /// Layer `l` over the rows of `x`; `probs` (rows to record, rows x heads x context) gets the
+    /// attention probabilities of those rows, recomputed after the pass so that the pass itself runs
+    /// as it does unrecorded.
+    fn block(
+        &self,
+        l: usize,
+        b: &Block,
+        x: &mut [f32],
+        segments: &mut [Segment<'_>],
+        probs: Option<(&[usize], &mut [f32])>,
+    ) {
         let c = &self.config;
         let (d, hd) = (c.n_embd, c.head_dim);
         let n = x.len() / d;
@@ -208,32 +250,49 @@ impl Weights {
             .collect();
         let group = c.n_head / c.n_head_kv;
         let scale = if gemma { 1.0 } else { 1.0 / (hd as f32).sqrt() };
+        // Row r's query of `head`, the cached head it reads, and the positions it sees.
+        let query = |r: usize, head: usize| {
+            let s = seg_of_row[r];
+            let (kc, vc, cap, start) = caches[s];
+            let pos = start + r - first_row[s];
+            let first = if local && c.sliding_window > 0 {
+                (pos + 1).saturating_sub(c.sliding_window)
+            } else {
+                0
+            };
+            let kvh = head / group;
+            let view = HeadView {
+                keys_t: &kc[kvh * hd * cap..(kvh + 1) * hd * cap],
+                capacity: cap,
+                values: vc,
+                stride: kv_dim,
+                offset: kvh * hd,
+                dim: hd,
+            };
+            let qv = &q[r * q_dim + head * hd..r * q_dim + (head + 1) * hd];
+            (qv, first, pos, view)
+        };
         let mut attn = vec![0.0f32; n * q_dim];
         // One task per (row, head): each writes its own `hd` outputs.
         attn.par_chunks_mut(hd)
             .enumerate()
             .for_each_init(Vec::new, |scores, (task, out)| {
-                let (r, head) = (task / c.n_head, task % c.n_head);
-                let s = seg_of_row[r];
-                let (kc, vc, cap, start) = caches[s];
-                let pos = start + r - first_row[s];
-                let first = if local && c.sliding_window > 0 {
-                    (pos + 1).saturating_sub(c.sliding_window)
-                } else {
-                    0
-                };
-                let kvh = head / group;
-                let qv = &q[r * q_dim + head * hd..r * q_dim + (head + 1) * hd];
-                let head_view = HeadView {
-                    keys_t: &kc[kvh * hd * cap..(kvh + 1) * hd * cap],
-                    capacity: cap,
-                    values: vc,
-                    stride: kv_dim,
-                    offset: kvh * hd,
-                    dim: hd,
-                };
-                attend(qv, first, pos, &head_view, scale, scores, out);
+                let (qv, first, pos, view) = query(task / c.n_head, task % c.n_head);
+                attend(qv, first, pos, &view, scale, scores, out);
             });
+        if let Some((rows, buf)) = probs {
+            if let Some(context) = buf.len().checked_div(c.n_head * rows.len()) {
+                let mut scores = Vec::new();
+                for (dst, task) in buf.chunks_exact_mut(context).zip(
+                    rows.iter()
+                        .flat_map(|&r| (0..c.n_head).map(move |h| (r, h))),
+                ) {
+                    let (qv, first, pos, view) = query(task.0, task.1);
+                    attention_probabilities(qv, first, pos, &view, scale, &mut scores);
+                    dst[first..=pos].copy_from_slice(&scores);
+                }
+            }
+        }
         let mut proj = vec![0.0; n * d];
         self.matrix(&b.wo).matmul(&attn, &mut proj);
         if let Some(w) = &b.post_attn_norm {
@@ -294,6 +353,25 @@ fn attend<'a>(
     scores: &mut Vec<f32>,
     out: &mut [f32],
 ) {
+    attention_probabilities(q, first, pos, head, scale, scores);
+    for (j, p) in (first..=pos).enumerate() {
+        out.iter_mut()
+            .zip(head.value(p))
+            .for_each(|(o, v)| *o += scores[j] * v);
+    }
+}
+
+/// The probabilities one query gives positions `first..=pos` into `scores`, as [`attend`] weighs the
+/// values with them (inlined there, so compiled for its targets too).
+#[inline(always)]
+fn attention_probabilities(
+    q: &[f32],
+    first: usize,
+    pos: usize,
+    head: &HeadView<'_>,
+    scale: f32,
+    scores: &mut Vec<f32>,
+) {
     scores.clear();
     scores.resize(pos + 1 - first, 0.0);
     // Each score is a running sum over the dimensions in order (measured closer to llama.cpp's
@@ -306,11 +384,6 @@ fn attend<'a>(
     scores.iter_mut().for_each(|v| *v *= scale);
     softmax(scores);
     scores.iter_mut().for_each(|p| *p = f16_round(*p));
-    for (j, p) in (first..=pos).enumerate() {
-        out.iter_mut()
-            .zip(head.value(p))
-            .for_each(|(o, v)| *o += scores[j] * v);
-    }
 }
 
 /// RMSNorm in place: x * w / sqrt(mean(x^2) + eps), the sum of squares in f64 as ggml takes it.

@@ -6,6 +6,7 @@
 //! * [`dequant`]: reference dequantisation of every supported block format;
 //! * [`model`]: a model and its KV cache on the host or a device; the forward pass on the CPU
 //!   (`cpu`, over the `weights` as the file maps them) and [`gpu`] its twin on a CUDA device;
+//! * [`internals`]: hidden states and attention probabilities of a pass, recorded on request;
 //! * [`generate`]: the decode loop, and [`constrain`] its logit biases and grammars (llguidance).
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod generate;
 pub mod ggml_type;
 pub mod gguf;
 pub mod gpu;
+pub mod internals;
 pub mod matmul;
 pub mod model;
 pub mod prefix;
@@ -43,7 +45,8 @@ pub use error::{Error, Result};
 pub use generate::{step_batch, Finish, GenerateParams, Sequence, Step, TokenInfo};
 pub use ggml_type::GgmlType;
 pub use gguf::{GgufFile, Header, TensorInfo, Value};
+pub use internals::{Internals, Probe};
 pub use model::{KvCache, Model};
 pub use prefix::{PrefixCache, PrefixStats};
-pub use sampler::{Sampler, SamplerParams};
+pub use sampler::{EntropyGuide, Sampler, SamplerParams};
 pub use tokenizer::{StreamDecoder, Tokenizer};

@@ -8,6 +8,7 @@ use crate::cpu::{HostKv, Segment};
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
 use crate::gpu::{DeviceKv, DeviceWeights};
+use crate::internals::{Internals, Probe, Recorder};
 use crate::weights::Weights;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -240,6 +241,38 @@ impl Model {
         };
         cache.len += tokens.len();
         Ok(logits)
+    }
+
+    /// [`Model::forward`] that also records what `probe` asks for: hidden states after chosen layers
+    /// and attention probabilities of chosen layers, for chosen new positions (see
+    /// [`crate::internals`]). The logits are those [`Model::forward`] returns, bit for bit.
+    ///
+    /// # Errors
+    /// As [`Model::forward`]; [`Error::InvalidArgument`] for a layer or row the model or pass does
+    /// not have; [`Error::OutOfMemory`] when the recording cannot be allocated; and
+    /// [`Error::Runtime`] (unsupported) for a model on a device, whose kernels record nothing.
+    pub fn forward_probed(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        all: bool,
+        probe: &Probe,
+    ) -> Result<(Vec<f32>, Internals)> {
+        let start = self.check_tokens(tokens, cache)?;
+        let mut rec = Recorder::new(probe, self.config(), start, tokens.len())?;
+        let (Placement::Host, KvStore::Host(kv)) = (&self.placement, &mut cache.store) else {
+            return Err(thermoconsensus_runtime::Error::Unsupported(
+                "engine internals are recorded on the CPU only; load the model with device=\"cpu\""
+                    .into(),
+            )
+            .into());
+        };
+        let hidden = self
+            .weights
+            .hidden_on_host_probed(tokens, kv, start, Some(&mut rec));
+        let logits = self.weights.logits_on_host(&hidden, all);
+        cache.len += tokens.len();
+        Ok((logits, rec.out))
     }
 
     /// [`Model::forward`] for several independent sequences at once: each entry's tokens run after the

@@ -26,6 +26,57 @@ pub struct SamplerParams {
     pub penalty_last_n: usize,
     /// Seed of the draws.
     pub seed: u64,
+    /// Adapt temperature and branching to the next-token entropy and varentropy (None: off).
+    pub entropy_guide: Option<EntropyGuide>,
+}
+
+/// Entropy-guided sampling, after the entropix sampler: the entropy H and varentropy V (variance of
+/// the surprisal, both in nats, at temperature 1 after the penalties) of each next-token distribution
+/// pick the move. A confident step (H and V both low) takes the most likely token; a fork (V high:
+/// a few very different continuations) samples hotter; elsewhere several tokens are drawn and the
+/// most likely of them kept, which leans towards the mode without being greedy. The defaults are
+/// entropix's thresholds (0.1 and 5 bits) in nats; top-k, top-p and min-p still apply.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EntropyGuide {
+    /// Entropy below which (with varentropy below `confident_varentropy`) the step is greedy.
+    pub confident_entropy: f32,
+    /// Varentropy below which (with entropy below `confident_entropy`) the step is greedy.
+    pub confident_varentropy: f32,
+    /// Varentropy above which the step is a fork, sampled at `fork_temperature` times the temperature.
+    pub fork_varentropy: f32,
+    /// Temperature multiplier at a fork.
+    pub fork_temperature: f32,
+    /// Tokens drawn elsewhere, the most likely kept (1: a plain draw).
+    pub branches: usize,
+}
+
+impl Default for EntropyGuide {
+    fn default() -> Self {
+        let bits = std::f32::consts::LN_2;
+        Self {
+            confident_entropy: 0.1 * bits,
+            confident_varentropy: 0.1 * bits,
+            fork_varentropy: 5.0 * bits,
+            fork_temperature: 1.3,
+            branches: 5,
+        }
+    }
+}
+
+/// Entropy and varentropy (nats) of the softmax of `logits`.
+pub fn entropy_varentropy(logits: impl Iterator<Item = f32> + Clone) -> (f64, f64) {
+    let max = logits.clone().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let (mut z, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
+    for l in logits {
+        let x = l as f64 - max;
+        let e = x.exp();
+        z += e;
+        s1 += e * x;
+        s2 += e * x * x;
+    }
+    // log p = x - ln z: H = ln z - E[x], V = Var[x].
+    let (m1, m2) = (s1 / z, s2 / z);
+    (z.ln() - m1, (m2 - m1 * m1).max(0.0))
 }
 
 impl Default for SamplerParams {
@@ -40,6 +91,7 @@ impl Default for SamplerParams {
             presence_penalty: 0.0,
             penalty_last_n: 64,
             seed: 0,
+            entropy_guide: None,
         }
     }
 }
@@ -72,6 +124,29 @@ impl SamplerParams {
         ] {
             if !v.is_finite() {
                 return bad(name, format!("must be finite, got {v}"));
+            }
+        }
+        if let Some(g) = &self.entropy_guide {
+            for (name, v) in [
+                ("confident_entropy", g.confident_entropy),
+                ("confident_varentropy", g.confident_varentropy),
+                ("fork_varentropy", g.fork_varentropy),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return bad(name, format!("must be finite and >= 0, got {v}"));
+                }
+            }
+            if !(g.fork_temperature.is_finite() && g.fork_temperature > 0.0) {
+                return bad(
+                    "fork_temperature",
+                    format!("must be > 0, got {}", g.fork_temperature),
+                );
+            }
+            if !(1..=64).contains(&g.branches) {
+                return bad(
+                    "branches",
+                    format!("must be in [1, 64], got {}", g.branches),
+                );
             }
         }
         Ok(())
@@ -132,8 +207,22 @@ impl Sampler {
         }
         // Most likely first; ties by token id, so results never depend on the sort's stability.
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let greedy =
+            |cand: &[(u32, f32)]| cand.iter().min_by(|a, b| order(a, b)).map_or(0, |c| c.0);
         if p.temperature <= 0.0 {
-            return cand.iter().min_by(|a, b| order(a, b)).map_or(0, |c| c.0);
+            return greedy(&cand);
+        }
+        let (mut temperature, mut draws) = (p.temperature, 1);
+        if let Some(g) = &p.entropy_guide {
+            let (h, v) = entropy_varentropy(cand.iter().map(|c| c.1));
+            if h < g.confident_entropy as f64 && v < g.confident_varentropy as f64 {
+                return greedy(&cand);
+            }
+            if v > g.fork_varentropy as f64 {
+                temperature *= g.fork_temperature;
+            } else {
+                draws = g.branches;
+            }
         }
         if p.top_k > 0 && p.top_k < cand.len() {
             // Partial selection first: sorting a 150k vocabulary every step would dominate decoding.
@@ -166,20 +255,30 @@ impl Sampler {
                 .max(1);
             cand.truncate(keep);
         }
-        // Temperature on the surviving logits, then a draw.
+        // Temperature on the surviving logits, then a draw (the most likely of `draws` draws: the
+        // candidates are sorted most likely first, so that is the smallest index drawn).
         let weights: Vec<f32> = cand
             .iter()
-            .map(|c| ((c.1 - max) / p.temperature).exp())
+            .map(|c| ((c.1 - max) / temperature).exp())
             .collect();
         let total: f32 = weights.iter().sum();
+        let best = (0..draws)
+            .map(|_| self.draw(&weights, total))
+            .min()
+            .unwrap_or(0);
+        cand[best].0
+    }
+
+    /// The index drawn from `weights` (summing to `total`).
+    fn draw(&mut self, weights: &[f32], total: f32) -> usize {
         let mut u = self.rng.random::<f32>() * total;
-        for (c, w) in cand.iter().zip(&weights) {
+        for (i, w) in weights.iter().enumerate() {
             if u < *w {
-                return c.0;
+                return i;
             }
             u -= w;
         }
-        cand[cand.len() - 1].0
+        weights.len() - 1
     }
 }
 
@@ -201,6 +300,90 @@ mod tests {
 
     fn logits() -> Vec<f32> {
         vec![1.0, 3.0, 2.0, 0.5, 2.9]
+    }
+
+    fn guided(guide: EntropyGuide, seed: u64) -> Sampler {
+        Sampler::new(SamplerParams {
+            seed,
+            entropy_guide: Some(guide),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// How often each of `logits`' tokens comes out of `n` draws.
+    fn frequencies(s: &mut Sampler, logits: &[f32], n: usize) -> Vec<f64> {
+        let mut counts = vec![0usize; logits.len()];
+        for _ in 0..n {
+            counts[s.sample(logits, &[]) as usize] += 1;
+        }
+        counts.iter().map(|&c| c as f64 / n as f64).collect()
+    }
+
+    #[test]
+    fn entropy_and_varentropy_match_their_definitions() {
+        let l = logits();
+        let lp: Vec<f64> = log_softmax(&l).iter().map(|&v| v as f64).collect();
+        let h: f64 = -lp.iter().map(|v| v.exp() * v).sum::<f64>();
+        let v: f64 = lp.iter().map(|x| x.exp() * (x + h) * (x + h)).sum::<f64>();
+        let (gh, gv) = entropy_varentropy(l.iter().copied());
+        assert!(
+            (gh - h).abs() < 1e-6 && (gv - v).abs() < 1e-6,
+            "{gh} {gv} vs {h} {v}"
+        );
+        // Uniform over 8: H = ln 8, V = 0.
+        let (uh, uv) = entropy_varentropy([0.5f32; 8].into_iter());
+        assert!((uh - 8f64.ln()).abs() < 1e-12 && uv.abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_confident_step_is_greedy_and_elsewhere_branches_lean_to_the_mode() {
+        // A near one-hot distribution: H and V below the default thresholds, always the argmax.
+        let sharp = [0.0f32, 20.0, 1.0, 0.5];
+        let mut s = guided(EntropyGuide::default(), 3);
+        assert!((0..200).all(|_| s.sample(&sharp, &[]) == 1));
+        // The most likely of 5 draws from p picks token 1 with probability 1 - (1 - p1)^5.
+        let l = logits();
+        let p1 = log_softmax(&l)[1].exp() as f64;
+        let f = frequencies(&mut guided(EntropyGuide::default(), 5), &l, 40_000);
+        let want = 1.0 - (1.0 - p1).powi(5);
+        assert!((f[1] - want).abs() < 0.01, "{} vs {want}", f[1]);
+        // One branch and no greedy zone: the plain softmax draw.
+        let plain = EntropyGuide {
+            confident_entropy: 0.0,
+            branches: 1,
+            ..Default::default()
+        };
+        let f = frequencies(&mut guided(plain, 5), &l, 40_000);
+        assert!((f[1] - p1).abs() < 0.01, "{} vs {p1}", f[1]);
+    }
+
+    #[test]
+    fn a_fork_samples_hotter() {
+        // Two likely tokens and a long unlikely tail: varentropy far above the fork threshold of 0.
+        let mut l = vec![-12.0f32; 1000];
+        l[0] = 0.0;
+        l[1] = -1.0;
+        let fork = EntropyGuide {
+            fork_varentropy: 0.0,
+            fork_temperature: 2.0,
+            ..Default::default()
+        };
+        let (_, v) = entropy_varentropy(l.iter().copied());
+        assert!(v > 0.0);
+        let f = frequencies(&mut guided(fork, 9), &l, 40_000);
+        // At temperature 2 the ratio p0/p1 is e^(1/2), not e.
+        let ratio = f[0] / f[1];
+        assert!((ratio - 0.5f64.exp()).abs() < 0.1, "{ratio}");
+        let bad = EntropyGuide {
+            branches: 0,
+            ..Default::default()
+        };
+        assert!(Sampler::new(SamplerParams {
+            entropy_guide: Some(bad),
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]

@@ -464,6 +464,60 @@ impl PyModel {
         self.fresh_run(py, tokens, n_threads, |m, t, c| m.hidden(t, c))
     }
 
+    /// Runs `tokens` from an empty context and records the engine's internals: the residual stream
+    /// at each of `hidden_layers` (0: embeddings, n_layer: the last layer's output) and the attention
+    /// probabilities of each of `attention_layers`, for the `positions` given (all when None). Returns
+    /// a dict: rows, positions, context, n_head, logits (last position), hidden and attention (index
+    /// -> flat array: rows x n_embd, rows x n_head x context) and windows (layer -> sliding window,
+    /// 0 for none).
+    #[pyo3(signature = (tokens, hidden_layers, attention_layers, positions=None, n_threads=None))]
+    fn internals<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: Vec<u32>,
+        hidden_layers: Vec<usize>,
+        attention_layers: Vec<usize>,
+        positions: Option<Vec<usize>>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let m = std::sync::Arc::clone(&self.inner);
+        let probe = thermoconsensus_llm::Probe {
+            hidden_layers,
+            attention_layers,
+            rows: positions,
+        };
+        let (logits, got) = run_detached(
+            py,
+            move || {
+                let mut cache = m.new_cache(tokens.len().max(1))?;
+                with_threads(n_threads, || {
+                    m.forward_probed(&tokens, &mut cache, false, &probe)
+                })
+            },
+            llm_error,
+        )?;
+        let d = PyDict::new(py);
+        d.set_item("rows", got.rows)?;
+        d.set_item("positions", got.positions)?;
+        d.set_item("context", got.context)?;
+        d.set_item("n_head", got.n_head)?;
+        d.set_item("logits", PyArray1::from_vec(py, logits))?;
+        d.set_item(
+            "windows",
+            got.windows
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )?;
+        for (key, recorded) in [("hidden", got.hidden), ("attention", got.attention)] {
+            let by_index = PyDict::new(py);
+            for (i, values) in recorded {
+                by_index.set_item(i, PyArray1::from_vec(py, values))?;
+            }
+            d.set_item(key, by_index)?;
+        }
+        Ok(d)
+    }
+
     /// Greedy continuation: the `max_tokens` most likely next tokens after `tokens`, stopping early at
     /// any of `stop_ids`.
     #[pyo3(signature = (tokens, max_tokens, stop_ids, n_threads=None))]
@@ -556,9 +610,12 @@ impl PyModel {
     /// released); the returned generator then yields one token per `next()`. With `defer_prompt`
     /// the prompt is only admitted (a stored prefix copied) and runs in the first step, which
     /// `step_batch` shares with the other sequences' next tokens; such a sequence cannot be forked.
+    /// `entropy_guide` (confident entropy, confident varentropy, fork varentropy, fork temperature,
+    /// branches) turns on entropy-guided sampling.
     #[pyo3(signature = (tokens, n_ctx, temperature, top_k, top_p, min_p, repeat_penalty,
         frequency_penalty, presence_penalty, penalty_last_n, seed, max_tokens, stop_ids, stop_strings,
-        top_n, n_threads=None, logit_bias=Vec::new(), grammar=None, defer_prompt=false))]
+        top_n, n_threads=None, logit_bias=Vec::new(), grammar=None, defer_prompt=false,
+        entropy_guide=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
@@ -582,7 +639,18 @@ impl PyModel {
         logit_bias: Vec<(u32, f32)>,
         grammar: Option<(String, String)>,
         defer_prompt: bool,
+        entropy_guide: Option<(f32, f32, f32, f32, usize)>,
     ) -> PyResult<PySequence> {
+        let entropy_guide =
+            entropy_guide.map(
+                |(ce, cv, fv, ft, branches)| thermoconsensus_llm::EntropyGuide {
+                    confident_entropy: ce,
+                    confident_varentropy: cv,
+                    fork_varentropy: fv,
+                    fork_temperature: ft,
+                    branches,
+                },
+            );
         let params = thermoconsensus_llm::SamplerParams {
             temperature,
             top_k,
@@ -593,6 +661,7 @@ impl PyModel {
             presence_penalty,
             penalty_last_n,
             seed,
+            entropy_guide,
         };
         let sampler = thermoconsensus_llm::Sampler::new(params).map_err(|e| llm_error(py, e))?;
         let tokenizer = std::sync::Arc::clone(self.tok(py)?);

@@ -201,3 +201,26 @@ def test_stream_transfer_entropy_finds_a_stream_that_follows_another() -> None:
     assert not back.significant(0.01)
     with pytest.raises(InvalidInputError, match="same length"):
         diagnostics.stream_transfer_entropy(leader, follower[:-1])
+
+
+def test_kuramoto_order_of_aligned_and_scattered_states() -> None:
+    rng = np.random.default_rng(2)
+    direction = rng.standard_normal(64)
+    aligned = direction + 0.01 * rng.standard_normal((50, 64))
+    scattered = rng.standard_normal((5000, 64))
+    assert diagnostics.kuramoto_order(aligned) > 0.99
+    # Independent directions: r is the mean length of a 5,000-step random walk / 5,000, ~ 0.0125.
+    assert diagnostics.kuramoto_order(scattered) < 0.03
+    assert diagnostics.kuramoto_order(aligned * 7.0) == pytest.approx(diagnostics.kuramoto_order(aligned))
+    with pytest.raises(InvalidInputError, match="hidden"):
+        diagnostics.kuramoto_order(np.zeros(4))
+    with pytest.raises(InvalidInputError, match="NaN"):
+        diagnostics.kuramoto_order(np.full((3, 4), np.nan))
+
+
+def test_semantic_entropy_counts_clusters_of_answers() -> None:
+    assert diagnostics.semantic_entropy(["4", "4", "4"]) == 0.0
+    assert diagnostics.semantic_entropy(["4", "5", "4", "5"]) == pytest.approx(np.log(2))
+    assert diagnostics.semantic_entropy([None, None]) == pytest.approx(np.log(2))  # unparsed: their own each
+    with pytest.raises(InvalidInputError, match="answers"):
+        diagnostics.semantic_entropy([])

@@ -357,6 +357,30 @@ class Model:
     def __new__(cls, path: str, device: str = "cpu") -> Model: ...
     def set_prefix_cache(self, budget_bytes: int, min_tokens: int = 8) -> None: ...
     def prefix_cache_stats(self) -> dict[str, int] | None: ...
+    def beam_search(
+        self,
+        tokens: list[int],
+        beams: int,
+        groups: int,
+        diversity: float,
+        length_penalty: float,
+        n_ctx: int,
+        max_tokens: int,
+        stop_ids: list[int],
+        n_threads: int | None = None,
+    ) -> list[tuple[int, list[int], float, float, bool]]: ...
+    def generate_contrastive(
+        self,
+        tokens: list[int],
+        amateur: Model,
+        alpha: float,
+        beta: float,
+        n_ctx: int,
+        max_tokens: int,
+        stop_ids: list[int],
+        stop_strings: list[str],
+        n_threads: int | None = None,
+    ) -> tuple[list[int], str, str, int]: ...
     def generate_speculative(
         self,
         tokens: list[int],

@@ -6,7 +6,10 @@ generations, built on the package's information-theory engine:
   layers, over positions, after a fixed random projection (KSG needs few dimensions; the residual
   stream has hundreds);
 * :func:`stream_transfer_entropy`: transfer entropy between the token-level series of two
-  generation streams (per-token entropy or surprisal), with a permutation test.
+  generation streams (per-token entropy or surprisal), with a permutation test;
+* :func:`kuramoto_order` and :func:`semantic_entropy`: two signals that an answer may be wrong, the
+  first from the phases of its hidden states, the second from the spread of sampled answers. Measured
+  as wrong-answer detectors in the README (``benches/eval_coherence.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from .llm import Generation, Internals
 __all__ = [
     "LayerInformation",
     "attention_entropy",
+    "kuramoto_order",
     "layer_mutual_information",
+    "semantic_entropy",
     "stream_transfer_entropy",
     "token_series",
 ]
@@ -145,3 +150,39 @@ def stream_transfer_entropy(
         noise=1e-8,
         normalise=True,
     )
+
+
+def kuramoto_order(hidden: ArrayLike, planes: int = 64, seed: int = 0) -> float:
+    """Phase coherence of a span of tokens, the Kuramoto order parameter of their hidden states (the
+    "resonance" notes' coherence, made measurable): each token's state (rows of ``hidden``, tokens x
+    n_embd), scaled to unit length, is projected on ``planes`` fixed random Gaussian planes (seeded by
+    ``seed``; nothing trained); in each plane every token is an oscillator with the phase of its
+    projection, and r = |mean over tokens of e^(i phase)| is 1 when all point the same way and near 0
+    when their phases spread. Returns r averaged over the planes, in [0, 1]."""
+    h = np.asarray(hidden, dtype=np.float64)
+    if h.ndim != 2 or h.shape[0] < 2:
+        raise _core.InvalidInputError(f"hidden: tokens x n_embd with at least 2 tokens, got shape {h.shape}")
+    if not np.isfinite(h).all():
+        raise _core.InvalidInputError("hidden: holds NaN or infinity")
+    if not 1 <= planes <= 4096:
+        raise _core.InvalidInputError(f"planes: must be in [1, 4096], got {planes}")
+    norms = np.linalg.norm(h, axis=1, keepdims=True)
+    h = h / np.where(norms > 0, norms, 1.0)
+    basis = np.random.default_rng(seed).standard_normal((h.shape[1], 2 * planes))
+    z = h @ basis
+    phases = np.exp(1j * np.arctan2(z[:, 1::2], z[:, 0::2]))  # tokens x planes
+    return float(np.abs(phases.mean(axis=0)).mean())
+
+
+def semantic_entropy(answers: list[str | None]) -> float:
+    """Entropy (nats) of the clusters of sampled answers, each cluster the answers that mean the same
+    (here: the same extracted final answer, the usual reduction for maths and multiple choice; an answer
+    with none extracted, None, is a cluster of its own each time). 0 when every sample agrees."""
+    if not answers:
+        raise _core.InvalidInputError("answers: empty")
+    counts: dict[str, int] = {}
+    for i, a in enumerate(answers):
+        key = f"\0none{i}" if a is None else f"={a}"
+        counts[key] = counts.get(key, 0) + 1
+    p = np.array(list(counts.values()), dtype=np.float64) / len(answers)
+    return float(-(p * np.log(p)).sum())

@@ -476,6 +476,103 @@ class Model:
         out.timings["total_seconds"] = time.perf_counter() - t0
         return out
 
+    def beam_search(
+        self,
+        prompt: str | list[int],
+        beams: int = 4,
+        groups: int = 1,
+        diversity: float = 0.0,
+        length_penalty: float = 1.0,
+        max_tokens: int = 128,
+        n_ctx: int | None = None,
+    ) -> list[Hypothesis]:
+        """Beam search, or diverse beam search (Vijayakumar et al. 2018) with ``groups > 1``: the
+        ``beams * groups`` beams form groups that search in turn at every step, a group paying
+        ``diversity`` (subtracted from a token's log probability) for each earlier group that chose the
+        same token at that step. ``groups=1`` is plain beam search. Hypotheses end at EOS or after
+        ``max_tokens``; they are ranked by their accumulated (penalised) log probability over
+        length**``length_penalty``, as Hugging Face's ``num_beam_groups`` search ranks them. Returns
+        ``beams`` hypotheses per group, each group's best first; every live beam of a step runs in one
+        batched pass."""
+        from ._arrays import check_int, native_int, number
+
+        max_tokens = native_int("max_tokens", max_tokens)
+        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
+        if ctx > self.n_ctx:
+            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than the model's n_ctx = {self.n_ctx}")
+        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
+        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        found = self._native.beam_search(
+            ids,
+            native_int("beams", beams),
+            native_int("groups", groups),
+            number("diversity", diversity),
+            number("length_penalty", length_penalty),
+            min(ctx, len(ids) + max_tokens + 1),
+            max_tokens,
+            [int(eos)] if isinstance(eos, int) else [],
+            self.n_threads,
+        )
+        has_vocab = bool(self.metadata.get("tokenizer.ggml.tokens"))
+        return [
+            Hypothesis(
+                group=g,
+                token_ids=t,
+                text=self.detokenize(t) if has_vocab else "",
+                logprob=lp,
+                score=sc,
+                stopped=st,
+            )
+            for g, t, lp, sc, st in found
+        ]
+
+    def generate_contrastive(
+        self,
+        prompt: str | list[int],
+        amateur: Model,
+        max_tokens: int = 128,
+        alpha: float = 0.1,
+        beta: float = 0.5,
+        stop: str | list[str] | None = None,
+        n_ctx: int | None = None,
+    ) -> Generation:
+        """Contrastive decoding (Li et al. 2023, as O'Brien and Lewis 2023 apply it to reasoning), this
+        model the expert and ``amateur`` a smaller one with the same vocabulary (Qwen2.5-Coder-0.5B for
+        the 1.5B): each step takes the token maximising ``(1 + beta) * expert - beta * amateur`` logits
+        among those the expert gives at least ``alpha`` times its top probability. ``beta=0`` is the
+        expert's greedy decoding. Deterministic; both models run every step, in caches of their own.
+        ``Generation.speculative["changed"]`` counts the steps where the contrast overruled the
+        expert's argmax. Ends at EOS, a ``stop`` string, ``max_tokens`` or the context."""
+        from ._arrays import check_int, native_int, number
+
+        if not isinstance(amateur, Model):
+            raise TypeError(f"amateur: expected an llm.Model, got {type(amateur).__name__}")
+        max_tokens = native_int("max_tokens", max_tokens)
+        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
+        if ctx > self.n_ctx or ctx > amateur.n_ctx:
+            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than a model's n_ctx")
+        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        if any(not isinstance(s, str) or not s for s in stops):
+            raise TypeError("stop: expected non-empty strings")
+        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        t0 = time.perf_counter()
+        tokens, text, finish, changed = self._native.generate_contrastive(
+            ids,
+            amateur._native,
+            number("alpha", alpha),
+            number("beta", beta),
+            min(ctx, len(ids) + max_tokens + 1),
+            max_tokens,
+            [int(eos)] if isinstance(eos, int) else [],
+            stops,
+            self.n_threads,
+        )
+        out = Generation(prompt_ids=ids, seed=0, text=text, token_ids=tokens, finish_reason=finish)
+        out.speculative = {"changed": changed}
+        out.timings["total_seconds"] = time.perf_counter() - t0
+        return out
+
     def generate_batch(
         self,
         prompts: list[str] | list[list[int]] | list[str | list[int]],
@@ -808,6 +905,23 @@ class Internals:
         return np.minimum(seen, window) if window > 0 else seen
 
 
+@dataclass(frozen=True)
+class Hypothesis:
+    """One result of :meth:`Model.beam_search`."""
+
+    #: Its beam group (0 for plain beam search).
+    group: int
+    token_ids: list[int]
+    #: The text of its tokens ("" for a file without a tokenizer).
+    text: str
+    #: The model's log probability of its tokens (and of EOS when it stopped there).
+    logprob: float
+    #: The ranking score: accumulated penalised log probabilities over length**length_penalty.
+    score: float
+    #: True when it ended at EOS, False when the length limit cut it.
+    stopped: bool
+
+
 @dataclass
 class Generation:
     """A finished generation: text, token ids, per-token log-probabilities (when asked), why it
@@ -827,5 +941,6 @@ class Generation:
     truncated: int = 0
     #: Prompt tokens whose keys and values came from the prefix cache instead of being run.
     reused_prefix: int = 0
-    #: Speculative decoding's counts (drafted, accepted, target_passes, draft_passes); empty otherwise.
+    #: Speculative decoding's counts (drafted, accepted, target_passes, draft_passes), contrastive
+    #: decoding's (changed); empty otherwise.
     speculative: dict[str, int] = field(default_factory=dict)

@@ -7,13 +7,17 @@
 //! * [`model`]: a model and its KV cache on the host or a device; the forward pass on the CPU
 //!   (`cpu`, over the `weights` as the file maps them) and [`gpu`] its twin on a CUDA device;
 //! * [`internals`]: hidden states and attention probabilities of a pass, recorded on request;
-//! * [`generate`]: the decode loop, and [`constrain`] its logit biases and grammars (llguidance).
+//! * [`generate`]: the decode loop, and [`constrain`] its logit biases and grammars (llguidance);
+//! * [`speculative`] and [`contrastive`]: decoding with a second, smaller model; [`beam`]: (diverse)
+//!   beam search.
 #![deny(missing_docs)]
 
+pub mod beam;
 pub(crate) mod block;
 pub mod chat;
 pub mod config;
 pub mod constrain;
+pub mod contrastive;
 mod cpu;
 pub mod dequant;
 pub mod embed;

@@ -606,6 +606,103 @@ impl PyModel {
         Ok((out.tokens, out.text, out.finish.as_str(), stats))
     }
 
+    /// (Diverse) beam search (GIL released, Ctrl-C cancels): `groups` groups of `beams` beams, each
+    /// group penalised `diversity` per earlier group's choice of the same token at a step. Returns
+    /// the hypotheses, each group's best first: (group, tokens, log probability, score, stopped).
+    #[pyo3(signature = (tokens, beams, groups, diversity, length_penalty, n_ctx, max_tokens,
+        stop_ids, n_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::type_complexity)]
+    fn beam_search(
+        &self,
+        py: Python<'_>,
+        tokens: Vec<u32>,
+        beams: usize,
+        groups: usize,
+        diversity: f32,
+        length_penalty: f32,
+        n_ctx: usize,
+        max_tokens: usize,
+        stop_ids: Vec<u32>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Vec<(usize, Vec<u32>, f64, f64, bool)>> {
+        let model = std::sync::Arc::clone(&self.inner);
+        let params = thermoconsensus_llm::beam::BeamParams {
+            beams,
+            groups,
+            diversity,
+            length_penalty,
+            max_tokens,
+            n_ctx,
+            stop_tokens: stop_ids,
+        };
+        let out = run_with_progress(
+            py,
+            max_tokens,
+            None,
+            n_threads,
+            |progress| {
+                thermoconsensus_llm::beam::beam_search(&model, &tokens, &params, Some(progress))
+            },
+            llm_error,
+        )?;
+        Ok(out
+            .into_iter()
+            .map(|h| (h.group, h.tokens, h.logprob, h.score, h.stopped))
+            .collect())
+    }
+
+    /// Contrastive decoding (GIL released, Ctrl-C cancels): this model is the expert, `amateur` a
+    /// smaller one of the same vocabulary; each step takes the argmax of (1 + beta) * expert - beta *
+    /// amateur logits among tokens with expert probability >= alpha times its top one. Returns
+    /// (tokens, text, finish reason, steps where the choice differed from the expert's argmax).
+    #[pyo3(signature = (tokens, amateur, alpha, beta, n_ctx, max_tokens, stop_ids, stop_strings,
+        n_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate_contrastive(
+        &self,
+        py: Python<'_>,
+        tokens: Vec<u32>,
+        amateur: PyRef<'_, PyModel>,
+        alpha: f32,
+        beta: f32,
+        n_ctx: usize,
+        max_tokens: usize,
+        stop_ids: Vec<u32>,
+        stop_strings: Vec<String>,
+        n_threads: Option<usize>,
+    ) -> PyResult<(Vec<u32>, String, &'static str, usize)> {
+        let tokenizer = self.tokenizer.as_ref().ok().map(std::sync::Arc::clone);
+        let expert = std::sync::Arc::clone(&self.inner);
+        let amateur = std::sync::Arc::clone(&amateur.inner);
+        let params = thermoconsensus_llm::contrastive::ContrastiveParams {
+            max_tokens,
+            n_ctx,
+            alpha,
+            beta,
+            stop_tokens: stop_ids,
+            stop_strings,
+        };
+        let out = run_with_progress(
+            py,
+            max_tokens,
+            None,
+            n_threads,
+            |progress| {
+                thermoconsensus_llm::contrastive::generate_contrastive(
+                    &expert,
+                    &amateur,
+                    tokenizer.as_deref(),
+                    &tokens,
+                    &params,
+                    Some(progress),
+                )
+            },
+            llm_error,
+        )?;
+        Ok((out.tokens, out.text, out.finish.as_str(), out.changed))
+    }
+
     /// Starts a generation: runs the prompt through a fresh context of `n_ctx` positions (GIL
     /// released); the returned generator then yields one token per `next()`. With `defer_prompt`
     /// the prompt is only admitted (a stored prefix copied) and runs in the first step, which

@@ -11,7 +11,9 @@ gold answer. Methods: ``greedy`` (temperature 0); ``min-p`` (temperature 1, min-
 min-p's recommended setting); ``entropy`` (the same with ``entropy_guide=True``: greedy where the model is
 confident, hotter at forks, the most likely of five draws elsewhere); ``contrastive`` (``--model`` the
 expert, ``--amateur`` the amateur, alpha 0.1 and beta 0.5 as O'Brien and Lewis 2023 use them; deterministic,
-one question at a time). The sampled methods run once per ``--seeds`` value. The others are decoded
+one question at a time); ``beam`` (4 beams) and ``diverse-beam`` (2 groups of 2, diversity 0.5), the
+best-scoring hypothesis of all groups (length penalty 1, as Hugging Face ranks them; the token counts
+sum every hypothesis). The sampled methods run once per ``--seeds`` value. The others are decoded
 ``--batch`` questions at a time with ``Model.generate_batch``.
 
     python benches/eval_sampling.py --dataset ... --model qwen2.5-coder-1.5b --methods greedy contrastive
@@ -43,6 +45,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "min-p": SAMPLED,
     "entropy": {**SAMPLED, "entropy_guide": True},
     "contrastive": {"alpha": 0.1, "beta": 0.5},
+    "beam": {"beams": 4, "groups": 1},
+    "diverse-beam": {"beams": 2, "groups": 2, "diversity": 0.5},
 }
 
 
@@ -57,6 +61,17 @@ def run(
 ) -> tuple[np.ndarray, int, float]:
     """Correctness per question, tokens generated and seconds, for one method and seed."""
     correct, tokens, t0 = [], 0, time.perf_counter()
+    if "beams" in settings:  # (diverse) beam search: the best-scoring hypothesis of all groups
+        marks = [model.tokenize(s, add_special=False, parse_special=True) for s in STOPS]
+        end_of_turn = [m[0] for m in marks if len(m) == 1]  # the template's end-of-turn token
+        for q in questions:
+            hyps = model.beam_search(
+                prompt_of(model, q), max_tokens=args.max_tokens, stop_token_ids=end_of_turn, **settings
+            )
+            best = max(hyps, key=lambda h: h.score)
+            correct.append(EXTRACTORS[q.kind](best.text) == q.gold)
+            tokens += sum(len(h.token_ids) for h in hyps)
+        return np.array(correct, dtype=float), tokens, time.perf_counter() - t0
     if "beta" in settings:  # contrastive decoding: one question at a time, both models every step
         for q in questions:
             g = model.generate_contrastive(
@@ -112,7 +127,7 @@ def main() -> None:
     )
     scores: dict[str, np.ndarray] = {}
     for name in args.methods:
-        seeds = [0] if name in ("greedy", "contrastive") else args.seeds
+        seeds = args.seeds if name in ("min-p", "entropy") else [0]
         runs = []
         for seed in seeds:
             correct, tokens, seconds = run(model, questions, METHODS[name], seed, args)

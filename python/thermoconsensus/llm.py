@@ -485,15 +485,16 @@ class Model:
         length_penalty: float = 1.0,
         max_tokens: int = 128,
         n_ctx: int | None = None,
+        stop_token_ids: list[int] | None = None,
     ) -> list[Hypothesis]:
         """Beam search, or diverse beam search (Vijayakumar et al. 2018) with ``groups > 1``: the
         ``beams * groups`` beams form groups that search in turn at every step, a group paying
         ``diversity`` (subtracted from a token's log probability) for each earlier group that chose the
-        same token at that step. ``groups=1`` is plain beam search. Hypotheses end at EOS or after
-        ``max_tokens``; they are ranked by their accumulated (penalised) log probability over
-        length**``length_penalty``, as Hugging Face's ``num_beam_groups`` search ranks them. Returns
-        ``beams`` hypotheses per group, each group's best first; every live beam of a step runs in one
-        batched pass."""
+        same token at that step. ``groups=1`` is plain beam search. Hypotheses end at EOS (or any of
+        ``stop_token_ids``, such as a chat template's end-of-turn token) or after ``max_tokens``. They
+        are ranked by their accumulated (penalised) log probability over length**``length_penalty``,
+        as Hugging Face's ``num_beam_groups`` search ranks them. Returns ``beams`` hypotheses per
+        group, each group's best first; every live beam of a step runs in one batched pass."""
         from ._arrays import check_int, native_int, number
 
         max_tokens = native_int("max_tokens", max_tokens)
@@ -502,6 +503,8 @@ class Model:
             raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than the model's n_ctx = {self.n_ctx}")
         ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
         eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        stops = [int(eos)] if isinstance(eos, int) else []
+        stops += [t for t in self._tokens(stop_token_ids) if t not in stops] if stop_token_ids else []
         found = self._native.beam_search(
             ids,
             native_int("beams", beams),
@@ -510,7 +513,7 @@ class Model:
             number("length_penalty", length_penalty),
             min(ctx, len(ids) + max_tokens + 1),
             max_tokens,
-            [int(eos)] if isinstance(eos, int) else [],
+            stops,
             self.n_threads,
         )
         has_vocab = bool(self.metadata.get("tokenizer.ggml.tokens"))

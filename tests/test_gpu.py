@@ -237,6 +237,17 @@ def test_tiny_model_of_each_architecture_matches_cpu(arch: str, tmp_path: Path) 
     assert dev._native.greedy(ids, 6, []) == cpu._native.greedy(ids, 6, [])
 
 
+def test_internals_on_a_device_say_they_are_recorded_on_the_cpu(tmp_path: Path) -> None:
+    dev = llm.Model.load(write_tiny_model(tmp_path / "t.gguf", "llama", seed=1), device="cuda")
+    with pytest.raises(tc.GpuError, match="CPU only"):
+        dev.internals([1, 2, 3], hidden_layers=[0])
+    # Beam search and contrastive decoding run on the device model like any pass.
+    cpu = llm.Model.load(tmp_path / "t.gguf", device="cpu")
+    assert [h.token_ids for h in dev.beam_search([1, 2, 3], beams=2, max_tokens=3)] == [
+        h.token_ids for h in cpu.beam_search([1, 2, 3], beams=2, max_tokens=3)
+    ]
+
+
 def test_batched_and_forked_decoding_on_the_device_match_the_cpu() -> None:
     # On a device the batch runs its sequences one after another, a fork copies the device cache and the
     # prefix cache copies a stored prompt's device keys and values.

@@ -9,7 +9,8 @@ tokens per second of the decode and of the prompt pass. With ``--base-python`` (
 environment where the package is built from a commit before internals existed, e.g. in a scratch
 worktree), the same measurement runs there too, alternating with ours round by round, and the report
 gives ours / base of the medians. On: ``Model.internals`` of the same prompt recording every layer's
-hidden states and attention, against ``Model.logits`` (the same pass unrecorded), median seconds.
+hidden states and attention, against ``Model.logits`` (the same pass unrecorded), median seconds; and
+what ``diagnostics.attention_entropy`` and ``layer_mutual_information`` read on that pass.
 """
 
 from __future__ import annotations
@@ -95,6 +96,19 @@ def main() -> None:
         f"  internals on (every layer's hidden states and attention, {size / 2**20:.0f} MiB): "
         f"{q:.3f} s vs {p:.3f} s unrecorded ({q / p:.2f}x)"
     )
+    # What the diagnostics read on that pass: how spread attention is, and how much each layer's
+    # states tell about the next one's (over the prompt's positions).
+    from thermoconsensus import diagnostics
+
+    h = diagnostics.attention_entropy(got, normalized=True)
+    mi = diagnostics.layer_mutual_information(got, dims=4)
+    layers = [0, len(h) // 4, len(h) // 2, 3 * len(h) // 4, len(h) - 1]
+    print("  normalised attention entropy (mean over heads), layer: " + ", ".join(
+        f"{la}: {h[la].mean():.2f}" for la in layers
+    ))  # fmt: skip
+    print("  KSG MI (nats, 4 projected dims) between residual streams l and l+1: " + ", ".join(
+        f"{la}: {mi.mi[la, la + 1]:.2f}" for la in layers
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":

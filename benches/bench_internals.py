@@ -9,7 +9,8 @@ tokens per second of the decode and of the prompt pass. With ``--base-python`` (
 environment where the package is built from a commit before internals existed, e.g. in a scratch
 worktree), the same measurement runs there too, alternating with ours round by round, and the report
 gives ours / base of the medians. On: ``Model.internals`` of the same prompt recording every layer's
-hidden states and attention, against ``Model.logits`` (the same pass unrecorded), median seconds; and
+hidden states and attention, against ``Model.logits`` (the same layers unrecorded, but with every
+position's logits where ``internals`` computes the last one's only), median seconds; and
 what ``diagnostics.attention_entropy`` and ``layer_mutual_information`` read on that pass.
 """
 

@@ -444,19 +444,11 @@ class Model:
         edits and rewrites). ``Generation.speculative`` counts drafted and accepted tokens and the passes
         of each model. Greedy only: no sampling, log probabilities or streaming. Ends at EOS, a ``stop``
         string, ``max_tokens`` or the context (``n_ctx``, default the model's, for both models)."""
-        from ._arrays import check_int, native_int, number
+        from ._arrays import native_int, number
 
         if draft is not None and not isinstance(draft, Model):
             raise TypeError(f"draft: expected an llm.Model or None, got {type(draft).__name__}")
-        max_tokens = native_int("max_tokens", max_tokens)
-        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
-        if ctx > self.n_ctx or (draft is not None and ctx > draft.n_ctx):
-            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than a model's n_ctx")
-        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        if any(not isinstance(s, str) or not s for s in stops):
-            raise TypeError("stop: expected non-empty strings")
-        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        ids, max_tokens, ctx, stops, eos = self._greedy_call(prompt, draft, max_tokens, n_ctx, stop)
         t0 = time.perf_counter()
         tokens, text, finish, stats = self._native.generate_speculative(
             ids,
@@ -464,10 +456,10 @@ class Model:
             native_int("min_ngram", min_ngram),
             native_int("max_ngram", max_ngram),
             number("p_min", p_min),
-            min(ctx, len(ids) + max_tokens + 1),
+            ctx,
             native_int("n_draft", n_draft),
             max_tokens,
-            [int(eos)] if isinstance(eos, int) else [],
+            eos,
             stops,
             self.n_threads,
         )
@@ -495,15 +487,9 @@ class Model:
         are ranked by their accumulated (penalised) log probability over length**``length_penalty``,
         as Hugging Face's ``num_beam_groups`` search ranks them. Returns ``beams`` hypotheses per
         group, each group's best first; every live beam of a step runs in one batched pass."""
-        from ._arrays import check_int, native_int, number
+        from ._arrays import native_int, number
 
-        max_tokens = native_int("max_tokens", max_tokens)
-        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
-        if ctx > self.n_ctx:
-            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than the model's n_ctx = {self.n_ctx}")
-        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
-        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
-        stops = [int(eos)] if isinstance(eos, int) else []
+        ids, max_tokens, ctx, _, stops = self._greedy_call(prompt, None, max_tokens, n_ctx, None)
         stops += [t for t in self._tokens(stop_token_ids) if t not in stops] if stop_token_ids else []
         found = self._native.beam_search(
             ids,
@@ -511,7 +497,7 @@ class Model:
             native_int("groups", groups),
             number("diversity", diversity),
             number("length_penalty", length_penalty),
-            min(ctx, len(ids) + max_tokens + 1),
+            ctx,
             max_tokens,
             stops,
             self.n_threads,
@@ -546,28 +532,20 @@ class Model:
         expert's greedy decoding. Deterministic; both models run every step, in caches of their own.
         ``Generation.speculative["changed"]`` counts the steps where the contrast overruled the
         expert's argmax. Ends at EOS, a ``stop`` string, ``max_tokens`` or the context."""
-        from ._arrays import check_int, native_int, number
+        from ._arrays import number
 
         if not isinstance(amateur, Model):
             raise TypeError(f"amateur: expected an llm.Model, got {type(amateur).__name__}")
-        max_tokens = native_int("max_tokens", max_tokens)
-        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
-        if ctx > self.n_ctx or ctx > amateur.n_ctx:
-            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than a model's n_ctx")
-        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        if any(not isinstance(s, str) or not s for s in stops):
-            raise TypeError("stop: expected non-empty strings")
-        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        ids, max_tokens, ctx, stops, eos = self._greedy_call(prompt, amateur, max_tokens, n_ctx, stop)
         t0 = time.perf_counter()
         tokens, text, finish, changed = self._native.generate_contrastive(
             ids,
             amateur._native,
             number("alpha", alpha),
             number("beta", beta),
-            min(ctx, len(ids) + max_tokens + 1),
+            ctx,
             max_tokens,
-            [int(eos)] if isinstance(eos, int) else [],
+            eos,
             stops,
             self.n_threads,
         )
@@ -575,6 +553,26 @@ class Model:
         out.speculative = {"changed": changed}
         out.timings["total_seconds"] = time.perf_counter() - t0
         return out
+
+    def _greedy_call(
+        self, prompt: str | list[int], other: Model | None, max_tokens: int, n_ctx: int | None, stop: Any
+    ) -> tuple[list[int], int, int, list[str], list[int]]:
+        """The checked arguments of a deterministic decoder that may run a second model (speculative,
+        contrastive, beam search): prompt ids, max_tokens, the positions each cache needs, the stop
+        strings and the EOS ids."""
+        from ._arrays import check_int, native_int
+
+        max_tokens = native_int("max_tokens", max_tokens)
+        ctx = check_int("n_ctx", n_ctx, 2) if n_ctx is not None else self.n_ctx
+        if ctx > self.n_ctx or (other is not None and ctx > other.n_ctx):
+            raise _core.InvalidInputError(f"n_ctx = {ctx} is larger than a model's n_ctx")
+        ids = self.tokenize(prompt) if isinstance(prompt, str) else self._tokens(prompt)
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        if any(not isinstance(s, str) or not s for s in stops):
+            raise TypeError("stop: expected non-empty strings")
+        eos = self.metadata.get("tokenizer.ggml.eos_token_id")
+        eos_ids = [int(eos)] if isinstance(eos, int) else []
+        return ids, max_tokens, min(ctx, len(ids) + max_tokens + 1), stops, eos_ids
 
     def generate_batch(
         self,

@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_datasets import Question, load_questions
+from eval_datasets import load_questions
+from eval_sampling import STOPS, prompt_of
 from thermoconsensus import diagnostics, llm, models
-from thermoconsensus.consensus import EXTRACTORS, INSTRUCTIONS
-
-STOPS = ["<|im_end|>", "<end_of_turn>"]
+from thermoconsensus.consensus import EXTRACTORS
 
 
 def auroc(score: np.ndarray, wrong: np.ndarray) -> float:
@@ -60,12 +59,6 @@ def bootstrap_difference(
         float(np.percentile(diffs, 2.5)),
         float(np.percentile(diffs, 97.5)),
     )
-
-
-def prompt_of(model: llm.Model, q: Question) -> list[int]:
-    text = f"{q.prompt.rstrip()}\n{INSTRUCTIONS[q.kind]}"
-    chat = model.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True)
-    return model.tokenize(chat, add_special=False, parse_special=True)
 
 
 def main() -> None:
